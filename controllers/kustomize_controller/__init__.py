@@ -1,0 +1,4 @@
+"""The kustomize-controller process.
+
+Not written yet; this package holds its reconcilers once it is.
+"""

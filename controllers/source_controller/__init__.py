@@ -1,0 +1,4 @@
+"""The source-controller process.
+
+Not written yet; this package holds its reconcilers once it is.
+"""

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Builds the pinned programs eddy runs (etcd, kube-apiserver, kubectl, kustomize,
+# helm) from the Go module proxy, once, into a cache outside the repository.
+#
+#   hack/tools.sh build [NAME...]   build what is missing (all by default)
+#   hack/tools.sh path NAME         print the cached binary's path
+#   hack/tools.sh link DIR          build what is missing, then symlink all into DIR
+#
+# The cache lives in $EDDY_TOOLS_CACHE (default ~/.cache/eddy/tools), one folder
+# per name and version, so a version bump builds anew and nothing else does.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cache=${EDDY_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/eddy/tools}
+export GOTOOLCHAIN=local
+
+# name | wrapper module under hack/tools | package to build | module whose version names the cache entry
+tools=(
+  "etcd|etcd|./cmd/etcd|go.etcd.io/etcd/server/v3"
+  "kube-apiserver|kube|k8s.io/kubernetes/cmd/kube-apiserver|k8s.io/kubernetes"
+  "kubectl|kube|k8s.io/kubernetes/cmd/kubectl|k8s.io/kubernetes"
+  "kustomize|kustomize|sigs.k8s.io/kustomize/kustomize/v5|sigs.k8s.io/kustomize/kustomize/v5"
+  "helm|helm|helm.sh/helm/v3/cmd/helm|helm.sh/helm/v3"
+)
+
+die() { printf 'hack/tools.sh: %s\n' "$*" >&2; exit 1; }
+
+row() {
+  local t
+  for t in "${tools[@]}"; do
+    [[ ${t%%|*} == "$1" ]] && { printf '%s\n' "$t"; return; }
+  done
+  die "unknown tool '$1' (known: $(names))"
+}
+
+names() { local t; for t in "${tools[@]}"; do printf '%s ' "${t%%|*}"; done; }
+
+# The version pinned in the wrapper's go.mod for the named module.
+version_of() {
+  local dir=$1 module=$2 v
+  v=$(awk -v m="$module" '$1 == m && $2 ~ /^v/ {print $2; exit} $1 == "require" && $2 == m {print $3; exit}' "$here/tools/$dir/go.mod")
+  [[ -n $v ]] || die "no version of $module in hack/tools/$dir/go.mod"
+  printf '%s\n' "$v"
+}
+
+path_of() {
+  local name dir pkg module
+  IFS='|' read -r name dir pkg module <<<"$(row "$1")"
+  printf '%s/%s-%s/%s\n' "$cache" "$name" "$(version_of "$dir" "$module")" "$name"
+}
+
+# Version stamps, so `kubectl version` and `helm version` tell the truth.
+ldflags_for() {
+  local name=$1 v=$2 minor
+  case $name in
+    kube-apiserver|kubectl)
+      minor=$(cut -d. -f2 <<<"$v")
+      printf -- '-X k8s.io/component-base/version.gitVersion=%s -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=%s -X k8s.io/client-go/pkg/version.gitVersion=%s -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=%s -X k8s.io/component-base/version.gitTreeState=clean' "$v" "$minor" "$v" "$minor" ;;
+    kustomize) printf -- '-X sigs.k8s.io/kustomize/api/provenance.version=%s' "$v" ;;
+    helm) printf -- '-X helm.sh/helm/v3/internal/version.version=%s' "$v" ;;
+  esac
+}
+
+check_go() {
+  command -v go >/dev/null 2>&1 || die "Go is not installed or not on PATH. eddy builds etcd, kube-apiserver, kubectl, kustomize and helm from source with Go; install Go 1.26 or newer and run 'make tools' again."
+}
+
+build_one() {
+  local name dir pkg module v out tmp start
+  IFS='|' read -r name dir pkg module <<<"$(row "$1")"
+  v=$(version_of "$dir" "$module")
+  out="$cache/$name-$v/$name"
+  if [[ -x $out ]]; then
+    printf '  %-15s %-9s cached  %s\n' "$name" "$v" "$out"
+    return
+  fi
+  check_go
+  printf '  %-15s %-9s building from the Go module proxy (first time only; kube-apiserver takes several minutes)...\n' "$name" "$v"
+  start=$SECONDS
+  (cd "$here/tools/$dir" && go mod download -x >/dev/null 2>"$cache/.download-$name.log") || {
+    tail -n 5 "$cache/.download-$name.log" >&2
+    die "could not download the Go modules for $name $v. Check that the Go module proxy ($(go env GOPROXY)) is reachable from this machine."
+  }
+  mkdir -p "$(dirname "$out")"
+  tmp="$out.tmp.$$"
+  (cd "$here/tools/$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $(ldflags_for "$name" "$v")" -o "$tmp" "$pkg") || {
+    rm -f "$tmp"
+    die "building $name $v failed (see the Go errors above)"
+  }
+  mv -f "$tmp" "$out"
+  printf '  %-15s %-9s built in %ss  %s\n' "$name" "$v" "$((SECONDS - start))" "$out"
+}
+
+cmd=${1:-build}
+shift || true
+case $cmd in
+  build)
+    mkdir -p "$cache"
+    [[ $# -gt 0 ]] || set -- $(names)
+    echo "eddy tools (cache: $cache)"
+    for n in "$@"; do build_one "$n"; done ;;
+  path)
+    [[ $# -eq 1 ]] || die "usage: hack/tools.sh path NAME"
+    path_of "$1" ;;
+  link)
+    [[ $# -eq 1 ]] || die "usage: hack/tools.sh link DIR"
+    dest=$1
+    "$0" build
+    mkdir -p "$dest"
+    for n in $(names); do ln -sfn "$(path_of "$n")" "$dest/$n"; done ;;
+  *) die "unknown command '$cmd' (build, path, link)" ;;
+esac

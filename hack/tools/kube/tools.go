@@ -1,0 +1,9 @@
+//go:build tools
+
+// Package tools pins the Kubernetes programs that eddy's tests run.
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+)

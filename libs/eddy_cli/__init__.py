@@ -1,0 +1,4 @@
+"""The `eddy` command line.
+
+Small conveniences around a running eddy installation.
+"""

@@ -1,0 +1,108 @@
+"""Child processes that never outlive the Python process that started them.
+
+Tests get interrupted, fail and get killed; etcd or an API server left running
+would hold ports and disk, so every child is tied to its parent's life.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+
+
+class ProcessError(RuntimeError):
+    """A child process would not start, died early or never became ready."""
+
+
+def _die_with_parent() -> None:
+    # Runs in the child between fork and exec: if the parent dies, even by
+    # SIGKILL, the kernel sends this child SIGKILL.
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    os.setpgrp()
+
+
+def find_binary(name: str) -> str:
+    """The path of a pinned tool: $EDDY_<NAME>, then $EDDY_TOOLS_BIN, then PATH."""
+    env_name = "EDDY_" + name.upper().replace("-", "_")
+    explicit = os.environ.get(env_name)
+    if explicit:
+        if not os.access(explicit, os.X_OK):
+            raise ProcessError(f"{env_name}={explicit} is not an executable file")
+        return explicit
+    tools_bin = os.environ.get("EDDY_TOOLS_BIN")
+    if tools_bin:
+        candidate = Path(tools_bin) / name
+        if os.access(candidate, os.X_OK):
+            return str(candidate)
+    found = shutil.which(name)
+    if found:
+        return found
+    raise ProcessError(
+        f"{name} not found. Run 'make tools' to build the pinned binaries, "
+        f"or point {env_name} or EDDY_TOOLS_BIN at them."
+    )
+
+
+class Process:
+    """One child with its output captured to a log file."""
+
+    def __init__(self, name: str, argv: Sequence[str], log_path: Path) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.log_path = log_path
+        self._popen: subprocess.Popen[bytes] | None = None
+
+    def start(self, env: dict[str, str] | None = None) -> None:
+        with self.log_path.open("ab") as log:
+            try:
+                self._popen = subprocess.Popen(
+                    self.argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=_die_with_parent,
+                    env=env,
+                )
+            except OSError as err:
+                raise ProcessError(f"{self.name} could not be started: {err}") from err
+
+    @property
+    def pid(self) -> int | None:
+        return self._popen.pid if self._popen else None
+
+    def exit_code(self) -> int | None:
+        """None while running; the exit code once it has ended."""
+        return self._popen.poll() if self._popen else None
+
+    def tail(self, lines: int = 20) -> str:
+        """The last lines the program wrote, for error messages."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL after timeout; safe to call twice."""
+        popen = self._popen
+        if popen is None or popen.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            popen.send_signal(signal.SIGTERM)
+        try:
+            popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                popen.kill()
+            popen.wait()
