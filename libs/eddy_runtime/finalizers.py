@@ -1,0 +1,49 @@
+"""Add and remove finalizers so a controller can clean up before its object goes.
+
+Without a finalizer the API server deletes an object before the controller has undone
+what it did for it (artifacts in storage, applied objects, Helm releases).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .annotations import FINALIZER
+from .resources import Obj, Resource, ResourceClient
+
+
+def has_finalizer(obj: Obj, name: str = FINALIZER) -> bool:
+    return name in ((obj.get("metadata") or {}).get("finalizers") or [])
+
+
+def is_deleting(obj: Obj) -> bool:
+    return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
+
+
+async def _set(client: ResourceClient, res: Resource, obj: Obj, finalizers: list[str]) -> Obj:
+    meta = obj["metadata"]
+    # The resourceVersion makes the list replacement safe against a concurrent writer.
+    patch: dict[str, Any] = {
+        "metadata": {"finalizers": finalizers or None, "resourceVersion": meta["resourceVersion"]}
+    }
+    return await client.patch(res, meta["name"], patch, meta.get("namespace"))
+
+
+async def add_finalizer(
+    client: ResourceClient, res: Resource, obj: Obj, name: str = FINALIZER
+) -> Obj:
+    """Ensure `name` is among the object's finalizers; returns the current object."""
+    if has_finalizer(obj, name):
+        return obj
+    current = list((obj.get("metadata") or {}).get("finalizers") or [])
+    return await _set(client, res, obj, [*current, name])
+
+
+async def remove_finalizer(
+    client: ResourceClient, res: Resource, obj: Obj, name: str = FINALIZER
+) -> Obj:
+    """Drop `name` from the object's finalizers, letting the API server delete it."""
+    if not has_finalizer(obj, name):
+        return obj
+    current = [f for f in (obj.get("metadata") or {}).get("finalizers") or [] if f != name]
+    return await _set(client, res, obj, current)
