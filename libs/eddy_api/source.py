@@ -1,0 +1,436 @@
+"""The source.toolkit.fluxcd.io/v1 kinds: GitRepository, HelmRepository, HelmChart.
+
+Sources turn something remote into an artifact in the source-controller's storage;
+their status is the contract every consumer reads.
+"""
+
+# prop() and its wrappers return dataclasses.field(...), which RUF009 cannot see.
+# ruff: noqa: RUF009
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eddy_api.common import (
+    AccessFrom,
+    Artifact,
+    Condition,
+    LocalObjectReference,
+    conditions,
+    interval,
+    last_handled_reconcile_at,
+    observed_generation,
+    suspend,
+)
+from eddy_api.resource import (
+    AGE_COLUMN,
+    READY_COLUMN,
+    STATUS_COLUMN,
+    KindInfo,
+    PrinterColumn,
+    Resource,
+)
+from eddy_api.schema import NOT_HONOURED, Rule, duration, prop
+
+GROUP = "source.toolkit.fluxcd.io"
+VERSION = "v1"
+COMPONENT = "source-controller"
+CATEGORIES = ("all", "fluxcd", "fluxcd-sources")
+
+URL_COLUMN = PrinterColumn("URL", ".spec.url")
+
+
+# --- GitRepository ---------------------------------------------------------
+
+GIT_PROVIDERS = ("generic", "aws", "azure", "github")
+
+
+@dataclass
+class GitRepositoryRef:
+    """Which Git reference to check out. The most specific field that is set wins."""
+
+    branch: str | None = prop(
+        "Branch to check out; `master` when no other field is set. With `commit`, the branch "
+        "is cloned shallowly and must contain the commit."
+    )
+    tag: str | None = prop("Tag to check out; takes precedence over branch.")
+    semver: str | None = prop(
+        "SemVer range; the highest matching tag is checked out. Takes precedence over tag."
+    )
+    name: str | None = prop(
+        "Full Git reference name, e.g. `refs/heads/main` or `refs/pull/42/head`. Takes "
+        "precedence over branch, tag and semver."
+    )
+    commit: str | None = prop("Commit SHA to check out; takes precedence over every other field.")
+
+
+@dataclass
+class GitRepositoryVerification:
+    """How to verify commit or tag signatures."""
+
+    mode: str = prop(
+        "Which objects to verify: the checked-out commit (`HEAD`, or the older spelling "
+        "`head`), the tag (`Tag`) or both (`TagAndHEAD`).",
+        enum=("head", "HEAD", "Tag", "TagAndHEAD"),
+        default="HEAD",
+    )
+    secret_ref: LocalObjectReference = prop(
+        "Secret with the trusted public keys: PGP keys under keys ending in `.asc`, SSH keys "
+        "under keys ending in `.sshpub`.",
+        required=True,
+        zero=LocalObjectReference,
+    )
+
+
+@dataclass
+class GitRepositoryInclude:
+    """Another GitRepository whose artifact is copied into this one."""
+
+    repository: LocalObjectReference = prop(
+        "The GitRepository to include, in the same namespace.",
+        required=True,
+        zero=LocalObjectReference,
+    )
+    from_path: str | None = prop("Directory of the included artifact to copy; its root when empty.")
+    to_path: str | None = prop(
+        "Directory to copy into; the name of the included GitRepository when empty."
+    )
+
+
+@dataclass
+class GitRepositorySpec:
+    """Desired state of a GitRepository."""
+
+    RULES = (
+        Rule(
+            "!has(self.serviceAccountName) || (has(self.provider) && "
+            "(self.provider == 'azure' || self.provider == 'aws'))",
+            "serviceAccountName needs provider 'azure' or 'aws'",
+        ),
+    )
+
+    url: str = prop(
+        "Address of the repository, over HTTP(S) or SSH.",
+        required=True,
+        zero=str,
+        pattern=r"^(http|https|ssh)://.*$",
+    )
+    secret_ref: LocalObjectReference | None = prop(
+        "Secret with credentials: `username` and `password` or `bearerToken` for HTTPS; "
+        "`identity` and `known_hosts` for SSH."
+    )
+    provider: str | None = prop(
+        "How to authenticate: `generic` (the default, credentials from secretRef), or through "
+        "a cloud identity (`aws`, `azure`, `github`). " + NOT_HONOURED,
+        enum=GIT_PROVIDERS,
+        honoured=False,
+    )
+    service_account_name: str | None = prop(
+        "ServiceAccount whose cloud identity authenticates to the repository (providers "
+        "`azure` and `aws` only). " + NOT_HONOURED,
+        honoured=False,
+    )
+    interval: str = interval("the repository: fetch and, on a new revision, build an artifact")
+    timeout: str = duration(
+        "Time limit for Git operations such as clone and fetch.", default="60s", short=True
+    )
+    ref: GitRepositoryRef | None = prop(
+        "Git reference to check out and follow; the `master` branch when empty."
+    )
+    verify: GitRepositoryVerification | None = prop(
+        "Verify commit or tag signatures before building an artifact. " + NOT_HONOURED,
+        json="verify",
+        honoured=False,
+    )
+    proxy_secret_ref: LocalObjectReference | None = prop(
+        "Secret with the proxy (`address`, optional `username` and `password`) to reach the "
+        "Git server through. " + NOT_HONOURED,
+        honoured=False,
+    )
+    ignore: str | None = prop(
+        "Paths to leave out of the artifact, in .gitignore syntax; replaces the built-in list."
+    )
+    suspend: bool | None = suspend("this repository")
+    recurse_submodules: bool | None = prop("Also clone the submodules, with their defaults.")
+    include: list[GitRepositoryInclude] | None = prop(
+        "Other GitRepositories whose artifacts are copied into this artifact."
+    )
+    sparse_checkout: list[str] | None = prop(
+        "Directories to check out; when set, only these end up in the artifact."
+    )
+
+
+@dataclass
+class GitRepositoryStatus:
+    """Observed state of a GitRepository."""
+
+    observed_generation: int | None = observed_generation()
+    conditions: list[Condition] | None = conditions()
+    artifact: Artifact | None = prop("The artifact of the last successful reconcile.")
+    included_artifacts: list[Artifact] | None = prop(
+        "Artifacts of the included repositories, as last included."
+    )
+    observed_ignore: str | None = prop("Ignore rules used for the current artifact.")
+    observed_recurse_submodules: bool | None = prop(
+        "Whether submodules were cloned for the current artifact."
+    )
+    observed_include: list[GitRepositoryInclude] | None = prop(
+        "Includes used for the current artifact."
+    )
+    observed_sparse_checkout: list[str] | None = prop(
+        "Sparse checkout directories used for the current artifact."
+    )
+    source_verification_mode: str | None = prop("Verification mode last applied.")
+    last_handled_reconcile_at: str | None = last_handled_reconcile_at()
+
+
+@dataclass
+class GitRepository(Resource):
+    """A Git repository to follow; each new revision becomes an artifact."""
+
+    INFO = KindInfo(
+        group=GROUP,
+        kind="GitRepository",
+        plural="gitrepositories",
+        versions=(VERSION,),
+        storage_version=VERSION,
+        component=COMPONENT,
+        description="A Git repository to follow; each new revision becomes an artifact.",
+        short_names=("gitrepo",),
+        categories=CATEGORIES,
+        printer_columns=(URL_COLUMN, AGE_COLUMN, READY_COLUMN, STATUS_COLUMN),
+    )
+
+    spec: GitRepositorySpec = prop("Desired state.", zero=GitRepositorySpec)
+    status: GitRepositoryStatus = prop(
+        "Observed state.", default={"observedGeneration": -1}, zero=GitRepositoryStatus
+    )
+
+
+# --- HelmRepository --------------------------------------------------------
+
+HELM_REPOSITORY_TYPES = ("default", "oci")
+CLOUD_PROVIDERS = ("generic", "aws", "azure", "gcp")
+
+
+@dataclass
+class HelmRepositorySpec:
+    """Desired state of a HelmRepository."""
+
+    url: str = prop(
+        "Address of the repository: `http(s)://` for a chart index, `oci://` for a registry.",
+        required=True,
+        zero=str,
+        pattern=r"^(http|https|oci)://.*$",
+    )
+    secret_ref: LocalObjectReference | None = prop(
+        "Secret with `username` and `password` for basic authentication. TLS keys in this "
+        "Secret are deprecated; use certSecretRef."
+    )
+    cert_secret_ref: LocalObjectReference | None = prop(
+        "Secret (type Opaque or kubernetes.io/tls) with a client certificate and key "
+        "(`tls.crt`, `tls.key`) and/or a CA certificate (`ca.crt`). Overrides TLS data in "
+        "secretRef."
+    )
+    pass_credentials: bool | None = prop(
+        "Send the credentials also to hosts other than the one in url, e.g. where the index "
+        "points to charts elsewhere. Only for hosts you trust."
+    )
+    interval: str | None = interval("the repository: download the index", required=False)
+    insecure: bool | None = prop("Allow plain HTTP to an OCI registry (type `oci` only).")
+    timeout: str | None = duration(
+        "Time limit for index downloads and OCI operations; 60s when empty.", short=True
+    )
+    suspend: bool | None = suspend("this repository")
+    access_from: AccessFrom | None = prop(
+        "Namespaces allowed to refer to this repository. " + NOT_HONOURED, honoured=False
+    )
+    type: str | None = prop(
+        "Kind of repository: `default` (an index.yaml over HTTP) or `oci` (a registry; url "
+        "must start with `oci://`).",
+        enum=HELM_REPOSITORY_TYPES,
+    )
+    provider: str = prop(
+        "How to authenticate to an OCI registry: `generic` (credentials from secretRef), or a "
+        "cloud identity (`aws`, `azure`, `gcp`). " + NOT_HONOURED,
+        enum=CLOUD_PROVIDERS,
+        default="generic",
+        honoured=False,
+    )
+
+
+@dataclass
+class HelmRepositoryStatus:
+    """Observed state of a HelmRepository."""
+
+    observed_generation: int | None = observed_generation()
+    conditions: list[Condition] | None = conditions()
+    url: str | None = prop("Address of the latest index artifact; prefer artifact.url.")
+    artifact: Artifact | None = prop("The artifact of the last successful reconcile.")
+    last_handled_reconcile_at: str | None = last_handled_reconcile_at()
+
+
+@dataclass
+class HelmRepository(Resource):
+    """A Helm chart repository (an index over HTTP, or an OCI registry)."""
+
+    INFO = KindInfo(
+        group=GROUP,
+        kind="HelmRepository",
+        plural="helmrepositories",
+        versions=(VERSION,),
+        storage_version=VERSION,
+        component=COMPONENT,
+        description="A Helm chart repository (an index over HTTP, or an OCI registry).",
+        short_names=("helmrepo",),
+        categories=CATEGORIES,
+        printer_columns=(URL_COLUMN, AGE_COLUMN, READY_COLUMN, STATUS_COLUMN),
+    )
+
+    spec: HelmRepositorySpec = prop("Desired state.", zero=HelmRepositorySpec)
+    status: HelmRepositoryStatus = prop(
+        "Observed state.", default={"observedGeneration": -1}, zero=HelmRepositoryStatus
+    )
+
+
+# --- HelmChart -------------------------------------------------------------
+
+HELM_CHART_SOURCE_KINDS = ("HelmRepository", "GitRepository", "Bucket")
+RECONCILE_STRATEGIES = ("ChartVersion", "Revision")
+
+
+@dataclass
+class LocalHelmChartSourceReference:
+    """The source, in the same namespace, that holds the chart."""
+
+    api_version: str | None = prop("API version of the source.")
+    kind: str = prop(
+        "Kind of the source. eddy does not serve Bucket yet.",
+        required=True,
+        zero=str,
+        enum=HELM_CHART_SOURCE_KINDS,
+    )
+    name: str = prop("Name of the source.", required=True, zero=str)
+
+
+@dataclass
+class OIDCIdentityMatch:
+    """A keyless signing identity to accept, as regular expressions."""
+
+    issuer: str = prop("Regular expression the OIDC issuer must match.", required=True, zero=str)
+    subject: str = prop("Regular expression the identity must match.", required=True, zero=str)
+
+
+@dataclass
+class OCIRepositoryVerification:
+    """How to verify the signature of an OCI artifact."""
+
+    provider: str = prop(
+        "Signature tool: `cosign` or `notation`.",
+        required=True,
+        enum=("cosign", "notation"),
+        default="cosign",
+    )
+    secret_ref: LocalObjectReference | None = prop(
+        "Secret with the trusted public keys; keyless verification when empty."
+    )
+    match_oidc_identity: list[OIDCIdentityMatch] | None = prop(
+        "Identities accepted for keyless signatures; any match suffices.",
+        json="matchOIDCIdentity",
+    )
+
+
+@dataclass
+class HelmChartSpec:
+    """Desired state of a HelmChart."""
+
+    RULES = (
+        Rule(
+            "!has(self.verify) || self.sourceRef.kind == 'HelmRepository'",
+            "verify needs sourceRef.kind HelmRepository",
+        ),
+    )
+
+    chart: str = prop(
+        "Name of the chart in a repository, or its path in a Git source.", required=True, zero=str
+    )
+    version: str = prop(
+        "SemVer range of chart versions; the highest match is used. Ignored for charts "
+        "from Git or Bucket sources.",
+        default="*",
+    )
+    source_ref: LocalHelmChartSourceReference = prop(
+        "Source holding the chart.", required=True, zero=LocalHelmChartSourceReference
+    )
+    interval: str = interval("the chart: look for a new version or source revision")
+    reconcile_strategy: str = prop(
+        "What makes a new artifact: a new chart version (`ChartVersion`) or any new revision "
+        "of the source (`Revision`).",
+        enum=RECONCILE_STRATEGIES,
+        default="ChartVersion",
+    )
+    values_files: list[str] | None = prop(
+        "Values files, relative to the chart's source, merged in order (later wins) into "
+        "the packaged chart's values. The chart's values.yaml is not included unless listed."
+    )
+    ignore_missing_values_files: bool | None = prop(
+        "Skip listed values files that do not exist instead of failing."
+    )
+    suspend: bool | None = suspend("this chart")
+    access_from: AccessFrom | None = prop(
+        "Namespaces allowed to refer to this chart. " + NOT_HONOURED, honoured=False
+    )
+    verify: OCIRepositoryVerification | None = prop(
+        "Verify the chart's signature (OCI HelmRepository only). " + NOT_HONOURED,
+        honoured=False,
+    )
+
+
+@dataclass
+class HelmChartStatus:
+    """Observed state of a HelmChart."""
+
+    observed_generation: int | None = observed_generation()
+    observed_source_artifact_revision: str | None = prop(
+        "Revision of the source artifact last built from."
+    )
+    observed_chart_name: str | None = prop("Chart name last resolved.")
+    observed_values_files: list[str] | None = prop("Values files merged into the current artifact.")
+    conditions: list[Condition] | None = conditions()
+    url: str | None = prop("Address of the latest chart artifact; prefer artifact.url.")
+    artifact: Artifact | None = prop("The artifact of the last successful reconcile.")
+    last_handled_reconcile_at: str | None = last_handled_reconcile_at()
+
+
+@dataclass
+class HelmChart(Resource):
+    """A Helm chart packaged from a source, ready for the helm-controller."""
+
+    INFO = KindInfo(
+        group=GROUP,
+        kind="HelmChart",
+        plural="helmcharts",
+        versions=(VERSION,),
+        storage_version=VERSION,
+        component=COMPONENT,
+        description="A Helm chart packaged from a source, ready for the helm-controller.",
+        short_names=("hc",),
+        categories=CATEGORIES,
+        printer_columns=(
+            PrinterColumn("Chart", ".spec.chart"),
+            PrinterColumn("Version", ".spec.version"),
+            PrinterColumn("Source Kind", ".spec.sourceRef.kind"),
+            PrinterColumn("Source Name", ".spec.sourceRef.name"),
+            AGE_COLUMN,
+            READY_COLUMN,
+            STATUS_COLUMN,
+        ),
+    )
+
+    spec: HelmChartSpec = prop("Desired state.", zero=HelmChartSpec)
+    status: HelmChartStatus = prop(
+        "Observed state.", default={"observedGeneration": -1}, zero=HelmChartStatus
+    )
+
+
+KINDS: tuple[type[Resource], ...] = (GitRepository, HelmRepository, HelmChart)
