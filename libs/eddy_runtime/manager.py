@@ -100,8 +100,11 @@ class _Running:
 class Manager:
     """Owns one process's API client, caches, queues, workers and servers."""
 
-    def __init__(self, name: str, options: Options, api: ApiClient) -> None:
+    def __init__(
+        self, name: str, options: Options, api: ApiClient, handle_signals: bool = True
+    ) -> None:
         self.name = name
+        self.handle_signals = handle_signals
         self.options = options
         self.api = api
         self.client = ResourceClient(api, field_manager=name)
@@ -132,7 +135,7 @@ class Manager:
         key = (resource, namespace, label_selector)
         found = self._informers.get(key)
         if found is None:
-            found = Informer(self.client, resource, namespace, label_selector)
+            found = Informer(self.client, resource, namespace, label_selector, max_backoff=10.0)
             self._informers[key] = found
         return found
 
@@ -157,7 +160,7 @@ class Manager:
         """Run until stop() or SIGTERM; returns a process exit code."""
         self._started = True
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT) if self.handle_signals else ():
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stop)
         self._wire()

@@ -55,6 +55,7 @@ class StatusPatcher:
         self.attempts = attempts
         self.pause = pause
         self.patches = 0
+        self.conflicts = 0
 
     async def patch(self, resource: Resource, obj: Obj, status: dict[str, Any]) -> Obj:
         """Make the object's status equal `status` (plus generation/request bookkeeping).
@@ -83,6 +84,7 @@ class StatusPatcher:
             except ApiError as err:
                 if not err.conflict or attempt == self.attempts - 1:
                     raise
+                self.conflicts += 1
                 log.info("status patch conflicted, retrying on a fresh read")
                 await asyncio.sleep(self.pause * (attempt + 1))
                 fresh = await self.client.get_or_none(resource, meta["name"], meta.get("namespace"))

@@ -1,0 +1,130 @@
+"""The reconcile loop against a real API server: triggers, requeue, backoff, serial keys."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import pytest
+from runtime_support import eventually
+from widget_controller import WIDGETS
+
+from conftest import StartManager, widget
+from eddy_runtime import conditions
+from eddy_runtime.annotations import RECONCILE_REQUESTED_AT
+from eddy_runtime.resources import Obj, ResourceClient
+
+pytestmark = pytest.mark.integration
+
+
+async def ready_widget(kube: ResourceClient, namespace: str, name: str) -> Obj | None:
+    obj = await kube.get(WIDGETS, name, namespace)
+    return obj if conditions.is_ready(obj) else None
+
+
+async def test_reconciles_on_create_and_spec_change_not_on_status_change(
+    kube: ResourceClient, namespace: str, start_manager: StartManager
+) -> None:
+    running = await start_manager()
+    calls = running.tracker.calls
+    key = f"{namespace}/w"
+    await kube.create(WIDGETS, widget("w", namespace, size=1))
+    obj = await eventually(lambda: ready_widget(kube, namespace, "w"))
+    assert obj["status"]["observedGeneration"] == 1
+    assert len(calls[key]) == 1
+
+    await kube.patch(WIDGETS, "w", {"spec": {"size": 2}}, namespace)
+    obj = await eventually(
+        lambda: ready_widget(kube, namespace, "w")
+    )  # is_ready checks observedGeneration == generation
+    assert obj["status"]["observedGeneration"] == 2
+    assert len(calls[key]) == 2
+
+    await kube.patch_status(WIDGETS, "w", {"status": {"note": "set by someone"}}, namespace)
+    await kube.patch(WIDGETS, "w", {"metadata": {"labels": {"x": "y"}}}, namespace)
+    await asyncio.sleep(1.0)
+    assert len(calls[key]) == 2
+
+
+async def test_requested_at_triggers_and_is_recorded(
+    kube: ResourceClient, namespace: str, start_manager: StartManager
+) -> None:
+    running = await start_manager()
+    await kube.create(WIDGETS, widget("w", namespace))
+    await eventually(lambda: ready_widget(kube, namespace, "w"))
+    stamp = "2024-05-01T10:00:00.000000Z"
+    patch = {"metadata": {"annotations": {RECONCILE_REQUESTED_AT: stamp}}}
+    await kube.patch(WIDGETS, "w", patch, namespace)
+
+    async def handled() -> Obj | None:
+        obj = await kube.get(WIDGETS, "w", namespace)
+        return obj if obj.get("status", {}).get("lastHandledReconcileAt") == stamp else None
+
+    await eventually(handled)
+    assert len(running.tracker.calls[f"{namespace}/w"]) == 2
+
+
+async def test_periodic_requeue_after_interval(
+    kube: ResourceClient, namespace: str, start_manager: StartManager
+) -> None:
+    running = await start_manager()
+    await kube.create(WIDGETS, widget("w", namespace, interval="500ms"))
+    calls = running.tracker.calls[f"{namespace}/w"]
+    await eventually(lambda: asyncio.sleep(0, len(calls) >= 4), timeout=5)
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
+    # 500ms with 5% jitter, plus the reconcile itself.
+    assert all(0.45 <= g < 1.0 for g in gaps[:3]), gaps
+
+
+async def test_backoff_grows_to_cap_and_resets_after_success(
+    kube: ResourceClient, namespace: str, start_manager: StartManager
+) -> None:
+    running = await start_manager(min_retry_delay=0.1, max_retry_delay=0.8)
+    calls = running.tracker.calls[f"{namespace}/w"]
+    await kube.create(WIDGETS, widget("w", namespace, fail=True))
+    await eventually(lambda: asyncio.sleep(0, len(calls) >= 7), timeout=10)
+    gaps = [b - a for a, b in itertools.pairwise(calls)][:6]
+    expected = [0.1, 0.2, 0.4, 0.8, 0.8, 0.8]
+    for gap, want in zip(gaps, expected, strict=True):
+        assert want * 0.9 <= gap <= want + 0.3, (gaps, expected)
+    obj = await kube.get(WIDGETS, "w", namespace)
+    ready = conditions.get(obj["status"], conditions.READY)
+    assert ready is not None and ready["status"] == "False"
+    assert conditions.is_true(obj["status"], conditions.RECONCILING)
+
+    await kube.patch(WIDGETS, "w", {"spec": {"fail": False}}, namespace)
+    await eventually(lambda: ready_widget(kube, namespace, "w"))
+    queue = running.manager._running["widget"].queue
+    assert queue.backoff.failures(f"{namespace}/w") == 0
+
+    # After the success the next failure starts again from the minimum delay.
+    await kube.patch(WIDGETS, "w", {"spec": {"fail": True}}, namespace)
+    start = len(calls)
+    await eventually(lambda: asyncio.sleep(0, len(calls) >= start + 2), timeout=5)
+    assert calls[start + 1] - calls[start] < 0.4
+
+
+async def test_one_key_never_reconciled_concurrently(
+    kube: ResourceClient, namespace: str, start_manager: StartManager
+) -> None:
+    running = await start_manager(concurrent=8)
+    names = [f"w{i}" for i in range(4)]
+    for name in names:
+        await kube.create(WIDGETS, widget(name, namespace, sleep=0.2))
+    for round_ in range(6):
+        for name in names:
+            stamp = f"round-{round_}"
+            patch = {"metadata": {"annotations": {RECONCILE_REQUESTED_AT: stamp}}}
+            await kube.patch(WIDGETS, name, patch, namespace)
+        await asyncio.sleep(0.08)
+
+    async def all_handled() -> bool:
+        for name in names:
+            obj = await kube.get(WIDGETS, name, namespace)
+            if obj.get("status", {}).get("lastHandledReconcileAt") != "round-5":
+                return False
+        return True
+
+    await eventually(all_handled, timeout=15)
+    assert running.tracker.max_per_key == 1
+    assert running.tracker.max_total > 1
