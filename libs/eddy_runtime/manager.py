@@ -27,6 +27,7 @@ from .informer import ADDED, DELETED, IndexFunc, Informer, object_key
 from .leader import LeaderElector
 from .metrics import ControllerMetrics, metrics_app, serve
 from .probes import probes_app
+from .ratelimit import TokenBucket
 from .reconciler import Reconciler, Result
 from .resources import Obj, Resource, ResourceClient
 from .status import StatusPatcher
@@ -107,7 +108,8 @@ class Manager:
         self.handle_signals = handle_signals
         self.options = options
         self.api = api
-        self.client = ResourceClient(api, field_manager=name)
+        limiter = TokenBucket(options.kube_api_qps, options.kube_api_burst)
+        self.client = ResourceClient(api, field_manager=name, limiter=limiter)
         self.status = StatusPatcher(self.client)
         self.events = EventRecorder(self.client, name)
         self.metrics = ControllerMetrics()

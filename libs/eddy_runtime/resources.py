@@ -16,6 +16,8 @@ from urllib.parse import quote
 import aiohttp
 from kubernetes_asyncio.client import ApiClient
 
+from .ratelimit import TokenBucket
+
 Obj = dict[str, Any]
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -101,9 +103,12 @@ def _api_error(status: int, raw: bytes) -> ApiError:
 class ResourceClient:
     """get/list/watch/create/replace/patch/patch-status/delete for any Resource."""
 
-    def __init__(self, api: ApiClient, field_manager: str = "eddy") -> None:
+    def __init__(
+        self, api: ApiClient, field_manager: str = "eddy", limiter: TokenBucket | None = None
+    ) -> None:
         self.api = api
         self.field_manager = field_manager
+        self.limiter = limiter
 
     async def _call(
         self,
@@ -115,6 +120,8 @@ class ResourceClient:
         timeout: aiohttp.ClientTimeout | float | None = None,
     ) -> aiohttp.ClientResponse:
         headers = {"Accept": "application/json", "Content-Type": content_type}
+        if self.limiter is not None:
+            await self.limiter.acquire()
         params = [
             (k, str(v).lower() if isinstance(v, bool) else v) for k, v in (query or {}).items()
         ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from typing import Any
 
 import pytest
 from runtime_support import eventually
@@ -12,7 +13,8 @@ from widget_controller import WIDGETS
 from conftest import StartManager, widget
 from eddy_runtime import conditions
 from eddy_runtime.annotations import RECONCILE_REQUESTED_AT
-from eddy_runtime.resources import Obj, ResourceClient
+from eddy_runtime.client import make_client, service_account_user
+from eddy_runtime.resources import CONFIG_MAPS, ApiError, Obj, ResourceClient
 
 pytestmark = pytest.mark.integration
 
@@ -128,3 +130,37 @@ async def test_one_key_never_reconciled_concurrently(
     await eventually(all_handled, timeout=15)
     assert running.tracker.max_per_key == 1
     assert running.tracker.max_total > 1
+
+
+async def test_a_watched_object_maps_to_the_objects_that_use_it(
+    kube: ResourceClient, namespace: str, start_manager: StartManager
+) -> None:
+    running = await start_manager()
+    config = {"metadata": {"name": "settings", "namespace": namespace}, "data": {"a": "1"}}
+    await kube.create(CONFIG_MAPS, config)
+    await kube.create(WIDGETS, widget("user", namespace, configMapRef="settings"))
+    await kube.create(WIDGETS, widget("bystander", namespace))
+    await eventually(lambda: ready_widget(kube, namespace, "user"))
+    await eventually(lambda: ready_widget(kube, namespace, "bystander"))
+    calls = running.tracker.calls
+    before = len(calls[f"{namespace}/user"])
+    await kube.patch(CONFIG_MAPS, "settings", {"data": {"a": "2"}}, namespace)
+    await eventually(lambda: asyncio.sleep(0, len(calls[f"{namespace}/user"]) > before))
+    await asyncio.sleep(0.3)
+    assert len(calls[f"{namespace}/bystander"]) == 1
+
+
+async def test_impersonated_client_has_only_the_service_accounts_rights(
+    kube: ResourceClient, namespace: str, control_plane: Any
+) -> None:
+    api = await make_client(
+        str(control_plane.kubeconfig),
+        impersonate=service_account_user(namespace, "nobody"),
+    )
+    try:
+        with pytest.raises(ApiError) as denied:
+            await ResourceClient(api).list(WIDGETS, namespace)
+        assert denied.value.status == 403
+        assert "system:serviceaccount:" + namespace + ":nobody" in denied.value.message
+    finally:
+        await api.close()

@@ -121,3 +121,17 @@ async def test_many_workers_never_hold_one_key_twice() -> None:
     await asyncio.gather(*workers)
     assert overlaps == 0
     assert handled >= 3
+
+
+async def test_token_bucket_allows_a_burst_then_paces() -> None:
+    from eddy_runtime.ratelimit import TokenBucket
+
+    bucket = TokenBucket(qps=100, burst=5)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for _ in range(5):
+        await bucket.acquire()
+    assert loop.time() - start < 0.02
+    for _ in range(5):
+        await bucket.acquire()
+    assert loop.time() - start >= 0.04
