@@ -168,6 +168,7 @@ class Manager:
         self._wire()
         runners: list[web.AppRunner] = []
         tasks: list[asyncio.Task[Any]] = []
+        workers: list[asyncio.Task[None]] = []
         code = 0
         try:
             runner, self.metrics_port = await serve(
@@ -185,7 +186,8 @@ class Manager:
                 if not await self._lead():
                     return 0
                 hold = asyncio.create_task(self.elector.hold())  # type: ignore[union-attr]
-            workers = [
+                tasks.append(hold)
+            workers += [
                 asyncio.create_task(self._worker(running))
                 for running in self._running.values()
                 for _ in range(self.options.concurrent)
@@ -200,12 +202,13 @@ class Manager:
             await self._drain(workers)
             if hold is not None:
                 hold.cancel()
+                await asyncio.gather(hold, return_exceptions=True)
             if self.elector is not None and code == 0:
                 await self.elector.release()
         finally:
-            for task in tasks:
+            for task in [*workers, *tasks]:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*workers, *tasks, return_exceptions=True)
             for runner in runners:
                 await runner.cleanup()
         log.info("stopped")
