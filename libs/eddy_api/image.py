@@ -37,8 +37,8 @@ GROUP = "image.toolkit.fluxcd.io"
 VERSIONS = ("v1beta2", "v1")
 STORAGE_VERSION = "v1"
 CATEGORIES = ("all", "fluxcd", "fluxcd-images")
-REFLECTOR = "image-reflector-controller"
-AUTOMATION = "image-automation-controller"
+# eddy reconciles all three image kinds in one controller process.
+COMPONENT = "image-automation-controller"
 
 DEFAULT_EXCLUSION_LIST = ["^.*\\.sig$"]
 
@@ -126,7 +126,7 @@ class ImageRepository(Resource):
         plural="imagerepositories",
         versions=VERSIONS,
         storage_version=STORAGE_VERSION,
-        component=REFLECTOR,
+        component=COMPONENT,
         description="A container image repository whose tags are scanned.",
         short_names=("imgrepo", "imagerepo"),
         categories=CATEGORIES,
@@ -271,7 +271,7 @@ class ImagePolicy(Resource):
         plural="imagepolicies",
         versions=VERSIONS,
         storage_version=STORAGE_VERSION,
-        component=REFLECTOR,
+        component=COMPONENT,
         description="A rule for choosing the latest image from an ImageRepository's tags.",
         short_names=("imgpol", "imagepol"),
         categories=CATEGORIES,
@@ -448,7 +448,7 @@ class ImageUpdateAutomation(Resource):
         plural="imageupdateautomations",
         versions=VERSIONS,
         storage_version=STORAGE_VERSION,
-        component=AUTOMATION,
+        component=COMPONENT,
         description="Writes the images chosen by ImagePolicies back into a Git repository.",
         short_names=("iua", "imgupd", "imgauto"),
         categories=CATEGORIES,
