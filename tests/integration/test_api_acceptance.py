@@ -179,3 +179,33 @@ async def test_helm_release_needs_exactly_one_chart_source(
     status, message = await rejection(api_client, release)
     assert status == 422, message
     assert "chartRef" in message, message
+
+
+async def table_columns(api_client: client.ApiClient, obj: dict[str, Any]) -> dict[str, Any]:
+    """The row `kubectl get` prints for an object: column name -> cell."""
+    group, version, plural = _coordinates(obj)
+    path = f"/apis/{group}/{version}/namespaces/{obj['metadata']['namespace']}/{plural}"
+    response = await api_client.call_api(
+        f"{path}/{obj['metadata']['name']}",
+        "GET",
+        header_params={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"},
+        auth_settings=["BearerToken"],
+        _preload_content=False,
+    )
+    table = json.loads(await response.read())
+    names = [c["name"] for c in table["columnDefinitions"]]
+    return dict(zip(names, table["rows"][0]["cells"], strict=True))
+
+
+async def test_kubectl_get_columns(api_client: client.ApiClient, namespace: str) -> None:
+    docs = examples.accepted(namespace)
+    git = examples.find(docs, "GitRepository")
+    await create(api_client, git)
+    row = await table_columns(api_client, git)
+    assert list(row) == ["Name", "URL", "Age", "Ready", "Status"]
+    assert row["URL"] == git["spec"]["url"]
+
+    chart = examples.find(docs, "HelmChart")
+    await create(api_client, chart)
+    row = await table_columns(api_client, chart)
+    assert row["Chart"] == "podinfo" and row["Source Kind"] == "HelmRepository"
