@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the pinned programs eddy runs (etcd, kube-apiserver, kubectl, kustomize,
-# helm) from the Go module proxy, once, into a cache outside the repository.
+# Builds the pinned programs eddy runs (etcd, kube-apiserver,
+# kube-controller-manager, kubectl, kustomize, helm) from the Go module proxy,
+# once, into a cache outside the repository.
 #
 #   hack/tools.sh build [NAME...]   build what is missing (all by default)
 #   hack/tools.sh path NAME         print the cached binary's path
@@ -18,6 +19,7 @@ export GOTOOLCHAIN=local
 tools=(
   "etcd|etcd|./cmd/etcd|go.etcd.io/etcd/server/v3"
   "kube-apiserver|kube|k8s.io/kubernetes/cmd/kube-apiserver|k8s.io/kubernetes"
+  "kube-controller-manager|kube|k8s.io/kubernetes/cmd/kube-controller-manager|k8s.io/kubernetes"
   "kubectl|kube|k8s.io/kubernetes/cmd/kubectl|k8s.io/kubernetes"
   "kustomize|kustomize|sigs.k8s.io/kustomize/kustomize/v5|sigs.k8s.io/kustomize/kustomize/v5"
   "helm|helm|helm.sh/helm/v3/cmd/helm|helm.sh/helm/v3"
@@ -53,7 +55,7 @@ path_of() {
 ldflags_for() {
   local name=$1 v=$2 minor
   case $name in
-    kube-apiserver|kubectl)
+    kube-apiserver|kube-controller-manager|kubectl)
       minor=$(cut -d. -f2 <<<"$v")
       printf -- '-X k8s.io/component-base/version.gitVersion=%s -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=%s -X k8s.io/client-go/pkg/version.gitVersion=%s -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=%s -X k8s.io/component-base/version.gitTreeState=clean' "$v" "$minor" "$v" "$minor" ;;
     kustomize) printf -- '-X sigs.k8s.io/kustomize/api/provenance.version=%s' "$v" ;;
@@ -71,11 +73,11 @@ build_one() {
   v=$(version_of "$dir" "$module")
   out="$cache/$name-$v/$name"
   if [[ -x $out ]]; then
-    printf '  %-15s %-9s cached  %s\n' "$name" "$v" "$out"
+    printf '  %-24s %-8s cached  %s\n' "$name" "$v" "$out"
     return
   fi
   check_go
-  printf '  %-15s %-9s building from the Go module proxy (first time only; kube-apiserver takes several minutes)...\n' "$name" "$v"
+  printf '  %-24s %-8s building from the Go module proxy (first time only)...\n' "$name" "$v"
   start=$SECONDS
   (cd "$here/tools/$dir" && go mod download -x >/dev/null 2>"$cache/.download-$name.log") || {
     tail -n 5 "$cache/.download-$name.log" >&2
@@ -88,7 +90,7 @@ build_one() {
     die "building $name $v failed (see the Go errors above)"
   }
   mv -f "$tmp" "$out"
-  printf '  %-15s %-9s built in %ss  %s\n' "$name" "$v" "$((SECONDS - start))" "$out"
+  printf '  %-24s %-8s built in %ss  %s\n' "$name" "$v" "$((SECONDS - start))" "$out"
 }
 
 cmd=${1:-build}

@@ -42,7 +42,11 @@ def _start_timeout() -> float:
 
 
 class ControlPlane:
-    """etcd plus kube-apiserver with RBAC, reachable through `kubeconfig`.
+    """etcd, kube-apiserver with RBAC and kube-controller-manager on loopback.
+
+    The controller-manager makes the cluster behave like a real one where eddy
+    cares: Deployments report status, namespaces finish deleting, owner
+    references cascade. Pass controller_manager=False for a bare API server.
 
     Use as a context manager, or call start() and stop(). `ControlPlane.existing`
     wraps a cluster someone else runs, so the same tests can target kind or a
@@ -56,6 +60,7 @@ class ControlPlane:
         etcd_port: int | None = None,
         api_port: int | None = None,
         start_timeout: float | None = None,
+        controller_manager: bool = True,
     ) -> None:
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="eddy-testenv-"))
@@ -67,6 +72,8 @@ class ControlPlane:
         self.server = f"https://127.0.0.1:{self.api_port}"
         self._etcd: Process | None = None
         self._apiserver: Process | None = None
+        self._controller_manager: Process | None = None
+        self._want_controller_manager = controller_manager
         self._external = False
 
     @classmethod
@@ -82,6 +89,8 @@ class ControlPlane:
         plane.server = _server_of(path)
         plane._etcd = None
         plane._apiserver = None
+        plane._controller_manager = None
+        plane._want_controller_manager = False
         plane._external = True
         plane.start_timeout = _start_timeout()
         return plane
@@ -91,7 +100,8 @@ class ControlPlane:
         return self._external
 
     def processes(self) -> list[Process]:
-        return [p for p in (self._etcd, self._apiserver) if p is not None]
+        candidates = (self._etcd, self._apiserver, self._controller_manager)
+        return [p for p in candidates if p is not None]
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -101,14 +111,18 @@ class ControlPlane:
         try:
             self._start_etcd()
             self._start_apiserver()
+            if self._want_controller_manager:
+                self._start_controller_manager()
         except BaseException:
             self.stop()
             raise
 
     def stop(self) -> None:
-        """Stop the API server, then etcd, then remove the working directory."""
+        """Stop the controllers, the API server, then etcd; remove the working directory."""
         if self._external:
             return
+        if self._controller_manager:
+            self._controller_manager.stop()
         if self._apiserver:
             self._apiserver.stop()
         if self._etcd:
@@ -191,6 +205,30 @@ class ControlPlane:
             self.api_port,
             lambda: _https_ok(f"{self.server}/readyz", context),
         )
+
+    def _start_controller_manager(self) -> None:
+        pki = self.workdir / "pki"
+        self._controller_manager = Process(
+            "kube-controller-manager",
+            [
+                find_binary("kube-controller-manager"),
+                f"--kubeconfig={self.kubeconfig}",
+                "--leader-elect=false",
+                # Nothing needs its own HTTPS endpoint; it would only ask for more certificates.
+                "--secure-port=0",
+                f"--service-account-private-key-file={pki / 'sa.key'}",
+                f"--root-ca-file={pki / 'ca.crt'}",
+                "--concurrent-deployment-syncs=10",
+                "--concurrent-namespace-syncs=10",
+                "--v=1",
+            ],
+            self.workdir / "kube-controller-manager.log",
+        )
+        self._controller_manager.start()
+        time.sleep(0.2)
+        code = self._controller_manager.exit_code()
+        if code is not None:
+            raise ProcessError(_died_message(self._controller_manager, code, 0))
 
     def _wait_ready(self, process: Process, port: int, probe: Any) -> None:
         deadline = time.monotonic() + self.start_timeout

@@ -19,6 +19,7 @@ from eddy_testenv import ControlPlane
 GROUP = "envcheck.eddy.dev"
 VERSION = "v1"
 PLURAL = "gadgets"
+MERGE = "application/merge-patch+json"
 
 GADGET_CRD: dict[str, Any] = {
     "apiVersion": "apiextensions.k8s.io/v1",
@@ -104,13 +105,19 @@ async def test_status_write_keeps_generation_spec_write_bumps_it(
     assert created["metadata"]["generation"] == 1
 
     with_status = await gadgets.patch_namespaced_custom_object_status(
-        GROUP, VERSION, namespace, PLURAL, "g1", {"status": {"phase": "Ready"}}
+        GROUP,
+        VERSION,
+        namespace,
+        PLURAL,
+        "g1",
+        {"status": {"phase": "Ready"}},
+        _content_type=MERGE,
     )
     assert with_status["status"]["phase"] == "Ready"
     assert with_status["metadata"]["generation"] == 1
 
     with_spec = await gadgets.patch_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL, "g1", {"spec": {"size": 3}}
+        GROUP, VERSION, namespace, PLURAL, "g1", {"spec": {"size": 3}}, _content_type=MERGE
     )
     assert with_spec["metadata"]["generation"] == 2
     # The main resource ignores status; the status subresource ignores spec.
@@ -125,7 +132,7 @@ async def test_update_with_stale_resource_version_conflicts(
     )
     stale = dict(created)
     await gadgets.patch_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL, "g2", {"spec": {"size": 2}}
+        GROUP, VERSION, namespace, PLURAL, "g2", {"spec": {"size": 2}}, _content_type=MERGE
     )
     stale["spec"] = {"size": 9}
     with pytest.raises(ApiException) as caught:
@@ -148,7 +155,7 @@ async def test_watch_delivers_added_modified_deleted_in_order(
             GROUP, VERSION, namespace, PLURAL, gadget("g3")
         )
         await gadgets.patch_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, "g3", {"spec": {"size": 5}}
+            GROUP, VERSION, namespace, PLURAL, "g3", {"spec": {"size": 5}}, _content_type=MERGE
         )
         await gadgets.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "g3")
 
