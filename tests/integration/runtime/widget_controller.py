@@ -24,15 +24,17 @@ from eddy_runtime import (
     Result,
     Step,
     StepError,
+    Watch,
     conditions,
     entrypoint,
     events,
+    ref_key,
     run_steps,
 )
 from eddy_runtime.durations import parse_duration
 from eddy_runtime.finalizers import add_finalizer, is_deleting, remove_finalizer
 from eddy_runtime.informer import object_key
-from eddy_runtime.resources import SECRETS
+from eddy_runtime.resources import CONFIG_MAPS, SECRETS
 
 WIDGETS = Resource("testing.eddy.dev", "v1", "widgets", "Widget")
 NAME = "widget-controller"
@@ -130,9 +132,19 @@ class WidgetReconciler:
         return Result(requeue_after=interval[0])
 
 
+def config_map_refs(obj: Obj) -> list[str]:
+    """Index: the ConfigMap a Widget names in spec.configMapRef, as a ref_key."""
+    ref = (obj.get("spec") or {}).get("configMapRef")
+    return [ref_key("ConfigMap", obj["metadata"]["namespace"], ref)] if ref else []
+
+
 def controller(manager: Manager, tracker: Tracker | None = None) -> Controller:
     return Controller(
-        name="widget", resource=WIDGETS, reconciler=WidgetReconciler(manager, tracker)
+        name="widget",
+        resource=WIDGETS,
+        reconciler=WidgetReconciler(manager, tracker),
+        watches=[Watch(CONFIG_MAPS, index="configmap")],
+        indexes={"configmap": config_map_refs},
     )
 
 
