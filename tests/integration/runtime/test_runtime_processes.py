@@ -36,12 +36,16 @@ class ControllerProcess:
     def pid(self) -> int:
         return self.proc.pid
 
-    async def metrics(self) -> str:
-        async with (
-            aiohttp.ClientSession() as http,
-            http.get(f"http://127.0.0.1:{self.metrics_port}/metrics") as resp,
-        ):
-            return await resp.text()
+    async def metrics(self) -> str | None:
+        """The metrics text, or None while the process is not serving yet."""
+        try:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(f"http://127.0.0.1:{self.metrics_port}/metrics") as resp,
+            ):
+                return await resp.text()
+        except aiohttp.ClientError:
+            return None
 
 
 Spawn = Callable[..., Any]
