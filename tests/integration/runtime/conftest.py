@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import pytest_asyncio
 from kubernetes_asyncio.client import ApiClient
 from widget_controller import NAME, WIDGETS, Tracker, controller
@@ -19,8 +18,6 @@ from eddy_runtime.manager import Manager
 from eddy_runtime.resources import Obj, ResourceClient
 
 HERE = Path(__file__).parent
-
-pytestmark = pytest.mark.integration
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
