@@ -238,6 +238,48 @@ class GitRepos:
         return dict(line.split(" ", 1) for line in out.splitlines() if line)
 
 
+@dataclass(frozen=True)
+class GitRepo:
+    """One repository of a GitRepos, so a test can write `repo.commit({...})`."""
+
+    repos: GitRepos
+    name: str
+
+    @property
+    def path(self) -> Path:
+        return self.repos.path(self.name)
+
+    def commit(
+        self,
+        files: Mapping[str, FileContent],
+        *,
+        branch: str = DEFAULT_BRANCH,
+        message: str = "update",
+        executable: frozenset[str] = frozenset(),
+    ) -> str:
+        return self.repos.commit(
+            self.name, files, branch=branch, message=message, executable=executable
+        )
+
+    def create_branch(self, branch: str, start: str = DEFAULT_BRANCH) -> str:
+        return self.repos.create_branch(self.name, branch, start)
+
+    def create_tag(self, tag: str, ref: str = DEFAULT_BRANCH, *, message: str | None = None) -> str:
+        return self.repos.create_tag(self.name, tag, ref, message=message)
+
+    def head(self, branch: str = DEFAULT_BRANCH) -> str | None:
+        return self.repos.resolve(self.name, branch)
+
+    def log(self, ref: str = DEFAULT_BRANCH, limit: int = 20) -> list[CommitInfo]:
+        return self.repos.log(self.name, ref, limit)
+
+    def read_file(self, path: str, ref: str = DEFAULT_BRANCH) -> bytes:
+        return self.repos.read_file(self.name, path, ref)
+
+    def branches(self) -> dict[str, str]:
+        return self.repos.branches(self.name)
+
+
 def _wait_for_port(port: int, process: Process, timeout: float = _START_TIMEOUT) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -1,0 +1,91 @@
+"""Pytest fixtures for the real Git and Helm servers that source tests run against.
+
+Servers are started once per session and only when a test asks for them; each
+test gets its own fresh repository so tests never see each other's commits.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from eddy_testenv.gitserver import GitHTTPServer, GitRepo, GitRepos, GitSSHServer
+from eddy_testenv.helmrepo import HelmRepo
+
+GIT_USERNAME = "eddy"
+
+
+@pytest.fixture(scope="session")
+def git_repos() -> Iterator[GitRepos]:
+    """The bare repositories every Git server fixture serves."""
+    with tempfile.TemporaryDirectory(prefix="eddy-git-repos-") as root:
+        yield GitRepos(Path(root))
+
+
+@pytest.fixture
+def git_repo(git_repos: GitRepos, request: pytest.FixtureRequest) -> GitRepo:
+    """A fresh, empty repository named after the test (commit to create `main`)."""
+    base = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:40]
+    name = f"{base or 'repo'}-{secrets.token_hex(3)}"
+    git_repos.create(name)
+    return GitRepo(git_repos, name)
+
+
+@pytest.fixture(scope="session")
+def git_server(git_repos: GitRepos) -> Iterator[GitHTTPServer]:
+    """git smart HTTP without authentication."""
+    with GitHTTPServer(git_repos) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def git_server_auth(git_repos: GitRepos) -> Iterator[GitHTTPServer]:
+    """git smart HTTP requiring basic auth (`username` / `password` attributes)."""
+    with GitHTTPServer(git_repos, username=GIT_USERNAME, password=secrets.token_hex(8)) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def git_server_tls(git_repos: GitRepos) -> Iterator[GitHTTPServer]:
+    """git smart HTTPS with basic auth; its CA certificate is at `ca_file`."""
+    with GitHTTPServer(
+        git_repos, username=GIT_USERNAME, password=secrets.token_hex(8), tls=True
+    ) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def git_ssh_server(git_repos: GitRepos) -> Iterator[GitSSHServer]:
+    """OpenSSH serving the same repositories; keys and known_hosts as attributes."""
+    with GitSSHServer(git_repos) as server:
+        yield server
+
+
+@pytest.fixture
+def helm_repo() -> Iterator[HelmRepo]:
+    """An empty chart repository over plain HTTP, just for this test."""
+    with HelmRepo() as repo:
+        yield repo
+
+
+@pytest.fixture
+def helm_repo_factory() -> Iterator[Callable[..., HelmRepo]]:
+    """Start chart repositories with other options: `helm_repo_factory(username=…, tls=True)`."""
+    started: list[HelmRepo] = []
+
+    def start(**options: object) -> HelmRepo:
+        repo = HelmRepo(**options)  # type: ignore[arg-type]
+        repo.start()
+        started.append(repo)
+        return repo
+
+    try:
+        yield start
+    finally:
+        for repo in started:
+            repo.stop()
