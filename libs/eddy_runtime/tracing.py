@@ -43,7 +43,7 @@ def _exporter(name: str) -> SpanExporter | None:
                     OTLPSpanExporter,
                 )
             else:
-                from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found]
+                from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
                     OTLPSpanExporter,
                 )
         except ImportError:
