@@ -24,6 +24,7 @@ from tenacity import (
 
 from eddy_artifacts.digest import Digest, Hasher
 from eddy_artifacts.errors import (
+    ArtifactError,
     ArtifactFetchError,
     ArtifactNotFound,
     DigestMismatch,
@@ -155,6 +156,9 @@ async def fetch_artifact(
 
 
 def _temp_file(dest_dir: Path) -> tuple[Path, BinaryIO]:
+    # Checked before downloading, so a caller's mistake costs no transfer.
+    if dest_dir.is_dir() and any(dest_dir.iterdir()):
+        raise ArtifactError(f"cannot fetch into {dest_dir}: the directory is not empty")
     # Beside dest_dir, so the download lands on the same filesystem as the tree.
     dest_dir.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=".artifact-", suffix=".tar.gz", dir=dest_dir.parent)

@@ -78,8 +78,10 @@ def helm_repo_factory() -> Iterator[Callable[..., HelmRepo]]:
     """Start chart repositories with other options: `helm_repo_factory(username=…, tls=True)`."""
     started: list[HelmRepo] = []
 
-    def start(**options: object) -> HelmRepo:
-        repo = HelmRepo(**options)  # type: ignore[arg-type]
+    def start(
+        *, username: str | None = None, password: str | None = None, tls: bool = False
+    ) -> HelmRepo:
+        repo = HelmRepo(username=username, password=password, tls=tls)
         repo.start()
         started.append(repo)
         return repo

@@ -131,6 +131,7 @@ def test_dulwich_clones_with_credentials(
 
     sha = git_repo.commit({"kustomization.yaml": "resources: []\n"})
     server = git_server_auth
+    assert server.username is not None and server.password is not None
     repo = porcelain.clone(
         server.repo_url(git_repo.name),
         str(tmp_path / "d"),

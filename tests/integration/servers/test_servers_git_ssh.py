@@ -97,7 +97,12 @@ def test_encrypted_key_needs_its_passphrase(
 ) -> None:
     git_repo.commit({"a": "1"})
     key = git_ssh_server.encrypted_client_key
-    assert key.passphrase and b"ENCRYPTED" not in key.identity[:0]
+    assert key.passphrase
+    # The private key really is encrypted: reading it without the passphrase fails.
+    unlock = ["ssh-keygen", "-y", "-f", str(key.private_key)]
+    assert subprocess.run([*unlock, "-P", ""], capture_output=True, timeout=10).returncode != 0
+    derived = subprocess.run([*unlock, "-P", key.passphrase], capture_output=True, timeout=10)
+    assert derived.stdout.split()[:2] == key.identity_pub.split()[:2]
     url = git_ssh_server.repo_url(git_repo.name)
     command = git_ssh_server.ssh_command(key)
     # BatchMode forbids prompting, so without the passphrase the key is unusable.

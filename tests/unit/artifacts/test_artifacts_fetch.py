@@ -6,6 +6,7 @@ socket, the way a consumer meets the source-controller's artifact server.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import tarfile
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ from eddy_artifacts.archive import build_archive
 from eddy_artifacts.digest import bytes_digest
 from eddy_artifacts.errors import (
     ArchiveTooLarge,
+    ArtifactError,
     ArtifactFetchError,
     ArtifactNotFound,
     DigestMismatch,
@@ -257,3 +259,20 @@ async def test_invalid_digest_is_rejected_before_download(
     with pytest.raises(InvalidDigest):
         await fetch_artifact(session, server.url("good.tar.gz"), "nonsense", tmp_path / "d")
     assert "good.tar.gz" not in server.hits
+
+
+async def test_non_empty_destination_is_refused_before_download(
+    server: ArtifactServer, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    dest = tmp_path / "dest"
+    await asyncio.to_thread(_populate, dest)
+    with pytest.raises(ArtifactError, match="not empty"):
+        await fetch_artifact(
+            session, server.url("good.tar.gz"), digest_of(server, "good.tar.gz"), dest
+        )
+    assert "good.tar.gz" not in server.hits
+
+
+def _populate(directory: Path) -> None:
+    directory.mkdir()
+    (directory / "old").write_text("x")
