@@ -9,7 +9,7 @@ TOOLS_BIN := $(CURDIR)/.tools/bin
 export EDDY_TOOLS_BIN := $(TOOLS_BIN)
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: all venv tools test check lint type unit integration e2e demo crds bench-runtime clean
+.PHONY: all venv tools system-deps test check lint type unit integration e2e demo crds bench-runtime clean
 
 all: test
 
@@ -25,8 +25,11 @@ venv: $(BIN)/.installed
 tools:
 	@hack/tools.sh link $(TOOLS_BIN)
 
+system-deps:
+	@hack/system-deps.sh
+
 ## The test command: lint, types, then every test suite against a real control plane.
-test: venv tools check
+test: venv tools system-deps check
 	$(BIN)/pytest tests/unit tests/integration tests/e2e
 
 check: lint type
@@ -41,14 +44,14 @@ type: venv
 unit: venv
 	$(BIN)/pytest tests/unit
 
-integration: venv tools
+integration: venv tools system-deps
 	$(BIN)/pytest tests/integration
 
-e2e: venv tools
+e2e: venv tools system-deps
 	$(BIN)/pytest tests/e2e
 
 ## The demo: a local control plane, shown working through kubectl.
-demo: venv tools
+demo: venv tools system-deps
 	$(BIN)/python hack/demo.py
 
 crds: venv
