@@ -1,0 +1,96 @@
+"""eddy's controllers as separate processes, the way a cluster runs them.
+
+The demo and the end-to-end tests start each controller with `python -m`, on
+free loopback ports, bound to the life of the process that started it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+from eddy_testenv.controlplane import free_port
+from eddy_testenv.process import Process, ProcessError
+
+
+class ControllerProcess:
+    """One controller process (`python -m <module>`) with its metrics and probes ports."""
+
+    def __init__(
+        self,
+        module: str,
+        kubeconfig: Path,
+        log_dir: Path,
+        args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.module = module
+        self.name = module.replace("_", "-")
+        self.metrics_port = free_port()
+        self.health_port = free_port()
+        argv = [
+            sys.executable,
+            "-m",
+            module,
+            f"--kubeconfig={kubeconfig}",
+            f"--metrics-addr=127.0.0.1:{self.metrics_port}",
+            f"--health-addr=127.0.0.1:{self.health_port}",
+            *args,
+        ]
+        self.env = {**os.environ, **(env or {})}
+        self.process = Process(self.name, argv, log_dir / f"{self.name}.log")
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start the process and wait until its /readyz answers 200."""
+        self.process.start(env=self.env)
+        deadline = time.monotonic() + timeout
+        url = f"http://127.0.0.1:{self.health_port}/readyz"
+        while time.monotonic() < deadline:
+            code = self.process.exit_code()
+            if code is not None:
+                raise ProcessError(
+                    f"{self.name} exited with code {code} while starting. "
+                    f"Its last log lines:\n{self.process.tail()}"
+                )
+            try:
+                with urllib.request.urlopen(url, timeout=1) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise ProcessError(
+            f"{self.name} did not become ready within {timeout:.0f}s. "
+            f"Its last log lines:\n{self.process.tail()}"
+        )
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self.process.stop(timeout)
+
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            text: str = resp.read().decode()
+            return text
+
+    def log_records(self) -> list[dict[str, object]]:
+        """The JSON log lines written so far (other lines are skipped)."""
+        records: list[dict[str, object]] = []
+        try:
+            text = self.process.log_path.read_text(errors="replace")
+        except OSError:
+            return records
+        for line in text.splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+        return records
