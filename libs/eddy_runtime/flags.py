@@ -55,7 +55,7 @@ class Options:
     kubeconfig: str = ""
     graceful_shutdown_timeout: float = 600.0
     kube_api_qps: float = 50.0
-    kube_api_burst: int = 100
+    kube_api_burst: int = 300
     events_addr: str = ""
     runtime_namespace: str = ""
 
@@ -206,7 +206,7 @@ def add_runtime_flags(parser: argparse.ArgumentParser, concurrent: int = 4) -> N
         "--kube-api-burst",
         type=int,
         default=d.kube_api_burst,
-        help="The maximum burst of queries sent to the Kubernetes API. (default 100)",
+        help="The maximum burst of queries sent to the Kubernetes API. (default 300)",
     )
     add(
         "--events-addr",
