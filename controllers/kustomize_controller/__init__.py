@@ -1,4 +1,4 @@
-"""The kustomize-controller process.
+"""The kustomize-controller: Flux's Kustomization, built with kustomize and kept applied.
 
-Not written yet; this package holds its reconcilers once it is.
+It reads sources only through their status.artifact and applies with server-side apply.
 """

@@ -259,19 +259,32 @@ class ResourceClient:
         patch_type: str = MERGE_PATCH,
         subresource: str = "",
         force: bool = False,
+        dry_run: bool = False,
     ) -> Obj:
-        """Patch with merge (default), JSON patch or server-side apply (`APPLY_PATCH`)."""
+        """Patch with merge (default), JSON patch or server-side apply (`APPLY_PATCH`).
+
+        `dry_run` asks the server to validate and answer without persisting anything.
+        """
         path = res.path(namespace, name) + (f"/{subresource}" if subresource else "")
         query = self._fm()
         if patch_type == APPLY_PATCH and force:
             query["force"] = True
+        if dry_run:
+            query["dryRun"] = "All"
         return await self._json("PATCH", path, body=patch, content_type=patch_type, query=query)
 
-    async def apply(self, res: Resource, obj: Obj, force: bool = True) -> Obj:
+    async def apply(
+        self, res: Resource, obj: Obj, force: bool = True, dry_run: bool = False
+    ) -> Obj:
         meta = obj["metadata"]
         return await self.patch(
-            res, meta["name"], obj, meta.get("namespace"), APPLY_PATCH, force=force
-        )
+            res, meta["name"], obj, meta.get("namespace"), APPLY_PATCH, force=force,
+            dry_run=dry_run,
+        )  # fmt: skip
+
+    async def get_path(self, path: str) -> Obj:
+        """GET any API path as JSON, e.g. discovery documents such as /apis/apps/v1."""
+        return await self._json("GET", path)
 
     async def patch_status(
         self, res: Resource, name: str, patch: Any, namespace: str | None = None,

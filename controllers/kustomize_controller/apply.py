@@ -1,0 +1,300 @@
+"""Server-side apply of a built set: validate everything by dry-run, then write what differs.
+
+Objects are applied in two stages (CRDs, Namespaces and other cluster-wide kinds,
+then the rest), each reported as created, configured, unchanged or skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from eddy_api.kustomize import (
+    FORCE_ANNOTATION,
+    RECONCILE_ANNOTATION,
+    SSA_ANNOTATION,
+    SSA_IF_NOT_PRESENT,
+    SSA_IGNORE,
+)
+from eddy_runtime.resources import ApiError, Resource, ResourceClient
+
+from .discovery import Discovery
+from .objects import CRD_KIND, Obj, annotation, describe, object_id, owner_labels
+from .ordering import in_apply_order
+
+CREATED = "created"
+CONFIGURED = "configured"
+UNCHANGED = "unchanged"
+SKIPPED = "skipped"
+DELETED = "deleted"
+
+T = TypeVar("T")
+A = TypeVar("A")
+
+
+class ApplyError(Exception):
+    """Some objects could not be applied; the message names each of them."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """What happened to one object."""
+
+    subject: str
+    action: str
+    object_id: str
+    version: str
+
+
+@dataclass
+class _Planned:
+    obj: Obj
+    resource: Resource
+    action: str = UNCHANGED
+    recreate: bool = False
+
+
+@dataclass
+class ChangeSet:
+    changes: list[Change] = field(default_factory=list)
+
+    def add(self, obj: Obj, action: str) -> None:
+        version = str(obj.get("apiVersion", "")).rpartition("/")[2]
+        self.changes.append(Change(describe(obj), action, object_id(obj), version))
+
+    def summary(self) -> str:
+        """One line per object that changed, as the change-set Event shows them."""
+        return "\n".join(
+            f"{c.subject} {c.action}" for c in self.changes if c.action in (CREATED, CONFIGURED)
+        )
+
+
+async def bounded(
+    limit: int, func: Callable[[A], Awaitable[T]], items: Iterable[A]
+) -> list[T | BaseException]:
+    """func over items with at most `limit` in flight; exceptions are returned, not raised."""
+    semaphore = asyncio.Semaphore(limit)
+
+    async def one(item: A) -> T:
+        async with semaphore:
+            return await func(item)
+
+    return await asyncio.gather(*(one(i) for i in items), return_exceptions=True)
+
+
+def _error_text(err: BaseException) -> str:
+    if isinstance(err, ApiError):
+        return f"({err.reason or err.status}): {err.message}" if err.message else str(err)
+    return str(err) or type(err).__name__
+
+
+def _comparable(obj: Obj) -> Obj:
+    out = copy.deepcopy(obj)
+    meta = out.get("metadata") or {}
+    for key in ("managedFields", "resourceVersion", "generation"):
+        meta.pop(key, None)
+    return out
+
+
+def _is_immutable_error(err: ApiError) -> bool:
+    text = err.message.lower()
+    return err.status == 422 and ("immutable" in text or "may not change" in text)
+
+
+class Applier:
+    """Applies objects for one Kustomization through one client (maybe impersonating)."""
+
+    def __init__(
+        self,
+        client: ResourceClient,
+        discovery: Discovery,
+        owner: tuple[str, str],
+        force: bool = False,
+        timeout: float = 60.0,
+        concurrency: int = 8,
+    ) -> None:
+        self.client = client
+        self.discovery = discovery
+        self.owner = owner
+        self.force = force
+        self.timeout = timeout
+        self.concurrency = concurrency
+        self.result = ChangeSet()
+
+    @property
+    def done(self) -> list[Change]:
+        """What has been applied so far, also after a failure."""
+        return self.result.changes
+
+    def label(self, objects: list[Obj]) -> list[Obj]:
+        """Copies of the objects carrying the ownership labels."""
+        labelled: list[Obj] = []
+        for obj in objects:
+            copied = copy.deepcopy(obj)
+            meta = copied.setdefault("metadata", {})
+            meta["labels"] = {**(meta.get("labels") or {}), **owner_labels(*self.owner)}
+            labelled.append(copied)
+        return labelled
+
+    async def apply_all(self, objects: list[Obj]) -> ChangeSet:
+        """Apply in stages; raise ApplyError naming every object that failed.
+
+        Each stage is dry-run as a whole before anything in it is written, so an
+        invalid object leaves the stage's objects as they were.
+        """
+        changes = self.result
+        ordered = in_apply_order(self.label(objects))
+        defined = {
+            (f"{d['spec']['group']}/{v['name']}", d["spec"]["names"]["kind"]): d["spec"]["scope"]
+            for d in ordered
+            if d.get("kind") == CRD_KIND
+            for v in (d.get("spec") or {}).get("versions") or []
+            if isinstance(d.get("spec"), dict) and d["spec"].get("names")
+        }
+        first, second, errors = [], [], []
+        for obj in ordered:
+            resource = await self.discovery.lookup(str(obj["apiVersion"]), str(obj["kind"]))
+            scope = defined.get((str(obj["apiVersion"]), str(obj["kind"])))
+            if resource is None and scope is None:
+                errors.append(
+                    f'{describe(obj)} dry-run failed: no matches for kind "{obj["kind"]}" '
+                    f'in version "{obj["apiVersion"]}"'
+                )
+                continue
+            namespaced = resource.namespaced if resource is not None else scope == "Namespaced"
+            if not namespaced:
+                (obj.get("metadata") or {}).pop("namespace", None)
+                first.append(obj)
+            elif not (obj.get("metadata") or {}).get("namespace"):
+                errors.append(
+                    f"{describe(obj)} namespace not specified; set metadata.namespace in the "
+                    "manifest or spec.targetNamespace"
+                )
+            else:
+                second.append(obj)
+        if errors:
+            raise ApplyError("\n".join(errors))
+        await self._stage(first, changes)
+        await self._wait_for_definitions([o for o in first if o.get("kind") == CRD_KIND])
+        await self._stage(second, changes)
+        return changes
+
+    async def _resource(self, obj: Obj) -> Resource:
+        resource = await self.discovery.lookup(str(obj["apiVersion"]), str(obj["kind"]))
+        if resource is None:
+            raise ApplyError(
+                f'{describe(obj)} dry-run failed: no matches for kind "{obj["kind"]}" '
+                f'in version "{obj["apiVersion"]}"'
+            )
+        return resource
+
+    async def _stage(self, objects: list[Obj], changes: ChangeSet) -> None:
+        if not objects:
+            return
+        plans = await bounded(self.concurrency, self._plan, objects)
+        failures = [
+            f"{describe(o)} dry-run failed {_error_text(p)}"
+            for o, p in zip(objects, plans, strict=True)
+            if isinstance(p, BaseException)
+        ]
+        if failures:
+            raise ApplyError("\n".join(failures))
+        planned = [p for p in plans if isinstance(p, _Planned)]
+        to_write = [p for p in planned if p.action in (CREATED, CONFIGURED)]
+        results = await bounded(self.concurrency, self._write, to_write)
+        failed: dict[int, BaseException] = {
+            id(p): r for p, r in zip(to_write, results, strict=True) if isinstance(r, BaseException)
+        }
+        for p in planned:
+            if id(p) not in failed:
+                changes.add(p.obj, p.action)
+        if failed:
+            raise ApplyError(
+                "\n".join(
+                    f"{describe(p.obj)} apply failed {_error_text(failed[id(p)])}"
+                    for p in to_write
+                    if id(p) in failed
+                )
+            )
+
+    async def _plan(self, obj: Obj) -> _Planned:
+        resource = await self._resource(obj)
+        plan = _Planned(obj, resource)
+        if annotation(obj, RECONCILE_ANNOTATION) == "disabled" or (
+            annotation(obj, SSA_ANNOTATION) == SSA_IGNORE
+        ):
+            plan.action = SKIPPED
+            return plan
+        try:
+            dry = await self.client.apply(resource, obj, force=True, dry_run=True)
+        except ApiError as err:
+            forced = self.force or annotation(obj, FORCE_ANNOTATION) == "enabled"
+            if forced and _is_immutable_error(err):
+                plan.action, plan.recreate = CONFIGURED, True
+                return plan
+            raise
+        existed = bool((dry.get("metadata") or {}).get("resourceVersion"))
+        if not existed:
+            plan.action = CREATED
+            return plan
+        if annotation(dry, RECONCILE_ANNOTATION) == "disabled" or (
+            annotation(dry, SSA_ANNOTATION) in (SSA_IGNORE, SSA_IF_NOT_PRESENT)
+        ):
+            # The marks may sit on the live object only, put there by hand.
+            plan.action = SKIPPED
+            return plan
+        meta = obj["metadata"]
+        live = await self.client.get_or_none(resource, meta["name"], meta.get("namespace"))
+        if live is None:
+            plan.action = CREATED
+        elif _comparable(live) != _comparable(dry):
+            plan.action = CONFIGURED
+        return plan
+
+    async def _write(self, plan: _Planned) -> None:
+        if plan.recreate:
+            await self._delete_and_wait(plan.resource, plan.obj)
+        await self.client.apply(plan.resource, plan.obj, force=True)
+
+    async def _delete_and_wait(self, resource: Resource, obj: Obj) -> None:
+        meta = obj["metadata"]
+        await self.client.delete(resource, meta["name"], meta.get("namespace"), "Background")
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if await self.client.get_or_none(resource, meta["name"], meta.get("namespace")) is None:
+                return
+            await asyncio.sleep(0.2)
+        raise ApplyError(f"{describe(obj)} was not deleted within {self.timeout:g}s for recreation")
+
+    async def _wait_for_definitions(self, crds: list[Obj]) -> None:
+        if not crds:
+            return
+        resource = await self._resource(crds[0])
+        deadline = time.monotonic() + self.timeout
+        waiting = {str(c["metadata"]["name"]): c for c in crds}
+        while waiting:
+            for name in list(waiting):
+                live = await self.client.get_or_none(resource, name)
+                if live is not None and _established(live):
+                    spec = waiting.pop(name).get("spec") or {}
+                    for version in spec.get("versions") or []:
+                        self.discovery.forget(f"{spec.get('group')}/{version.get('name')}")
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise ApplyError(
+                    "CustomResourceDefinitions not Established within "
+                    f"{self.timeout:g}s: {', '.join(sorted(waiting))}"
+                )
+            await asyncio.sleep(0.2)
+
+
+def _established(crd: Obj) -> bool:
+    for cond in (crd.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Established":
+            return bool(cond.get("status") == "True")
+    return False

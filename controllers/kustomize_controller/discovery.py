@@ -1,0 +1,66 @@
+"""Which resource path and scope serve a given apiVersion and kind, asked of the cluster.
+
+Manifests name kinds; the API needs plural resource paths and whether a kind is
+namespaced. CRDs appear while a Kustomization applies, so lookups refresh on a miss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from eddy_runtime.resources import ApiError, Resource, ResourceClient
+
+from .objects import split_api_version
+
+# A miss re-reads a group version at most this often: a kind that is really
+# unknown must not cost a discovery request per object.
+_REFRESH_AFTER = 0.5
+
+
+class Discovery:
+    """A cache of the cluster's discovery documents, one per group version."""
+
+    def __init__(self, client: ResourceClient) -> None:
+        self.client = client
+        self._kinds: dict[str, dict[str, Resource]] = {}
+        self._fetched: dict[str, float] = {}
+        self._lock = asyncio.Lock()
+
+    async def lookup(self, api_version: str, kind: str) -> Resource | None:
+        """The Resource serving `kind` in `api_version`, or None if the cluster lacks it."""
+        found = self._kinds.get(api_version, {}).get(kind)
+        if found is not None:
+            return found
+        async with self._lock:
+            found = self._kinds.get(api_version, {}).get(kind)
+            fetched = self._fetched.get(api_version)
+            if found is None and (fetched is None or time.monotonic() - fetched > _REFRESH_AFTER):
+                await self._fetch(api_version)
+                found = self._kinds.get(api_version, {}).get(kind)
+        return found
+
+    def forget(self, api_version: str) -> None:
+        """Drop what is known of a group version (after a CRD for it was applied)."""
+        self._kinds.pop(api_version, None)
+        self._fetched.pop(api_version, None)
+
+    async def _fetch(self, api_version: str) -> None:
+        group, version = split_api_version(api_version)
+        path = f"/apis/{group}/{version}" if group else f"/api/{version}"
+        kinds: dict[str, Resource] = {}
+        try:
+            document = await self.client.get_path(path)
+        except ApiError as err:
+            if err.status not in (403, 404, 503):
+                raise
+            document = {}
+        for item in document.get("resources") or []:
+            plural = str(item.get("name", ""))
+            if not plural or "/" in plural:
+                continue  # subresources such as deployments/scale
+            kinds[str(item.get("kind"))] = Resource(
+                group, version, plural, str(item.get("kind")), bool(item.get("namespaced"))
+            )
+        self._kinds[api_version] = kinds
+        self._fetched[api_version] = time.monotonic()

@@ -1,0 +1,82 @@
+"""`status.inventory.entries`: what a Kustomization applied, in Flux's format.
+
+Pruning compares the previous inventory with the new one, so the ids must be
+exactly Flux's `<namespace>_<name>_<group>_<kind>` with the version beside them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .apply import Change
+from .objects import Obj
+
+
+@dataclass(frozen=True)
+class Entry:
+    namespace: str
+    name: str
+    group: str
+    kind: str
+    version: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.namespace}_{self.name}_{self.group}_{self.kind}"
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def as_object(self) -> Obj:
+        """A skeleton object, enough for ordering and messages."""
+        meta: dict[str, Any] = {"name": self.name}
+        if self.namespace:
+            meta["namespace"] = self.namespace
+        return {"apiVersion": self.api_version, "kind": self.kind, "metadata": meta}
+
+
+def parse_id(text: str, version: str) -> Entry:
+    """Split an inventory id; names never contain '_', so four parts it must be."""
+    parts = text.split("_")
+    if len(parts) != 4:
+        raise ValueError(f"invalid inventory id {text!r}")
+    namespace, name, group, kind = parts
+    return Entry(namespace, name, group, kind, version)
+
+
+def entries_of(status: dict[str, Any]) -> list[Entry]:
+    inventory = status.get("inventory") or {}
+    found: list[Entry] = []
+    for raw in inventory.get("entries") or []:
+        try:
+            found.append(parse_id(str(raw.get("id", "")), str(raw.get("v", ""))))
+        except ValueError:
+            continue
+    return found
+
+
+def from_changes(changes: Iterable[Change]) -> list[Entry]:
+    entries = {c.object_id: parse_id(c.object_id, c.version) for c in changes}
+    return sorted(entries.values(), key=lambda e: e.id)
+
+
+def merge(*groups: Iterable[Entry]) -> list[Entry]:
+    """The union, later groups winning on equal ids (newer versions)."""
+    merged: dict[str, Entry] = {}
+    for group in groups:
+        for entry in group:
+            merged[entry.id] = entry
+    return sorted(merged.values(), key=lambda e: e.id)
+
+
+def stale(old: Iterable[Entry], new: Iterable[Entry]) -> list[Entry]:
+    """Entries of the old inventory that the new one no longer holds."""
+    keep = {(e.namespace, e.name, e.group, e.kind) for e in new}
+    return [e for e in old if (e.namespace, e.name, e.group, e.kind) not in keep]
+
+
+def to_status(entries: Iterable[Entry]) -> dict[str, Any]:
+    return {"entries": [{"id": e.id, "v": e.version} for e in entries]}

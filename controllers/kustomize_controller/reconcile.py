@@ -1,0 +1,394 @@
+"""The Kustomization reconciler: source, dependencies, fetch, build, apply, prune, health.
+
+One pass reads top to bottom as those steps and ends in one status patch and the
+Events that tell a person what changed or what to fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from eddy_api.common import HEALTHY, Reason
+from eddy_api.kustomize import MIN_TIMEOUT_SECONDS
+from eddy_api.schema import parse_duration
+from eddy_runtime import Manager, Result, Step, StepError, conditions, run_steps
+from eddy_runtime.durations import format_duration
+from eddy_runtime.events import NORMAL, WARNING
+from eddy_runtime.finalizers import add_finalizer, has_finalizer, is_deleting, remove_finalizer
+from eddy_runtime.informer import Informer
+from eddy_runtime.resources import ApiError
+
+from . import build as builder
+from . import inventory
+from .apply import Applier, ApplyError, ChangeSet
+from .dependencies import DependencyNotReady, check_dependencies
+from .health import HealthCheckError, wait_healthy
+from .inventory import Entry
+from .objects import KUSTOMIZATIONS, Obj
+from .prune import PruneError, delete_entries
+from .source import Artifact, SourceNotReady, SourceRefused, artifact_of, download, find_source
+from .substitute import gather_variables, substitute_objects
+from .target import Target, TargetError, Targets
+
+log = logging.getLogger("eddy.kustomize")
+
+NAME = "kustomize-controller"
+ACCESS_DENIED = "AccessDenied"
+
+
+@dataclass(frozen=True)
+class Settings:
+    kustomize: str = "kustomize"
+    requeue_dependency: float = 30.0
+    no_cross_namespace_refs: bool = False
+    default_service_account: str = ""
+    workdir: str | None = None
+
+
+def _seconds(text: Any, fallback: float) -> float:
+    try:
+        return parse_duration(str(text)) if text else fallback
+    except ValueError:
+        return fallback
+
+
+class KustomizationReconciler:
+    def __init__(self, manager: Manager, sources: Informer, settings: Settings) -> None:
+        self.manager = manager
+        self.sources = sources
+        self.settings = settings
+        self.kustomize = builder.kustomize_binary(settings.kustomize)
+        self.targets = Targets(manager.client, NAME, settings.default_service_account)
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+        await self.targets.close()
+
+    async def reconcile(self, obj: Obj) -> Result:
+        if is_deleting(obj):
+            return await self.finalize(obj)
+        obj = await add_finalizer(self.manager.client, KUSTOMIZATIONS, obj)
+        return await Attempt(self, obj).run()
+
+    async def lookup_kustomization(self, namespace: str, name: str) -> Obj | None:
+        cached = self.manager.cache("kustomization").get(name, namespace)
+        if cached is not None:
+            return cached
+        return await self.manager.client.get_or_none(KUSTOMIZATIONS, name, namespace)
+
+    async def finalize(self, obj: Obj) -> Result:
+        """Delete what we applied when the deletion policy says so, then let go."""
+        if not has_finalizer(obj):
+            return Result()
+        spec = obj.get("spec") or {}
+        policy = spec.get("deletionPolicy") or "MirrorPrune"
+        remove = policy in ("Delete", "WaitForTermination") or (
+            policy == "MirrorPrune" and bool(spec.get("prune"))
+        )
+        entries = inventory.entries_of(obj.get("status") or {})
+        if remove and entries and not spec.get("suspend"):
+            meta = obj["metadata"]
+            try:
+                target = await self.targets.for_kustomization(obj)
+            except TargetError as err:
+                # The cluster is out of reach for good; keeping the finalizer would
+                # only block the deletion forever.
+                await self.manager.events.warning(obj, Reason.PRUNE_FAILED, str(err))
+            else:
+                wait = _timeout(spec) if policy == "WaitForTermination" else None
+                try:
+                    changes = await delete_entries(
+                        target.client, target.discovery, entries,
+                        (meta["name"], meta["namespace"]), wait,
+                    )  # fmt: skip
+                except (PruneError, ApiError) as err:
+                    await self.manager.events.warning(obj, Reason.PRUNE_FAILED, str(err))
+                    raise
+                finally:
+                    await target.close()
+                lines = "\n".join(f"{c.subject} deleted" for c in changes.changes)
+                if lines:
+                    await self.manager.events.normal(obj, Reason.PROGRESSING, lines)
+        await remove_finalizer(self.manager.client, KUSTOMIZATIONS, obj)
+        return Result()
+
+
+def _timeout(spec: dict[str, Any]) -> float:
+    interval = _seconds(spec.get("interval"), 600.0)
+    return max(_seconds(spec.get("timeout"), interval), MIN_TIMEOUT_SECONDS)
+
+
+@dataclass
+class Attempt:
+    """One reconcile of one Kustomization, step by step."""
+
+    reconciler: KustomizationReconciler
+    obj: Obj
+    status: dict[str, Any] = field(init=False)
+    artifact: Artifact | None = None
+    workdir: Path | None = None
+    objects: list[Obj] = field(default_factory=list)
+    target: Target | None = None
+    changes: ChangeSet = field(default_factory=ChangeSet)
+    previous: list[Entry] = field(default_factory=list)
+    applied: list[Entry] | None = None
+    waiting: tuple[str, str] | None = None
+    health_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        self.status = copy.deepcopy(self.obj.get("status") or {})
+        self.status.pop("observedGeneration", None)
+        self.previous = inventory.entries_of(self.status)
+        self.spec: dict[str, Any] = self.obj.get("spec") or {}
+        self.settings = self.reconciler.settings
+        self.manager = self.reconciler.manager
+        self.meta: dict[str, Any] = self.obj["metadata"]
+        self.owner = (str(self.meta["name"]), str(self.meta["namespace"]))
+
+    @property
+    def revision(self) -> str:
+        return self.artifact.revision if self.artifact else ""
+
+    async def run(self) -> Result:
+        started = time.monotonic()
+        steps = [
+            Step("resolve source", self.resolve_source, Reason.ARTIFACT_FAILED),
+            Step("check dependencies", self.check_dependencies, Reason.DEPENDENCY_NOT_READY),
+            Step("fetch artifact", self.fetch_artifact, Reason.ARTIFACT_FAILED),
+            Step("build", self.build, Reason.BUILD_FAILED),
+            Step("apply", self.apply, Reason.RECONCILIATION_FAILED),
+            Step("prune", self.prune, Reason.PRUNE_FAILED),
+            Step("check health", self.check_health, Reason.HEALTH_CHECK_FAILED),
+        ]
+        try:
+            waiting = await run_steps(steps)
+        except StepError as err:
+            return await self.failed(err)
+        finally:
+            await self.cleanup()
+        if waiting is not None:
+            return await self.wait(waiting)
+        return await self.succeeded(time.monotonic() - started)
+
+    # -- steps ----------------------------------------------------------------------
+
+    async def resolve_source(self) -> Result | None:
+        try:
+            source = await find_source(
+                self.obj, self.reconciler.sources, self.manager.client,
+                self.settings.no_cross_namespace_refs,
+            )  # fmt: skip
+            self.artifact = artifact_of(source)
+        except SourceRefused as err:
+            raise StepError("resolve source", ACCESS_DENIED, str(err)) from err
+        except SourceNotReady as err:
+            return self._wait_for(Reason.ARTIFACT_FAILED, str(err))
+        return None
+
+    async def check_dependencies(self) -> Result | None:
+        try:
+            await check_dependencies(
+                self.obj, self.reconciler.lookup_kustomization,
+                self.settings.no_cross_namespace_refs, self.revision,
+            )  # fmt: skip
+        except DependencyNotReady as err:
+            return self._wait_for(Reason.DEPENDENCY_NOT_READY, f"Dependencies do not meet ready "
+                                  f"condition ({err})")  # fmt: skip
+        return None
+
+    async def fetch_artifact(self) -> Result | None:
+        assert self.artifact is not None
+        base = self.settings.workdir
+        self.workdir = Path(await asyncio.to_thread(tempfile.mkdtemp, "", "kustomization-", base))
+        await download(self.reconciler.session(), self.artifact, self.workdir / "source")
+        return None
+
+    async def build(self) -> Result | None:
+        assert self.workdir is not None
+        objects = await builder.build(
+            self.reconciler.kustomize, self.workdir / "source", self.spec, _timeout(self.spec)
+        )
+        post_build = self.spec.get("postBuild")
+        if isinstance(post_build, dict):
+            variables = await gather_variables(
+                self.manager.client, self.meta["namespace"], post_build
+            )
+            objects = await asyncio.to_thread(substitute_objects, objects, variables)
+        self.objects = objects
+        return None
+
+    async def apply(self) -> Result | None:
+        try:
+            self.target = await self.reconciler.targets.for_kustomization(self.obj)
+        except TargetError as err:
+            raise StepError("apply", Reason.RECONCILIATION_FAILED, str(err)) from err
+        applier = Applier(
+            self.target.client, self.target.discovery, self.owner,
+            force=bool(self.spec.get("force")), timeout=_timeout(self.spec),
+        )  # fmt: skip
+        try:
+            self.changes = await applier.apply_all(self.objects)
+        except ApplyError as err:
+            # Keep track of whatever did get applied, so it can be pruned later.
+            self.applied = inventory.merge(self.previous, inventory.from_changes(applier.done))
+            raise StepError("apply", Reason.RECONCILIATION_FAILED, str(err)) from err
+        self.applied = inventory.from_changes(self.changes.changes)
+        await self.emit_changes(self.changes)
+        return None
+
+    async def prune(self) -> Result | None:
+        if not self.spec.get("prune") or self.applied is None or self.target is None:
+            return None
+        stale = inventory.stale(self.previous, self.applied)
+        if not stale:
+            return None
+        try:
+            deleted = await delete_entries(
+                self.target.client, self.target.discovery, stale, self.owner
+            )
+        except PruneError as err:
+            self.applied = inventory.merge(stale, self.applied)
+            raise StepError("prune", Reason.PRUNE_FAILED, str(err)) from err
+        await self.emit_changes(deleted, "deleted")
+        return None
+
+    async def check_health(self) -> Result | None:
+        targets = self.health_targets()
+        if not targets or self.target is None:
+            return None
+        try:
+            self.health_seconds = await wait_healthy(
+                self.target.client, self.target.discovery, targets, _timeout(self.spec)
+            )
+        except HealthCheckError as err:
+            conditions.set_condition(
+                self.status, HEALTHY, conditions.FALSE, Reason.HEALTH_CHECK_FAILED, str(err),
+                self.meta.get("generation"),
+            )  # fmt: skip
+            raise
+        return None
+
+    # -- helpers --------------------------------------------------------------------
+
+    def health_targets(self) -> list[Obj]:
+        if self.spec.get("wait"):
+            return self.objects
+        found: list[Obj] = []
+        for ref in self.spec.get("healthChecks") or []:
+            namespace = ref.get("namespace") or self.meta["namespace"]
+            api_version = ref.get("apiVersion") or next(
+                (
+                    o.get("apiVersion")
+                    for o in self.objects
+                    if o.get("kind") == ref.get("kind")
+                    and (o.get("metadata") or {}).get("name") == ref.get("name")
+                ),
+                "v1",
+            )
+            meta: dict[str, Any] = {"name": ref.get("name")}
+            if namespace:
+                meta["namespace"] = namespace
+            found.append({"apiVersion": api_version, "kind": ref.get("kind"), "metadata": meta})
+        return found
+
+    def _wait_for(self, reason: str, message: str) -> Result:
+        delay = self.settings.requeue_dependency
+        self.waiting = (reason, f"{message}, retrying in {format_duration(delay)}")
+        return Result.after(delay)
+
+    async def emit_changes(self, changes: ChangeSet, action: str = "") -> None:
+        lines = (
+            "\n".join(f"{c.subject} {c.action}" for c in changes.changes if c.action == action)
+            if action
+            else changes.summary()
+        )
+        if lines:
+            await self.manager.events.event(
+                self.obj, NORMAL, Reason.PROGRESSING, lines, self._revision_annotation()
+            )
+
+    def _revision_annotation(self) -> dict[str, str] | None:
+        if not self.revision:
+            return None
+        return {"kustomize.toolkit.fluxcd.io/revision": self.revision}
+
+    async def cleanup(self) -> None:
+        if self.target is not None:
+            await self.target.close()
+        if self.workdir is not None:
+            await asyncio.to_thread(shutil.rmtree, self.workdir, True)
+
+    # -- outcomes -------------------------------------------------------------------
+
+    async def wait(self, result: Result) -> Result:
+        assert self.waiting is not None
+        reason, message = self.waiting
+        log.info(message)
+        conditions.mark_failed(self.status, reason, message, self.meta.get("generation"))
+        if self.revision:
+            self.status["lastAttemptedRevision"] = self.revision
+        await self.manager.status.patch(KUSTOMIZATIONS, self.obj, self.status)
+        return result
+
+    async def failed(self, err: StepError) -> Result:
+        generation = self.meta.get("generation")
+        conditions.mark_failed(self.status, err.reason, err.message, generation)
+        if self.revision:
+            self.status["lastAttemptedRevision"] = self.revision
+        if self.applied is not None:
+            self.status["inventory"] = inventory.to_status(self.applied)
+        log.error("%s failed: %s", err.step, err.message, extra={"revision": self.revision})
+        await self.manager.status.patch(KUSTOMIZATIONS, self.obj, self.status)
+        await self.manager.events.event(
+            self.obj, WARNING, err.reason, err.message, self._revision_annotation()
+        )
+        return Result.after(
+            _seconds(self.spec.get("retryInterval"), _seconds(self.spec.get("interval"), 600.0))
+        )
+
+    async def succeeded(self, elapsed: float) -> Result:
+        generation = self.meta.get("generation")
+        was_ready = conditions.is_true(self.status, conditions.READY)
+        previous_revision = self.status.get("lastAppliedRevision")
+        if self.health_seconds is not None:
+            conditions.set_condition(
+                self.status, HEALTHY, conditions.TRUE, Reason.SUCCEEDED,
+                f"Health check passed in {format_duration(round(self.health_seconds, 3))}",
+                generation,
+            )  # fmt: skip
+        else:
+            conditions.delete(self.status, HEALTHY)
+        conditions.mark_ready(
+            self.status, f"Applied revision: {self.revision}",
+            Reason.RECONCILIATION_SUCCEEDED, generation,
+        )  # fmt: skip
+        self.status["lastAppliedRevision"] = self.revision
+        self.status["lastAttemptedRevision"] = self.revision
+        self.status["inventory"] = inventory.to_status(self.applied or [])
+        await self.manager.status.patch(KUSTOMIZATIONS, self.obj, self.status)
+        interval = _seconds(self.spec.get("interval"), 600.0)
+        if not was_ready or previous_revision != self.revision or self.changes.summary():
+            await self.manager.events.event(
+                self.obj, NORMAL, Reason.RECONCILIATION_SUCCEEDED,
+                f"Reconciliation finished in {format_duration(round(elapsed, 3))}, "
+                f"next run in {format_duration(interval)}",
+                self._revision_annotation(),
+            )  # fmt: skip
+        return Result.after(interval)

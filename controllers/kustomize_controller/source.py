@@ -1,0 +1,85 @@
+"""Find a Kustomization's source and download its artifact, verified, into a work dir.
+
+Sources are read only through `status.artifact` and its URL, the contract every
+source kind fulfils; the one artifact fetcher checks the digest before extracting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from eddy_api.common import is_ready
+from eddy_artifacts import ArtifactError, fetch_artifact
+from eddy_runtime.informer import Informer
+from eddy_runtime.resources import ResourceClient
+
+from .objects import GIT_REPOSITORIES, Obj
+
+
+class SourceNotReady(Exception):
+    """The source exists but has no artifact yet, or does not exist yet: wait, do not fail."""
+
+
+class SourceRefused(Exception):
+    """The reference itself is not allowed or not supported."""
+
+
+@dataclass(frozen=True)
+class Artifact:
+    url: str
+    revision: str
+    digest: str
+
+
+def source_ref(kustomization: Obj) -> tuple[str, str, str]:
+    """(kind, namespace, name) of the source; the namespace defaults to the Kustomization's."""
+    ref = (kustomization.get("spec") or {}).get("sourceRef") or {}
+    namespace = ref.get("namespace") or kustomization["metadata"]["namespace"]
+    return str(ref.get("kind", "")), str(namespace), str(ref.get("name", ""))
+
+
+async def find_source(
+    kustomization: Obj, cache: Informer, client: ResourceClient, no_cross_namespace_refs: bool
+) -> Obj:
+    kind, namespace, name = source_ref(kustomization)
+    own_namespace = kustomization["metadata"]["namespace"]
+    if no_cross_namespace_refs and namespace != own_namespace:
+        raise SourceRefused(
+            f"cannot use {kind} '{namespace}/{name}': cross-namespace references are disabled "
+            "on this controller; put the source in the Kustomization's namespace"
+        )
+    if kind != GIT_REPOSITORIES.kind:
+        raise SourceRefused(f"source kind {kind} is not served by eddy yet; use a GitRepository")
+    source = cache.get(name, namespace) or await client.get_or_none(
+        GIT_REPOSITORIES, name, namespace
+    )
+    if source is None:
+        raise SourceNotReady(f"Source '{kind}/{namespace}/{name}' not found")
+    return source
+
+
+def artifact_of(source: Obj) -> Artifact:
+    """The source's current artifact; SourceNotReady when it has none yet."""
+    status: dict[str, Any] = source.get("status") or {}
+    found = status.get("artifact")
+    meta = source["metadata"]
+    where = f"{source.get('kind')}/{meta.get('namespace')}/{meta['name']}"
+    if not isinstance(found, dict) or not found.get("url") or not found.get("digest"):
+        raise SourceNotReady(f"Source artifact not found for {where}")
+    if not is_ready(source) and not found.get("revision"):
+        raise SourceNotReady(f"Source {where} is not ready")
+    return Artifact(str(found["url"]), str(found.get("revision", "")), str(found["digest"]))
+
+
+async def download(session: aiohttp.ClientSession, artifact: Artifact, dest: Path) -> None:
+    """Fetch, verify and extract; errors name the revision and say what went wrong."""
+    try:
+        await fetch_artifact(session, artifact.url, artifact.digest, dest)
+    except ArtifactError as err:
+        raise ArtifactError(
+            f"failed to fetch artifact of revision {artifact.revision}: {err}"
+        ) from err

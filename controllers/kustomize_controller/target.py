@@ -1,0 +1,110 @@
+"""The cluster and identity a Kustomization applies with: ours, a ServiceAccount's, or
+another cluster's through `spec.kubeConfig.secretRef`.
+
+Tenants' Kustomizations must not apply with the controller's own rights, and one
+controller may manage remote clusters; each reconcile picks its client here.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from kubernetes_asyncio import config
+from kubernetes_asyncio.client import ApiClient, Configuration
+
+from eddy_runtime.client import new_client, service_account_user
+from eddy_runtime.resources import SECRETS, ResourceClient
+
+from .discovery import Discovery
+from .objects import Obj
+
+
+class TargetError(Exception):
+    """The kubeconfig Secret is missing or unusable; the message says which."""
+
+
+@dataclass
+class Target:
+    client: ResourceClient
+    discovery: Discovery
+    close: Callable[[], Awaitable[None]] = field(default=lambda: _nothing())
+
+
+async def _nothing() -> None:
+    return None
+
+
+class Targets:
+    """Builds and caches clients; one Discovery per cluster we talk to."""
+
+    def __init__(self, own: ResourceClient, field_manager: str, default_sa: str = "") -> None:
+        self.own = own
+        self.field_manager = field_manager
+        self.default_sa = default_sa
+        self.discovery = Discovery(own)
+        self._impersonating: dict[str, ResourceClient] = {}
+        # Loading a kubeconfig writes its certificates to temporary files: once per
+        # Secret version, not once per reconcile.
+        self._remote: dict[tuple[str, str, str], Configuration] = {}
+
+    def _client(self, api: ApiClient) -> ResourceClient:
+        return ResourceClient(api, field_manager=self.field_manager, limiter=self.own.limiter)
+
+    def service_account(self, obj: Obj) -> str:
+        return str((obj.get("spec") or {}).get("serviceAccountName") or self.default_sa)
+
+    async def for_kustomization(self, obj: Obj) -> Target:
+        namespace = obj["metadata"]["namespace"]
+        spec = obj.get("spec") or {}
+        account = self.service_account(obj)
+        user = service_account_user(namespace, account) if account else ""
+        secret_ref = (spec.get("kubeConfig") or {}).get("secretRef")
+        if secret_ref:
+            cfg = await self._remote_configuration(namespace, secret_ref)
+            api = new_client(cfg, user)
+            client = self._client(api)
+            return Target(client, Discovery(client), api.close)
+        if not user:
+            return Target(self.own, self.discovery)
+        cached = self._impersonating.get(user)
+        if cached is None:
+            cached = self._client(new_client(self.own.api.configuration, user))
+            self._impersonating[user] = cached
+        return Target(cached, self.discovery)
+
+    async def _remote_configuration(self, namespace: str, ref: dict[str, Any]) -> Configuration:
+        name = str(ref.get("name", ""))
+        secret = await self.own.get_or_none(SECRETS, name, namespace)
+        if secret is None:
+            raise TargetError(f"kubeconfig Secret '{namespace}/{name}' not found")
+        cache_key = (namespace, name, str(secret["metadata"].get("resourceVersion", "")))
+        cached = self._remote.get(cache_key)
+        if cached is not None:
+            return cached
+        data = secret.get("data") or {}
+        keys = [ref["key"]] if ref.get("key") else ["value", "value.yaml"]
+        raw = next((data[k] for k in keys if k in data), None)
+        if raw is None:
+            raise TargetError(
+                f"kubeconfig Secret '{namespace}/{name}' has no key {' or '.join(keys)}"
+            )
+        try:
+            document = yaml.safe_load(base64.b64decode(raw))
+            cfg = Configuration()
+            await config.load_kube_config_from_dict(document, client_configuration=cfg)
+        except Exception as err:
+            raise TargetError(
+                f"kubeconfig in Secret '{namespace}/{name}' is not usable: {type(err).__name__}"
+            ) from err
+        self._remote = {k: v for k, v in self._remote.items() if k[:2] != cache_key[:2]}
+        self._remote[cache_key] = cfg
+        return cfg
+
+    async def close(self) -> None:
+        for client in self._impersonating.values():
+            await client.api.close()
+        self._impersonating.clear()

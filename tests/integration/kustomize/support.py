@@ -1,0 +1,204 @@
+"""What the kustomize-controller tests share: an artifact server, sources, waiting.
+
+Sources are GitRepository objects whose status.artifact the tests write themselves,
+pointing at archives served over real HTTP on loopback, as a source-controller would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from eddy_artifacts import build_archive_async
+from eddy_runtime.conditions import now_rfc3339
+from eddy_runtime.resources import EVENTS, Obj, Resource, ResourceClient
+
+KUSTOMIZATIONS = Resource("kustomize.toolkit.fluxcd.io", "v1", "kustomizations", "Kustomization")
+GIT_REPOSITORIES = Resource("source.toolkit.fluxcd.io", "v1", "gitrepositories", "GitRepository")
+DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
+SERVICES = Resource("", "v1", "services", "Service")
+CONFIG_MAPS = Resource("", "v1", "configmaps", "ConfigMap")
+
+T = TypeVar("T")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], timeout: float = 20.0, interval: float = 0.1
+) -> T:
+    """Poll `probe` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+
+
+def condition(obj: Obj | None, type_: str) -> dict[str, Any]:
+    for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if cond.get("type") == type_:
+            return dict(cond)
+    return {}
+
+
+class ArtifactServer:
+    """Serves artifact archives from a directory over HTTP on 127.0.0.1."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="artifacts-"))
+        self.runner: web.AppRunner | None = None
+        self.base = ""
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_static("/", self.root)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.base = f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    async def archive(self, files: dict[str, str], name: str) -> tuple[str, str, int]:
+        """Build an artifact of `files`; returns (url, digest, size)."""
+        tree = Path(tempfile.mkdtemp(prefix="tree-"))
+        for path, text in files.items():
+            target = tree / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        dest = self.root / f"{name}-{hashlib.sha1(str(sorted(files.items())).encode()).hexdigest()}"
+        info = await build_archive_async(tree, dest.with_suffix(".tar.gz"))
+        return f"{self.base}/{info.path.name}", str(info.digest), info.size
+
+
+class Sources:
+    """Creates GitRepositories and publishes revisions into their status."""
+
+    def __init__(self, kube: ResourceClient, server: ArtifactServer, namespace: str) -> None:
+        self.kube = kube
+        self.server = server
+        self.namespace = namespace
+
+    async def publish(
+        self, name: str, files: dict[str, str], namespace: str | None = None, digest: str = ""
+    ) -> str:
+        """Make `files` the latest artifact of GitRepository `name`; returns the revision."""
+        ns = namespace or self.namespace
+        existing = await self.kube.get_or_none(GIT_REPOSITORIES, name, ns)
+        if existing is None:
+            existing = await self.kube.create(
+                GIT_REPOSITORIES,
+                {
+                    "apiVersion": GIT_REPOSITORIES.api_version,
+                    "kind": GIT_REPOSITORIES.kind,
+                    "metadata": {"name": name, "namespace": ns},
+                    "spec": {"url": "https://example.invalid/repo.git", "interval": "1h"},
+                },
+            )
+        url, real_digest, size = await self.server.archive(files, f"{ns}-{name}")
+        revision = f"main@sha1:{hashlib.sha1(real_digest.encode()).hexdigest()}"
+        status = {
+            "observedGeneration": existing["metadata"]["generation"],
+            "artifact": {
+                "path": f"gitrepository/{ns}/{name}/{url.rsplit('/', 1)[1]}",
+                "url": url,
+                "revision": revision,
+                "digest": digest or real_digest,
+                "lastUpdateTime": now_rfc3339(),
+                "size": size,
+            },
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "Succeeded",
+                    "message": f"stored artifact for revision '{revision}'",
+                    "lastTransitionTime": now_rfc3339(),
+                    "observedGeneration": existing["metadata"]["generation"],
+                }
+            ],
+        }
+        await self.kube.patch_status(GIT_REPOSITORIES, name, {"status": status}, ns)
+        return revision
+
+
+def kustomization(name: str, namespace: str, source: str = "repo", **spec: Any) -> Obj:
+    body: dict[str, Any] = {
+        "interval": "10m",
+        "prune": True,
+        "sourceRef": {"kind": "GitRepository", "name": source},
+    }
+    body.update(spec)
+    return {
+        "apiVersion": KUSTOMIZATIONS.api_version,
+        "kind": KUSTOMIZATIONS.kind,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": body,
+    }
+
+
+async def events_for(kube: ResourceClient, namespace: str, name: str) -> list[Obj]:
+    selector = f"involvedObject.name={name},involvedObject.kind=Kustomization"
+    listed = await kube.list(EVENTS, namespace, field_selector=selector)
+    return list(listed.get("items") or [])
+
+
+def deployment(name: str, replicas: int = 0, image: str = "nginx:1.27", **extra: Any) -> str:
+    labels = f"app: {name}"
+    return f"""apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+spec:
+  replicas: {replicas}
+  selector:
+    matchLabels:
+      {labels}
+  template:
+    metadata:
+      labels:
+        {labels}
+    spec:
+      containers:
+        - name: app
+          image: {image}
+"""
+
+
+def config_map(name: str, **data: str) -> str:
+    lines = "".join(f'  {k}: "{v}"\n' for k, v in data.items())
+    return f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n{lines}"
+
+
+def service(name: str) -> str:
+    return f"""apiVersion: v1
+kind: Service
+metadata:
+  name: {name}
+spec:
+  selector:
+    app: {name}
+  ports:
+    - port: 80
+"""
+
+
+async def create_kustomization(
+    kube: ResourceClient, name: str, namespace: str, source: str = "repo", **spec: Any
+) -> Obj:
+    """Create a Kustomization that applies into the test namespace unless told otherwise."""
+    spec.setdefault("targetNamespace", namespace)
+    return await kube.create(KUSTOMIZATIONS, kustomization(name, namespace, source, **spec))
