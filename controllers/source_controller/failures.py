@@ -1,0 +1,36 @@
+"""The one error type a source reconcile step raises: a Flux reason and a remedy.
+
+Every failure ends in status (Ready=False with this reason), an Event and a log
+line; `stalled` marks the ones that cannot succeed until someone edits the spec.
+"""
+
+from __future__ import annotations
+
+from eddy_api.common import Reason
+
+
+class SourceError(Exception):
+    """A step failed for a reason a person can act on."""
+
+    def __init__(
+        self, reason: str, message: str, *, stalled: bool = False, condition: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.stalled = stalled
+        # The negative-polarity condition this failure sets (FetchFailed, ...).
+        self.condition = condition
+
+
+def fetch_failed(reason: str, message: str, *, stalled: bool = False) -> SourceError:
+    return SourceError(reason, message, stalled=stalled, condition="FetchFailed")
+
+
+def storage_failed(message: str) -> SourceError:
+    return SourceError(Reason.STORAGE_OPERATION_FAILED, message, condition="StorageOperationFailed")
+
+
+def invalid_spec(message: str, reason: str = "InvalidConfiguration") -> SourceError:
+    # Retrying an invalid spec cannot help: only an edit can.
+    return SourceError(reason, message, stalled=True, condition="FetchFailed")

@@ -1,0 +1,78 @@
+"""Git credentials from a GitRepository's secretRef, checked before any connection.
+
+Flux users keep `username`/`password`, `bearerToken`, `identity`/`known_hosts`
+(+ `password` as the key passphrase) and `ca.crt` in one Secret; eddy reads the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from eddy_runtime.resources import ResourceClient
+
+from ..failures import invalid_spec
+from ..secrets import read_secret, require
+
+
+@dataclass(frozen=True)
+class GitAuth:
+    """What a transport needs to authenticate; never logged, never in status."""
+
+    username: str | None = None
+    password: str | None = None
+    bearer_token: str | None = None
+    identity: bytes | None = None
+    passphrase: bytes | None = None
+    known_hosts: bytes | None = None
+    ca_cert: bytes | None = None
+
+    def __repr__(self) -> str:
+        # Dataclass reprs would print the credentials into any traceback or log.
+        return "GitAuth(<redacted>)"
+
+
+def scheme_of(url: str) -> str:
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https", "ssh"):
+        raise invalid_spec(
+            f"URL scheme '{scheme}' in {url!r} is not supported; use http(s):// or ssh://",
+            reason="URLInvalid",
+        )
+    return scheme
+
+
+def auth_from_data(url: str, data: dict[str, bytes], secret: str) -> GitAuth:
+    """The credentials a Secret's data gives for this URL's scheme."""
+
+    def text(key: str) -> str | None:
+        value = data.get(key)
+        return value.decode() if value else None
+
+    ca = data.get("ca.crt") or data.get("caFile")
+    if scheme_of(url) == "ssh":
+        return GitAuth(
+            username=text("username"),
+            identity=require(data, "identity", secret, "SSH authentication"),
+            passphrase=data.get("password") or None,
+            known_hosts=require(data, "known_hosts", secret, "SSH host key verification"),
+        )
+    return GitAuth(
+        username=text("username"),
+        password=text("password"),
+        bearer_token=text("bearerToken"),
+        ca_cert=ca or None,
+    )
+
+
+async def auth_for(client: ResourceClient, namespace: str, url: str, secret: str | None) -> GitAuth:
+    """Credentials for `url` from the named Secret, or none when no Secret is named."""
+    if not secret:
+        if scheme_of(url) == "ssh":
+            raise invalid_spec(
+                "an ssh:// URL needs spec.secretRef with 'identity' and 'known_hosts'",
+                reason="AuthenticationFailed",
+            )
+        return GitAuth()
+    data = await read_secret(client, namespace, secret)
+    return auth_from_data(url, data, f"{namespace}/{secret}")

@@ -1,0 +1,259 @@
+"""Talk to a Git server with dulwich: list its refs, fetch a commit, write out its tree.
+
+Blocking code by nature (sockets, pack files), so callers run it in a thread; every
+failure leaves here as a SourceError whose message says what to check.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import ssl
+import stat
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import urllib3
+from dulwich.client import (
+    GitClient,
+    HTTPUnauthorized,
+    SSHGitClient,
+    Urllib3HttpGitClient,
+)
+from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
+from dulwich.objects import Commit, ObjectID
+from dulwich.refs import Ref
+from dulwich.repo import Repo
+
+from eddy_api.common import Reason
+
+from ..failures import SourceError, fetch_failed
+from .auth import GitAuth
+
+PEELED = "^{}"
+
+
+def _git_failed(message: str) -> SourceError:
+    return fetch_failed(Reason.GIT_OPERATION_FAILED, message)
+
+
+def _askpass(tmp: Path, passphrase: bytes) -> list[str]:
+    """An `env` prefix that makes ssh read the key's passphrase from a private file.
+
+    OpenSSH only asks for passphrases interactively; SSH_ASKPASS with
+    SSH_ASKPASS_REQUIRE=force lets it ask a program instead, and neither the
+    passphrase nor a decrypted key ever appears on a command line or on disk.
+    """
+    secret = tmp / "passphrase"
+    secret.write_bytes(passphrase)
+    secret.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    script = tmp / "askpass"
+    script.write_text(f"#!/bin/sh\nexec cat {shlex.quote(str(secret))}\n")
+    script.chmod(stat.S_IRWXU)
+    return ["env", f"SSH_ASKPASS={script}", "SSH_ASKPASS_REQUIRE=force", "DISPLAY=:0"]
+
+
+def _explain(err: BaseException) -> str:
+    """What went wrong on the wire, with the fix, from an error and its causes."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, urllib3.exceptions.MaxRetryError) and seen.reason is not None:
+            seen = seen.reason
+            continue
+        if isinstance(seen, ssl.SSLError | urllib3.exceptions.SSLError) or (
+            "CERTIFICATE_VERIFY_FAILED" in str(seen)
+        ):
+            return (
+                "TLS verification failed (the server's certificate is not trusted); add the "
+                "CA that signed it as ca.crt to spec.secretRef"
+            )
+        if isinstance(seen, urllib3.exceptions.NewConnectionError | ConnectionError):
+            return f"cannot connect: {seen}"
+        seen = seen.__cause__ or seen.__context__
+    return str(err)
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+class Remote:
+    """One Git remote with its credentials; use as a context manager (holds temp files)."""
+
+    def __init__(self, url: str, auth: GitAuth, timeout: float) -> None:
+        self.url = url
+        self.display_url = _redact(url)
+        self.auth = auth
+        self.timeout = timeout
+        self._tmp: Path | None = None
+        self.client: GitClient
+        self.path: str
+
+    def __enter__(self) -> Remote:
+        self._tmp = Path(tempfile.mkdtemp(prefix="eddy-git-auth-"))
+        try:
+            self.client, self.path = self._open(self._tmp)
+        except BaseException:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def _open(self, tmp: Path) -> tuple[GitClient, str]:
+        client: GitClient
+        parts = urlsplit(self.url)
+        auth = self.auth
+        if parts.scheme == "ssh":
+            key = tmp / "identity"
+            identity = auth.identity or b""
+            key.write_bytes(identity if identity.endswith(b"\n") else identity + b"\n")
+            key.chmod(stat.S_IRUSR | stat.S_IWUSR)
+            known = tmp / "known_hosts"
+            known.write_bytes(auth.known_hosts or b"")
+            seconds = max(1, int(self.timeout))
+            # Only the Secret's known_hosts is trusted: an unknown or changed host
+            # key ends the connection before any credential is offered.
+            argv = [
+                "ssh", "-F", "none", "-i", str(key),
+                "-o", "IdentitiesOnly=yes", "-o", "PreferredAuthentications=publickey",
+                "-o", "PasswordAuthentication=no", "-o", "KbdInteractiveAuthentication=no",
+                "-o", "NumberOfPasswordPrompts=1",
+                "-o", "StrictHostKeyChecking=yes",
+                "-o", f"UserKnownHostsFile={known}",
+                "-o", "GlobalKnownHostsFile=/dev/null",
+                "-o", f"ConnectTimeout={seconds}",
+                "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=2",
+            ]  # fmt: skip
+            if auth.passphrase:
+                argv = [*_askpass(tmp, auth.passphrase), *argv]
+            else:
+                argv[1:1] = ["-o", "BatchMode=yes"]
+            command = shlex.join(argv)
+            client = SSHGitClient(
+                parts.hostname or "",
+                port=parts.port,
+                username=parts.username or auth.username or "git",
+                ssh_command=command,
+            )
+            return client, parts.path
+        context = ssl.create_default_context()
+        if auth.ca_cert:
+            try:
+                context.load_verify_locations(cadata=auth.ca_cert.decode())
+            except (ssl.SSLError, ValueError, UnicodeDecodeError) as err:
+                raise fetch_failed(
+                    Reason.AUTHENTICATION_FAILED, f"ca.crt is not a PEM certificate: {err}"
+                ) from err
+        pool = urllib3.PoolManager(
+            ssl_context=context,
+            timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout),
+            retries=urllib3.Retry(total=None, connect=0, read=0, redirect=3, status=0, other=0),
+        )
+        headers = {}
+        if auth.bearer_token:
+            headers["Authorization"] = f"Bearer {auth.bearer_token}"
+        base = urlunsplit((parts.scheme, parts.netloc, "/", "", ""))
+        client = Urllib3HttpGitClient(
+            base,
+            pool_manager=pool,
+            username=auth.username if not auth.bearer_token else None,
+            password=auth.password if not auth.bearer_token else None,
+            extra_headers=headers,
+            timeout=self.timeout,
+        )
+        return client, parts.path
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        where = self.display_url
+        try:
+            yield
+        except SourceError:
+            raise
+        except HTTPUnauthorized as err:
+            raise _git_failed(
+                f"{doing} {where}: authentication failed (HTTP 401); check the username and "
+                "password or bearerToken in spec.secretRef"
+            ) from err
+        except NotGitRepository as err:
+            raise _git_failed(f"{doing} {where}: repository not found (HTTP 404)") from err
+        except HangupException as err:
+            text = str(err).strip()
+            if "Host key verification failed" in text or "host key" in text.lower():
+                hint = "the server's host key is not in known_hosts of spec.secretRef"
+            elif "Permission denied" in text:
+                hint = "the server refused the SSH identity in spec.secretRef"
+            else:
+                hint = text or "the server closed the connection"
+            raise _git_failed(f"{doing} {where}: {hint}") from err
+        except (urllib3.exceptions.HTTPError, GitProtocolError, OSError) as err:
+            raise _git_failed(f"{doing} {where}: {_explain(err)}") from err
+
+    def refs(self) -> dict[str, str]:
+        """Every ref the remote advertises (name -> hex sha); peeled tags end in ^{}."""
+        with self._errors("cannot list refs of"):
+            result = self.client.get_refs(self.path.encode())
+        out: dict[str, str] = {}
+        for name, sha in result.refs.items():
+            if sha is not None:
+                out[name.decode(errors="surrogateescape")] = sha.decode()
+        return out
+
+    def fetch(self, repo: Repo, wants: Sequence[str], depth: int | None) -> None:
+        """Fetch the objects of `wants` (and their history up to `depth`) into repo."""
+        wanted = [ObjectID(w.encode()) for w in wants]
+
+        def determine_wants(
+            refs: Mapping[Ref, ObjectID], depth: int | None = None
+        ) -> list[ObjectID]:
+            return wanted
+
+        with self._errors("cannot fetch from"):
+            self.client.fetch(self.path.encode(), repo, determine_wants, depth=depth)
+
+
+def write_tree(repo: Repo, commit: str, dest: Path, sparse: Sequence[str] = ()) -> int:
+    """Write the files of `commit` under dest (plain files only); returns the file count.
+
+    Symlinks and submodules are skipped, as the artifact holds plain files only;
+    with `sparse`, only files under those directories are written.
+    """
+    store = repo.object_store
+    head = store[ObjectID(commit.encode())]
+    if not isinstance(head, Commit):
+        raise fetch_failed(Reason.GIT_OPERATION_FAILED, f"{commit} is not a commit")
+    tree = head.tree
+    prefixes = tuple(p.strip("/") + "/" for p in sparse if p.strip("/"))
+    made: set[Path] = set()
+    count = 0
+    for entry in store.iter_tree_contents(tree):
+        mode = entry.mode
+        if not stat.S_ISREG(mode):
+            continue
+        name = entry.path.decode("utf-8", "surrogateescape")
+        if prefixes and not name.startswith(prefixes):
+            continue
+        target = dest / name
+        parent = target.parent
+        if parent not in made:
+            parent.mkdir(parents=True, exist_ok=True)
+            made.add(parent)
+        blob = store[entry.sha]
+        with open(target, "wb") as out:
+            out.write(blob.as_raw_string())
+        if mode & stat.S_IXUSR:
+            os.chmod(target, 0o755)
+        count += 1
+    return count

@@ -1,0 +1,206 @@
+"""The GitRepository reconciler: a Git ref becomes a tar.gz artifact in storage.
+
+Steps, in order: check the stored artifact, resolve includes, ask the remote where
+the ref points (and stop there when nothing changed), check out, then build the
+artifact with ignore rules and included artifacts copied in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from eddy_api.common import INCLUDE_UNAVAILABLE, Reason
+from eddy_artifacts.extract import extract_archive
+from eddy_artifacts.ignore import source_ignore_rules
+from eddy_runtime import Controller, Manager, Obj, Step, Watch, ref_key
+
+from . import git
+from .failures import SourceError, invalid_spec, storage_failed
+from .kinds import GIT_REPOSITORIES
+from .reconcile import Job, SourceReconciler, duration_of
+from .storage import Storage
+
+INCLUDE_INDEX = "include"
+
+
+class GitRepositoryJob(Job):
+    def __init__(self, obj: Obj, status: dict[str, Any], reconciler: GitRepositoryReconciler):
+        super().__init__(obj, status)
+        self.reconciler = reconciler
+        self.storage = reconciler.storage
+        self.url = str(self.spec.get("url", ""))
+        self.includes: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        self.target: git.Target | None = None
+        self.tree: Path | None = None
+
+    def steps(self) -> Sequence[Step]:
+        return [
+            Step("storage", self.reconcile_storage, Reason.STORAGE_OPERATION_FAILED),
+            Step("include", self.reconcile_include, INCLUDE_UNAVAILABLE),
+            Step("source", self.reconcile_source, Reason.GIT_OPERATION_FAILED),
+            Step("artifact", self.reconcile_artifact, Reason.ARCHIVE_OPERATION_FAILED),
+        ]
+
+    async def reconcile_storage(self) -> None:
+        """Forget an advertised artifact that is no longer on disk; refresh its URL."""
+        current = self.status.get("artifact")
+        if current and not self.storage.exists(current):
+            self.status.pop("artifact", None)
+            self.previous = None
+        elif current:
+            self.status["artifact"] = self.storage.with_current_url(current)
+
+    async def reconcile_include(self) -> None:
+        """The artifacts of included GitRepositories, which must already have one."""
+        for include in self.spec.get("include") or []:
+            name = str((include.get("repository") or {}).get("name", ""))
+            other = await self.reconciler.manager.client.get_or_none(
+                GIT_REPOSITORIES, name, self.namespace
+            )
+            artifact = ((other or {}).get("status") or {}).get("artifact")
+            if not artifact or not self.storage.exists(artifact):
+                raise SourceError(
+                    INCLUDE_UNAVAILABLE,
+                    f"included GitRepository '{self.namespace}/{name}' has no artifact yet"
+                    + ("" if other else " (it does not exist)"),
+                    condition=INCLUDE_UNAVAILABLE,
+                )
+            self.includes.append((include, artifact))
+
+    async def reconcile_source(self) -> None:
+        """ls-remote, pick the commit; check out only when the artifact is outdated."""
+        timeout = duration_of(self.spec, "timeout", "60s")
+        ref = self.spec.get("ref")
+        secret = (self.spec.get("secretRef") or {}).get("name")
+        auth = await git.auth_for(self.reconciler.manager.client, self.namespace, self.url, secret)
+        pinned = git.pinned_revision(ref)
+        if pinned is not None and self._up_to_date(pinned):
+            return
+        refs = await git.list_refs(self.url, auth, timeout)
+        target = git.resolve(ref, refs)
+        if self._up_to_date(target.revision):
+            return
+        self.target = target
+        self.tree = self.scratch / "tree"
+        self.tree.mkdir()
+        sparse = [str(p) for p in self.spec.get("sparseCheckout") or []]
+        await git.checkout(self.url, auth, timeout, target, self.tree, sparse)
+
+    def _up_to_date(self, revision: str) -> bool:
+        """Same revision, same content settings, artifact on disk: nothing to build."""
+        current = self.status.get("artifact")
+        if not current or current.get("revision") != revision:
+            return False
+        if not self.storage.exists(current):
+            return False
+        observed = self.status
+        same = (
+            observed.get("observedIgnore") == self.spec.get("ignore")
+            and (observed.get("observedInclude") or []) == (self.spec.get("include") or [])
+            and (observed.get("observedSparseCheckout") or [])
+            == (self.spec.get("sparseCheckout") or [])
+            and bool(observed.get("observedRecurseSubmodules"))
+            == bool(self.spec.get("recurseSubmodules"))
+            and _revisions(observed.get("includedArtifacts") or [])
+            == _revisions(a for _, a in self.includes)
+        )
+        if same:
+            self.message = f"stored artifact for revision '{revision}'"
+        return same
+
+    async def reconcile_artifact(self) -> None:
+        """Copy includes in, apply ignore rules, archive into storage."""
+        if self.target is None or self.tree is None:
+            return
+        for include, artifact in self.includes:
+            await self._copy_include(include, artifact)
+        tree = self.tree
+        rules = await asyncio.to_thread(source_ignore_rules, tree, self.spec.get("ignore"))
+        rel = self.storage.path_for(
+            GIT_REPOSITORIES.kind, self.namespace, self.name, f"{self.target.commit}.tar.gz"
+        )
+        self.artifact = await self.storage.archive(rel, tree, self.target.revision, rules.ignored)
+        self.status["artifact"] = self.artifact
+        self.status["observedIgnore"] = self.spec.get("ignore")
+        self.status["observedInclude"] = self.spec.get("include")
+        self.status["observedSparseCheckout"] = self.spec.get("sparseCheckout")
+        self.status["observedRecurseSubmodules"] = self.spec.get("recurseSubmodules")
+        self.status["includedArtifacts"] = [a for _, a in self.includes] or None
+        for key in [k for k, v in self.status.items() if v is None]:
+            del self.status[key]
+        revision = self.target.revision
+        self.message = f"stored artifact for revision '{revision}'"
+        self.event_message = f"stored artifact with revision '{revision}' from '{self.url}'"
+
+    async def _copy_include(self, include: dict[str, Any], artifact: dict[str, Any]) -> None:
+        assert self.tree is not None
+        name = str(include["repository"]["name"])
+        from_path = _inside(str(include.get("fromPath") or ""), "fromPath")
+        to_path = _inside(str(include.get("toPath") or name), "toPath")
+        unpacked = self.scratch / f"include-{name}"
+        archive = self.storage.absolute(str(artifact["path"]))
+        try:
+            await asyncio.to_thread(extract_archive, archive, unpacked)
+        except OSError as err:
+            raise storage_failed(f"cannot read the artifact of include '{name}': {err}") from err
+        source = unpacked / from_path if from_path else unpacked
+        if not source.is_dir():
+            raise invalid_spec(
+                f"include '{name}': fromPath '{from_path}' is not a directory in its artifact"
+            )
+        dest = self.tree / to_path
+        await asyncio.to_thread(shutil.copytree, source, dest, dirs_exist_ok=True)
+
+
+def _inside(path: str, field: str) -> str:
+    """A relative path that stays inside the tree, normalized; refuses `..` and `/x`."""
+    clean = os.path.normpath(path.strip("/")) if path.strip("/") else ""
+    if clean in (".",):
+        return ""
+    if path.startswith("/") or clean.startswith(".."):
+        raise invalid_spec(f"include {field} '{path}' leaves the repository")
+    return clean
+
+
+def _revisions(artifacts: Iterable[dict[str, Any]]) -> list[str]:
+    return [str(a.get("revision", "")) + str(a.get("digest", "")) for a in artifacts]
+
+
+class GitRepositoryReconciler(SourceReconciler):
+    resource = GIT_REPOSITORIES
+
+    def job(self, obj: Obj, status: dict[str, Any]) -> Job:
+        return GitRepositoryJob(obj, status, self)
+
+
+def included_repositories(obj: Obj) -> list[str]:
+    """Index: the GitRepositories this one includes, as ref_keys."""
+    namespace = obj["metadata"]["namespace"]
+    out = []
+    for include in (obj.get("spec") or {}).get("include") or []:
+        name = (include.get("repository") or {}).get("name")
+        if name:
+            out.append(ref_key("GitRepository", namespace, name))
+    return out
+
+
+def artifact_changed(old: Obj | None, new: Obj) -> bool:
+    """A source's advertised artifact moved: its consumers must look again."""
+    before = ((old or {}).get("status") or {}).get("artifact") or {}
+    after = (new.get("status") or {}).get("artifact") or {}
+    return bool(after) and before.get("digest") != after.get("digest")
+
+
+def controller(manager: Manager, storage: Storage) -> Controller:
+    return Controller(
+        name="gitrepository",
+        resource=GIT_REPOSITORIES,
+        reconciler=GitRepositoryReconciler(manager, storage),
+        watches=[Watch(GIT_REPOSITORIES, index=INCLUDE_INDEX, predicate=artifact_changed)],
+        indexes={INCLUDE_INDEX: included_repositories},
+    )

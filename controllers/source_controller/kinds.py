@@ -1,0 +1,13 @@
+"""Where the source kinds live in the API, for the dynamic client and the manager.
+
+The typed definitions are in eddy_api; the reconcilers read plain dicts.
+"""
+
+from __future__ import annotations
+
+from eddy_api.source import GROUP, VERSION
+from eddy_runtime.resources import Resource
+
+GIT_REPOSITORIES = Resource(GROUP, VERSION, "gitrepositories", "GitRepository")
+HELM_REPOSITORIES = Resource(GROUP, VERSION, "helmrepositories", "HelmRepository")
+HELM_CHARTS = Resource(GROUP, VERSION, "helmcharts", "HelmChart")

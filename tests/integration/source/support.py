@@ -1,0 +1,144 @@
+"""Helpers for the source-controller's integration tests: objects, waiting, reading back.
+
+Tests assert on what a user sees: status, Events and the artifact served over HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+
+from eddy_api.common import find_condition
+from eddy_artifacts.fetch import fetch_artifact
+from eddy_runtime.annotations import RECONCILE_REQUESTED_AT
+from eddy_runtime.resources import EVENTS, SECRETS, Obj, Resource, ResourceClient
+from source_controller.kinds import GIT_REPOSITORIES
+
+T = TypeVar("T")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], timeout: float = 20.0, interval: float = 0.1
+) -> T:
+    """Poll `probe` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+
+
+def git_repository(name: str, namespace: str, url: str, **spec: Any) -> Obj:
+    return {
+        "apiVersion": GIT_REPOSITORIES.api_version,
+        "kind": GIT_REPOSITORIES.kind,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"url": url, "interval": "1h", "timeout": "20s", **spec},
+    }
+
+
+async def create_secret(
+    kube: ResourceClient, namespace: str, name: str, data: dict[str, str | bytes]
+) -> None:
+    encoded = {
+        k: base64.b64encode(v.encode() if isinstance(v, str) else v).decode()
+        for k, v in data.items()
+    }
+    body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "data": encoded}
+    await kube.create(SECRETS, body, namespace)
+
+
+def condition(obj: Obj, kind: str) -> dict[str, Any]:
+    found = find_condition(obj, kind)
+    return dict(found) if found else {}
+
+
+async def settled(
+    kube: ResourceClient, resource: Resource, namespace: str, name: str, timeout: float = 30.0
+) -> Obj:
+    """The object once its status answers its current generation with Ready True or False."""
+
+    async def probe() -> Obj | None:
+        obj = await kube.get(resource, name, namespace)
+        status = obj.get("status") or {}
+        ready = condition(obj, "Ready")
+        current = status.get("observedGeneration") == obj["metadata"]["generation"]
+        return obj if current and ready.get("status") in ("True", "False") else None
+
+    return await eventually(probe, timeout)
+
+
+async def ready(
+    kube: ResourceClient, resource: Resource, namespace: str, name: str, timeout: float = 30.0
+) -> Obj:
+    obj = await settled(kube, resource, namespace, name, timeout)
+    assert condition(obj, "Ready")["status"] == "True", obj.get("status")
+    return obj
+
+
+async def failed(
+    kube: ResourceClient, resource: Resource, namespace: str, name: str, timeout: float = 30.0
+) -> Obj:
+    obj = await settled(kube, resource, namespace, name, timeout)
+    assert condition(obj, "Ready")["status"] == "False", obj.get("status")
+    return obj
+
+
+async def request_reconcile(
+    kube: ResourceClient, resource: Resource, namespace: str, name: str
+) -> str:
+    stamp = f"{time.time():.6f}"
+    patch = {"metadata": {"annotations": {RECONCILE_REQUESTED_AT: stamp}}}
+    await kube.patch(resource, name, patch, namespace)
+    return stamp
+
+
+async def handled(
+    kube: ResourceClient, resource: Resource, namespace: str, name: str, stamp: str
+) -> Obj:
+    async def probe() -> Obj | None:
+        obj = await kube.get(resource, name, namespace)
+        return obj if (obj.get("status") or {}).get("lastHandledReconcileAt") == stamp else None
+
+    return await eventually(probe)
+
+
+async def events_for(kube: ResourceClient, namespace: str, name: str) -> list[Obj]:
+    listed = await kube.list(EVENTS, namespace)
+    return [e for e in listed.get("items") or [] if e["involvedObject"]["name"] == name]
+
+
+async def download(artifact: dict[str, Any], dest: Path) -> dict[str, bytes]:
+    """Fetch an artifact as a consumer would (digest verified) and read its files."""
+    async with aiohttp.ClientSession() as session:
+        await fetch_artifact(session, artifact["url"], artifact["digest"], dest)
+    return await asyncio.to_thread(read_tree, dest)
+
+
+def read_tree(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+async def until_ready(
+    kube: ResourceClient, resource: Resource, namespace: str, name: str, timeout: float = 30.0
+) -> Obj:
+    """The object once it is Ready for its generation, failures on the way allowed."""
+
+    async def probe() -> Obj | None:
+        obj = await kube.get(resource, name, namespace)
+        generation = obj["metadata"]["generation"]
+        current = (obj.get("status") or {}).get("observedGeneration") == generation
+        return obj if current and condition(obj, "Ready").get("status") == "True" else None
+
+    return await eventually(probe, timeout)

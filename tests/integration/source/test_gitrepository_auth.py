@@ -1,0 +1,109 @@
+"""GitRepository authentication against real servers: basic auth, TLS with a CA, SSH."""
+
+from __future__ import annotations
+
+import pytest
+
+from eddy_runtime.resources import ResourceClient
+from eddy_testenv.gitserver import GitHTTPServer, GitRepos, GitSSHServer
+from source_controller.kinds import GIT_REPOSITORIES as GR
+
+from .conftest import PASSWORD, USERNAME, RunningController
+from .support import condition, create_secret, failed, git_repository, ready
+
+pytestmark = pytest.mark.integration
+
+
+async def test_basic_auth_and_wrong_password(
+    kube: ResourceClient,
+    namespace: str,
+    git_repos: GitRepos,
+    git_http_auth: GitHTTPServer,
+    source_controller: RunningController,
+) -> None:
+    repo = f"{namespace}-private"
+    git_repos.create(repo, {"a.yaml": "a: 1\n"})
+    url = git_http_auth.repo_url(repo)
+    await create_secret(kube, namespace, "good", {"username": USERNAME, "password": PASSWORD})
+    await create_secret(kube, namespace, "bad", {"username": USERNAME, "password": "nope"})
+    await kube.create(GR, git_repository("good", namespace, url, ref={"branch": "main"},
+                                         secretRef={"name": "good"}))  # fmt: skip
+    await kube.create(GR, git_repository("bad", namespace, url, ref={"branch": "main"},
+                                         secretRef={"name": "bad"}))  # fmt: skip
+    await kube.create(GR, git_repository("none", namespace, url, ref={"branch": "main"}))
+    await ready(kube, GR, namespace, "good")
+    for name in ("bad", "none"):
+        obj = await failed(kube, GR, namespace, name)
+        ready_cond = condition(obj, "Ready")
+        assert ready_cond["reason"] == "GitOperationFailed"
+        assert "authentication failed" in ready_cond["message"]
+        assert PASSWORD not in str(obj) and "nope" not in str(obj)
+        assert condition(obj, "FetchFailed")["status"] == "True"
+        assert condition(obj, "Reconciling")["status"] == "True"
+
+
+async def test_https_with_custom_ca(
+    kube: ResourceClient,
+    namespace: str,
+    git_repos: GitRepos,
+    git_https: GitHTTPServer,
+    source_controller: RunningController,
+) -> None:
+    repo = f"{namespace}-tls"
+    git_repos.create(repo, {"a.yaml": "a: 1\n"})
+    url = git_https.repo_url(repo)
+    assert url.startswith("https://") and git_https.ca_file is not None
+    creds = {"username": USERNAME, "password": PASSWORD}
+    await create_secret(
+        kube, namespace, "with-ca", {**creds, "ca.crt": git_https.ca_file.read_bytes()}
+    )
+    await create_secret(kube, namespace, "no-ca", creds)
+    await kube.create(GR, git_repository("trusted", namespace, url, ref={"branch": "main"},
+                                         secretRef={"name": "with-ca"}))  # fmt: skip
+    await kube.create(GR, git_repository("untrusted", namespace, url, ref={"branch": "main"},
+                                         secretRef={"name": "no-ca"}))  # fmt: skip
+    await ready(kube, GR, namespace, "trusted")
+    obj = await failed(kube, GR, namespace, "untrusted")
+    assert "TLS verification failed" in condition(obj, "Ready")["message"]
+    assert "ca.crt" in condition(obj, "Ready")["message"]
+
+
+async def test_ssh_keys_passphrase_and_host_keys(
+    kube: ResourceClient,
+    namespace: str,
+    git_repos: GitRepos,
+    git_ssh: GitSSHServer,
+    source_controller: RunningController,
+) -> None:
+    repo = f"{namespace}-ssh"
+    git_repos.create(repo)
+    sha = git_repos.commit(repo, {"a.yaml": "a: 1\n"})
+    url = git_ssh.repo_url(repo)
+    known_hosts = git_ssh.known_hosts_line + "\n"
+    plain, encrypted = git_ssh.client_key, git_ssh.encrypted_client_key
+    assert encrypted.passphrase is not None
+    await create_secret(kube, namespace, "plain",
+                        {"identity": plain.identity, "known_hosts": known_hosts})  # fmt: skip
+    await create_secret(kube, namespace, "encrypted", {
+        "identity": encrypted.identity, "password": encrypted.passphrase,
+        "known_hosts": known_hosts,
+    })  # fmt: skip
+    # A host key that is not the server's: the connection must be refused.
+    other = git_ssh.known_hosts_line.split()[0] + (
+        " ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"
+    )
+    await create_secret(kube, namespace, "wrong-host",
+                        {"identity": plain.identity, "known_hosts": other})  # fmt: skip
+    await create_secret(kube, namespace, "no-known-hosts", {"identity": plain.identity})
+    for name in ("plain", "encrypted", "wrong-host", "no-known-hosts"):
+        await kube.create(GR, git_repository(name, namespace, url, ref={"branch": "main"},
+                                             secretRef={"name": name}))  # fmt: skip
+    for name in ("plain", "encrypted"):
+        obj = await ready(kube, GR, namespace, name)
+        assert obj["status"]["artifact"]["revision"] == f"main@sha1:{sha}"
+    obj = await failed(kube, GR, namespace, "wrong-host")
+    assert condition(obj, "Ready")["reason"] == "GitOperationFailed"
+    assert "host key" in condition(obj, "Ready")["message"]
+    obj = await failed(kube, GR, namespace, "no-known-hosts")
+    assert condition(obj, "Ready")["reason"] == "AuthenticationFailed"
+    assert "'known_hosts'" in condition(obj, "Ready")["message"]
