@@ -1,0 +1,158 @@
+"""Health checks (wait, healthChecks) and dependsOn, including apps of apps.
+
+A Kustomization is Ready only when what it applied is healthy by kstatus rules, and
+only after the Kustomizations it depends on are Ready at their latest generation.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from eddy_runtime.resources import ResourceClient
+
+from .conftest import StartController
+from .support import (
+    KUSTOMIZATIONS,
+    Sources,
+    condition,
+    config_map,
+    create_kustomization,
+    deployment,
+    events_for,
+    eventually,
+    service,
+)
+from .test_kustomize_core import ready
+
+pytestmark = pytest.mark.integration
+
+CRD = """apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gadgets.testing.eddy.dev
+spec:
+  group: testing.eddy.dev
+  names: {kind: Gadget, plural: gadgets, singular: gadget}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          x-kubernetes-preserve-unknown-fields: true
+"""
+
+BROKEN_GADGET = """apiVersion: testing.eddy.dev/v1
+kind: Gadget
+metadata:
+  name: broken
+status:
+  conditions:
+    - type: Ready
+      status: "False"
+      reason: Broken
+      message: the gadget is broken
+    - type: Stalled
+      status: "True"
+      reason: Broken
+      message: the gadget is broken on purpose
+"""
+
+
+async def test_wait_reports_healthy(
+    kube: ResourceClient, sources: Sources, start_controller: StartController, namespace: str
+) -> None:
+    await sources.publish(
+        "repo", {"app/deploy.yaml": deployment("web", replicas=0), "app/svc.yaml": service("web")}
+    )
+    await start_controller()
+    await create_kustomization(kube, "app", namespace, path="./app", wait=True)
+    obj = await ready(kube, namespace, "app")
+    healthy = condition(obj, "Healthy")
+    assert healthy["status"] == "True"
+    assert healthy["message"].startswith("Health check passed in")
+
+
+async def test_failed_health_check_names_the_object(
+    kube: ResourceClient, sources: Sources, start_controller: StartController, namespace: str
+) -> None:
+    await sources.publish(
+        "repo", {"app/crd.yaml": CRD, "app/gadget.yaml": BROKEN_GADGET,
+                 "app/cm.yaml": config_map("fine", a="b")},
+    )  # fmt: skip
+    await start_controller()
+    await create_kustomization(
+        kube, "app", namespace, path="./app", retryInterval="1m",
+        healthChecks=[{"apiVersion": "testing.eddy.dev/v1", "kind": "Gadget", "name": "broken"}],
+    )  # fmt: skip
+
+    async def failed() -> dict | None:
+        obj = await kube.get(KUSTOMIZATIONS, "app", namespace)
+        return obj if condition(obj, "Ready").get("reason") == "HealthCheckFailed" else None
+
+    obj = await eventually(failed)
+    message = condition(obj, "Ready")["message"]
+    assert f"Gadget/{namespace}/broken" in message
+    assert "broken on purpose" in message
+    assert condition(obj, "Healthy")["status"] == "False"
+    assert condition(obj, "Healthy")["reason"] == "HealthCheckFailed"
+    events = await events_for(kube, namespace, "app")
+    assert any(e["reason"] == "HealthCheckFailed" and e["type"] == "Warning" for e in events)
+    # The CRD came first and was Established, so the Gadget could be applied at all.
+    ids = {e["id"] for e in obj["status"]["inventory"]["entries"]}
+    assert f"{namespace}_broken_testing.eddy.dev_Gadget" in ids
+
+
+async def test_depends_on_waits_for_the_dependency(
+    kube: ResourceClient, sources: Sources, start_controller: StartController, namespace: str
+) -> None:
+    await sources.publish(
+        "repo", {"infra/cm.yaml": config_map("infra", a="b"), "app/cm.yaml": config_map("app")}
+    )
+    await start_controller()
+    await create_kustomization(kube, "app", namespace, path="./app", dependsOn=[{"name": "infra"}])
+
+    async def blocked() -> dict | None:
+        obj = await kube.get(KUSTOMIZATIONS, "app", namespace)
+        return obj if condition(obj, "Ready").get("reason") == "DependencyNotReady" else None
+
+    obj = await eventually(blocked)
+    assert f"'{namespace}/infra'" in condition(obj, "Ready")["message"]
+    await create_kustomization(kube, "infra", namespace, path="./infra")
+    await ready(kube, namespace, "infra")
+    await ready(kube, namespace, "app")
+
+
+async def test_app_of_apps(
+    kube: ResourceClient, sources: Sources, start_controller: StartController, namespace: str
+) -> None:
+    child = f"""apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: child
+spec:
+  interval: 10m
+  prune: true
+  path: ./app
+  targetNamespace: {namespace}
+  sourceRef:
+    kind: GitRepository
+    name: apps
+"""
+    repo = """apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata:
+  name: apps
+spec:
+  interval: 1h
+  url: https://example.invalid/apps.git
+"""
+    await sources.publish("repo", {"clusters/child.yaml": child, "clusters/repo.yaml": repo})
+    await start_controller()
+    await create_kustomization(kube, "parent", namespace, path="./clusters")
+    await ready(kube, namespace, "parent")
+    # The parent created the GitRepository; now it gets an artifact, as if fetched.
+    revision = await sources.publish("apps", {"app/cm.yaml": config_map("from-child", a="b")})
+    await ready(kube, namespace, "child", revision)
