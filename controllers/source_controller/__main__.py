@@ -15,7 +15,7 @@ from pathlib import Path
 from eddy_runtime import Manager, entrypoint
 from eddy_runtime.flags import _duration
 
-from . import gitrepository
+from . import gitrepository, helmchart, helmrepository
 from .artifact_server import start_artifact_server
 from .storage import Retention, Storage
 
@@ -80,6 +80,8 @@ def storage_from(args: argparse.Namespace) -> Storage:
 def register(manager: Manager, storage: Storage) -> None:
     """Add the source reconcilers to a manager (used by main and by tests)."""
     manager.add(gitrepository.controller(manager, storage))
+    manager.add(helmrepository.controller(manager, storage))
+    manager.add(helmchart.controller(manager, storage))
 
 
 def setup(manager: Manager, args: argparse.Namespace) -> None:

@@ -38,9 +38,12 @@ def source_error(err: StepError) -> SourceError:
 def mark_succeeded(status: dict[str, Any], message: str, generation: int | None) -> None:
     for kind in FAILURE_CONDITIONS:
         conditions.delete(status, kind)
-    conditions.set_condition(
-        status, ARTIFACT_IN_STORAGE, conditions.TRUE, Reason.SUCCEEDED, message, generation
-    )
+    if status.get("artifact"):
+        conditions.set_condition(
+            status, ARTIFACT_IN_STORAGE, conditions.TRUE, Reason.SUCCEEDED, message, generation
+        )
+    else:
+        conditions.delete(status, ARTIFACT_IN_STORAGE)
     conditions.mark_ready(status, message, Reason.SUCCEEDED, generation)
 
 

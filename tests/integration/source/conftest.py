@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from eddy_runtime.flags import Options
 from eddy_runtime.manager import Manager
 from eddy_runtime.resources import ResourceClient
 from eddy_testenv.gitserver import GitHTTPServer, GitRepos, GitSSHServer
+from eddy_testenv.helmrepo import HelmRepo
 from source_controller.__main__ import NAME, register
 from source_controller.artifact_server import start_artifact_server
 from source_controller.storage import Retention, Storage
@@ -116,3 +117,21 @@ async def source_controller(
             await asyncio.wait_for(task, 10)
         await api.close()
         await runner.cleanup()
+
+
+@pytest.fixture
+def helm_repos() -> Iterator[Callable[..., HelmRepo]]:
+    """Start chart repositories for this test: `helm_repos(username=…, tls=True)`."""
+    started: list[HelmRepo] = []
+
+    def start(**options: Any) -> HelmRepo:
+        repo = HelmRepo(**options)
+        repo.start()
+        started.append(repo)
+        return repo
+
+    try:
+        yield start
+    finally:
+        for repo in started:
+            repo.stop()

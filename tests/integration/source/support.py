@@ -142,3 +142,13 @@ async def until_ready(
         return obj if current and condition(obj, "Ready").get("status") == "True" else None
 
     return await eventually(probe, timeout)
+
+
+async def warning_reasons(kube: ResourceClient, namespace: str, name: str) -> list[str]:
+    """The reasons of the object's Warning Events, once there is one (they follow status)."""
+
+    async def probe() -> list[str]:
+        found = await events_for(kube, namespace, name)
+        return [e["reason"] for e in found if e["type"] == "Warning"]
+
+    return await eventually(probe)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,9 +54,8 @@ async def test_branch_artifact_new_commit_and_retention(
     assert "stored artifact for revision" in condition(obj, "Ready")["message"]
     files = await download(artifact, tmp_path / "one")
     assert files == {"deploy/app.yaml": b"kind: ConfigMap\n"}
-    new_artifact = [e for e in await events_for(kube, namespace, "app")
-                    if e["reason"] == "NewArtifact"]  # fmt: skip
-    assert len(new_artifact) == 1 and first in new_artifact[0]["message"]
+    new_artifact = await new_artifact_events(kube, namespace, "app", 1)
+    assert first in new_artifact[0]["message"]
 
     # Nothing changed upstream: a requested reconcile must not rebuild anything.
     mtime = stored.stat().st_mtime_ns
@@ -77,8 +77,7 @@ async def test_branch_artifact_new_commit_and_retention(
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         [f"{second}.tar.gz", f"{third}.tar.gz"]
     )
-    reasons = [e["reason"] for e in await events_for(kube, namespace, "app")]
-    assert reasons.count("NewArtifact") == 3
+    await new_artifact_events(kube, namespace, "app", 3)
 
     # Deleting the GitRepository removes its artifacts, then the object.
     await kube.delete(GR, "app", namespace)
@@ -135,3 +134,15 @@ async def test_every_ref_type(
 
 async def _settle(kube: ResourceClient, namespace: str) -> object:
     return await failed(kube, GR, namespace, "default")
+
+
+async def new_artifact_events(
+    kube: ResourceClient, namespace: str, name: str, count: int
+) -> list[dict[str, Any]]:
+    """The NewArtifact Events, once there are `count` of them (they follow status)."""
+
+    async def probe() -> list[dict[str, Any]] | None:
+        found = [e for e in await events_for(kube, namespace, name) if e["reason"] == "NewArtifact"]
+        return found if len(found) == count else None
+
+    return await eventually(probe)

@@ -1,0 +1,230 @@
+"""The HelmChart reconciler: a chart from a HelmRepository or a GitRepository, packaged.
+
+From a repository: the newest version in range, downloaded and checked against the
+index digest. From Git: the chart directory of the source artifact, packaged with
+the values files merged. Either way the artifact is the chart's .tgz.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from eddy_api.common import Reason
+from eddy_artifacts.digest import bytes_digest, parse_revision
+from eddy_artifacts.errors import ArtifactError
+from eddy_artifacts.extract import extract_archive
+from eddy_runtime import Controller, Manager, Obj, Step, Watch, ref_key
+
+from .failures import SourceError, fetch_failed, invalid_spec, storage_failed
+from .gitrepository import artifact_changed
+from .helm.http import MAX_CHART_SIZE, download, repo_access
+from .helm.index import parse_index, select
+from .helm.package import inside, merge_values_files, package, read_chart_meta
+from .kinds import GIT_REPOSITORIES, HELM_CHARTS, HELM_REPOSITORIES
+from .reconcile import Job, SourceReconciler, duration_of
+from .storage import Storage
+
+SOURCE_INDEX = "source"
+SOURCE_UNAVAILABLE = "SourceUnavailable"
+_SOURCES = {"HelmRepository": HELM_REPOSITORIES, "GitRepository": GIT_REPOSITORIES}
+
+
+class HelmChartJob(Job):
+    def __init__(self, obj: Obj, status: dict[str, Any], reconciler: HelmChartReconciler):
+        super().__init__(obj, status)
+        self.reconciler = reconciler
+        self.storage = reconciler.storage
+        self.chart = str(self.spec.get("chart", ""))
+        self.values_files = [str(v) for v in self.spec.get("valuesFiles") or []]
+        self.source: Obj = {}
+
+    def steps(self) -> Sequence[Step]:
+        return [
+            Step("storage", self.reconcile_storage, Reason.STORAGE_OPERATION_FAILED),
+            Step("source", self.reconcile_source, SOURCE_UNAVAILABLE),
+            Step("artifact", self.reconcile_artifact, Reason.CHART_PULL_FAILED),
+        ]
+
+    async def reconcile_storage(self) -> None:
+        current = self.status.get("artifact")
+        if current and not self.storage.exists(current):
+            self.status.pop("artifact", None)
+            self.previous = None
+        elif current:
+            self.status["artifact"] = self.storage.with_current_url(current)
+            self.status["url"] = self.status["artifact"]["url"]
+
+    async def reconcile_source(self) -> None:
+        """The source object, which must exist and (except OCI) have an artifact."""
+        ref = self.spec.get("sourceRef") or {}
+        kind, name = str(ref.get("kind", "")), str(ref.get("name", ""))
+        resource = _SOURCES.get(kind)
+        if resource is None:
+            raise invalid_spec(f"sourceRef.kind '{kind}' is not supported (HelmRepository, "
+                               "GitRepository)")  # fmt: skip
+        found = await self.reconciler.manager.client.get_or_none(resource, name, self.namespace)
+        if found is None:
+            raise fetch_failed(SOURCE_UNAVAILABLE,
+                               f"{kind} '{self.namespace}/{name}' does not exist")  # fmt: skip
+        self.source = found
+        oci = kind == "HelmRepository" and (found.get("spec") or {}).get("type") == "oci"
+        artifact = (found.get("status") or {}).get("artifact")
+        if not oci and (not artifact or not self.storage.exists(artifact)):
+            raise fetch_failed(
+                SOURCE_UNAVAILABLE,
+                f"{kind} '{self.namespace}/{name}' has no artifact yet; see its status",
+            )
+        if oci:
+            raise fetch_failed(
+                Reason.CHART_PULL_FAILED,
+                "charts from OCI HelmRepositories are not supported by eddy yet",
+            )
+
+    async def reconcile_artifact(self) -> None:
+        if self.source.get("kind") == "GitRepository":
+            await self._from_git()
+        else:
+            await self._from_repository()
+        self.status["observedChartName"] = self.chart
+        if self.values_files:
+            self.status["observedValuesFiles"] = self.values_files
+        else:
+            self.status.pop("observedValuesFiles", None)
+
+    def _up_to_date(self, revision: str) -> bool:
+        current = self.status.get("artifact")
+        return bool(
+            current
+            and current.get("revision") == revision
+            and self.storage.exists(current)
+            and self.status.get("observedChartName") == self.chart
+            and (self.status.get("observedValuesFiles") or []) == self.values_files
+            and self.status.get("observedGeneration") == self.generation
+        )
+
+    async def _from_repository(self) -> None:
+        repo = self.source
+        artifact = repo["status"]["artifact"]
+        index_path = self.storage.absolute(str(artifact["path"]))
+        index = parse_index(await asyncio.to_thread(index_path.read_bytes))
+        spec = repo.get("spec") or {}
+        chosen = select(index, self.chart, str(self.spec.get("version") or "*"), spec["url"])
+        version = chosen.version
+        self.status["observedSourceArtifactRevision"] = artifact["revision"]
+        if self._up_to_date(version):
+            self.message = f"pulled '{self.chart}' chart with version '{version}'"
+            return
+        access = await repo_access(self.reconciler.manager.client, self.namespace, spec)
+        timeout = duration_of(spec, "timeout", "60s")
+        what = f"chart {self.chart} {version}"
+        data = await download(
+            chosen.url, access, timeout, MAX_CHART_SIZE, Reason.CHART_PULL_FAILED, what
+        )
+        actual = bytes_digest(data)
+        if chosen.digest and chosen.digest.removeprefix("sha256:") != actual.hex:
+            raise fetch_failed(
+                Reason.CHART_PULL_FAILED,
+                f"chart {self.chart} {version} from {chosen.url} has digest {actual} but the "
+                f"index says sha256:{chosen.digest.removeprefix('sha256:')}; the repository "
+                "is inconsistent or the download was tampered with",
+            )
+        archive = self.scratch / f"{self.chart}-{version}.tgz"
+        await asyncio.to_thread(archive.write_bytes, data)
+        if self.values_files:
+            unpacked = self.scratch / "chart"
+            await self._extract(archive, unpacked)
+            chart_dir = _single_dir(unpacked)
+            archive = await self._package(chart_dir, chart_dir, None)
+        await self._store(archive, version, f"pulled '{self.chart}' chart with version '{version}'")
+
+    async def _from_git(self) -> None:
+        artifact = self.source["status"]["artifact"]
+        revision = str(artifact["revision"])
+        self.status["observedSourceArtifactRevision"] = revision
+        root = self.scratch / "source"
+        await self._extract(self.storage.absolute(str(artifact["path"])), root)
+        chart_dir = inside(root, self.chart, "spec.chart")
+        if not chart_dir.is_dir():
+            raise SourceError(
+                Reason.CHART_PACKAGE_FAILED,
+                f"chart path '{self.chart}' does not exist in the source revision {revision}",
+                condition="BuildFailed",
+            )
+        meta = await asyncio.to_thread(read_chart_meta, chart_dir)
+        version = str(meta["version"])
+        if self.spec.get("reconcileStrategy") == "Revision":
+            digest = parse_revision(revision).digest.hex
+            version = f"{version}+{digest[:12]}"
+        if self._up_to_date(version):
+            self.message = f"packaged '{meta['name']}' chart with version '{version}'"
+            return
+        archive = await self._package(chart_dir, root, version)
+        await self._store(
+            archive, version, f"packaged '{meta['name']}' chart with version '{version}'"
+        )
+
+    async def _package(self, chart_dir: Path, values_root: Path, version: str | None) -> Path:
+        if self.values_files:
+            ignore = bool(self.spec.get("ignoreMissingValuesFiles"))
+            merged = await asyncio.to_thread(
+                merge_values_files, values_root, self.values_files, ignore
+            )
+            text = yaml.safe_dump(merged, sort_keys=False)
+            await asyncio.to_thread((chart_dir / "values.yaml").write_text, text)
+        return await package(chart_dir, self.scratch / "out", self.scratch / "helm", version)
+
+    async def _extract(self, archive: Path, dest: Path) -> None:
+        try:
+            await asyncio.to_thread(extract_archive, archive, dest)
+        except (ArtifactError, OSError) as err:
+            raise storage_failed(f"cannot unpack {archive.name}: {err}") from err
+
+    async def _store(self, archive: Path, version: str, message: str) -> None:
+        name = self.chart.rstrip("/").rsplit("/", 1)[-1]
+        rel = self.storage.path_for(HELM_CHARTS.kind, self.namespace, self.name,
+                                    f"{name}-{version}.tgz")  # fmt: skip
+        self.artifact = await self.storage.store_file(rel, archive, version)
+        self.status["artifact"] = self.artifact
+        self.status["url"] = self.artifact["url"]
+        self.message = message
+        self.event_message = message
+
+
+def _single_dir(root: Path) -> Path:
+    dirs = [p for p in root.iterdir() if p.is_dir()]
+    if len(dirs) != 1:
+        raise fetch_failed(Reason.CHART_PULL_FAILED, "the chart archive has no single top folder")
+    return dirs[0]
+
+
+class HelmChartReconciler(SourceReconciler):
+    resource = HELM_CHARTS
+
+    def job(self, obj: Obj, status: dict[str, Any]) -> Job:
+        return HelmChartJob(obj, status, self)
+
+
+def chart_source(obj: Obj) -> list[str]:
+    """Index: the source a HelmChart builds from, as a ref_key."""
+    ref = (obj.get("spec") or {}).get("sourceRef") or {}
+    if not ref.get("name"):
+        return []
+    return [ref_key(str(ref.get("kind", "")), obj["metadata"]["namespace"], str(ref["name"]))]
+
+
+def controller(manager: Manager, storage: Storage) -> Controller:
+    return Controller(
+        name="helmchart",
+        resource=HELM_CHARTS,
+        reconciler=HelmChartReconciler(manager, storage),
+        watches=[
+            Watch(HELM_REPOSITORIES, index=SOURCE_INDEX, predicate=artifact_changed),
+            Watch(GIT_REPOSITORIES, index=SOURCE_INDEX, predicate=artifact_changed),
+        ],
+        indexes={SOURCE_INDEX: chart_source},
+    )

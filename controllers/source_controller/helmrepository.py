@@ -1,0 +1,146 @@
+"""The HelmRepository reconciler: a repository's index.yaml becomes an artifact.
+
+`type: default` downloads and validates the index; `type: oci` only checks that
+the registry answers (and accepts the credentials), and is Ready without an artifact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from eddy_api.common import Reason
+from eddy_artifacts.digest import bytes_digest
+from eddy_runtime import Controller, Manager, Obj, Step
+
+from .failures import fetch_failed, invalid_spec
+from .helm.http import MAX_INDEX_SIZE, RepoAccess, download, repo_access
+from .helm.index import parse_index
+from .kinds import HELM_REPOSITORIES
+from .reconcile import Job, SourceReconciler, duration_of
+from .storage import Storage
+
+
+class HelmRepositoryJob(Job):
+    def __init__(self, obj: Obj, status: dict[str, Any], reconciler: HelmRepositoryReconciler):
+        super().__init__(obj, status)
+        self.reconciler = reconciler
+        self.storage = reconciler.storage
+        self.url = str(self.spec.get("url", ""))
+        self.oci = self.spec.get("type") == "oci"
+
+    def interval(self) -> float:
+        return duration_of(self.spec, "interval", "1m")
+
+    def steps(self) -> Sequence[Step]:
+        return [
+            Step("storage", self.reconcile_storage, Reason.STORAGE_OPERATION_FAILED),
+            Step("source", self.reconcile_source, Reason.FAILED),
+        ]
+
+    async def reconcile_storage(self) -> None:
+        current = self.status.get("artifact")
+        if self.oci:
+            self.status.pop("artifact", None)
+            self.status.pop("url", None)
+        elif current and not self.storage.exists(current):
+            self.status.pop("artifact", None)
+            self.previous = None
+        elif current:
+            self.status["artifact"] = self.storage.with_current_url(current)
+            self.status["url"] = self.status["artifact"]["url"]
+
+    async def reconcile_source(self) -> None:
+        timeout = duration_of(self.spec, "timeout", "60s")
+        access = await repo_access(self.reconciler.manager.client, self.namespace, self.spec)
+        if self.oci:
+            await self._check_registry(access, timeout)
+            self.message = "Helm repository is Ready"
+            return
+        scheme = urlsplit(self.url).scheme
+        if scheme not in ("http", "https"):
+            raise invalid_spec(f"spec.url must be http(s):// for type default, not {scheme}://")
+        index_url = self.url.rstrip("/") + "/index.yaml"
+        data = await download(
+            index_url,
+            access,
+            timeout,
+            MAX_INDEX_SIZE,
+            Reason.INDEXATION_FAILED,
+            "the repository index",
+        )
+        index = await asyncio.to_thread(parse_index, data)
+        revision = str(bytes_digest(data))
+        count = sum(len(v or []) for v in (index.get("entries") or {}).values())
+        self.message = f"stored artifact: revision '{revision}'"
+        current = self.status.get("artifact")
+        if current and current.get("revision") == revision and self.storage.exists(current):
+            return
+        rel = self.storage.path_for(
+            HELM_REPOSITORIES.kind, self.namespace, self.name, f"index-{revision[7:]}.yaml"
+        )
+        with tempfile.TemporaryDirectory(prefix="eddy-index-") as tmp:
+            staged = Path(tmp) / "index.yaml"
+            await asyncio.to_thread(staged.write_bytes, data)
+            self.artifact = await self.storage.store_file(rel, staged, revision)
+        self.status["artifact"] = self.artifact
+        self.status["url"] = self.artifact["url"]
+        self.event_message = f"stored fetched index of size {len(data)} with {count} chart versions"
+
+    async def _check_registry(self, access: RepoAccess, timeout: float) -> None:
+        """GET /v2/ of the registry: reachable, and the credentials (if any) accepted."""
+        parts = urlsplit(self.url)
+        if parts.scheme != "oci":
+            raise invalid_spec("spec.url must start with oci:// for type oci")
+        scheme = "http" if self.spec.get("insecure") else "https"
+        probe = f"{scheme}://{parts.netloc}/v2/"
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
+                session.get(
+                    probe, headers=access.headers_for(probe), ssl=access.tls or True
+                ) as resp,
+            ):
+                # Token-based registries answer 401 to everyone at /v2/; only a 401
+                # to credentials we sent with basic auth means they are wrong.
+                if resp.status in (401, 403) and access.basic is not None:
+                    challenge = resp.headers.get("WWW-Authenticate", "")
+                    if not challenge.lower().startswith("bearer"):
+                        raise fetch_failed(
+                            Reason.AUTHENTICATION_FAILED,
+                            f"registry {parts.netloc} refused the credentials in spec.secretRef",
+                        )
+                elif resp.status >= 500:
+                    raise fetch_failed(
+                        Reason.FAILED, f"registry {parts.netloc} answered HTTP {resp.status}"
+                    )
+        except aiohttp.ClientError as err:
+            raise fetch_failed(
+                Reason.FAILED, f"cannot reach registry {parts.netloc}: {err}"
+            ) from err
+        except TimeoutError as err:
+            raise fetch_failed(Reason.FAILED, f"registry {parts.netloc} timed out") from err
+
+    def new_revision(self) -> bool:
+        return not self.oci and super().new_revision()
+
+
+class HelmRepositoryReconciler(SourceReconciler):
+    resource = HELM_REPOSITORIES
+
+    def job(self, obj: Obj, status: dict[str, Any]) -> Job:
+        return HelmRepositoryJob(obj, status, self)
+
+
+def controller(manager: Manager, storage: Storage) -> Controller:
+    return Controller(
+        name="helmrepository",
+        resource=HELM_REPOSITORIES,
+        reconciler=HelmRepositoryReconciler(manager, storage),
+    )
