@@ -67,6 +67,8 @@ kind: Service
 metadata:
   name: podinfo
 spec:
+  # Headless: the local control plane's Service range has room for ~250 addresses.
+  clusterIP: None
   selector: {app: podinfo}
   ports: [{port: 9898}]
 """,
@@ -180,7 +182,14 @@ async def run_size(plane: ControlPlane, workdir: Path, count: int) -> tuple[floa
                 })  # fmt: skip
 
         await asyncio.gather(*(creator() for _ in range(CREATORS)))
-        await asyncio.wait_for(done.wait(), 900)
+        try:
+            await asyncio.wait_for(done.wait(), 900)
+        except TimeoutError:
+            stuck = [o for o in watcher.objects() if not is_ready(o)]
+            sample = stuck[0].get("status") if stuck else None
+            raise SystemExit(
+                f"only {len(ready)}/{count} Ready after 900 s; e.g. {sample}"
+            ) from None
         elapsed = time.monotonic() - started
         rss = peak_rss_mib(proc.pid)
         watch_task.cancel()
