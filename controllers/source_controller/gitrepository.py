@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,15 +81,23 @@ class GitRepositoryJob(Job):
         pinned = git.pinned_revision(ref)
         if pinned is not None and self._up_to_date(pinned):
             return
-        refs = await git.list_refs(self.url, auth, timeout)
-        target = git.resolve(ref, refs)
-        if self._up_to_date(target.revision):
-            return
-        self.target = target
+        choose: git.Target | Callable[[Mapping[str, str]], git.Target]
+        if self.status.get("artifact") or pinned is not None:
+            # ls-remote first: when the ref has not moved, nothing is fetched.
+            refs = await git.list_refs(self.url, auth, timeout)
+            choose = git.resolve(ref, refs)
+            if self._up_to_date(choose.revision):
+                return
+        else:
+            # Nothing to compare with: resolve the ref from the fetch's own
+            # advertisement and save a round trip.
+            def choose(refs: Mapping[str, str]) -> git.Target:
+                return git.resolve(ref, refs)
+
         self.tree = self.scratch / "tree"
         self.tree.mkdir()
         sparse = [str(p) for p in self.spec.get("sparseCheckout") or []]
-        await git.checkout(self.url, auth, timeout, target, self.tree, sparse)
+        self.target = await git.checkout(self.url, auth, timeout, choose, self.tree, sparse)
 
     def _up_to_date(self, revision: str) -> bool:
         """Same revision, same content settings, artifact on disk: nothing to build."""

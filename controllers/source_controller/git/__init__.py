@@ -8,10 +8,11 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from dulwich.objects import ObjectID
+from dulwich.objects import ObjectID, Tag
 from dulwich.repo import Repo
 
 from eddy_api.common import Reason
@@ -33,27 +34,45 @@ __all__ = [
 ]
 
 
+# Git work waits on the network far more than it computes: a pool of its own keeps
+# slow servers from starving the default executor used for archives and files.
+_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="eddy-git")
+
+
 def _list_refs(url: str, auth: GitAuth, timeout: float) -> dict[str, str]:
     with Remote(url, auth, timeout) as remote:
         return remote.refs()
 
 
 def _checkout(
-    url: str, auth: GitAuth, timeout: float, target: Target, dest: Path, sparse: Sequence[str]
-) -> int:
+    url: str,
+    auth: GitAuth,
+    timeout: float,
+    choose: Target | Callable[[Mapping[str, str]], Target],
+    dest: Path,
+    sparse: Sequence[str],
+) -> Target:
     scratch = Path(tempfile.mkdtemp(prefix="eddy-git-", dir=dest.parent))
     try:
         repo = Repo.init_bare(str(scratch))
         try:
             with Remote(url, auth, timeout) as remote:
-                remote.fetch(repo, target.wants, target.depth)
-            if target.pinned and ObjectID(target.commit.encode()) not in repo.object_store:
+                target = remote.fetch(repo, choose)
+            commit = ObjectID(target.commit.encode())
+            if target.pinned and commit not in repo.object_store:
                 raise fetch_failed(
                     Reason.GIT_OPERATION_FAILED,
                     f"commit {target.commit} is not in the fetched history; check "
                     "spec.ref.commit (and spec.ref.branch, which must contain it)",
                 )
-            return write_tree(repo, target.commit, dest, sparse)
+            # Without an ls-remote first, an annotated tag is known by its tag object
+            # only; the commit it names is read from what was fetched.
+            head = repo.object_store[commit]
+            while isinstance(head, Tag):
+                head = repo.object_store[head.object[1]]
+            target = target.peeled(head.id.decode())
+            write_tree(repo, target.commit, dest, sparse)
+            return target
         finally:
             repo.close()
     finally:
@@ -72,9 +91,8 @@ async def _bounded(seconds: float, what: str, coro: object) -> object:
 
 async def list_refs(url: str, auth: GitAuth, timeout: float) -> Mapping[str, str]:
     """The remote's refs (ls-remote), in a worker thread, within `timeout`."""
-    found = await _bounded(
-        timeout, f"listing refs of {url}", asyncio.to_thread(_list_refs, url, auth, timeout)
-    )
+    job = asyncio.get_running_loop().run_in_executor(_POOL, _list_refs, url, auth, timeout)
+    found = await _bounded(timeout, f"listing refs of {url}", job)
     assert isinstance(found, dict)
     return found
 
@@ -83,15 +101,18 @@ async def checkout(
     url: str,
     auth: GitAuth,
     timeout: float,
-    target: Target,
+    choose: Target | Callable[[Mapping[str, str]], Target],
     dest: Path,
     sparse: Sequence[str] = (),
-) -> int:
-    """Fetch target's commit and write its files into dest; returns the file count."""
-    count = await _bounded(
-        timeout,
-        f"fetching {url}",
-        asyncio.to_thread(_checkout, url, auth, timeout, target, dest, sparse),
-    )
-    assert isinstance(count, int)
-    return count
+) -> Target:
+    """Fetch a commit and write its files into dest; returns what was checked out.
+
+    `choose` is a Target already resolved (after list_refs), or a function that
+    resolves one from the refs the fetch itself advertises, saving a round trip
+    when there is no artifact to compare with anyway.
+    """
+    loop = asyncio.get_running_loop()
+    job = loop.run_in_executor(_POOL, _checkout, url, auth, timeout, choose, dest, sparse)
+    target = await _bounded(timeout, f"fetching {url}", job)
+    assert isinstance(target, Target)
+    return target

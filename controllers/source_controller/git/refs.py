@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from eddy_api.common import Reason
@@ -32,6 +32,13 @@ class Target:
     depth: int | None
     # When the commit is pinned it may be anywhere in the fetched history.
     pinned: bool = False
+
+    def peeled(self, commit: str) -> Target:
+        """The same target at `commit`, for an annotated tag peeled after the fetch."""
+        if commit == self.commit:
+            return self
+        name = self.revision.rpartition("@")[0] or None
+        return replace(self, commit=commit, revision=_revision(name, commit))
 
 
 def _revision(name: str | None, sha: str) -> str:

@@ -12,9 +12,10 @@ import shutil
 import ssl
 import stat
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import urllib3
@@ -33,6 +34,9 @@ from eddy_api.common import Reason
 
 from ..failures import SourceError, fetch_failed
 from .auth import GitAuth
+
+if TYPE_CHECKING:
+    from .refs import Target
 
 PEELED = "^{}"
 
@@ -211,17 +215,26 @@ class Remote:
                 out[name.decode(errors="surrogateescape")] = sha.decode()
         return out
 
-    def fetch(self, repo: Repo, wants: Sequence[str], depth: int | None) -> None:
-        """Fetch the objects of `wants` (and their history up to `depth`) into repo."""
-        wanted = [ObjectID(w.encode()) for w in wants]
+    def fetch(self, repo: Repo, choose: Target | Callable[[Mapping[str, str]], Target]) -> Target:
+        """Fetch the chosen target's objects into repo (shallow when it allows)."""
+        chosen: list[Target] = []
 
         def determine_wants(
             refs: Mapping[Ref, ObjectID], depth: int | None = None
         ) -> list[ObjectID]:
-            return wanted
+            if callable(choose):
+                names = {k.decode(errors="surrogateescape"): v.decode() for k, v in refs.items()}
+                chosen.append(choose(names))
+            else:
+                chosen.append(choose)
+            return [ObjectID(w.encode()) for w in chosen[0].wants]
 
+        # The depth must be known before the refs are: every target resolved during
+        # the fetch is shallow (pinned commits are always resolved beforehand).
+        depth = 1 if callable(choose) else choose.depth
         with self._errors("cannot fetch from"):
             self.client.fetch(self.path.encode(), repo, determine_wants, depth=depth)
+        return chosen[0]
 
 
 def write_tree(repo: Repo, commit: str, dest: Path, sparse: Sequence[str] = ()) -> int:

@@ -74,9 +74,12 @@ async def test_branch_artifact_new_commit_and_retention(
     obj = await handled(kube, GR, namespace, "app", stamp)
     assert obj["status"]["artifact"]["revision"] == f"main@sha1:{third}"
     folder = source_controller.storage.absolute(f"gitrepository/{namespace}/app")
-    assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [f"{second}.tar.gz", f"{third}.tar.gz"]
-    )
+    kept = sorted([f"{second}.tar.gz", f"{third}.tar.gz"])
+
+    async def collected() -> bool:  # garbage collection follows the status patch
+        return sorted(p.name for p in folder.iterdir()) == kept
+
+    await eventually(collected)
     await new_artifact_events(kube, namespace, "app", 3)
 
     # Deleting the GitRepository removes its artifacts, then the object.
