@@ -9,7 +9,7 @@ TOOLS_BIN := $(CURDIR)/.tools/bin
 export EDDY_TOOLS_BIN := $(TOOLS_BIN)
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: all venv tools system-deps test check lint type unit integration e2e demo crds bench-runtime clean
+.PHONY: all venv tools system-deps test check lint type unit integration e2e demo crds bench-runtime bench-kustomize clean
 
 all: test
 
@@ -57,8 +57,12 @@ demo: venv tools system-deps
 crds: venv
 	$(BIN)/python -m eddy_api.crdgen manifests/crds
 
+## Benchmarks print their figures; they are not part of `make test`.
 bench-runtime: venv tools
 	$(BIN)/python bench/runtime.py
+
+bench-kustomize: venv tools
+	$(BIN)/python bench/kustomize.py
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

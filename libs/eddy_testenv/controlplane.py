@@ -182,7 +182,7 @@ class ControlPlane:
                 f"--tls-cert-file={files.serving_cert}",
                 f"--tls-private-key-file={files.serving_key}",
                 f"--client-ca-file={files.ca_cert}",
-                "--service-cluster-ip-range=10.0.0.0/24",
+                "--service-cluster-ip-range=10.0.0.0/16",
                 "--service-account-issuer=https://kubernetes.default.svc",
                 f"--service-account-key-file={files.sa_pub}",
                 f"--service-account-signing-key-file={files.sa_key}",
