@@ -9,7 +9,7 @@ TOOLS_BIN := $(CURDIR)/.tools/bin
 export EDDY_TOOLS_BIN := $(TOOLS_BIN)
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: all venv tools system-deps test check lint type unit integration e2e demo crds bench-runtime bench-kustomize clean
+.PHONY: all venv tools system-deps test check lint type unit integration e2e demo crds bench-runtime bench-kustomize bench-source clean
 
 all: test
 
@@ -63,6 +63,10 @@ bench-runtime: venv tools
 
 bench-kustomize: venv tools
 	$(BIN)/python bench/kustomize.py
+
+bench-source: venv tools system-deps
+	$(BIN)/python bench/source_scale.py 100 1000
+	$(BIN)/python bench/source_bigrepo.py 2
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache
