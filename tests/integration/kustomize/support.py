@@ -6,11 +6,8 @@ pointing at archives served over real HTTP on loopback, as a source-controller w
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import tempfile
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,6 +16,7 @@ from aiohttp import web
 from eddy_artifacts import build_archive_async
 from eddy_runtime.conditions import now_rfc3339
 from eddy_runtime.resources import EVENTS, Obj, Resource, ResourceClient
+from eddy_testenv.waiting import eventually as eventually  # re-exported for the tests
 
 KUSTOMIZATIONS = Resource("kustomize.toolkit.fluxcd.io", "v1", "kustomizations", "Kustomization")
 GIT_REPOSITORIES = Resource("source.toolkit.fluxcd.io", "v1", "gitrepositories", "GitRepository")
@@ -27,20 +25,6 @@ SERVICES = Resource("", "v1", "services", "Service")
 CONFIG_MAPS = Resource("", "v1", "configmaps", "ConfigMap")
 
 T = TypeVar("T")
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T | None]], timeout: float = 20.0, interval: float = 0.1
-) -> T:
-    """Poll `probe` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
 
 
 def condition(obj: Obj | None, type_: str) -> dict[str, Any]:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+
+from eddy_testenv.waiting import eventually as _eventually
 
 T = TypeVar("T")
 
@@ -22,15 +23,8 @@ T = TypeVar("T")
 async def eventually(
     probe: Callable[[], Awaitable[T | None]], timeout: float = 10.0, interval: float = 0.1
 ) -> T:
-    """Poll `probe` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+    """The shared poller with this suite's shorter default timeout."""
+    return await _eventually(probe, timeout, interval)
 
 
 def free_port() -> int:
