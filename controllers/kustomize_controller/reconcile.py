@@ -30,7 +30,7 @@ from eddy_runtime.resources import ApiError
 
 from . import build as builder
 from . import inventory
-from .apply import Applier, ApplyError, ChangeSet
+from .apply import SKIPPED, Applier, ApplyError, ChangeSet
 from .dependencies import DependencyNotReady, check_dependencies
 from .health import HealthCheckError, wait_healthy
 from .inventory import Entry
@@ -288,8 +288,27 @@ class Attempt:
     # -- helpers --------------------------------------------------------------------
 
     def health_targets(self) -> list[Obj]:
+        """What `wait` or `healthChecks` name, never this Kustomization itself.
+
+        `wait` checks what was applied: skipped objects may not exist, and an
+        object that applies its own Kustomization must not wait on its own Ready.
+        """
         if self.spec.get("wait"):
-            return self.objects
+            applied = [c for c in self.changes.changes if c.action != SKIPPED]
+            found = [e.as_object() for e in inventory.from_changes(applied)]
+        else:
+            found = self.listed_health_checks()
+        return [o for o in found if not self._is_self(o)]
+
+    def _is_self(self, obj: Obj) -> bool:
+        meta = obj.get("metadata") or {}
+        return (
+            obj.get("kind") == KUSTOMIZATIONS.kind
+            and str(obj.get("apiVersion", "")).startswith(f"{KUSTOMIZATIONS.group}/")
+            and (meta.get("name"), meta.get("namespace")) == self.owner
+        )
+
+    def listed_health_checks(self) -> list[Obj]:
         found: list[Obj] = []
         for ref in self.spec.get("healthChecks") or []:
             namespace = ref.get("namespace") or self.meta["namespace"]

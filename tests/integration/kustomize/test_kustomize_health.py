@@ -156,3 +156,59 @@ spec:
     # The parent created the GitRepository; now it gets an artifact, as if fetched.
     revision = await sources.publish("apps", {"app/cm.yaml": config_map("from-child", a="b")})
     await ready(kube, namespace, "child", revision)
+
+
+async def test_wait_checks_what_was_applied_not_skipped_objects(
+    kube: ResourceClient, sources: Sources, start_controller: StartController, namespace: str
+) -> None:
+    mark = "\n  annotations:\n    kustomize.toolkit.fluxcd.io/ssa: Ignore"
+    ignored = config_map("ignored", a="b").replace("name: ignored", "name: ignored" + mark)
+    await sources.publish(
+        "repo", {"app/cm.yaml": config_map("applied", a="b"), "app/ignored.yaml": ignored}
+    )
+    await start_controller()
+    await create_kustomization(kube, "app", namespace, path="./app", wait=True, timeout="3s")
+    obj = await ready(kube, namespace, "app")
+    assert condition(obj, "Healthy")["status"] == "True"
+
+
+async def test_wait_does_not_wait_on_itself(
+    kube: ResourceClient, sources: Sources, start_controller: StartController, namespace: str
+) -> None:
+    """A Kustomization that applies itself (as a bootstrap one does) with wait: true
+    must recover from a failure: its own Ready is False until this very pass ends."""
+    itself = f"""apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: itself
+  namespace: {namespace}
+spec:
+  interval: 10m
+  retryInterval: 1s
+  timeout: 3s
+  prune: false
+  wait: true
+  path: ./self
+  targetNamespace: {namespace}
+  sourceRef:
+    kind: GitRepository
+    name: repo
+"""
+    rejected = service("bad").replace("port: 80", "port: 70000")
+    await sources.publish("repo", {"self/ks.yaml": itself, "self/svc.yaml": rejected})
+    await start_controller()
+    await create_kustomization(
+        kube, "itself", namespace, path="./self", wait=True, timeout="3s", retryInterval="1s",
+        prune=False,
+    )  # fmt: skip
+
+    async def failing() -> dict | None:
+        obj = await kube.get(KUSTOMIZATIONS, "itself", namespace)
+        return obj if condition(obj, "Ready").get("reason") == "ReconciliationFailed" else None
+
+    await eventually(failing)
+    fixed = await sources.publish(
+        "repo", {"self/ks.yaml": itself, "self/cm.yaml": config_map("fine", a="b")}
+    )
+    obj = await ready(kube, namespace, "itself", fixed)
+    assert condition(obj, "Healthy")["status"] == "True"
