@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the pinned programs eddy runs (etcd, kube-apiserver,
-# kube-controller-manager, kubectl, kustomize, helm) from the Go module proxy,
-# once, into a cache outside the repository.
+# kube-controller-manager, kubectl, kustomize, helm) and the OCI registry its
+# tests push charts to from the Go module proxy, once, into a cache outside the
+# repository.
 #
 #   hack/tools.sh build [NAME...]   build what is missing (all by default)
 #   hack/tools.sh path NAME         print the cached binary's path
@@ -23,6 +24,7 @@ tools=(
   "kubectl|kube|k8s.io/kubernetes/cmd/kubectl|k8s.io/kubernetes"
   "kustomize|kustomize|sigs.k8s.io/kustomize/kustomize/v5|sigs.k8s.io/kustomize/kustomize/v5"
   "helm|helm|helm.sh/helm/v3/cmd/helm|helm.sh/helm/v3"
+  "registry|registry|github.com/distribution/distribution/v3/cmd/registry|github.com/distribution/distribution/v3"
 )
 
 die() { printf 'hack/tools.sh: %s\n' "$*" >&2; exit 1; }
@@ -60,11 +62,12 @@ ldflags_for() {
       printf -- '-X k8s.io/component-base/version.gitVersion=%s -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=%s -X k8s.io/client-go/pkg/version.gitVersion=%s -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=%s -X k8s.io/component-base/version.gitTreeState=clean' "$v" "$minor" "$v" "$minor" ;;
     kustomize) printf -- '-X sigs.k8s.io/kustomize/api/provenance.version=%s' "$v" ;;
     helm) printf -- '-X helm.sh/helm/v3/internal/version.version=%s' "$v" ;;
+    registry) printf -- '-X github.com/distribution/distribution/v3/version.version=%s' "$v" ;;
   esac
 }
 
 check_go() {
-  command -v go >/dev/null 2>&1 || die "Go is not installed or not on PATH. eddy builds etcd, kube-apiserver, kubectl, kustomize and helm from source with Go; install Go 1.26 or newer and run 'make tools' again."
+  command -v go >/dev/null 2>&1 || die "Go is not installed or not on PATH. eddy builds etcd, kube-apiserver, kubectl, kustomize, helm and the test registry from source with Go; install Go 1.26 or newer and run 'make tools' again."
 }
 
 build_one() {

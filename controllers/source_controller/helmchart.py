@@ -1,17 +1,20 @@
 """The HelmChart reconciler: a chart from a HelmRepository or a GitRepository, packaged.
 
 From a repository: the newest version in range, downloaded and checked against the
-index digest. From Git: the chart directory of the source artifact, packaged with
+index digest; from an OCI repository, the newest tag in range, checked against the
+manifest's layer digest. From Git: the chart directory of the source artifact, packaged with
 the values files merged. Either way the artifact is the chart's .tgz.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import yaml
 
 from eddy_api.common import Reason
@@ -24,6 +27,15 @@ from .failures import SourceError, fetch_failed, invalid_spec, storage_failed
 from .gitrepository import artifact_changed
 from .helm.http import MAX_CHART_SIZE, download, repo_access
 from .helm.index import parse_index, select
+from .helm.oci import (
+    RegistryClient,
+    chart_layer,
+    connection_error,
+    is_exact_version,
+    parse_oci_url,
+    select_version,
+    tag_for,
+)
 from .helm.package import inside, merge_values_files, package, read_chart_meta
 from .kinds import GIT_REPOSITORIES, HELM_CHARTS, HELM_REPOSITORIES
 from .reconcile import Job, SourceReconciler, duration_of
@@ -60,7 +72,7 @@ class HelmChartJob(Job):
             self.status["url"] = self.status["artifact"]["url"]
 
     async def reconcile_source(self) -> None:
-        """The source object, which must exist and (except OCI) have an artifact."""
+        """The source object, which must exist and (except OCI, which has none) have an artifact."""
         ref = self.spec.get("sourceRef") or {}
         kind, name = str(ref.get("kind", "")), str(ref.get("name", ""))
         resource = _SOURCES.get(kind)
@@ -79,15 +91,12 @@ class HelmChartJob(Job):
                 SOURCE_UNAVAILABLE,
                 f"{kind} '{self.namespace}/{name}' has no artifact yet; see its status",
             )
-        if oci:
-            raise fetch_failed(
-                Reason.CHART_PULL_FAILED,
-                "charts from OCI HelmRepositories are not supported by eddy yet",
-            )
 
     async def reconcile_artifact(self) -> None:
         if self.source.get("kind") == "GitRepository":
             await self._from_git()
+        elif (self.source.get("spec") or {}).get("type") == "oci":
+            await self._from_registry()
         else:
             await self._from_repository()
         self.status["observedChartName"] = self.chart
@@ -133,6 +142,42 @@ class HelmChartJob(Job):
                 f"index says sha256:{chosen.digest.removeprefix('sha256:')}; the repository "
                 "is inconsistent or the download was tampered with",
             )
+        await self._store_pulled(data, version)
+
+    async def _from_registry(self) -> None:
+        """The newest tag in range of <HelmRepository url>/<chart>, pulled from the registry."""
+        spec = self.source.get("spec") or {}
+        self.status.pop("observedSourceArtifactRevision", None)
+        location = parse_oci_url(str(spec.get("url", "")), bool(spec.get("insecure")))
+        access = await repo_access(self.reconciler.manager.client, self.namespace, spec)
+        timeout = duration_of(spec, "timeout", "60s")
+        wanted = str(self.spec.get("version") or "*")
+        repository = location.repository(self.chart)
+        try:
+            async with aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as session:
+                registry = RegistryClient(session, location, access.basic, access.tls)
+                if is_exact_version(wanted):
+                    version = wanted.strip()
+                else:
+                    tags = await registry.tags(repository, self.chart)
+                    version = select_version(tags, wanted, self.chart)
+                if self._up_to_date(version):
+                    self.message = f"pulled '{self.chart}' chart with version '{version}'"
+                    return
+                ref = location.reference(self.chart, tag_for(version))
+                manifest = await registry.manifest(repository, tag_for(version), self.chart)
+                layer = chart_layer(manifest, ref)
+                data = await registry.blob(repository, str(layer.get("digest", "")),
+                                           MAX_CHART_SIZE, f"chart layer of {ref}")  # fmt: skip
+        except (aiohttp.ClientError, TimeoutError, ssl.SSLError) as err:
+            raise connection_error(err, location, Reason.CHART_PULL_FAILED) from err
+        self.event_reason = Reason.CHART_PULL_SUCCEEDED
+        await self._store_pulled(data, version)
+
+    async def _store_pulled(self, data: bytes, version: str) -> None:
+        """Store a downloaded chart archive, repackaged when valuesFiles are merged in."""
         archive = self.scratch / f"{self.chart}-{version}.tgz"
         await asyncio.to_thread(archive.write_bytes, data)
         if self.values_files:

@@ -1,12 +1,13 @@
 """The HelmRepository reconciler: a repository's index.yaml becomes an artifact.
 
-`type: default` downloads and validates the index; `type: oci` only checks that
-the registry answers (and accepts the credentials), and is Ready without an artifact.
+`type: default` downloads and validates the index; `type: oci` logs in to the
+registry (it answers and accepts the credentials) and is Ready without an artifact.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,9 +20,10 @@ from eddy_api.common import Reason
 from eddy_artifacts.digest import bytes_digest
 from eddy_runtime import Controller, Manager, Obj, Step
 
-from .failures import fetch_failed, invalid_spec
+from .failures import invalid_spec
 from .helm.http import MAX_INDEX_SIZE, RepoAccess, download, repo_access
 from .helm.index import parse_index
+from .helm.oci import RegistryClient, connection_error, parse_oci_url
 from .kinds import HELM_REPOSITORIES
 from .reconcile import Job, SourceReconciler, duration_of
 from .storage import Storage
@@ -94,38 +96,15 @@ class HelmRepositoryJob(Job):
         self.event_message = f"stored fetched index of size {len(data)} with {count} chart versions"
 
     async def _check_registry(self, access: RepoAccess, timeout: float) -> None:
-        """GET /v2/ of the registry: reachable, and the credentials (if any) accepted."""
-        parts = urlsplit(self.url)
-        if parts.scheme != "oci":
-            raise invalid_spec("spec.url must start with oci:// for type oci")
-        scheme = "http" if self.spec.get("insecure") else "https"
-        probe = f"{scheme}://{parts.netloc}/v2/"
+        """Log in to the registry: it answers /v2/ and accepts the credentials (if any)."""
+        location = parse_oci_url(self.url, bool(self.spec.get("insecure")))
         try:
-            async with (
-                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
-                session.get(
-                    probe, headers=access.headers_for(probe), ssl=access.tls or True
-                ) as resp,
-            ):
-                # Token-based registries answer 401 to everyone at /v2/; only a 401
-                # to credentials we sent with basic auth means they are wrong.
-                if resp.status in (401, 403) and access.basic is not None:
-                    challenge = resp.headers.get("WWW-Authenticate", "")
-                    if not challenge.lower().startswith("bearer"):
-                        raise fetch_failed(
-                            Reason.AUTHENTICATION_FAILED,
-                            f"registry {parts.netloc} refused the credentials in spec.secretRef",
-                        )
-                elif resp.status >= 500:
-                    raise fetch_failed(
-                        Reason.FAILED, f"registry {parts.netloc} answered HTTP {resp.status}"
-                    )
-        except aiohttp.ClientError as err:
-            raise fetch_failed(
-                Reason.FAILED, f"cannot reach registry {parts.netloc}: {err}"
-            ) from err
-        except TimeoutError as err:
-            raise fetch_failed(Reason.FAILED, f"registry {parts.netloc} timed out") from err
+            async with aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as session:
+                await RegistryClient(session, location, access.basic, access.tls).login()
+        except (aiohttp.ClientError, TimeoutError, ssl.SSLError) as err:
+            raise connection_error(err, location, Reason.FAILED) from err
 
     def new_revision(self) -> bool:
         return not self.oci and super().new_revision()

@@ -54,6 +54,8 @@ class Job:
         self.artifact: dict[str, Any] | None = None
         self.message = ""
         self.event_message = ""
+        # The Normal Event's reason for a new artifact (a HelmChart pull says ChartPullSucceeded).
+        self.event_reason = NEW_ARTIFACT
         self._scratch: Path | None = None
 
     @property
@@ -115,7 +117,7 @@ class SourceReconciler:
         await self.manager.status.patch(self.resource, obj, status)
         if job.new_revision():
             await self.manager.events.event(
-                obj, "Normal", NEW_ARTIFACT, job.event_message or job.message,
+                obj, "Normal", job.event_reason, job.event_message or job.message,
                 annotations=_revision_annotations(job.artifact),
             )  # fmt: skip
         if job.artifact is not None:

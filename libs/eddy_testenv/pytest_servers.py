@@ -1,4 +1,4 @@
-"""Pytest fixtures for the real Git and Helm servers that source tests run against.
+"""Pytest fixtures for the real Git, Helm and OCI servers that source tests run against.
 
 Servers are started once per session and only when a test asks for them; each
 test gets its own fresh repository so tests never see each other's commits.
@@ -16,8 +16,10 @@ import pytest
 
 from eddy_testenv.gitserver import GitHTTPServer, GitRepo, GitRepos, GitSSHServer
 from eddy_testenv.helmrepo import HelmRepo
+from eddy_testenv.registry import Registry
 
 GIT_USERNAME = "eddy"
+REGISTRY_USERNAME = "eddy"
 
 
 @pytest.fixture(scope="session")
@@ -91,3 +93,31 @@ def helm_repo_factory() -> Iterator[Callable[..., HelmRepo]]:
     finally:
         for repo in started:
             repo.stop()
+
+
+@pytest.fixture(scope="session")
+def oci_registry() -> Iterator[Registry]:
+    """An OCI registry over plain HTTP requiring basic auth (`username` / `password`)."""
+    with Registry(username=REGISTRY_USERNAME, password=secrets.token_hex(8)) as registry:
+        yield registry
+
+
+@pytest.fixture(scope="session")
+def oci_registry_tls() -> Iterator[Registry]:
+    """An OCI registry over HTTPS with basic auth; its CA certificate is at `ca_file`."""
+    with Registry(username=REGISTRY_USERNAME, password=secrets.token_hex(8), tls=True) as registry:
+        yield registry
+
+
+@pytest.fixture(scope="session")
+def oci_registry_anonymous() -> Iterator[Registry]:
+    """An OCI registry over plain HTTP that anyone may pull from and push to."""
+    with Registry() as registry:
+        yield registry
+
+
+@pytest.fixture
+def oci_repository(request: pytest.FixtureRequest) -> str:
+    """A registry path (`charts/<test name>-<random>`) no other test pushes to."""
+    base = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:40]
+    return f"charts/{base or 'test'}-{secrets.token_hex(3)}"

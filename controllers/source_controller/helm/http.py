@@ -17,6 +17,7 @@ from eddy_runtime.resources import ResourceClient
 
 from ..failures import SourceError, fetch_failed
 from ..secrets import read_secret
+from .oci import basic_from_docker_config
 
 MAX_INDEX_SIZE = 50 << 20
 MAX_CHART_SIZE = 100 << 20
@@ -62,6 +63,9 @@ async def repo_access(
                     condition="FetchFailed",
                 )
             basic = aiohttp.encode_basic_auth(username.decode(), password.decode())
+        elif data.get(".dockerconfigjson") and spec.get("type") == "oci":
+            # Registry credentials are often kept as a docker-registry Secret.
+            basic = basic_from_docker_config(data[".dockerconfigjson"], urlsplit(url).netloc)
         tls_data = {k: v for k, v in data.items() if k in ("ca.crt", "tls.crt", "tls.key")}
     cert_ref = spec.get("certSecretRef")
     if isinstance(cert_ref, dict) and cert_ref.get("name"):

@@ -1,0 +1,382 @@
+"""Helm charts in OCI registries: login check, tags, manifest and chart layer.
+
+An OCI HelmRepository has no index: a chart's versions are the tags of
+`<url>/<chart>`, and the chart is the layer of Helm's media type in the manifest.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import ssl
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urljoin, urlsplit
+
+import aiohttp
+
+from eddy_api.common import Reason
+from eddy_artifacts.digest import bytes_digest
+
+from ..failures import SourceError, fetch_failed, invalid_spec
+from ..semver import InvalidVersion, parse_range, parse_version
+
+CHART_LAYER_MEDIA_TYPE = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+CHART_CONFIG_MEDIA_TYPE = "application/vnd.cncf.helm.config.v1+json"
+MANIFEST_MEDIA_TYPES = (
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+MAX_MANIFEST_SIZE = 4 << 20
+MAX_TAGS_PAGES = 100
+INVALID_CHART_REFERENCE = "InvalidChartReference"
+
+# Flux takes a full semantic version as the tag itself, without listing tags.
+_EXACT = re.compile(
+    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?"
+)
+_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+
+
+@dataclass(frozen=True)
+class OCILocation:
+    """Where a HelmRepository of type oci points: registry base URL and path prefix."""
+
+    base_url: str
+    host: str
+    prefix: str
+
+    def repository(self, chart: str) -> str:
+        name = chart.strip("/")
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def reference(self, chart: str, tag: str = "") -> str:
+        """oci://host/prefix/chart[:tag], for messages."""
+        ref = f"oci://{self.host}/{self.repository(chart)}"
+        return f"{ref}:{tag}" if tag else ref
+
+
+def parse_oci_url(url: str, insecure: bool) -> OCILocation:
+    """The registry behind `oci://host[:port][/path]`; plain HTTP only when insecure."""
+    parts = urlsplit(url)
+    if parts.scheme != "oci" or not parts.netloc:
+        raise invalid_spec(
+            f"spec.url '{url}' is not an OCI registry URL; use oci://<host>[/<path>]",
+            Reason.INVALID_URL,
+        )
+    if parts.query or parts.fragment or "@" in parts.netloc:
+        raise invalid_spec(
+            f"spec.url '{url}' must not carry credentials, a query or a fragment",
+            Reason.INVALID_URL,
+        )
+    scheme = "http" if insecure else "https"
+    return OCILocation(f"{scheme}://{parts.netloc}", parts.netloc, parts.path.strip("/"))
+
+
+def tag_for(version: str) -> str:
+    # OCI tags cannot hold '+', so Helm pushes build metadata with '_' instead.
+    return version.replace("+", "_")
+
+
+def version_of(tag: str) -> str:
+    return tag.replace("_", "+")
+
+
+def is_exact_version(wanted: str) -> bool:
+    return _EXACT.fullmatch(wanted.strip()) is not None
+
+
+def select_version(tags: list[str], wanted: str, chart: str) -> str:
+    """The highest version among the tags matching `wanted` (Masterminds syntax)."""
+    try:
+        versions = parse_range(wanted or "*")
+    except InvalidVersion as err:
+        raise invalid_spec(f"spec.version: {err}") from err
+    candidates = {}
+    for tag in tags:
+        parsed = parse_version(version_of(tag))
+        if parsed is not None:
+            candidates[parsed] = version_of(tag)
+    if not candidates:
+        raise fetch_failed(
+            INVALID_CHART_REFERENCE,
+            f"no chart versions of '{chart}' in the registry: none of its "
+            f"{len(tags)} tags is a semantic version",
+        )
+    best = versions.best(candidates)
+    if best is None:
+        found = ", ".join(str(v) for v in sorted(candidates, reverse=True)[:10])
+        raise fetch_failed(
+            INVALID_CHART_REFERENCE,
+            f"no '{chart}' chart version matches '{wanted}' (found {found}); fix spec.version "
+            "or push a matching version",
+        )
+    return candidates[best]
+
+
+def basic_from_docker_config(data: bytes, host: str) -> str | None:
+    """The basic Authorization header for `host` in a `.dockerconfigjson`, if any."""
+    try:
+        config = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise SourceError(
+            Reason.AUTHENTICATION_FAILED,
+            f"the .dockerconfigjson in spec.secretRef is not valid JSON: {err.__class__.__name__}",
+            condition="FetchFailed",
+        ) from err
+    auths = config.get("auths") if isinstance(config, dict) else None
+    if not isinstance(auths, dict):
+        return None
+    for key, entry in auths.items():
+        # Keys are written as "host", "https://host" or "https://host/v1/".
+        key_host = urlsplit(key if "://" in key else f"//{key}").netloc
+        if key_host != host or not isinstance(entry, dict):
+            continue
+        if entry.get("auth"):
+            try:
+                decoded = base64.b64decode(str(entry["auth"])).decode()
+            except (ValueError, UnicodeDecodeError):
+                continue
+            username, _, password = decoded.partition(":")
+        else:
+            username, password = str(entry.get("username", "")), str(entry.get("password", ""))
+        if username and password:
+            return aiohttp.encode_basic_auth(username, password)
+    return None
+
+
+def _challenge(resp: aiohttp.ClientResponse) -> tuple[str, dict[str, str]]:
+    header = resp.headers.get("WWW-Authenticate", "")
+    scheme, _, rest = header.partition(" ")
+    return scheme.lower(), dict(_CHALLENGE_PARAM.findall(rest))
+
+
+class RegistryClient:
+    """The distribution API of one registry, with basic auth or a bearer token.
+
+    Credentials are sent up front (the registry answers 401 with a Basic
+    challenge otherwise); a Bearer challenge is answered from its realm.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        location: OCILocation,
+        basic: str | None,
+        tls: ssl.SSLContext | None,
+    ) -> None:
+        self.session = session
+        self.location = location
+        self.basic = basic
+        self.ssl: ssl.SSLContext | bool = tls or True
+        self._token: str | None = None
+
+    def _headers(self, accept: str | None) -> dict[str, str]:
+        headers = {"Accept": accept} if accept else {}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        elif self.basic:
+            headers["Authorization"] = self.basic
+        return headers
+
+    async def _token_for(self, params: dict[str, str]) -> None:
+        realm = params.get("realm", "")
+        if not realm.startswith(("http://", "https://")):
+            raise fetch_failed(
+                Reason.AUTHENTICATION_FAILED,
+                f"registry {self.location.host} asked for a token without a valid realm",
+            )
+        query = {k: v for k, v in params.items() if k in ("service", "scope")}
+        url = realm + ("&" if "?" in realm else "?") + urlencode(query) if query else realm
+        headers = {"Authorization": self.basic} if self.basic else {}
+        async with self.session.get(url, headers=headers, ssl=self.ssl) as resp:
+            if resp.status in (401, 403):
+                raise self._refused()
+            if resp.status != 200:
+                raise fetch_failed(
+                    Reason.AUTHENTICATION_FAILED,
+                    f"token service of {self.location.host} answered HTTP {resp.status}",
+                )
+            body = await resp.json(content_type=None)
+        token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
+        if not token:
+            raise fetch_failed(
+                Reason.AUTHENTICATION_FAILED,
+                f"token service of {self.location.host} answered without a token",
+            )
+        self._token = str(token)
+
+    def _refused(self) -> SourceError:
+        if self.basic:
+            return fetch_failed(
+                Reason.AUTHENTICATION_FAILED,
+                f"registry {self.location.host} refused the credentials in spec.secretRef; "
+                "check the username and password",
+            )
+        return fetch_failed(
+            Reason.AUTHENTICATION_FAILED,
+            f"registry {self.location.host} requires credentials; set spec.secretRef on the "
+            "HelmRepository",
+        )
+
+    async def get(
+        self, path: str, *, accept: str | None = None, max_size: int = MAX_MANIFEST_SIZE
+    ) -> tuple[int, dict[str, str], bytes]:
+        """GET path (relative to the registry); 401s are answered once, then refused."""
+        url = urljoin(self.location.base_url + "/", path.lstrip("/"))
+        for attempt in range(2):
+            async with self.session.get(url, headers=self._headers(accept), ssl=self.ssl) as resp:
+                if resp.status == 401:
+                    scheme, params = _challenge(resp)
+                    if attempt == 0 and scheme == "bearer" and not self._token:
+                        await self._token_for(params)
+                        continue
+                    raise self._refused()
+                if resp.status == 403:
+                    raise self._refused()
+                body = bytearray()
+                if resp.status == 200:
+                    async for chunk in resp.content.iter_chunked(1 << 16):
+                        body += chunk
+                        if len(body) > max_size:
+                            raise fetch_failed(
+                                Reason.CHART_PULL_FAILED,
+                                f"{url} is larger than {max_size} bytes",
+                            )
+                return resp.status, dict(resp.headers), bytes(body)
+        raise self._refused()  # pragma: no cover - the loop always returns or raises
+
+    async def login(self) -> None:
+        """GET /v2/: the registry answers, and accepts the credentials (if any)."""
+        status, _, _ = await self._get_or_unauthenticated("/v2/")
+        if status >= 500:
+            raise fetch_failed(
+                Reason.FAILED, f"registry {self.location.host} answered HTTP {status}"
+            )
+        if status not in (200, 401):
+            raise fetch_failed(
+                Reason.FAILED,
+                f"{self.location.base_url} answered HTTP {status} at /v2/: it is not an OCI "
+                "registry; check spec.url",
+            )
+
+    async def _get_or_unauthenticated(self, path: str) -> tuple[int, dict[str, str], bytes]:
+        try:
+            return await self.get(path)
+        except SourceError:
+            # Without credentials a 401 is no error: Flux logs in only with a secretRef.
+            if self.basic:
+                raise
+            return 401, {}, b""
+
+    async def tags(self, repository: str, chart: str) -> list[str]:
+        """Every tag of a repository, following the API's pagination."""
+        tags: list[str] = []
+        path: str | None = f"/v2/{repository}/tags/list?n=1000"
+        pages = 0
+        while path and pages < MAX_TAGS_PAGES:
+            pages += 1
+            status, headers, body = await self.get(path)
+            if status == 404:
+                raise fetch_failed(
+                    INVALID_CHART_REFERENCE,
+                    f"chart '{chart}' not found at {self.location.reference(chart)}; check "
+                    "spec.chart and the HelmRepository's spec.url",
+                )
+            if status != 200:
+                raise fetch_failed(
+                    Reason.CHART_PULL_FAILED,
+                    f"listing tags of {self.location.reference(chart)} answered HTTP {status}",
+                )
+            try:
+                listed = json.loads(body).get("tags") or []
+            except (ValueError, AttributeError) as err:
+                raise fetch_failed(
+                    Reason.CHART_PULL_FAILED,
+                    f"the tag list of {self.location.reference(chart)} is not valid JSON",
+                ) from err
+            tags += [str(t) for t in listed]
+            path = _next_page(headers.get("Link", ""))
+        return tags
+
+    async def manifest(self, repository: str, tag: str, chart: str) -> dict[str, Any]:
+        status, _, body = await self.get(
+            f"/v2/{repository}/manifests/{tag}", accept=", ".join(MANIFEST_MEDIA_TYPES)
+        )
+        ref = self.location.reference(chart, tag)
+        if status == 404:
+            raise fetch_failed(
+                INVALID_CHART_REFERENCE,
+                f"chart version {ref} not found; check spec.version and spec.chart",
+            )
+        if status != 200:
+            raise fetch_failed(Reason.CHART_PULL_FAILED, f"manifest of {ref}: HTTP {status}")
+        try:
+            manifest = json.loads(body)
+        except ValueError as err:
+            raise fetch_failed(
+                Reason.CHART_PULL_FAILED, f"the manifest of {ref} is not valid JSON"
+            ) from err
+        if not isinstance(manifest, dict):
+            raise fetch_failed(Reason.CHART_PULL_FAILED, f"the manifest of {ref} is malformed")
+        return manifest
+
+    async def blob(self, repository: str, digest: str, max_size: int, what: str) -> bytes:
+        """The blob, refused unless its sha256 is the digest the manifest names."""
+        if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+            raise fetch_failed(
+                Reason.CHART_PULL_FAILED, f"{what} has an unsupported digest '{digest}'"
+            )
+        status, _, body = await self.get(f"/v2/{repository}/blobs/{digest}", max_size=max_size)
+        if status != 200:
+            raise fetch_failed(Reason.CHART_PULL_FAILED, f"downloading {what}: HTTP {status}")
+        actual = str(bytes_digest(body))
+        if actual != digest:
+            raise fetch_failed(
+                Reason.CHART_PULL_FAILED,
+                f"{what} has digest {actual} but its manifest says {digest}; the registry is "
+                "inconsistent or the download was tampered with",
+            )
+        return body
+
+
+def _next_page(link: str) -> str | None:
+    # Link: </v2/name/tags/list?last=x&n=100>; rel="next"
+    match = re.search(r'<([^>]+)>\s*;\s*rel="?next"?', link)
+    return match[1] if match else None
+
+
+def chart_layer(manifest: dict[str, Any], ref: str) -> dict[str, Any]:
+    """The manifest's chart layer; an artifact of another kind is an error."""
+    layers = manifest.get("layers")
+    if not isinstance(layers, list):
+        raise fetch_failed(Reason.CHART_PULL_FAILED, f"the manifest of {ref} has no layers")
+    for layer in layers:
+        if isinstance(layer, dict) and layer.get("mediaType") == CHART_LAYER_MEDIA_TYPE:
+            return layer
+    kinds = ", ".join(str(x.get("mediaType")) for x in layers if isinstance(x, dict)) or "none"
+    raise fetch_failed(
+        Reason.CHART_PULL_FAILED,
+        f"{ref} is not a Helm chart: no layer of type {CHART_LAYER_MEDIA_TYPE} (found {kinds})",
+    )
+
+
+def connection_error(err: Exception, location: OCILocation, reason: str) -> SourceError:
+    """Network failures as a message that says where and what to check."""
+    if isinstance(err, aiohttp.ClientConnectorCertificateError):
+        return fetch_failed(
+            reason,
+            f"TLS verification of registry {location.host} failed; add its CA as ca.crt to "
+            "spec.certSecretRef",
+        )
+    if isinstance(err, aiohttp.ClientSSLError | ssl.SSLError):
+        return fetch_failed(
+            reason,
+            f"TLS with registry {location.host} failed ({err}); for a plain-HTTP registry set "
+            "spec.insecure: true",
+        )
+    if isinstance(err, TimeoutError):
+        return fetch_failed(reason, f"registry {location.host} did not answer in time")
+    return fetch_failed(reason, f"cannot reach registry {location.host}: {err}")
