@@ -245,10 +245,12 @@ class Attempt:
         )  # fmt: skip
         try:
             self.changes = await applier.apply_all(self.objects)
-        except ApplyError as err:
-            # Keep track of whatever did get applied, so it can be pruned later.
+        except (ApplyError, ApiError, aiohttp.ClientError, OSError, TimeoutError) as err:
+            # Keep track of whatever did get applied, so it can be pruned later: an
+            # error from the API after the first stage must not orphan its objects.
             self.applied = inventory.merge(self.previous, inventory.from_changes(applier.done))
-            raise StepError("apply", Reason.RECONCILIATION_FAILED, str(err)) from err
+            message = str(err) or type(err).__name__
+            raise StepError("apply", Reason.RECONCILIATION_FAILED, message) from err
         self.applied = inventory.from_changes(self.changes.changes)
         await self.emit_changes(self.changes)
         return None

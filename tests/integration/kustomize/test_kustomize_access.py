@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from eddy_runtime.client import make_client
-from eddy_runtime.resources import SECRETS, Resource, ResourceClient
+from eddy_runtime.resources import CRDS, SECRETS, Resource, ResourceClient
 from eddy_testenv.controlplane import ControlPlane
 
 from .conftest import StartController
@@ -125,3 +125,67 @@ async def test_kubeconfig_secret_targets_another_cluster(
 
 async def _gone(kube: ResourceClient, namespace: str) -> bool:
     return await kube.get_or_none(KUSTOMIZATIONS, "remote", namespace) is None
+
+
+CLUSTER_ROLES = Resource(
+    "rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", namespaced=False
+)
+CLUSTER_ROLE_BINDINGS = Resource(
+    "rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding",
+    namespaced=False,
+)  # fmt: skip
+
+
+async def test_objects_written_before_an_api_error_enter_the_inventory(
+    kube: ResourceClient, sources: Sources, start_controller: StartController, namespace: str
+) -> None:
+    """The tenant may create CRDs but not read them: the CRD is written, then waiting
+    for it to be Established fails. It must be in the inventory, or it is never pruned."""
+    group = f"{namespace}.eddy.dev"
+    crd = f"""apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.{group}
+spec:
+  group: {group}
+  names: {{kind: Widget, plural: widgets}}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
+"""
+    await kube.create(SERVICE_ACCOUNTS, {"metadata": {"name": "tenant", "namespace": namespace}})
+    await kube.create(CLUSTER_ROLES, {
+        "metadata": {"name": f"{namespace}-crd-writer"},
+        "rules": [{"apiGroups": ["apiextensions.k8s.io"],
+                   "resources": ["customresourcedefinitions"], "verbs": ["create", "patch"]}],
+    })  # fmt: skip
+    await kube.create(CLUSTER_ROLE_BINDINGS, {
+        "metadata": {"name": f"{namespace}-crd-writer"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                    "name": f"{namespace}-crd-writer"},
+        "subjects": [{"kind": "ServiceAccount", "name": "tenant", "namespace": namespace}],
+    })  # fmt: skip
+    try:
+        await sources.publish("repo", {"app/crd.yaml": crd})
+        await start_controller()
+        await create_kustomization(
+            kube, "app", namespace, path="./app", serviceAccountName="tenant",
+            deletionPolicy="Orphan",
+        )  # fmt: skip
+        obj = await failure(kube, namespace, "app", "ReconciliationFailed")
+        assert "forbidden" in condition(obj, "Ready")["message"]
+        entries = (obj["status"].get("inventory") or {}).get("entries") or []
+        assert {"id": f"_widgets.{group}_apiextensions.k8s.io_CustomResourceDefinition",
+                "v": "v1"} in entries  # fmt: skip
+    finally:
+        for resource, name in (
+            (CRDS, f"widgets.{group}"),
+            (CLUSTER_ROLE_BINDINGS, f"{namespace}-crd-writer"),
+            (CLUSTER_ROLES, f"{namespace}-crd-writer"),
+        ):
+            if await kube.get_or_none(resource, name) is not None:
+                await kube.delete(resource, name)
