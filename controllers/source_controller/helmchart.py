@@ -36,7 +36,13 @@ from .helm.oci import (
     select_version,
     tag_for,
 )
-from .helm.package import inside, merge_values_files, package, read_chart_meta
+from .helm.package import (
+    inside,
+    merge_values_files,
+    package,
+    read_chart_meta,
+    without_gzip_extra,
+)
 from .kinds import GIT_REPOSITORIES, HELM_CHARTS, HELM_REPOSITORIES
 from .reconcile import Job, SourceReconciler, duration_of
 from .storage import Storage
@@ -181,8 +187,10 @@ class HelmChartJob(Job):
         archive = self.scratch / f"{self.chart}-{version}.tgz"
         await asyncio.to_thread(archive.write_bytes, data)
         if self.values_files:
+            readable = self.scratch / "readable.tgz"
+            await asyncio.to_thread(readable.write_bytes, without_gzip_extra(data))
             unpacked = self.scratch / "chart"
-            await self._extract(archive, unpacked)
+            await self._extract(readable, unpacked)
             chart_dir = _single_dir(unpacked)
             archive = await self._package(chart_dir, chart_dir, None)
         await self._store(archive, version, f"pulled '{self.chart}' chart with version '{version}'")
