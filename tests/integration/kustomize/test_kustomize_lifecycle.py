@@ -1,0 +1,134 @@
+"""The Kustomization's life as a Flux user drives it: suspend, requested reconciles,
+`kubectl wait`, and a source whose artifact cannot be fetched or does not verify.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eddy_runtime.conditions import now_rfc3339
+from eddy_runtime.resources import ResourceClient
+from eddy_testenv.process import find_binary
+
+from .conftest import StartController
+from .support import (
+    CONFIG_MAPS,
+    GIT_REPOSITORIES,
+    KUSTOMIZATIONS,
+    Sources,
+    condition,
+    config_map,
+    create_kustomization,
+    eventually,
+)
+from .test_kustomize_core import ready
+
+pytestmark = pytest.mark.integration
+
+FILES = {"app/cm.yaml": config_map("settings", mode="git")}
+
+
+async def kubectl(control_plane: Any, *args: str) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        find_binary("kubectl"), "--kubeconfig", str(control_plane.kubeconfig), *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=dict(os.environ),
+    )  # fmt: skip
+    out, _ = await proc.communicate()
+    return int(proc.returncode or 0), out.decode()
+
+
+async def test_kubectl_wait_and_requested_reconcile(
+    kube: ResourceClient, sources: Sources, start_controller: StartController, namespace: str,
+    control_plane: Any,
+) -> None:  # fmt: skip
+    await sources.publish("repo", FILES)
+    await start_controller()
+    await create_kustomization(kube, "app", namespace, path="./app")
+    code, out = await kubectl(
+        control_plane, "-n", namespace, "wait", "kustomization/app",
+        "--for=condition=Ready", "--timeout=20s",
+    )  # fmt: skip
+    assert code == 0, out
+
+    # A manual edit waits for the interval, unless a reconcile is requested.
+    await kube.patch(CONFIG_MAPS, "settings", {"data": {"mode": "by-hand"}}, namespace)
+    stamp = now_rfc3339()
+    await kube.patch(
+        KUSTOMIZATIONS, "app",
+        {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": stamp}}}, namespace,
+    )  # fmt: skip
+
+    async def handled() -> bool:
+        obj = await kube.get(KUSTOMIZATIONS, "app", namespace)
+        return bool((obj.get("status") or {}).get("lastHandledReconcileAt") == stamp)
+
+    await eventually(handled, timeout=5)
+    cm = await kube.get(CONFIG_MAPS, "settings", namespace)
+    assert cm["data"] == {"mode": "git"}
+
+
+async def test_suspend_stops_reconciling_until_resumed(
+    kube: ResourceClient, sources: Sources, start_controller: StartController, namespace: str
+) -> None:
+    await sources.publish("repo", FILES)
+    await start_controller()
+    await create_kustomization(kube, "app", namespace, path="./app", interval="1s")
+    applied = await ready(kube, namespace, "app")
+
+    await kube.patch(KUSTOMIZATIONS, "app", {"spec": {"suspend": True}}, namespace)
+    await asyncio.sleep(1.0)  # let the pass that the spec change started finish
+    await kube.patch(CONFIG_MAPS, "settings", {"data": {"mode": "by-hand"}}, namespace)
+    newer = await sources.publish("repo", {"app/cm.yaml": config_map("settings", mode="newer")})
+    await asyncio.sleep(3.0)
+    assert (await kube.get(CONFIG_MAPS, "settings", namespace))["data"] == {"mode": "by-hand"}
+    obj = await kube.get(KUSTOMIZATIONS, "app", namespace)
+    assert obj["status"]["lastAppliedRevision"] == applied["status"]["lastAppliedRevision"]
+
+    await kube.patch(KUSTOMIZATIONS, "app", {"spec": {"suspend": None}}, namespace)
+    await ready(kube, namespace, "app", newer)
+    assert (await kube.get(CONFIG_MAPS, "settings", namespace))["data"] == {"mode": "newer"}
+
+
+async def _publish_broken(sources: Sources, kube: ResourceClient, how: str) -> str:
+    """A new revision whose artifact is missing (404) or does not match its digest."""
+    files = {"app/cm.yaml": config_map("settings", mode=how)}
+    if how == "mismatch":
+        return await sources.publish("repo", files, digest="sha256:" + "0" * 64)
+    revision = await sources.publish("repo", files)
+    repo = await kube.get(GIT_REPOSITORIES, "repo", sources.namespace)
+    url = repo["status"]["artifact"]["url"]
+    await asyncio.to_thread(Path(sources.server.root, url.rsplit("/", 1)[1]).unlink)
+    return revision
+
+
+@pytest.mark.parametrize("how", ["missing", "mismatch"])
+async def test_unusable_artifact_keeps_the_applied_revision(
+    kube: ResourceClient, sources: Sources, start_controller: StartController, namespace: str,
+    how: str,
+) -> None:  # fmt: skip
+    good = await sources.publish("repo", FILES)
+    await start_controller()
+    await create_kustomization(kube, "app", namespace, path="./app", retryInterval="1s")
+    applied = await ready(kube, namespace, "app", good)
+
+    bad = await _publish_broken(sources, kube, how)
+
+    async def failed() -> dict[str, Any] | None:
+        obj = await kube.get(KUSTOMIZATIONS, "app", namespace)
+        attempted = (obj.get("status") or {}).get("lastAttemptedRevision")
+        failing = condition(obj, "Ready").get("status") == "False"
+        return obj if attempted == bad and failing else None
+
+    obj = await eventually(failed, timeout=10)
+    ready_cond = condition(obj, "Ready")
+    assert ready_cond["status"] == "False"
+    assert ready_cond["reason"] == "ArtifactFailed"
+    assert bad in ready_cond["message"]
+    assert obj["status"]["lastAppliedRevision"] == good
+    assert obj["status"]["inventory"] == applied["status"]["inventory"]
+    assert (await kube.get(CONFIG_MAPS, "settings", namespace))["data"] == {"mode": "git"}
