@@ -153,7 +153,8 @@ class Attempt:
     health_seconds: float | None = None
 
     def __post_init__(self) -> None:
-        self.status = copy.deepcopy(self.obj.get("status") or {})
+        self.status_before: dict[str, Any] = self.obj.get("status") or {}
+        self.status = copy.deepcopy(self.status_before)
         self.status.pop("observedGeneration", None)
         self.previous = inventory.entries_of(self.status)
         self.spec: dict[str, Any] = self.obj.get("spec") or {}
@@ -171,6 +172,7 @@ class Attempt:
         steps = [
             Step("resolve source", self.resolve_source, Reason.ARTIFACT_FAILED),
             Step("check dependencies", self.check_dependencies, Reason.DEPENDENCY_NOT_READY),
+            Step("report progress", self.report_progress),
             Step("fetch artifact", self.fetch_artifact, Reason.ARTIFACT_FAILED),
             Step("build", self.build, Reason.BUILD_FAILED),
             Step("apply", self.apply, Reason.RECONCILIATION_FAILED),
@@ -211,6 +213,35 @@ class Attempt:
         except DependencyNotReady as err:
             return self._wait_for(Reason.DEPENDENCY_NOT_READY, f"Dependencies do not meet ready "
                                   f"condition ({err})")  # fmt: skip
+        return None
+
+    async def report_progress(self) -> Result | None:
+        """Say so before working on a new revision or spec, as kstatus clients expect.
+
+        Until this pass ends, Ready=True would describe what was there before; a
+        periodic pass over what is already applied keeps its one status patch.
+        """
+        status = self.obj.get("status") or {}
+        current = (
+            conditions.is_true(status, conditions.READY)
+            and status.get("observedGeneration") == self.meta.get("generation")
+            and status.get("lastAppliedRevision") == self.revision
+        )
+        if current:
+            return None
+        generation = self.meta.get("generation")
+        conditions.set_condition(
+            self.status, conditions.RECONCILING, conditions.TRUE, Reason.PROGRESSING,
+            f"Fetching manifests for revision {self.revision} with a timeout of "
+            f"{format_duration(_timeout(self.spec))}",
+            generation,
+        )  # fmt: skip
+        conditions.set_condition(
+            self.status, conditions.READY, conditions.UNKNOWN, Reason.PROGRESSING,
+            "Reconciliation in progress", generation,
+        )  # fmt: skip
+        self.status["lastAttemptedRevision"] = self.revision
+        self.obj = await self.manager.status.patch(KUSTOMIZATIONS, self.obj, self.status)
         return None
 
     async def fetch_artifact(self) -> Result | None:
@@ -386,7 +417,7 @@ class Attempt:
 
     async def succeeded(self, elapsed: float) -> Result:
         generation = self.meta.get("generation")
-        was_ready = conditions.is_true(self.status, conditions.READY)
+        was_ready = conditions.is_true(self.status_before, conditions.READY)
         previous_revision = self.status.get("lastAppliedRevision")
         if self.health_seconds is not None:
             conditions.set_condition(

@@ -132,3 +132,44 @@ async def test_unusable_artifact_keeps_the_applied_revision(
     assert obj["status"]["lastAppliedRevision"] == good
     assert obj["status"]["inventory"] == applied["status"]["inventory"]
     assert (await kube.get(CONFIG_MAPS, "settings", namespace))["data"] == {"mode": "git"}
+
+
+async def test_a_new_revision_is_reported_in_progress_before_ready(
+    kube: ResourceClient, sources: Sources, start_controller: StartController, namespace: str
+) -> None:
+    """`kubectl wait --for=condition=Ready` after a commit must not pass on the old
+    revision's Ready: the pass that applies a new revision first says it is working."""
+    await sources.publish("repo", FILES)
+    await start_controller()
+    await create_kustomization(kube, "app", namespace, path="./app")
+    before = await ready(kube, namespace, "app")
+    seen: list[dict[str, Any]] = []
+
+    async def watch() -> None:
+        version = before["metadata"]["resourceVersion"]
+        async for event in kube.watch(KUSTOMIZATIONS, namespace, resource_version=version):
+            obj = event.get("object") or {}
+            if (obj.get("metadata") or {}).get("name") == "app":
+                seen.append(obj)
+
+    watching = asyncio.create_task(watch())
+    try:
+        newer = await sources.publish("repo", {"app/cm.yaml": config_map("settings", mode="new")})
+        await ready(kube, namespace, "app", newer)
+        await eventually(lambda: _applied(seen, newer), timeout=5)
+    finally:
+        watching.cancel()
+    states = [
+        (condition(o, "Ready").get("status"), condition(o, "Reconciling").get("status"))
+        for o in seen
+    ]
+    assert states[0] == ("Unknown", "True"), states
+    progress = condition(seen[0], "Reconciling")
+    assert progress["reason"] == "Progressing"
+    assert newer in progress["message"]
+    assert seen[0]["status"]["lastAttemptedRevision"] == newer
+    assert states[-1] == ("True", None), states
+
+
+async def _applied(seen: list[dict[str, Any]], revision: str) -> bool:
+    return any((o.get("status") or {}).get("lastAppliedRevision") == revision for o in seen)
