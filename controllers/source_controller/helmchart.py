@@ -41,7 +41,6 @@ from .helm.package import (
     merge_values_files,
     package,
     read_chart_meta,
-    without_gzip_extra,
 )
 from .kinds import GIT_REPOSITORIES, HELM_CHARTS, HELM_REPOSITORIES
 from .reconcile import Job, SourceReconciler, duration_of
@@ -187,10 +186,8 @@ class HelmChartJob(Job):
         archive = self.scratch / f"{self.chart}-{version}.tgz"
         await asyncio.to_thread(archive.write_bytes, data)
         if self.values_files:
-            readable = self.scratch / "readable.tgz"
-            await asyncio.to_thread(readable.write_bytes, without_gzip_extra(data))
             unpacked = self.scratch / "chart"
-            await self._extract(readable, unpacked)
+            await self._extract(archive, unpacked)
             chart_dir = _single_dir(unpacked)
             archive = await self._package(chart_dir, chart_dir, None)
         await self._store(archive, version, f"pulled '{self.chart}' chart with version '{version}'")

@@ -181,7 +181,12 @@ def extract_archive(archive: Path, dest: Path, max_size: int | None = DEFAULT_MA
     extractor = _Extractor(dest, max_size)
     try:
         # Stream mode reads the archive once, front to back, in constant memory.
-        with tarfile.open(archive, mode="r|gz", bufsize=_BUFFER) as tar:
+        # gzip.GzipFile rather than tarfile's own "r|gz": that one misreads a gzip
+        # header with an extra field, which `helm package` always writes.
+        with (
+            gzip.GzipFile(archive, mode="rb") as unzipped,
+            tarfile.open(fileobj=unzipped, mode="r|", bufsize=_BUFFER) as tar,
+        ):
             for member in tar:
                 extractor.member(tar, member)
         extractor.verify_links()

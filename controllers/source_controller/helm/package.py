@@ -82,30 +82,6 @@ def merge_values_files(root: Path, files: Sequence[str], ignore_missing: bool) -
     return merged
 
 
-def without_gzip_extra(data: bytes) -> bytes:
-    """The same gzip stream without the header's extra field (FEXTRA).
-
-    `helm package` writes one, and Python 3.11's streaming tar reader misreads
-    it, so a chart is rewritten this way before it is unpacked.
-    """
-    if len(data) < 12 or data[:2] != b"\x1f\x8b" or not data[3] & 0x04:
-        return data
-    xlen = int.from_bytes(data[10:12], "little")
-    header = bytearray(data[:10])
-    # The header CRC (FHCRC) would cover the removed bytes; it is optional, so drop it too.
-    header[3] &= ~(0x04 | 0x02) & 0xFF
-    rest = data[12 + xlen :]
-    flags = data[3]
-    if flags & 0x02:
-        # FNAME and FCOMMENT (zero-terminated) come before the 2-byte header CRC.
-        offset = 0
-        for bit in (0x08, 0x10):
-            if flags & bit:
-                offset = rest.index(b"\0", offset) + 1
-        rest = rest[:offset] + rest[offset + 2 :]
-    return bytes(header) + rest
-
-
 def read_chart_meta(chart_dir: Path) -> dict[str, Any]:
     meta_file = chart_dir / "Chart.yaml"
     if not meta_file.is_file():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,31 @@ def test_modes_are_normalized(tmp_path: Path, target: Path) -> None:
         tar.addfile(info, io.BytesIO(b""))
     extract_archive(archive, target)
     assert (target / "setuid").stat().st_mode & 0o7777 == 0o755
+
+
+@pytest.mark.parametrize("flags", [0x04, 0x04 | 0x08, 0x04 | 0x08 | 0x10 | 0x02])
+def test_gzip_header_extra_field_is_read(tmp_path: Path, flags: int) -> None:
+    # `helm package` writes a gzip header with an extra field (FEXTRA); charts
+    # must unpack like any other archive.
+    payload_io = io.BytesIO()
+    with tarfile.open(fileobj=payload_io, mode="w") as tar:
+        info = tarfile.TarInfo("demo/Chart.yaml")
+        info.size = len(b"name: demo\n")
+        tar.addfile(info, io.BytesIO(b"name: demo\n"))
+    payload = payload_io.getvalue()
+    deflater = zlib.compressobj(9, zlib.DEFLATED, -15)
+    deflated = deflater.compress(payload) + deflater.flush()
+    header = b"\x1f\x8b\x08" + bytes([flags]) + b"\0\0\0\0\0\xff"
+    extra = b"+aGVsbQ=="
+    header += len(extra).to_bytes(2, "little") + extra
+    if flags & 0x08:
+        header += b"demo.tar\0"
+    if flags & 0x10:
+        header += b"a comment\0"
+    if flags & 0x02:
+        header += (zlib.crc32(header) & 0xFFFF).to_bytes(2, "little")
+    trailer = zlib.crc32(payload).to_bytes(4, "little") + len(payload).to_bytes(4, "little")
+    archive = tmp_path / "chart.tgz"
+    archive.write_bytes(header + deflated + trailer)
+    extract_archive(archive, tmp_path / "out")
+    assert (tmp_path / "out/demo/Chart.yaml").read_bytes() == b"name: demo\n"

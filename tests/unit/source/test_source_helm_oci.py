@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import base64
-import gzip
 import io
 import json
 import tarfile
-import zlib
-from pathlib import Path
 
 import aiohttp
 import pytest
 
-from eddy_artifacts.extract import extract_archive
 from source_controller.failures import SourceError
 from source_controller.helm.oci import (
     CHART_LAYER_MEDIA_TYPE,
@@ -27,7 +23,6 @@ from source_controller.helm.oci import (
     tag_for,
     version_of,
 )
-from source_controller.helm.package import without_gzip_extra
 
 
 def test_oci_url_gives_registry_and_prefix() -> None:
@@ -126,29 +121,6 @@ def test_tag_list_pagination_link() -> None:
     link = '</v2/charts/demo/tags/list?last=1.0.0&n=2>; rel="next"'
     assert _next_page(link) == "/v2/charts/demo/tags/list?last=1.0.0&n=2"
     assert _next_page("") is None
-
-
-@pytest.mark.parametrize("flags", [0x04, 0x04 | 0x08, 0x04 | 0x08 | 0x10 | 0x02])
-def test_gzip_extra_field_is_dropped_for_streaming_readers(tmp_path: Path, flags: int) -> None:
-    body = zlib.compressobj(9, zlib.DEFLATED, -15)
-    payload = _tar_bytes({"demo/Chart.yaml": b"name: demo\n"})
-    deflated = body.compress(payload) + body.flush()
-    header = b"\x1f\x8b\x08" + bytes([flags]) + b"\0\0\0\0\0\xff"
-    extra = b"+aGVsbQ=="
-    header += len(extra).to_bytes(2, "little") + extra
-    if flags & 0x08:
-        header += b"demo.tar\0"
-    if flags & 0x10:
-        header += b"a comment\0"
-    if flags & 0x02:
-        header += (zlib.crc32(header) & 0xFFFF).to_bytes(2, "little")
-    trailer = zlib.crc32(payload).to_bytes(4, "little") + len(payload).to_bytes(4, "little")
-    archive = tmp_path / "chart.tgz"
-    archive.write_bytes(without_gzip_extra(header + deflated + trailer))
-    extract_archive(archive, tmp_path / "out")
-    assert (tmp_path / "out/demo/Chart.yaml").read_bytes() == b"name: demo\n"
-    plain = gzip.compress(payload)
-    assert without_gzip_extra(plain) == plain
 
 
 def _tar_bytes(files: dict[str, bytes]) -> bytes:
