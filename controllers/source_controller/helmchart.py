@@ -178,11 +178,11 @@ class HelmChartJob(Job):
                                            MAX_CHART_SIZE, f"chart layer of {ref}")  # fmt: skip
         except (aiohttp.ClientError, TimeoutError, ssl.SSLError) as err:
             raise connection_error(err, location, Reason.CHART_PULL_FAILED) from err
-        self.event_reason = Reason.CHART_PULL_SUCCEEDED
         await self._store_pulled(data, version)
 
     async def _store_pulled(self, data: bytes, version: str) -> None:
         """Store a downloaded chart archive, repackaged when valuesFiles are merged in."""
+        self.event_reason = Reason.CHART_PULL_SUCCEEDED
         archive = self.scratch / f"{self.chart}-{version}.tgz"
         await asyncio.to_thread(archive.write_bytes, data)
         if self.values_files:
@@ -214,6 +214,7 @@ class HelmChartJob(Job):
             self.message = f"packaged '{meta['name']}' chart with version '{version}'"
             return
         archive = await self._package(chart_dir, root, version)
+        self.event_reason = Reason.CHART_PACKAGE_SUCCEEDED
         await self._store(
             archive, version, f"packaged '{meta['name']}' chart with version '{version}'"
         )

@@ -97,7 +97,8 @@ async def test_repository_with_auth_and_tls_and_chart_by_semver(
     assert stored.read_bytes() == (repo.root / "demo-1.1.0.tgz").read_bytes()
 
     async def announced() -> bool:
-        return any(e["reason"] == "NewArtifact" for e in await events_for(kube, namespace, "demo"))
+        found = await events_for(kube, namespace, "demo")
+        return any(e["reason"] == "ChartPullSucceeded" for e in found)
 
     await eventually(announced)
 
