@@ -34,6 +34,9 @@ CONTROLLER_FLAGS = os.environ.get(
 ).split()
 
 
+LOG_LEVEL = os.environ.get("EDDY_BENCH_LOG_LEVEL", "error")
+
+
 def peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -67,7 +70,7 @@ async def run_once(plane: ControlPlane, workdir: Path, count: int, git: GitHTTPS
             f"--storage-path={storage}", f"--storage-addr=127.0.0.1:{port}",
             f"--metrics-addr=127.0.0.1:{free_port()}",
             f"--health-addr=127.0.0.1:{free_port()}",
-            "--watch-all-namespaces=false", "--log-level=error", *CONTROLLER_FLAGS,
+            "--watch-all-namespaces=false", f"--log-level={LOG_LEVEL}", *CONTROLLER_FLAGS,
             env=env, stdout=log, stderr=log,
         )  # fmt: skip
     watch_task: asyncio.Task[None] | None = None
@@ -140,8 +143,16 @@ async def bench(plane: ControlPlane, workdir: Path, counts: list[int]) -> None:
 
 def main() -> int:
     counts = [int(a) for a in sys.argv[1:]] or [100, 1000]
+    logs = os.environ.get("EDDY_BENCH_LOGS")
     with tempfile.TemporaryDirectory(prefix="eddy-bench-") as tmp, ControlPlane() as plane:
-        asyncio.run(bench(plane, Path(tmp), counts))
+        try:
+            asyncio.run(bench(plane, Path(tmp), counts))
+        finally:
+            # The controller's log is the first thing to read when a figure looks off.
+            if logs:
+                Path(logs).mkdir(parents=True, exist_ok=True)
+                for log in Path(tmp).glob("controller-*.log"):
+                    shutil.copy(log, Path(logs) / log.name)
     return 0
 
 

@@ -6,6 +6,7 @@ the outcome into conditions, the NewArtifact or failure Event, and the requeue.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import shutil
@@ -112,7 +113,9 @@ class SourceReconciler:
         except SourceError as err:
             return await self._failed(job, err)
         finally:
-            job.cleanup()
+            # A checkout is many small files: removing them on the event loop stalls
+            # every other reconcile while it runs.
+            await asyncio.to_thread(job.cleanup)
         mark_succeeded(status, job.message, job.generation)
         await self.manager.status.patch(self.resource, obj, status)
         if job.new_revision():

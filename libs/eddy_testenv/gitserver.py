@@ -29,7 +29,7 @@ from urllib.parse import quote, urlsplit
 
 from eddy_testenv import certs
 from eddy_testenv.controlplane import free_port
-from eddy_testenv.process import Process, ProcessError, _die_with_parent
+from eddy_testenv.process import Process, ProcessError
 
 DEFAULT_BRANCH = "main"
 _PASSWORD_ENV = "EDDY_GITSERVER_PASSWORD"
@@ -559,6 +559,9 @@ class _GitHandler(BaseHTTPRequestHandler):
     # HTTP/1.1 with a Content-Length on every response: clients keep the
     # connection, and over TLS no response relies on the connection closing.
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in separate writes: with Nagle on, the body waits for
+    # the client's delayed ACK (40 ms on Linux) on every kept-alive response.
+    disable_nagle_algorithm = True
     server: _GitHTTPD
 
     def log_message(self, format: str, *args: object) -> None:
@@ -628,13 +631,15 @@ class _GitHandler(BaseHTTPRequestHandler):
             value = self.headers.get(key)
             if value:
                 env["HTTP_" + key.upper().replace("-", "_")] = value
+        # No preexec_fn: it forces a full fork of this threaded server (and runs
+        # Python in the child) on every request, and the backend needs no guard —
+        # it reads its request from our pipe and exits on EOF if we die.
         done = subprocess.run(
             [self.server.backend],
             input=body,
             capture_output=True,
             env=env,
             timeout=_GIT_TIMEOUT,
-            preexec_fn=_die_with_parent,
             check=False,
         )
         if done.stderr:

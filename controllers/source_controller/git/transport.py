@@ -6,6 +6,7 @@ failure leaves here as a SourceError whose message says what to check.
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import shutil
@@ -90,6 +91,25 @@ def _redact(url: str) -> str:
     return url
 
 
+@functools.lru_cache(maxsize=64)
+def _tls_context(ca_cert: bytes | None) -> ssl.SSLContext:
+    """The TLS context trusting the system roots plus `ca_cert`, built once per CA.
+
+    Loading the system roots parses the whole CA bundle, tens of milliseconds of CPU
+    under the GIL: done for every fetch it was the largest cost of reconciling
+    many repositories. A context is safe to share between threads once built.
+    """
+    context = ssl.create_default_context()
+    if ca_cert:
+        try:
+            context.load_verify_locations(cadata=ca_cert.decode())
+        except (ssl.SSLError, ValueError, UnicodeDecodeError) as err:
+            raise fetch_failed(
+                Reason.AUTHENTICATION_FAILED, f"ca.crt is not a PEM certificate: {err}"
+            ) from err
+    return context
+
+
 class Remote:
     """One Git remote with its credentials; use as a context manager (holds temp files)."""
 
@@ -152,14 +172,7 @@ class Remote:
                 ssh_command=command,
             )
             return client, parts.path
-        context = ssl.create_default_context()
-        if auth.ca_cert:
-            try:
-                context.load_verify_locations(cadata=auth.ca_cert.decode())
-            except (ssl.SSLError, ValueError, UnicodeDecodeError) as err:
-                raise fetch_failed(
-                    Reason.AUTHENTICATION_FAILED, f"ca.crt is not a PEM certificate: {err}"
-                ) from err
+        context = _tls_context(auth.ca_cert) if parts.scheme == "https" else None
         pool = urllib3.PoolManager(
             ssl_context=context,
             timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout),
