@@ -12,8 +12,9 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from dulwich.object_store import DiskObjectStore
 from dulwich.objects import ObjectID, Tag
-from dulwich.repo import Repo
+from dulwich.repo import MemoryRepo
 
 from eddy_api.common import Reason
 
@@ -39,6 +40,20 @@ __all__ = [
 _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="eddy-git")
 
 
+class _ScratchRepo(MemoryRepo):
+    """A throwaway repository for one checkout: refs in memory, objects on disk.
+
+    A full bare repository costs a dozen directories and several fsync'd files
+    (config, description, shallow) that are deleted a moment later; at hundreds of
+    repositories that bookkeeping outweighed the fetch itself. The fetched pack
+    still goes to disk, so a large repository does not have to fit in memory.
+    """
+
+    def __init__(self, objects: Path) -> None:
+        super().__init__()
+        self.object_store = DiskObjectStore.init(objects)
+
+
 def _list_refs(url: str, auth: GitAuth, timeout: float) -> dict[str, str]:
     with Remote(url, auth, timeout) as remote:
         return remote.refs()
@@ -54,7 +69,7 @@ def _checkout(
 ) -> Target:
     scratch = Path(tempfile.mkdtemp(prefix="eddy-git-", dir=dest.parent))
     try:
-        repo = Repo.init_bare(str(scratch))
+        repo = _ScratchRepo(scratch / "objects")
         try:
             with Remote(url, auth, timeout) as remote:
                 target = remote.fetch(repo, choose)

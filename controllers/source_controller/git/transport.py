@@ -29,7 +29,7 @@ from dulwich.client import (
 from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
 from dulwich.objects import Commit, ObjectID
 from dulwich.refs import Ref
-from dulwich.repo import Repo
+from dulwich.repo import BaseRepo
 
 from eddy_api.common import Reason
 
@@ -228,7 +228,9 @@ class Remote:
                 out[name.decode(errors="surrogateescape")] = sha.decode()
         return out
 
-    def fetch(self, repo: Repo, choose: Target | Callable[[Mapping[str, str]], Target]) -> Target:
+    def fetch(
+        self, repo: BaseRepo, choose: Target | Callable[[Mapping[str, str]], Target]
+    ) -> Target:
         """Fetch the chosen target's objects into repo (shallow when it allows)."""
         chosen: list[Target] = []
 
@@ -250,7 +252,7 @@ class Remote:
         return chosen[0]
 
 
-def write_tree(repo: Repo, commit: str, dest: Path, sparse: Sequence[str] = ()) -> int:
+def write_tree(repo: BaseRepo, commit: str, dest: Path, sparse: Sequence[str] = ()) -> int:
     """Write the files of `commit` under dest (plain files only); returns the file count.
 
     Symlinks and submodules are skipped, as the artifact holds plain files only;
