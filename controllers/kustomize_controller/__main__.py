@@ -29,6 +29,14 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="Where artifacts are extracted and built. (default the system temporary dir)",
     )
+    parser.add_argument(
+        "--override-manager",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="A field manager whose fields are taken over on apply, like kubectl's; "
+        "may be repeated.",
+    )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -39,6 +47,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         no_cross_namespace_refs=options.no_cross_namespace_refs,
         default_service_account=options.default_service_account,
         workdir=args.workdir,
+        override_managers=tuple(args.override_manager),
     )
 
 

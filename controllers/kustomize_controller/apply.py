@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from eddy_api.kustomize import (
     FORCE_ANNOTATION,
@@ -20,11 +21,14 @@ from eddy_api.kustomize import (
     SSA_IF_NOT_PRESENT,
     SSA_IGNORE,
 )
-from eddy_runtime.resources import ApiError, Resource, ResourceClient
+from eddy_runtime.resources import JSON_PATCH, ApiError, Resource, ResourceClient
 
 from .discovery import Discovery
 from .objects import CRD_KIND, Obj, annotation, describe, object_id, owner_labels
 from .ordering import in_apply_order
+from .takeover import merges_only, takeover_patch
+
+log = logging.getLogger("eddy.kustomize")
 
 CREATED = "created"
 CONFIGURED = "configured"
@@ -56,6 +60,8 @@ class _Planned:
     resource: Resource
     action: str = UNCHANGED
     recreate: bool = False
+    # JSON patch handing kubectl's fields to us before the apply (see takeover.py).
+    takeover: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -116,8 +122,11 @@ class Applier:
         force: bool = False,
         timeout: float = 60.0,
         concurrency: int = 8,
+        take_over: Sequence[tuple[str, str]] = (),
     ) -> None:
         self.client = client
+        # (manager prefix, operation) whose fields become ours before each apply.
+        self.take_over = tuple(take_over)
         self.discovery = discovery
         self.owner = owner
         self.force = force
@@ -251,14 +260,32 @@ class Applier:
         live = await self.client.get_or_none(resource, meta["name"], meta.get("namespace"))
         if live is None:
             plan.action = CREATED
-        elif _comparable(live) != _comparable(dry):
+            return plan
+        if self.take_over and not merges_only(obj, live):
+            plan.takeover = takeover_patch(live, self.client.field_manager, self.take_over)
+        if plan.takeover or _comparable(live) != _comparable(dry):
             plan.action = CONFIGURED
         return plan
 
     async def _write(self, plan: _Planned) -> None:
         if plan.recreate:
             await self._delete_and_wait(plan.resource, plan.obj)
+        elif plan.takeover:
+            await self._take_over(plan)
         await self.client.apply(plan.resource, plan.obj, force=True)
+
+    async def _take_over(self, plan: _Planned) -> None:
+        meta = plan.obj["metadata"]
+        try:
+            await self.client.patch(
+                plan.resource, meta["name"], plan.takeover, meta.get("namespace"), JSON_PATCH
+            )
+        except ApiError as err:
+            # The object changed since it was read (the resourceVersion test failed):
+            # apply anyway; the next pass takes over from the fresh managedFields.
+            if err.status not in (409, 422):
+                raise
+            log.info("%s: managed fields not taken over this time: %s", describe(plan.obj), err)
 
     async def _delete_and_wait(self, resource: Resource, obj: Obj) -> None:
         meta = obj["metadata"]

@@ -38,6 +38,7 @@ from .objects import KUSTOMIZATIONS, Obj
 from .prune import PruneError, delete_entries
 from .source import Artifact, SourceNotReady, SourceRefused, artifact_of, download, find_source
 from .substitute import gather_variables, substitute_objects
+from .takeover import managers_to_take_over
 from .target import Target, TargetError, Targets
 
 log = logging.getLogger("eddy.kustomize")
@@ -53,6 +54,8 @@ class Settings:
     no_cross_namespace_refs: bool = False
     default_service_account: str = ""
     workdir: str | None = None
+    # Field managers, besides kubectl's, whose fields are taken over on apply.
+    override_managers: tuple[str, ...] = ()
 
 
 def _seconds(text: Any, fallback: float) -> float:
@@ -273,6 +276,7 @@ class Attempt:
         applier = Applier(
             self.target.client, self.target.discovery, self.owner,
             force=bool(self.spec.get("force")), timeout=_timeout(self.spec),
+            take_over=managers_to_take_over(NAME, self.settings.override_managers),
         )  # fmt: skip
         try:
             self.changes = await applier.apply_all(self.objects)
