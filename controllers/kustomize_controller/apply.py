@@ -23,7 +23,7 @@ from eddy_api.kustomize import (
 )
 from eddy_runtime.resources import JSON_PATCH, ApiError, Resource, ResourceClient
 
-from .discovery import Discovery
+from .discovery import Discovery, DiscoveryError
 from .objects import CRD_KIND, Obj, annotation, describe, object_id, owner_labels
 from .ordering import in_apply_order
 from .takeover import merges_only, takeover_patch
@@ -166,7 +166,11 @@ class Applier:
         }
         first, second, errors = [], [], []
         for obj in ordered:
-            resource = await self.discovery.lookup(str(obj["apiVersion"]), str(obj["kind"]))
+            try:
+                resource = await self.discovery.lookup(str(obj["apiVersion"]), str(obj["kind"]))
+            except DiscoveryError as err:
+                errors.append(f"{describe(obj)} dry-run failed: {err}")
+                continue
             scope = defined.get((str(obj["apiVersion"]), str(obj["kind"])))
             if resource is None and scope is None:
                 errors.append(

@@ -117,16 +117,18 @@ class KustomizationReconciler:
             else:
                 wait = _timeout(spec) if policy == "WaitForTermination" else None
                 try:
-                    changes = await delete_entries(
+                    pruned = await delete_entries(
                         target.client, target.discovery, entries,
                         (meta["name"], meta["namespace"]), wait,
                     )  # fmt: skip
                 except (PruneError, ApiError) as err:
+                    # The finalizer stays until discovery can answer again: deleting
+                    # the Kustomization must not orphan what it applied.
                     await self.manager.events.warning(obj, Reason.PRUNE_FAILED, str(err))
                     raise
                 finally:
                     await target.close()
-                lines = "\n".join(f"{c.subject} deleted" for c in changes.changes)
+                lines = "\n".join(f"{c.subject} deleted" for c in pruned.changes.changes)
                 if lines:
                     await self.manager.events.normal(obj, Reason.PROGRESSING, lines)
         await remove_finalizer(self.manager.client, KUSTOMIZATIONS, obj)
@@ -297,13 +299,23 @@ class Attempt:
         if not stale:
             return None
         try:
-            deleted = await delete_entries(
+            pruned = await delete_entries(
                 self.target.client, self.target.discovery, stale, self.owner
             )
         except PruneError as err:
-            self.applied = inventory.merge(stale, self.applied)
+            # What could not be deleted, or whose kind discovery could not resolve,
+            # stays in the inventory: forgetting it would orphan it for good.
+            self.applied = inventory.merge(err.kept, self.applied)
+            await self.emit_changes(err.done.changes, "deleted")
             raise StepError("prune", Reason.PRUNE_FAILED, str(err)) from err
-        await self.emit_changes(deleted, "deleted")
+        await self.emit_changes(pruned.changes, "deleted")
+        if pruned.unserved:
+            self.applied = inventory.merge(pruned.unserved, self.applied)
+            message = pruned.describe_unserved()
+            log.warning(message, extra={"revision": self.revision})
+            await self.manager.events.event(
+                self.obj, WARNING, Reason.PRUNE_FAILED, message, self._revision_annotation()
+            )
         return None
 
     async def check_health(self) -> Result | None:
