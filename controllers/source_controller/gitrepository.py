@@ -50,8 +50,9 @@ class GitRepositoryJob(Job):
         """Forget an advertised artifact that is no longer on disk; refresh its URL."""
         current = self.status.get("artifact")
         if current and not self.storage.exists(current):
+            # Rebuilt below; `previous` keeps its revision, so a rebuild of the same
+            # revision (storage lost with a restart) is not announced as new.
             self.status.pop("artifact", None)
-            self.previous = None
         elif current:
             self.status["artifact"] = self.storage.with_current_url(current)
 
@@ -143,7 +144,9 @@ class GitRepositoryJob(Job):
             del self.status[key]
         revision = self.target.revision
         self.message = f"stored artifact for revision '{revision}'"
-        self.event_message = f"stored artifact with revision '{revision}' from '{self.url}'"
+        self.event_message = (
+            f"stored artifact with revision '{revision}' from '{git.redact_url(self.url)}'"
+        )
 
     async def _copy_include(self, include: dict[str, Any], artifact: dict[str, Any]) -> None:
         assert self.tree is not None

@@ -10,6 +10,7 @@ import argparse
 import base64
 import contextlib
 import getpass
+import gzip
 import hmac
 import os
 import shutil
@@ -33,6 +34,9 @@ from eddy_testenv.process import Process, ProcessError
 
 DEFAULT_BRANCH = "main"
 _PASSWORD_ENV = "EDDY_GITSERVER_PASSWORD"
+_TOKEN_ENV = "EDDY_GITSERVER_BEARER_TOKEN"
+# Logged once per upload-pack request that sends objects (not for ref listings).
+_FETCH_MARK = "fetch"
 _GIT_TIMEOUT = 60.0
 _START_TIMEOUT = 20.0
 
@@ -323,6 +327,13 @@ def basic_auth_ok(header: str | None, username: str, password: str) -> bool:
     return hmac.compare_digest(user, username) and hmac.compare_digest(secret, password)
 
 
+def bearer_auth_ok(header: str | None, token: str) -> bool:
+    """Whether an Authorization header carries exactly this bearer token."""
+    if not header or not header.startswith("Bearer "):
+        return False
+    return hmac.compare_digest(header[7:].strip().encode(), token.encode())
+
+
 def server_ssl_context(tls: TLSFiles) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(tls.cert, tls.key)
@@ -332,8 +343,9 @@ def server_ssl_context(tls: TLSFiles) -> ssl.SSLContext:
 class GitHTTPServer:
     """`git http-backend` behind an HTTP server in a child process, on loopback.
 
-    Optional basic auth (every request, fetch and push) and optional TLS with a
-    generated CA whose certificate is at `ca_file`.
+    Optional basic auth and/or a bearer token (checked on every request, fetch and
+    push; with both, either is accepted) and optional TLS with a generated CA whose
+    certificate is at `ca_file`.
     """
 
     def __init__(
@@ -344,12 +356,16 @@ class GitHTTPServer:
         password: str | None = None,
         tls: bool = False,
         workdir: Path | None = None,
+        bearer_token: str | None = None,
     ) -> None:
         if (username is None) != (password is None):
             raise ValueError("set both username and password, or neither")
+        if bearer_token == "":
+            raise ValueError("an empty bearer token would let anyone in")
         self.repos = repos
         self.username = username
         self.password = password
+        self.bearer_token = bearer_token
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="eddy-githttp-"))
         self.port = free_port()
@@ -370,6 +386,18 @@ class GitHTTPServer:
             return f"{parts.scheme}://{auth}@{parts.netloc}/{name}.git"
         return f"{self.url}/{name}.git"
 
+    def fetches(self, name: str) -> int:
+        """How many fetches (not ref listings) of repository `name` the server answered.
+
+        Lets a test prove that a client did not download anything, which neither
+        status nor the stored artifact can show.
+        """
+        log = self.workdir / "git-http.log"
+        if not log.exists():
+            return 0
+        mark = f"{_FETCH_MARK} /{name}.git/"
+        return sum(1 for line in log.read_text(errors="replace").splitlines() if line == mark)
+
     def start(self) -> None:
         argv = [
             sys.executable,
@@ -384,6 +412,10 @@ class GitHTTPServer:
         if self.username is not None and self.password is not None:
             argv += ["--username", self.username]
             env[_PASSWORD_ENV] = self.password
+        if self.bearer_token is not None:
+            # In the environment, not argv: other processes can read command lines.
+            argv += ["--bearer-token-from-env"]
+            env[_TOKEN_ENV] = self.bearer_token
         if self.tls:
             argv += ["--tls-cert", str(self.tls.cert), "--tls-key", str(self.tls.key)]
         self._process = Process("git-http-server", argv, self.workdir / "git-http.log")
@@ -575,13 +607,21 @@ class _GitHandler(BaseHTTPRequestHandler):
 
     def _authorized(self) -> bool:
         username, password = self.server.username, self.server.password
-        if username is None or password is None:
+        token = self.server.bearer_token
+        basic = username is not None and password is not None
+        if not basic and token is None:
             return True
-        if basic_auth_ok(self.headers.get("Authorization"), username, password):
+        header = self.headers.get("Authorization")
+        if basic and basic_auth_ok(header, username or "", password or ""):
+            return True
+        if token is not None and bearer_auth_ok(header, token):
             return True
         body = b"authentication required\n"
         self.send_response(401)
-        self.send_header("WWW-Authenticate", 'Basic realm="eddy-git"')
+        if basic:
+            self.send_header("WWW-Authenticate", 'Basic realm="eddy-git"')
+        if token is not None:
+            self.send_header("WWW-Authenticate", 'Bearer realm="eddy-git"')
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -625,8 +665,9 @@ class _GitHandler(BaseHTTPRequestHandler):
             "CONTENT_TYPE": self.headers.get("Content-Type", ""),
             "CONTENT_LENGTH": str(len(body)),
         }
-        if self.server.username:
-            env["REMOTE_USER"] = self.server.username
+        if self.server.username or self.server.bearer_token:
+            # http-backend refuses pushes from anonymous users unless told otherwise.
+            env["REMOTE_USER"] = self.server.username or "token"
         for key in ("Git-Protocol", "Content-Encoding", "Accept"):
             value = self.headers.get(key)
             if value:
@@ -644,6 +685,9 @@ class _GitHandler(BaseHTTPRequestHandler):
         )
         if done.stderr:
             sys.stderr.write(done.stderr.decode(errors="replace"))
+        encoding = self.headers.get("Content-Encoding", "")
+        if path.endswith("/git-upload-pack") and _is_fetch(body, encoding):
+            sys.stderr.write(f"{_FETCH_MARK} {path.removesuffix('git-upload-pack')}\n")
         head, found, payload = done.stdout.partition(b"\r\n\r\n")
         if not found:
             head, _, payload = done.stdout.partition(b"\n\n")
@@ -663,6 +707,17 @@ class _GitHandler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
 
+def _is_fetch(body: bytes, content_encoding: str) -> bool:
+    """Whether an upload-pack request asks for objects: v2 `command=fetch`, v0 `want`."""
+    if content_encoding.lower() == "gzip":
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError):
+            return False
+    # The first pkt-line: 4 hex digits of length, then the command or first want.
+    return body[4:17] == b"command=fetch" or body[4:9] == b"want "
+
+
 class _GitHTTPD(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -673,10 +728,12 @@ class _GitHTTPD(ThreadingHTTPServer):
         username: str | None,
         password: str | None,
         context: ssl.SSLContext | None,
+        bearer_token: str | None = None,
     ) -> None:
         self.root = root
         self.username = username
         self.password = password
+        self.bearer_token = bearer_token
         self.backend = str(Path(git("--exec-path").strip()) / "git-http-backend")
         super().__init__(("127.0.0.1", port), _GitHandler)
         if context is not None:
@@ -694,12 +751,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--username")
     parser.add_argument("--tls-cert", type=Path)
     parser.add_argument("--tls-key", type=Path)
+    parser.add_argument("--bearer-token-from-env", action="store_true")
     args = parser.parse_args(argv)
     password = os.environ.get(_PASSWORD_ENV) if args.username else None
+    token = os.environ.get(_TOKEN_ENV) if args.bearer_token_from_env else None
+    if args.bearer_token_from_env and not token:
+        parser.error(f"--bearer-token-from-env needs {_TOKEN_ENV} set")
     context = None
     if args.tls_cert and args.tls_key:
         context = server_ssl_context(TLSFiles(args.tls_cert, args.tls_cert, args.tls_key))
-    httpd = _GitHTTPD(args.port, args.root, args.username, password, context)
+    httpd = _GitHTTPD(args.port, args.root, args.username, password, context, token)
     sys.stderr.write(f"serving {args.root} on port {args.port}\n")
     sys.stderr.flush()
     httpd.serve_forever()

@@ -21,7 +21,7 @@ from eddy_api.common import Reason
 from ..failures import fetch_failed
 from .auth import GitAuth, auth_for
 from .refs import Target, describe, pinned_revision, resolve
-from .transport import Remote, write_tree
+from .transport import Remote, redact_url, timed_out, write_tree
 
 __all__ = [
     "GitAuth",
@@ -31,6 +31,7 @@ __all__ = [
     "describe",
     "list_refs",
     "pinned_revision",
+    "redact_url",
     "resolve",
 ]
 
@@ -98,16 +99,13 @@ async def _bounded(seconds: float, what: str, coro: object) -> object:
     try:
         return await asyncio.wait_for(coro, seconds)  # type: ignore[arg-type]
     except TimeoutError as err:
-        raise fetch_failed(
-            Reason.GIT_OPERATION_FAILED,
-            f"{what} timed out after {seconds:g}s; raise spec.timeout or check the server",
-        ) from err
+        raise fetch_failed(Reason.GIT_OPERATION_FAILED, f"{what} {timed_out(seconds)}") from err
 
 
 async def list_refs(url: str, auth: GitAuth, timeout: float) -> Mapping[str, str]:
     """The remote's refs (ls-remote), in a worker thread, within `timeout`."""
     job = asyncio.get_running_loop().run_in_executor(_POOL, _list_refs, url, auth, timeout)
-    found = await _bounded(timeout, f"listing refs of {url}", job)
+    found = await _bounded(timeout, f"listing refs of {redact_url(url)}", job)
     assert isinstance(found, dict)
     return found
 
@@ -128,6 +126,6 @@ async def checkout(
     """
     loop = asyncio.get_running_loop()
     job = loop.run_in_executor(_POOL, _checkout, url, auth, timeout, choose, dest, sparse)
-    target = await _bounded(timeout, f"fetching {url}", job)
+    target = await _bounded(timeout, f"fetching {redact_url(url)}", job)
     assert isinstance(target, Target)
     return target

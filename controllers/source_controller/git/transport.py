@@ -16,8 +16,8 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import urllib3
 from dulwich.client import (
@@ -62,7 +62,11 @@ def _askpass(tmp: Path, passphrase: bytes) -> list[str]:
     return ["env", f"SSH_ASKPASS={script}", "SSH_ASKPASS_REQUIRE=force", "DISPLAY=:0"]
 
 
-def _explain(err: BaseException) -> str:
+def timed_out(seconds: float) -> str:
+    return f"timed out after {seconds:g}s; raise spec.timeout or check the server"
+
+
+def _explain(err: BaseException, timeout: float) -> str:
     """What went wrong on the wire, with the fix, from an error and its causes."""
     seen: BaseException | None = err
     while seen is not None:
@@ -78,16 +82,19 @@ def _explain(err: BaseException) -> str:
             )
         if isinstance(seen, urllib3.exceptions.NewConnectionError | ConnectionError):
             return f"cannot connect: {seen}"
+        # After the check above: urllib3's NewConnectionError is also a TimeoutError.
+        if isinstance(seen, urllib3.exceptions.TimeoutError | TimeoutError):
+            # Said the same way as when the whole operation runs out of time.
+            return timed_out(timeout)
         seen = seen.__cause__ or seen.__context__
     return str(err)
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
+    """The URL without the user and password it may embed, for messages and logs."""
     parts = urlsplit(url)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        netloc = f"{host}:{parts.port}" if parts.port else host
-        return urlunsplit(parts._replace(netloc=netloc))
+    if "@" in parts.netloc:
+        return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
     return url
 
 
@@ -110,12 +117,44 @@ def _tls_context(ca_cert: bytes | None) -> ssl.SSLContext:
     return context
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or ""), parts.port or {"http": 80, "https": 443}.get(scheme)
+
+
+class _HTTPClient(Urllib3HttpGitClient):
+    """dulwich's smart-HTTP client that can also authenticate with a bearer token.
+
+    dulwich sends basic credentials itself but has no bearer support (its
+    `extra_headers` never reach a request), so the header is added per request,
+    and only to the repository's own origin: a redirect elsewhere must not
+    carry the token along.
+    """
+
+    def __init__(self, base_url: str, *, bearer_token: str | None, **kwargs: Any) -> None:
+        super().__init__(base_url, **kwargs)
+        self._bearer = f"Bearer {bearer_token}" if bearer_token else None
+        self._bearer_origin = _origin(base_url)
+
+    def _http_request(
+        self,
+        url: str,
+        headers: dict[str, str] | None = None,
+        data: bytes | Iterator[bytes] | None = None,
+        raise_for_status: bool = True,
+    ) -> tuple[Any, Callable[[int], bytes]]:
+        if self._bearer is not None and _origin(url) == self._bearer_origin:
+            headers = {**(headers or {}), "Authorization": self._bearer}
+        return super()._http_request(url, headers, data, raise_for_status)
+
+
 class Remote:
     """One Git remote with its credentials; use as a context manager (holds temp files)."""
 
     def __init__(self, url: str, auth: GitAuth, timeout: float) -> None:
         self.url = url
-        self.display_url = _redact(url)
+        self.display_url = redact_url(url)
         self.auth = auth
         self.timeout = timeout
         self._tmp: Path | None = None
@@ -178,16 +217,20 @@ class Remote:
             timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout),
             retries=urllib3.Retry(total=None, connect=0, read=0, redirect=3, status=0, other=0),
         )
-        headers = {}
+        username, password = auth.username, auth.password
         if auth.bearer_token:
-            headers["Authorization"] = f"Bearer {auth.bearer_token}"
-        base = urlunsplit((parts.scheme, parts.netloc, "/", "", ""))
-        client = Urllib3HttpGitClient(
+            username = password = None
+        elif username is None and password is None and parts.username is not None:
+            # As git does: credentials written into the URL, when the Secret has none.
+            username, password = unquote(parts.username), unquote(parts.password or "")
+        # Credentials never travel in the base URL, where dulwich might show them.
+        base = urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], "/", "", ""))
+        client = _HTTPClient(
             base,
+            bearer_token=auth.bearer_token,
             pool_manager=pool,
-            username=auth.username if not auth.bearer_token else None,
-            password=auth.password if not auth.bearer_token else None,
-            extra_headers=headers,
+            username=username,
+            password=password,
             timeout=self.timeout,
         )
         return client, parts.path
@@ -216,7 +259,7 @@ class Remote:
                 hint = text or "the server closed the connection"
             raise _git_failed(f"{doing} {where}: {hint}") from err
         except (urllib3.exceptions.HTTPError, GitProtocolError, OSError) as err:
-            raise _git_failed(f"{doing} {where}: {_explain(err)}") from err
+            raise _git_failed(f"{doing} {where}: {_explain(err, self.timeout)}") from err
 
     def refs(self) -> dict[str, str]:
         """Every ref the remote advertises (name -> hex sha); peeled tags end in ^{}."""

@@ -82,13 +82,15 @@ class RunningController:
         return f"http://127.0.0.1:{self.port}"
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def source_controller(
-    control_plane: Any, namespace: str, tmp_path: Path
+@contextlib.asynccontextmanager
+async def running_controller(
+    control_plane: Any, namespace: str, storage_root: Path
 ) -> AsyncIterator[RunningController]:
-    """The source-controller in this event loop, watching the test's namespace."""
-    storage_root = tmp_path / "storage"
-    storage_root.mkdir()
+    """The source-controller in this event loop, watching `namespace`, storing in root.
+
+    Usable more than once on the same storage root, as a restarted controller.
+    """
+    await asyncio.to_thread(storage_root.mkdir, exist_ok=True)
     runner, port = await start_artifact_server(storage_root, "127.0.0.1:0")
     storage = Storage(storage_root, f"127.0.0.1:{port}", Retention(records=2, ttl=3600.0))
     options = Options(
@@ -117,6 +119,15 @@ async def source_controller(
             await asyncio.wait_for(task, 10)
         await api.close()
         await runner.cleanup()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def source_controller(
+    control_plane: Any, namespace: str, tmp_path: Path
+) -> AsyncIterator[RunningController]:
+    """The source-controller in this event loop, watching the test's namespace."""
+    async with running_controller(control_plane, namespace, tmp_path / "storage") as running:
+        yield running
 
 
 @pytest.fixture

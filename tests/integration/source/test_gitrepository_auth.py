@@ -1,6 +1,9 @@
-"""GitRepository authentication against real servers: basic auth, TLS with a CA, SSH."""
+"""GitRepository authentication against real servers: basic, bearer, TLS with a CA, SSH."""
 
 from __future__ import annotations
+
+import logging
+from pathlib import Path
 
 import pytest
 
@@ -9,7 +12,17 @@ from eddy_testenv.gitserver import GitHTTPServer, GitRepos, GitSSHServer
 from source_controller.kinds import GIT_REPOSITORIES as GR
 
 from .conftest import PASSWORD, USERNAME, RunningController
-from .support import condition, create_secret, failed, git_repository, ready
+from .support import (
+    condition,
+    create_secret,
+    download,
+    events_for,
+    eventually,
+    failed,
+    git_repository,
+    ready,
+    warning_reasons,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -107,3 +120,77 @@ async def test_ssh_keys_passphrase_and_host_keys(
     obj = await failed(kube, GR, namespace, "no-known-hosts")
     assert condition(obj, "Ready")["reason"] == "AuthenticationFailed"
     assert "'known_hosts'" in condition(obj, "Ready")["message"]
+
+
+TOKEN = "t0ken-of-the-bearer"
+
+
+async def test_bearer_token_and_wrong_token(
+    kube: ResourceClient,
+    namespace: str,
+    git_repos: GitRepos,
+    source_controller: RunningController,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    repo = f"{namespace}-bearer"
+    git_repos.create(repo)
+    sha = git_repos.commit(repo, {"a.yaml": "a: 1\n"})
+    await create_secret(kube, namespace, "token", {"bearerToken": TOKEN})
+    await create_secret(kube, namespace, "wrong-token", {"bearerToken": "not-" + TOKEN})
+    with GitHTTPServer(git_repos, bearer_token=TOKEN, workdir=tmp_path / "git") as server:
+        url = server.repo_url(repo)
+        for name in ("token", "wrong-token"):
+            await kube.create(GR, git_repository(name, namespace, url, ref={"branch": "main"},
+                                                 secretRef={"name": name}))  # fmt: skip
+        await kube.create(GR, git_repository("anonymous", namespace, url, ref={"branch": "main"}))
+        obj = await ready(kube, GR, namespace, "token")
+        assert obj["status"]["artifact"]["revision"] == f"main@sha1:{sha}"
+        assert await download(obj["status"]["artifact"], tmp_path / "a") == {"a.yaml": b"a: 1\n"}
+        for name in ("wrong-token", "anonymous"):
+            obj = await failed(kube, GR, namespace, name)
+            ready_cond = condition(obj, "Ready")
+            assert ready_cond["reason"] == "GitOperationFailed", name
+            assert "authentication failed (HTTP 401)" in ready_cond["message"], name
+            assert condition(obj, "Reconciling")["reason"] == "ProgressingWithRetry", name
+    await warning_reasons(kube, namespace, "wrong-token")
+    seen = [str(obj) for obj in (await kube.list(GR, namespace))["items"]]
+    seen += [str(event) for event in await events_for(kube, namespace, "token")]
+    seen += [str(event) for event in await events_for(kube, namespace, "wrong-token")]
+    seen.append(caplog.text)
+    assert not [text for text in seen if TOKEN in text]
+
+
+async def test_credentials_in_the_url_stay_out_of_status_events_and_logs(
+    kube: ResourceClient,
+    namespace: str,
+    git_repos: GitRepos,
+    git_http_auth: GitHTTPServer,
+    source_controller: RunningController,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    repo = f"{namespace}-inurl"
+    git_repos.create(repo, {"a.yaml": "a: 1\n"})
+    url = git_http_auth.repo_url(repo, credentials=True)
+    missing = git_http_auth.repo_url(f"{namespace}-absent", credentials=True)
+    assert PASSWORD in url
+    await kube.create(GR, git_repository("inurl", namespace, url, ref={"branch": "main"}))
+    await kube.create(GR, git_repository("absent", namespace, missing, ref={"branch": "main"}))
+    await ready(kube, GR, namespace, "inurl")
+    obj = await failed(kube, GR, namespace, "absent")
+    assert "not found" in condition(obj, "Ready")["message"]
+    await warning_reasons(kube, namespace, "absent")
+
+    async def announced() -> list[str]:
+        events = await events_for(kube, namespace, "inurl")
+        return [e["message"] for e in events if e["reason"] == "NewArtifact"]
+
+    message = (await eventually(announced))[0]
+    assert git_http_auth.repo_url(repo) in message
+    statuses = [str(o.get("status")) for o in (await kube.list(GR, namespace))["items"]]
+    events = [
+        str(e) for name in ("inurl", "absent") for e in await events_for(kube, namespace, name)
+    ]
+    assert not [text for text in [*statuses, *events, caplog.text] if PASSWORD in text]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -11,11 +13,12 @@ from eddy_runtime.resources import ResourceClient
 from eddy_testenv.gitserver import GitHTTPServer, GitRepos
 from source_controller.kinds import GIT_REPOSITORIES as GR
 
-from .conftest import RunningController
+from .conftest import PASSWORD, RunningController
 from .support import (
     condition,
     create_secret,
     download,
+    events_for,
     failed,
     git_repository,
     ready,
@@ -103,3 +106,42 @@ async def test_last_good_artifact_survives_a_failure(
     assert obj["status"]["artifact"] == good
     assert condition(obj, "ArtifactInStorage")["status"] == "True"
     assert await download(good, tmp_path / "still") == {"a.yaml": b"good\n"}
+
+
+async def test_timeout_against_a_server_that_accepts_and_stalls(
+    kube: ResourceClient,
+    namespace: str,
+    source_controller: RunningController,
+) -> None:
+    held: list[asyncio.StreamWriter] = []
+
+    async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Take the request and never answer, keeping the connection open.
+        held.append(writer)
+        await reader.read(1 << 16)
+
+    server = await asyncio.start_server(stall, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        url = f"http://flux:{PASSWORD}@127.0.0.1:{port}/stalled.git"
+        await kube.create(GR, git_repository("stalled", namespace, url, ref={"branch": "main"},
+                                             timeout="1s"))  # fmt: skip
+        started = time.monotonic()
+        obj = await failed(kube, GR, namespace, "stalled")
+        assert time.monotonic() - started < 15
+        assert held, "the controller never connected"
+        ready_cond = condition(obj, "Ready")
+        assert ready_cond["reason"] == "GitOperationFailed"
+        assert "timed out after 1s; raise spec.timeout" in ready_cond["message"]
+        assert f"http://127.0.0.1:{port}/stalled.git" in ready_cond["message"]
+        assert condition(obj, "FetchFailed")["status"] == "True"
+        assert condition(obj, "Reconciling")["reason"] == "ProgressingWithRetry"
+        assert not condition(obj, "Stalled")
+        assert "GitOperationFailed" in await warning_reasons(kube, namespace, "stalled")
+        events = await events_for(kube, namespace, "stalled")
+        assert PASSWORD not in str(obj["status"]) and PASSWORD not in str(events)
+    finally:
+        server.close()
+        for writer in held:
+            writer.close()
+        await server.wait_closed()
