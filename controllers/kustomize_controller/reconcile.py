@@ -36,6 +36,7 @@ from .health import HealthCheckError, wait_healthy
 from .inventory import Entry
 from .objects import KUSTOMIZATIONS, Obj
 from .prune import PruneError, delete_entries
+from .redaction import Redactor
 from .source import Artifact, SourceNotReady, SourceRefused, artifact_of, download, find_source
 from .substitute import gather_variables, substitute_objects
 from .takeover import managers_to_take_over
@@ -156,6 +157,8 @@ class Attempt:
     applied: list[Entry] | None = None
     waiting: tuple[str, str] | None = None
     health_seconds: float | None = None
+    # Masks Secret values (from postBuild) in whatever this pass writes or logs.
+    redact: Redactor = field(default_factory=Redactor)
 
     def __post_init__(self) -> None:
         self.status_before: dict[str, Any] = self.obj.get("status") or {}
@@ -263,9 +266,10 @@ class Attempt:
         )
         post_build = self.spec.get("postBuild")
         if isinstance(post_build, dict):
-            variables = await gather_variables(
+            variables, secret_values = await gather_variables(
                 self.manager.client, self.meta["namespace"], post_build
             )
+            self.redact.add(secret_values)
             objects = await asyncio.to_thread(substitute_objects, objects, variables)
         self.objects = objects
         return None
@@ -328,7 +332,8 @@ class Attempt:
             )
         except HealthCheckError as err:
             conditions.set_condition(
-                self.status, HEALTHY, conditions.FALSE, Reason.HEALTH_CHECK_FAILED, str(err),
+                self.status, HEALTHY, conditions.FALSE, Reason.HEALTH_CHECK_FAILED,
+                self.redact(str(err)),
                 self.meta.get("generation"),
             )  # fmt: skip
             raise
@@ -408,6 +413,7 @@ class Attempt:
     async def wait(self, result: Result) -> Result:
         assert self.waiting is not None
         reason, message = self.waiting
+        message = self.redact(message)
         log.info(message)
         conditions.mark_failed(self.status, reason, message, self.meta.get("generation"))
         if self.revision:
@@ -417,15 +423,16 @@ class Attempt:
 
     async def failed(self, err: StepError) -> Result:
         generation = self.meta.get("generation")
-        conditions.mark_failed(self.status, err.reason, err.message, generation)
+        message = self.redact(err.message)
+        conditions.mark_failed(self.status, err.reason, message, generation)
         if self.revision:
             self.status["lastAttemptedRevision"] = self.revision
         if self.applied is not None:
             self.status["inventory"] = inventory.to_status(self.applied)
-        log.error("%s failed: %s", err.step, err.message, extra={"revision": self.revision})
+        log.error("%s failed: %s", err.step, message, extra={"revision": self.revision})
         await self.manager.status.patch(KUSTOMIZATIONS, self.obj, self.status)
         await self.manager.events.event(
-            self.obj, WARNING, err.reason, err.message, self._revision_annotation()
+            self.obj, WARNING, err.reason, message, self._revision_annotation()
         )
         return Result.after(
             _seconds(self.spec.get("retryInterval"), _seconds(self.spec.get("interval"), 600.0))

@@ -122,9 +122,13 @@ def check_names(variables: dict[str, str], where: str) -> None:
 
 async def gather_variables(
     client: ResourceClient, namespace: str, post_build: dict[str, Any]
-) -> dict[str, str]:
-    """Variables from substituteFrom in order, then substitute; later ones win."""
+) -> tuple[dict[str, str], list[str]]:
+    """Variables from substituteFrom in order, then substitute; later ones win.
+
+    Also returns every value read from a Secret, for masking in messages.
+    """
     variables: dict[str, str] = {}
+    secret_values: list[str] = []
     for ref in post_build.get("substituteFrom") or []:
         kind, name = ref.get("kind"), str(ref.get("name", ""))
         resource = SECRETS if kind == "Secret" else CONFIG_MAPS
@@ -140,8 +144,10 @@ async def gather_variables(
         for key, value in (found.get("data") or {}).items():
             data[key] = base64.b64decode(value).decode() if kind == "Secret" else str(value)
         check_names(data, f"{kind} '{namespace}/{name}'")
+        if kind == "Secret":
+            secret_values.extend(data.values())
         variables.update(data)
     inline = {str(k): str(v) for k, v in (post_build.get("substitute") or {}).items()}
     check_names(inline, "postBuild.substitute")
     variables.update(inline)
-    return variables
+    return variables, secret_values
