@@ -123,9 +123,12 @@ class SourceReconciler:
                 obj, "Normal", job.event_reason, job.event_message or job.message,
                 annotations=_revision_annotations(job.artifact),
             )  # fmt: skip
-        if job.artifact is not None:
+        current = status.get("artifact")
+        if current:
+            # On every pass, not only after a new artifact: older artifacts must
+            # also age out by --artifact-retention-ttl while the revision holds.
             removed = await self.storage.collect_garbage(
-                self.resource.kind, job.namespace, job.name, str(job.artifact["path"])
+                self.resource.kind, job.namespace, job.name, str(current["path"])
             )
             if removed:
                 log.info("garbage collected %d artifacts", len(removed))

@@ -32,6 +32,8 @@ from source_controller.storage import Retention, Storage
 pytestmark = pytest.mark.integration
 
 USERNAME = "flux"
+# Long enough that no test sees an artifact age out unless it asks for that.
+RETENTION = Retention(records=2, ttl=3600.0)
 PASSWORD = "s3cr3t-pass"
 
 
@@ -84,7 +86,10 @@ class RunningController:
 
 @contextlib.asynccontextmanager
 async def running_controller(
-    control_plane: Any, namespace: str, storage_root: Path
+    control_plane: Any,
+    namespace: str,
+    storage_root: Path,
+    retention: Retention = RETENTION,
 ) -> AsyncIterator[RunningController]:
     """The source-controller in this event loop, watching `namespace`, storing in root.
 
@@ -92,7 +97,7 @@ async def running_controller(
     """
     await asyncio.to_thread(storage_root.mkdir, exist_ok=True)
     runner, port = await start_artifact_server(storage_root, "127.0.0.1:0")
-    storage = Storage(storage_root, f"127.0.0.1:{port}", Retention(records=2, ttl=3600.0))
+    storage = Storage(storage_root, f"127.0.0.1:{port}", retention)
     options = Options(
         metrics_addr="127.0.0.1:0",
         health_addr="127.0.0.1:0",
