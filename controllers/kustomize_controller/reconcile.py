@@ -256,7 +256,10 @@ class Attempt:
         assert self.artifact is not None
         base = self.settings.workdir
         self.workdir = Path(await asyncio.to_thread(tempfile.mkdtemp, "", "kustomization-", base))
-        await download(self.reconciler.session(), self.artifact, self.workdir / "source")
+        try:
+            await download(self.reconciler.session(), self.artifact, self.workdir / "source")
+        except SourceNotReady as err:
+            return self._wait_for(Reason.ARTIFACT_FAILED, str(err))
         return None
 
     async def build(self) -> Result | None:

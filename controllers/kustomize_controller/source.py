@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 
 from eddy_api.common import is_ready
-from eddy_artifacts import ArtifactError, fetch_artifact
+from eddy_artifacts import ArtifactError, ArtifactNotFound, fetch_artifact
 from eddy_runtime.informer import Informer
 from eddy_runtime.resources import ResourceClient
 
@@ -79,6 +79,12 @@ async def download(session: aiohttp.ClientSession, artifact: Artifact, dest: Pat
     """Fetch, verify and extract; errors name the revision and say what went wrong."""
     try:
         await fetch_artifact(session, artifact.url, artifact.digest, dest)
+    except ArtifactNotFound as err:
+        # The source has moved on or not stored it yet: wait for it, as for a
+        # source without an artifact, rather than fail.
+        raise SourceNotReady(
+            f"Source is not ready, artifact not found for revision {artifact.revision}"
+        ) from err
     except ArtifactError as err:
         raise ArtifactError(
             f"failed to fetch artifact of revision {artifact.revision}: {err}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from .support import (
     condition,
     config_map,
     create_kustomization,
+    events_for,
     eventually,
 )
 from .test_kustomize_core import ready
@@ -173,3 +175,41 @@ async def test_a_new_revision_is_reported_in_progress_before_ready(
 
 async def _applied(seen: list[dict[str, Any]], revision: str) -> bool:
     return any((o.get("status") or {}).get("lastAppliedRevision") == revision for o in seen)
+
+
+async def test_missing_artifact_waits_at_the_dependency_requeue(
+    kube: ResourceClient, sources: Sources, start_controller: StartController, namespace: str
+) -> None:
+    """An artifact that answers 404 means the source is not ready: like Flux, look
+    again after --requeue-dependency (1s here), not after retryInterval, no Warning."""
+    await sources.publish("repo", FILES)
+    await start_controller()
+    await create_kustomization(kube, "app", namespace, path="./app", retryInterval="1h")
+    await ready(kube, namespace, "app")
+    repo = await kube.get(GIT_REPOSITORIES, "repo", sources.namespace)
+    artifact = repo["status"]["artifact"]
+    # The source announces a revision whose archive it has not stored yet.
+    moved = {**artifact, "url": artifact["url"] + "-later", "revision": "main@sha1:" + "1" * 40}
+    await kube.patch_status(
+        GIT_REPOSITORIES, "repo", {"status": {"artifact": moved}}, sources.namespace
+    )
+
+    async def waiting() -> dict[str, Any] | None:
+        obj = await kube.get(KUSTOMIZATIONS, "app", namespace)
+        cond = condition(obj, "Ready")
+        return obj if "artifact not found" in cond.get("message", "") else None
+
+    obj = await eventually(waiting, timeout=10)
+    ready_cond = condition(obj, "Ready")
+    assert ready_cond["reason"] == "ArtifactFailed"
+    assert ready_cond["message"] == (
+        f"Source is not ready, artifact not found for revision {moved['revision']}, retrying in 1s"
+    )
+    events = await events_for(kube, namespace, "app")
+    assert not any(e["type"] == "Warning" for e in events)
+
+    # The source stores it; nothing about the source object changes.
+    name = artifact["url"].rsplit("/", 1)[1]
+    root = sources.server.root
+    await asyncio.to_thread(shutil.copy, Path(root, name), Path(root, name + "-later"))
+    await ready(kube, namespace, "app", moved["revision"])
