@@ -427,7 +427,10 @@ class Attempt:
     async def failed(self, err: StepError) -> Result:
         generation = self.meta.get("generation")
         message = self.redact(err.message)
-        conditions.mark_failed(self.status, err.reason, message, generation)
+        # As with Flux, a refused reference cannot succeed without an edit of the
+        # spec (which triggers a new pass by itself): Stalled, and no retry.
+        terminal = err.reason == ACCESS_DENIED
+        conditions.mark_failed(self.status, err.reason, message, generation, not terminal)
         if self.revision:
             self.status["lastAttemptedRevision"] = self.revision
         if self.applied is not None:
@@ -437,6 +440,8 @@ class Attempt:
         await self.manager.events.event(
             self.obj, WARNING, err.reason, message, self._revision_annotation()
         )
+        if terminal:
+            return Result.done()
         return Result.after(
             _seconds(self.spec.get("retryInterval"), _seconds(self.spec.get("interval"), 600.0))
         )

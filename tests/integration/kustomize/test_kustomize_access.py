@@ -89,6 +89,17 @@ async def test_cross_namespace_source_refused(
     })  # fmt: skip
     obj = await failure(kube, namespace, "elsewhere", "AccessDenied")
     assert "cross-namespace" in condition(obj, "Ready")["message"]
+    # It cannot succeed without an edit: Stalled, as Flux says, and not Reconciling.
+    assert condition(obj, "Stalled")["status"] == "True"
+    assert condition(obj, "Stalled")["reason"] == "AccessDenied"
+    assert condition(obj, "Reconciling") == {}
+
+    await kube.patch(
+        KUSTOMIZATIONS, "elsewhere",
+        {"spec": {"sourceRef": {"namespace": None}, "targetNamespace": namespace}}, namespace,
+    )  # fmt: skip
+    fixed = await ready(kube, namespace, "elsewhere")
+    assert condition(fixed, "Stalled") == {}
 
 
 async def test_kubeconfig_secret_targets_another_cluster(
