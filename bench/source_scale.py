@@ -3,6 +3,10 @@
 Starts a control plane, a Git smart-HTTP server over N local bare repositories and
 the source-controller as its own process; prints the time until every
 GitRepository is Ready and the controller's peak RSS. Counts: argv (default 100 1000).
+
+EDDY_BENCH_FLAGS replaces the controller flags; EDDY_BENCH_LOG_LEVEL (default
+error) and EDDY_BENCH_LOGS=<dir>, where the controller's logs are copied at the
+end, help when a figure needs explaining.
 """
 
 from __future__ import annotations
