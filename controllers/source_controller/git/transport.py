@@ -295,6 +295,12 @@ class Remote:
         return chosen[0]
 
 
+def _safe_path(name: str) -> bool:
+    """Whether a path from a Git tree stays inside the checkout, as git requires."""
+    parts = name.split("/")
+    return all(p not in ("", ".", "..") and p.lower() != ".git" for p in parts)
+
+
 def write_tree(repo: BaseRepo, commit: str, dest: Path, sparse: Sequence[str] = ()) -> int:
     """Write the files of `commit` under dest (plain files only); returns the file count.
 
@@ -311,9 +317,17 @@ def write_tree(repo: BaseRepo, commit: str, dest: Path, sparse: Sequence[str] = 
     count = 0
     for entry in store.iter_tree_contents(tree):
         mode = entry.mode
+        name = entry.path.decode("utf-8", "surrogateescape")
+        # Checked for every entry, links and submodules too: git refuses such a
+        # tree, and one written on purpose is an attack, not content to skip.
+        if not _safe_path(name):
+            raise fetch_failed(
+                Reason.GIT_OPERATION_FAILED,
+                f"commit {commit} contains the unsafe path {name!r} (a '..', '.' or "
+                "'.git' component); refusing to check it out",
+            )
         if not stat.S_ISREG(mode):
             continue
-        name = entry.path.decode("utf-8", "surrogateescape")
         if prefixes and not name.startswith(prefixes):
             continue
         target = dest / name
