@@ -57,12 +57,14 @@ async def test_branch_artifact_new_commit_and_retention(
     new_artifact = await new_artifact_events(kube, namespace, "app", 1)
     assert first in new_artifact[0]["message"]
 
-    # Nothing changed upstream: a requested reconcile must not rebuild anything.
+    # Nothing changed upstream: a requested reconcile must not fetch or rebuild.
     mtime = stored.stat().st_mtime_ns
+    assert git_http.fetches(repo) == 1
     stamp = await request_reconcile(kube, GR, namespace, "app")
     again = await handled(kube, GR, namespace, "app", stamp)
     assert again["status"]["artifact"] == artifact
     assert stored.stat().st_mtime_ns == mtime
+    assert git_http.fetches(repo) == 1
 
     # A new commit becomes a new revision, and a third one ages the first out.
     second = git_repos.commit(repo, {"deploy/app.yaml": "kind: Secret\n"}, message="two")
