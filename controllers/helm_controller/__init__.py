@@ -1,4 +1,5 @@
-"""The helm-controller process.
+"""The helm-controller: keeps Helm releases installed from HelmRelease objects.
 
-Not written yet; this package holds its reconcilers once it is.
+It declares HelmCharts for the source-controller, downloads their artifacts and runs
+the pinned helm binary to install, upgrade, test, roll back and uninstall.
 """

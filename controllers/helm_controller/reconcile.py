@@ -1,0 +1,675 @@
+"""The HelmRelease reconciler: dependencies, chart, values, release, test, remediation.
+
+One pass reads top to bottom as those steps and ends in one status patch and the
+Events that say what Helm did or what a person has to fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from eddy_api.common import RESET_REQUEST_ANNOTATION, Reason
+from eddy_api.schema import parse_duration
+from eddy_runtime import Manager, Result, Step, StepError, conditions, run_steps
+from eddy_runtime.durations import format_duration
+from eddy_runtime.events import NORMAL, WARNING
+from eddy_runtime.finalizers import add_finalizer, has_finalizer, is_deleting, remove_finalizer
+from eddy_runtime.informer import Informer
+from eddy_runtime.resources import ApiError
+
+from . import actions, storage
+from .actions import INSTALL, UPGRADE
+from .chart import (
+    ChartArtifact,
+    ChartNotReady,
+    ChartRefused,
+    artifact_of,
+    delete_chart,
+    download_chart,
+    ensure_chart,
+    referenced_chart,
+)
+from .dependencies import DependencyNotReady, check_dependencies
+from .helm import Helm, HelmError
+from .objects import HELM_RELEASES, Obj, release_name, release_namespace, spec_of
+from .redaction import Redactor
+from .storage import Release
+from .target import Target, TargetError, Targets
+from .values import Values, ValuesError, compose, config_digest, values_checksum
+
+log = logging.getLogger("eddy.helm")
+
+NAME = "helm-controller"
+RELEASED = "Released"
+TEST_SUCCESS = "TestSuccess"
+REMEDIATED = "Remediated"
+RETRIES_EXCEEDED = "RetriesExceeded"
+ACCESS_DENIED = "AccessDenied"
+REVISION_ANNOTATION = "helm.toolkit.fluxcd.io/revision"
+
+
+@dataclass(frozen=True)
+class Settings:
+    helm: str = "helm"
+    requeue_dependency: float = 30.0
+    no_cross_namespace_refs: bool = False
+    default_service_account: str = ""
+    workdir: str | None = None
+
+
+def _seconds(text: Any, fallback: float) -> float:
+    try:
+        return parse_duration(str(text)) if text else fallback
+    except ValueError:
+        return fallback
+
+
+class HelmReleaseReconciler:
+    def __init__(self, manager: Manager, charts: Informer, settings: Settings) -> None:
+        self.manager = manager
+        self.charts = charts
+        self.settings = settings
+        self.helm = Helm.create(settings.helm, settings.workdir)
+        self.targets = Targets(manager.client, settings.default_service_account, settings.workdir)
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+        await self.targets.close()
+        await asyncio.to_thread(shutil.rmtree, self.helm.home, True)
+
+    async def lookup_release(self, namespace: str, name: str) -> Obj | None:
+        cached = self.manager.cache("helmrelease").get(name, namespace)
+        if cached is not None:
+            return cached
+        return await self.manager.client.get_or_none(HELM_RELEASES, name, namespace)
+
+    async def reconcile(self, obj: Obj) -> Result:
+        if is_deleting(obj):
+            return await self.finalize(obj)
+        obj = await add_finalizer(self.manager.client, HELM_RELEASES, obj)
+        return await Attempt(self, obj).run()
+
+    async def finalize(self, obj: Obj) -> Result:
+        """Uninstall the release (unless suspended), drop the HelmChart, then let go."""
+        if not has_finalizer(obj):
+            return Result()
+        spec = spec_of(obj)
+        if not spec.get("suspend"):
+            await self.uninstall_on_delete(obj)
+        try:
+            await delete_chart(self.manager.client, obj)
+        except ApiError as err:
+            log.warning("could not delete the HelmChart: %s", err)
+        await remove_finalizer(self.manager.client, HELM_RELEASES, obj)
+        return Result()
+
+    async def uninstall_on_delete(self, obj: Obj) -> None:
+        spec = spec_of(obj)
+        name, namespace = release_name(obj), release_namespace(obj)
+        try:
+            target = await self.targets.for_release(obj, namespace)
+        except TargetError as err:
+            # The cluster is out of reach for good; keeping the finalizer would
+            # only block the deletion forever.
+            await self.manager.events.warning(obj, Reason.UNINSTALL_FAILED, str(err))
+            return
+        try:
+            current = storage.latest(await storage.history(target.client, namespace, name))
+            if current is None or current.status == storage.UNINSTALLED:
+                return
+            args = actions.uninstall_args(spec, name, namespace)
+            try:
+                await self.helm.run(args, target.kubeconfig, actions.timeout_of(spec, "uninstall"))
+            except HelmError as err:
+                await self.manager.events.warning(obj, Reason.UNINSTALL_FAILED, str(err))
+                raise
+            await self.manager.events.normal(
+                obj, Reason.UNINSTALL_SUCCEEDED,
+                f"Helm uninstall succeeded for release {namespace}/{name}.v{current.version} "
+                f"with chart {current.chart_name}@{current.chart_version}",
+            )  # fmt: skip
+        finally:
+            await target.close()
+
+
+class Outcome(Exception):
+    """The release step ended in a way status must report; not a crash."""
+
+    def __init__(self, reason: str, message: str, *, stalled: bool = False) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.stalled = stalled
+
+
+@dataclass
+class Attempt:
+    """One reconcile of one HelmRelease, step by step."""
+
+    reconciler: HelmReleaseReconciler
+    obj: Obj
+    status: dict[str, Any] = field(init=False)
+    artifact: ChartArtifact | None = None
+    values: Values = field(default_factory=dict)
+    digest: str = ""
+    workdir: Path | None = None
+    chart_dir: Path | None = None
+    target: Target | None = None
+    waiting: tuple[str, str] | None = None
+    # What this pass did, for the final summary: (reason, message) of the release.
+    released: tuple[str, str] | None = None
+    tested: bool = False
+    redact: Redactor = field(default_factory=Redactor)
+
+    def __post_init__(self) -> None:
+        self.status_before: dict[str, Any] = self.obj.get("status") or {}
+        self.status = copy.deepcopy(self.status_before)
+        self.status.pop("observedGeneration", None)
+        self.spec = spec_of(self.obj)
+        self.meta: dict[str, Any] = self.obj["metadata"]
+        self.generation: int | None = self.meta.get("generation")
+        self.settings = self.reconciler.settings
+        self.manager = self.reconciler.manager
+        self.helm = self.reconciler.helm
+        self.name = release_name(self.obj)
+        self.namespace = release_namespace(self.obj)
+
+    @property
+    def revision(self) -> str:
+        return self.artifact.revision if self.artifact else ""
+
+    async def run(self) -> Result:
+        steps = [
+            Step("check dependencies", self.check_dependencies, Reason.DEPENDENCY_NOT_READY),
+            Step("resolve chart", self.resolve_chart, Reason.ARTIFACT_FAILED),
+            Step("compose values", self.compose_values, Reason.INIT_FAILED),
+            Step("report progress", self.report_progress),
+            Step("fetch chart", self.fetch_chart, Reason.ARTIFACT_FAILED),
+            Step("connect", self.connect, Reason.INIT_FAILED),
+            Step("release", self.release, Reason.RECONCILIATION_FAILED),
+        ]
+        try:
+            waiting = await run_steps(steps)
+        except StepError as err:
+            cause = err.__cause__
+            if isinstance(cause, Outcome):
+                return await self.failed(cause.reason, cause.message, cause.stalled)
+            return await self.failed(err.reason, err.message, err.reason == ACCESS_DENIED)
+        finally:
+            await self.cleanup()
+        if waiting is not None:
+            return await self.wait(waiting)
+        return await self.succeeded()
+
+    # -- steps ----------------------------------------------------------------------
+
+    async def check_dependencies(self) -> Result | None:
+        try:
+            await check_dependencies(
+                self.obj, self.reconciler.lookup_release, self.settings.no_cross_namespace_refs
+            )
+        except DependencyNotReady as err:
+            return self._wait_for(
+                Reason.DEPENDENCY_NOT_READY, f"dependencies do not meet ready condition ({err})"
+            )
+        return None
+
+    async def resolve_chart(self) -> Result | None:
+        client, cache = self.manager.client, self.reconciler.charts
+        try:
+            if isinstance(self.spec.get("chartRef"), dict):
+                chart = await referenced_chart(
+                    client, cache, self.obj, self.settings.no_cross_namespace_refs
+                )
+            else:
+                if self.settings.no_cross_namespace_refs:
+                    ref = ((self.spec.get("chart") or {}).get("spec") or {}).get("sourceRef") or {}
+                    if ref.get("namespace") and ref["namespace"] != self.meta["namespace"]:
+                        raise ChartRefused(
+                            f"cannot use {ref.get('kind')} '{ref['namespace']}/{ref.get('name')}'"
+                            ": cross-namespace references are disabled on this controller"
+                        )
+                chart = await ensure_chart(client, cache, self.obj)
+            meta = chart["metadata"]
+            self.status["helmChart"] = f"{meta['namespace']}/{meta['name']}"
+            self.artifact = artifact_of(chart)
+        except ChartRefused as err:
+            raise StepError("resolve chart", ACCESS_DENIED, str(err)) from err
+        except ChartNotReady as err:
+            return self._wait_for(Reason.ARTIFACT_FAILED, str(err))
+        return None
+
+    async def compose_values(self) -> Result | None:
+        try:
+            self.values, secret_strings = await compose(
+                self.manager.client, self.meta["namespace"], self.spec
+            )
+        except ValuesError as err:
+            raise StepError("compose values", Reason.INIT_FAILED, str(err)) from err
+        self.redact.add(secret_strings)
+        self.digest = config_digest(self.values)
+        if self._must_reset_failures():
+            for key in ("failures", "installFailures", "upgradeFailures"):
+                self.status.pop(key, None)
+        return None
+
+    def _must_reset_failures(self) -> bool:
+        """A new spec, chart, values or reset request earns a fresh set of retries."""
+        before = self.status_before
+        reset = (self.meta.get("annotations") or {}).get(RESET_REQUEST_ANNOTATION)
+        return (
+            before.get("lastAttemptedGeneration") != self.generation
+            or before.get("lastAttemptedRevision") != self.revision
+            or before.get("lastAttemptedConfigDigest") != self.digest
+            or (reset is not None and reset != before.get("lastHandledResetAt"))
+        )
+
+    async def report_progress(self) -> Result | None:
+        """Say so before working on a new chart, values or spec, as kstatus clients expect."""
+        before = self.status_before
+        current = (
+            conditions.is_true(before, conditions.READY)
+            and before.get("observedGeneration") == self.generation
+            and before.get("lastAttemptedRevision") == self.revision
+            and before.get("lastAttemptedConfigDigest") == self.digest
+        )
+        self._record_attempt()
+        if current:
+            return None
+        message = (
+            f"Fulfilling prerequisites for release {self.namespace}/{self.name} with chart "
+            f"version {self.revision}"
+        )
+        conditions.set_condition(
+            self.status, conditions.RECONCILING, conditions.TRUE, Reason.PROGRESSING, message,
+            self.generation,
+        )  # fmt: skip
+        conditions.set_condition(
+            self.status, conditions.READY, conditions.UNKNOWN, Reason.PROGRESSING,
+            "Reconciliation in progress", self.generation,
+        )  # fmt: skip
+        self.obj = await self.manager.status.patch(HELM_RELEASES, self.obj, self.status)
+        return None
+
+    def _record_attempt(self) -> None:
+        self.status["lastAttemptedRevision"] = self.revision
+        self.status["lastAttemptedConfigDigest"] = self.digest
+        self.status["lastAttemptedValuesChecksum"] = values_checksum(self.values)
+        self.status["lastAttemptedGeneration"] = self.generation
+        reset = (self.meta.get("annotations") or {}).get(RESET_REQUEST_ANNOTATION)
+        if reset is not None:
+            self.status["lastHandledResetAt"] = reset
+
+    async def fetch_chart(self) -> Result | None:
+        assert self.artifact is not None
+        base = self.settings.workdir
+        self.workdir = Path(await asyncio.to_thread(tempfile.mkdtemp, "", "helmrelease-", base))
+        try:
+            self.chart_dir = await download_chart(
+                self.reconciler.session(), self.artifact, self.workdir / "chart"
+            )
+        except ChartNotReady as err:
+            return self._wait_for(Reason.ARTIFACT_FAILED, str(err))
+        return None
+
+    async def connect(self) -> Result | None:
+        storage_ns = self.spec.get("storageNamespace")
+        if storage_ns and storage_ns != self.namespace:
+            # The helm CLI keeps release records in the release's namespace.
+            raise Outcome(
+                Reason.INIT_FAILED,
+                f"storageNamespace '{storage_ns}' differs from the release namespace "
+                f"'{self.namespace}': eddy stores Helm releases in the release namespace; "
+                "remove storageNamespace or set it to the target namespace",
+                stalled=True,
+            )
+        try:
+            self.target = await self.reconciler.targets.for_release(self.obj, self.namespace)
+        except TargetError as err:
+            raise Outcome(Reason.INIT_FAILED, str(err)) from err
+        self.status["storageNamespace"] = self.namespace
+        return None
+
+    async def release(self) -> Result | None:
+        assert self.target is not None and self.chart_dir is not None
+        releases = await self.history()
+        current = storage.latest(releases)
+        last_action = self.status.get("lastAttemptedReleaseAction")
+        if current is not None and current.status == storage.FAILED and last_action:
+            failures = int(self.status.get(f"{last_action}Failures") or 0)
+            if actions.exhausted(self.spec, last_action, failures):
+                reason = Reason.INSTALL_FAILED if last_action == INSTALL else Reason.UPGRADE_FAILED
+                raise Outcome(
+                    reason,
+                    f"Failed to {last_action} after {failures} attempt(s); fix the chart or "
+                    "values, or request a reset with the reconcile.fluxcd.io/resetAt "
+                    "annotation",
+                    stalled=True,
+                )
+        if current is not None and current.status in storage.PENDING:
+            current = await self.unlock(current, releases)
+        failed_first = current is not None and current.status == storage.FAILED
+        if failed_first and current is not None and storage.last_successful(releases) is None:
+            await self.uninstall_failed(current)
+            current = None
+        if current is None or current.status in (storage.UNINSTALLED, storage.UNINSTALLING):
+            await self.act(INSTALL, current)
+        elif current.status == storage.DEPLOYED and self.in_sync(current):
+            self.status["history"] = storage.snapshots(releases)
+            await self.test_if_untested(current)
+        else:
+            await self.act(UPGRADE, current)
+        return None
+
+    # -- release actions ------------------------------------------------------------
+
+    async def history(self) -> list[Release]:
+        assert self.target is not None
+        return await storage.history(self.target.client, self.namespace, self.name)
+
+    def in_sync(self, current: Release) -> bool:
+        assert self.chart_dir is not None
+        return current.chart_version == self.revision and current.config_digest == self.digest
+
+    async def run_helm(self, args: list[str], section: str) -> str:
+        assert self.target is not None
+        return await self.helm.run(
+            args, self.target.kubeconfig, actions.timeout_of(self.spec, section)
+        )
+
+    async def write_values(self) -> Path:
+        assert self.workdir is not None
+        path = self.workdir / "values.json"
+
+        def write() -> None:
+            path.touch(mode=0o600)
+            path.write_text(json.dumps(self.values))
+
+        await asyncio.to_thread(write)
+        return path
+
+    async def act(self, action: str, current: Release | None) -> None:
+        assert self.chart_dir is not None
+        values = await self.write_values()
+        builder = actions.install_args if action == INSTALL else actions.upgrade_args
+        args = builder(self.spec, self.name, self.namespace, self.chart_dir, values)
+        if action == INSTALL and current is not None and "--replace" not in args:
+            # A history kept by `uninstall --keep-history` holds the name.
+            args.append("--replace")
+        self.status["lastAttemptedReleaseAction"] = action
+        started = time.monotonic()
+        try:
+            await self.run_helm(args, action)
+        except HelmError as err:
+            self.status["lastAttemptedReleaseActionDuration"] = _duration(started)
+            await self.action_failed(action, current, str(err))
+            return
+        self.status["lastAttemptedReleaseActionDuration"] = _duration(started)
+        releases = await self.history()
+        made = storage.latest(releases)
+        assert made is not None
+        reason = Reason.INSTALL_SUCCEEDED if action == INSTALL else Reason.UPGRADE_SUCCEEDED
+        message = (
+            f"Helm {action} succeeded for release {self.namespace}/{self.name}.v{made.version} "
+            f"with chart {made.chart_name}@{made.chart_version}"
+        )
+        self.status["history"] = storage.snapshots(releases)
+        conditions.set_condition(
+            self.status, RELEASED, conditions.TRUE, reason, message, self.generation
+        )
+        conditions.delete(self.status, REMEDIATED)
+        await self.event(NORMAL, reason, message)
+        self.released = (reason, message)
+        await self.test(made, action)
+
+    async def action_failed(self, action: str, current: Release | None, error: str) -> None:
+        """Count the failure and remediate the failed release the way the spec asks."""
+        reason = Reason.INSTALL_FAILED if action == INSTALL else Reason.UPGRADE_FAILED
+        message = f"Helm {action} failed for release {self.namespace}/{self.name} with chart " \
+                  f"{self.chart_label()}: {error}"  # fmt: skip
+        releases = await self.history()
+        self.status["history"] = storage.snapshots(releases)
+        conditions.set_condition(
+            self.status, RELEASED, conditions.FALSE, reason, self.redact(message), self.generation
+        )
+        await self.event(WARNING, reason, message)
+        made = storage.latest(releases)
+        left_record = made is not None and (current is None or made.version > current.version)
+        self._count(action, counts=left_record)
+        if not left_record:
+            # Helm refused before touching the cluster (the chart does not render,
+            # values fail its schema): nothing to remediate, retry after retryInterval.
+            raise Outcome(reason, message)
+        failures = int(self.status.get(f"{action}Failures") or 0)
+        last = actions.exhausted(self.spec, action, failures)
+        if not last or actions.remediate_last_failure(self.spec, action):
+            assert made is not None
+            await self.remediate(action, made, releases)
+        if last:
+            raise Outcome(reason, f"{message} (after {failures} attempt(s))", stalled=True)
+        raise Outcome(reason, message)
+
+    def _count(self, action: str, counts: bool) -> None:
+        self.status["failures"] = int(self.status.get("failures") or 0) + 1
+        if counts:
+            key = f"{action}Failures"
+            self.status[key] = int(self.status.get(key) or 0) + 1
+
+    async def remediate(self, action: str, failed: Release, releases: list[Release]) -> None:
+        good = storage.last_successful(releases, below=failed.version)
+        if action == UPGRADE and actions.upgrade_strategy(self.spec) == "rollback" and good:
+            args = actions.rollback_args(self.spec, self.name, self.namespace, good.version)
+            try:
+                await self.run_helm(args, "rollback")
+            except HelmError as err:
+                await self.remediation_failed(Reason.ROLLBACK_FAILED, str(err))
+                return
+            message = (
+                f"Helm rollback to previous release {self.namespace}/{self.name}.v{good.version} "
+                f"with chart {good.chart_name}@{good.chart_version} succeeded"
+            )
+            await self.remediated(Reason.ROLLBACK_SUCCEEDED, message)
+            return
+        try:
+            await self.run_helm(actions.uninstall_args(self.spec, self.name, self.namespace),
+                                "uninstall")  # fmt: skip
+        except HelmError as err:
+            await self.remediation_failed(Reason.UNINSTALL_FAILED, str(err))
+            return
+        message = (
+            f"Helm uninstall for release {self.namespace}/{self.name}.v{failed.version} "
+            f"with chart {failed.chart_name}@{failed.chart_version} succeeded"
+        )
+        await self.remediated(Reason.UNINSTALL_SUCCEEDED, message)
+
+    async def remediated(self, reason: str, message: str) -> None:
+        conditions.set_condition(
+            self.status, REMEDIATED, conditions.TRUE, reason, message, self.generation
+        )
+        self.status["history"] = storage.snapshots(await self.history())
+        await self.event(NORMAL, reason, message)
+
+    async def remediation_failed(self, reason: str, error: str) -> None:
+        message = f"Helm remediation of release {self.namespace}/{self.name} failed: {error}"
+        conditions.set_condition(
+            self.status, REMEDIATED, conditions.FALSE, reason, self.redact(message),
+            self.generation,
+        )  # fmt: skip
+        await self.event(WARNING, reason, message)
+
+    async def uninstall_failed(self, failed: Release) -> None:
+        """A failed first install blocks `helm install`: clear it before trying again."""
+        args = actions.uninstall_args(self.spec, self.name, self.namespace)
+        await self.run_helm(args, "uninstall")
+        message = (
+            f"Helm uninstall for release {self.namespace}/{self.name}.v{failed.version} "
+            f"with chart {failed.chart_name}@{failed.chart_version} succeeded"
+        )
+        await self.remediated(Reason.UNINSTALL_SUCCEEDED, message)
+
+    async def unlock(self, current: Release, releases: list[Release]) -> Release | None:
+        """A release left pending by an interrupted action blocks Helm; undo it."""
+        good = storage.last_successful(releases, below=current.version)
+        if good is None:
+            await self.uninstall_failed(current)
+            return None
+        args = actions.rollback_args(self.spec, self.name, self.namespace, good.version)
+        await self.run_helm(args, "rollback")
+        message = (
+            f"Helm rollback of interrupted release {self.namespace}/{self.name}.v"
+            f"{current.version} to v{good.version} succeeded"
+        )
+        await self.remediated(Reason.ROLLBACK_SUCCEEDED, message)
+        return storage.latest(await self.history())
+
+    async def test_if_untested(self, current: Release) -> None:
+        """Tests that were enabled after the release was made run once on it."""
+        if actions.section(self.spec, "test").get("enable") and not current.test_hooks:
+            if conditions.get(self.status, TEST_SUCCESS) is None:
+                await self.test(current, str(self.status.get("lastAttemptedReleaseAction")
+                                             or INSTALL))  # fmt: skip
+        elif not actions.section(self.spec, "test").get("enable"):
+            conditions.delete(self.status, TEST_SUCCESS)
+
+    async def test(self, made: Release, action: str) -> None:
+        if not actions.section(self.spec, "test").get("enable"):
+            conditions.delete(self.status, TEST_SUCCESS)
+            return
+        self.tested = True
+        where = f"{self.namespace}/{self.name}.v{made.version}"
+        try:
+            await self.run_helm(actions.test_args(self.spec, self.name, self.namespace), "test")
+        except HelmError as err:
+            message = f"Helm test failed for release {where} with chart " \
+                      f"{made.chart_name}@{made.chart_version}: {err}"  # fmt: skip
+            conditions.set_condition(
+                self.status, TEST_SUCCESS, conditions.FALSE, Reason.TEST_FAILED,
+                self.redact(message), self.generation,
+            )  # fmt: skip
+            self.status["history"] = storage.snapshots(await self.history())
+            await self.event(WARNING, Reason.TEST_FAILED, message)
+            if actions.ignore_test_failures(self.spec, action):
+                return
+            # A failed test is a failed release: count it and remediate as Flux does.
+            self._count(action, counts=True)
+            releases = await self.history()
+            failures = int(self.status.get(f"{action}Failures") or 0)
+            last = actions.exhausted(self.spec, action, failures)
+            if not last or actions.remediate_last_failure(self.spec, action):
+                await self.remediate(action, made, releases)
+            raise Outcome(Reason.TEST_FAILED, message, stalled=last) from err
+        message = f"Helm test succeeded for release {where} with chart " \
+                  f"{made.chart_name}@{made.chart_version}"  # fmt: skip
+        conditions.set_condition(
+            self.status, TEST_SUCCESS, conditions.TRUE, Reason.TEST_SUCCEEDED, message,
+            self.generation,
+        )  # fmt: skip
+        self.status["history"] = storage.snapshots(await self.history())
+        await self.event(NORMAL, Reason.TEST_SUCCEEDED, message)
+
+    # -- helpers --------------------------------------------------------------------
+
+    def chart_label(self) -> str:
+        chart = ((self.spec.get("chart") or {}).get("spec") or {}).get("chart")
+        name = chart or (self.spec.get("chartRef") or {}).get("name") or "chart"
+        return f"{str(name).rstrip('/').rsplit('/', 1)[-1]}@{self.revision}"
+
+    def _wait_for(self, reason: str, message: str) -> Result:
+        delay = self.settings.requeue_dependency
+        self.waiting = (reason, f"{message}, retrying in {format_duration(delay)}")
+        return Result.after(delay)
+
+    async def event(self, event_type: str, reason: str, message: str) -> None:
+        annotations = {REVISION_ANNOTATION: self.revision} if self.revision else None
+        await self.manager.events.event(
+            self.obj, event_type, reason, self.redact(message), annotations
+        )
+
+    async def cleanup(self) -> None:
+        if self.target is not None:
+            await self.target.close()
+        if self.workdir is not None:
+            await asyncio.to_thread(shutil.rmtree, self.workdir, True)
+
+    def interval(self) -> float:
+        return _seconds(self.spec.get("interval"), 600.0)
+
+    # -- outcomes -------------------------------------------------------------------
+
+    async def wait(self, result: Result) -> Result:
+        assert self.waiting is not None
+        reason, message = self.waiting
+        message = self.redact(message)
+        log.info(message)
+        conditions.mark_failed(self.status, reason, message, self.generation)
+        await self.manager.status.patch(HELM_RELEASES, self.obj, self.status)
+        return result
+
+    async def failed(self, reason: str, message: str, stalled: bool) -> Result:
+        message = self.redact(message)
+        if stalled:
+            conditions.mark_failed(self.status, reason, message, self.generation, retrying=False)
+            stall = RETRIES_EXCEEDED if reason in (
+                Reason.INSTALL_FAILED, Reason.UPGRADE_FAILED, Reason.TEST_FAILED
+            ) else reason  # fmt: skip
+            conditions.set_condition(
+                self.status, conditions.STALLED, conditions.TRUE, stall, message, self.generation
+            )
+        else:
+            conditions.mark_failed(self.status, reason, message, self.generation)
+        log.error("release failed: %s", message, extra={"revision": self.revision})
+        await self.manager.status.patch(HELM_RELEASES, self.obj, self.status)
+        if reason not in (Reason.INSTALL_FAILED, Reason.UPGRADE_FAILED, Reason.TEST_FAILED):
+            # Helm's own failures already had their Event from the action itself.
+            await self.event(WARNING, reason, message)
+        if stalled:
+            return Result.done()
+        return Result.after(_seconds(self.spec.get("retryInterval"), self.interval()))
+
+    async def succeeded(self) -> Result:
+        if self.released is not None:
+            reason, message = self.released
+        else:
+            released = conditions.get(self.status, RELEASED)
+            if released is not None and released.get("status") == conditions.TRUE:
+                reason, message = str(released["reason"]), str(released["message"])
+            else:
+                reason = Reason.INSTALL_SUCCEEDED
+                message = f"Release {self.namespace}/{self.name} is in sync with chart " \
+                          f"{self.chart_label()}"  # fmt: skip
+                conditions.set_condition(
+                    self.status, RELEASED, conditions.TRUE, reason, message, self.generation
+                )
+        test = conditions.get(self.status, TEST_SUCCESS)
+        if self.tested and test is not None and test.get("status") == conditions.TRUE:
+            reason, message = str(test["reason"]), str(test["message"])
+        conditions.mark_ready(self.status, message, reason, self.generation)
+        for key in ("failures", "installFailures", "upgradeFailures"):
+            self.status.pop(key, None)
+        history = self.status.get("history") or []
+        if history:
+            self.status["lastReleaseRevision"] = history[0].get("version")
+        await self.manager.status.patch(HELM_RELEASES, self.obj, self.status)
+        return Result.after(self.interval())
+
+
+def _duration(started: float) -> str:
+    return format_duration(round(time.monotonic() - started, 3))

@@ -1,0 +1,141 @@
+"""Fixtures for the helm-controller tests: the source-controller as a process, the
+helm-controller in this process, and a `helm` that reads what they released."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from kubernetes_asyncio.client import ApiClient
+
+from eddy_runtime.client import make_client
+from eddy_runtime.flags import Options
+from eddy_runtime.manager import Manager
+from eddy_runtime.resources import Resource, ResourceClient
+from eddy_testenv import ControlPlane, find_binary, free_port
+from eddy_testenv.controllers import ControllerProcess
+from helm_controller.controller import controller
+from helm_controller.objects import HELM_RELEASES
+from helm_controller.reconcile import NAME, Settings
+
+pytestmark = pytest.mark.integration
+
+HELM_REPOSITORIES = Resource("source.toolkit.fluxcd.io", "v1", "helmrepositories", "HelmRepository")
+
+
+@pytest.fixture(scope="session")
+def source_controller(control_plane: ControlPlane) -> Iterator[ControllerProcess]:
+    with tempfile.TemporaryDirectory(prefix="eddy-helm-it-") as tmp:
+        workdir = Path(tmp)
+        port = free_port()
+        process = ControllerProcess(
+            "source_controller",
+            control_plane.kubeconfig,
+            workdir,
+            args=[
+                f"--storage-path={workdir / 'artifacts'}",
+                f"--storage-addr=127.0.0.1:{port}",
+                f"--storage-adv-addr=127.0.0.1:{port}",
+            ],
+        )
+        process.start()
+        try:
+            yield process
+        finally:
+            process.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def kube(api_client: ApiClient) -> ResourceClient:
+    return ResourceClient(api_client, field_manager="helm-tests")
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def helm_controller(
+    control_plane: ControlPlane,
+    source_controller: ControllerProcess,
+    namespace: str,
+    kube: ResourceClient,
+) -> AsyncIterator[Manager]:
+    """The helm-controller in this process; at the end the test's HelmReleases are
+    deleted while it still runs, so their finalizers uninstall the releases."""
+    options = Options(
+        metrics_addr="127.0.0.1:0",
+        health_addr="127.0.0.1:0",
+        min_retry_delay=0.1,
+        max_retry_delay=2.0,
+        graceful_shutdown_timeout=5.0,
+        requeue_dependency=1.0,
+        runtime_namespace=namespace,
+    )
+    api = await make_client(str(control_plane.kubeconfig))
+    manager = Manager(NAME, options, api, handle_signals=False)
+    ctl, reconciler = controller(
+        manager, Settings(helm=find_binary("helm"), requeue_dependency=1.0)
+    )
+    manager.add(ctl)
+    task = asyncio.create_task(manager.run())
+    while not manager.ready():
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.05)
+    try:
+        yield manager
+    finally:
+        for item in (await kube.list(HELM_RELEASES, namespace)).get("items") or []:
+            await kube.delete(HELM_RELEASES, item["metadata"]["name"], namespace)
+        for _ in range(200):
+            if not (await kube.list(HELM_RELEASES, namespace)).get("items"):
+                break
+            await asyncio.sleep(0.1)
+        manager.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 10)
+        await reconciler.close()
+        await api.close()
+
+
+class HelmCLI:
+    """The pinned helm, pointed at the test control plane, as a user would run it."""
+
+    def __init__(self, kubeconfig: Path, home: Path) -> None:
+        self.kubeconfig = kubeconfig
+        self.home = home
+
+    def run(self, *args: str) -> str:
+        env = {
+            "HOME": str(self.home),
+            "HELM_CACHE_HOME": str(self.home / "cache"),
+            "HELM_CONFIG_HOME": str(self.home / "config"),
+            "HELM_DATA_HOME": str(self.home / "data"),
+            "PATH": "/usr/bin:/bin",
+        }
+        done = subprocess.run(
+            [find_binary("helm"), *args, "--kubeconfig", str(self.kubeconfig)],
+            capture_output=True, text=True, env=env, timeout=60, check=True,
+        )  # fmt: skip
+        return done.stdout
+
+    async def releases(self, namespace: str) -> list[dict[str, Any]]:
+        out = await asyncio.to_thread(self.run, "list", "-a", "-n", namespace, "-o", "json")
+        found: list[dict[str, Any]] = json.loads(out or "[]")
+        return found
+
+    async def history(self, name: str, namespace: str) -> list[dict[str, Any]]:
+        out = await asyncio.to_thread(self.run, "history", name, "-n", namespace, "-o", "json")
+        found: list[dict[str, Any]] = json.loads(out or "[]")
+        return found
+
+
+@pytest.fixture(scope="session")
+def helm_cli(control_plane: ControlPlane) -> Iterator[HelmCLI]:
+    with tempfile.TemporaryDirectory(prefix="eddy-helm-cli-") as tmp:
+        yield HelmCLI(control_plane.kubeconfig, Path(tmp))
