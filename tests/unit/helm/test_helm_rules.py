@@ -1,0 +1,123 @@
+"""Pure rules of the helm-controller: values merge, digests, names, helm flags."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from helm_controller import actions, storage
+from helm_controller.chart import desired_chart
+from helm_controller.objects import helm_chart_name, helm_chart_namespace, release_name
+from helm_controller.values import (
+    ValuesError,
+    config_digest,
+    merge,
+    parse_document,
+    set_path,
+    split_path,
+    typed,
+)
+
+
+def hr(name: str = "podinfo", namespace: str = "apps", **spec: object) -> dict[str, object]:
+    return {"metadata": {"name": name, "namespace": namespace, "uid": "u-1"}, "spec": spec}
+
+
+def test_merge_is_deep_and_later_wins() -> None:
+    base = {"a": {"b": 1, "c": [1, 2]}, "d": "x"}
+    assert merge(base, {"a": {"c": [3]}, "e": True}) == {
+        "a": {"b": 1, "c": [3]},
+        "d": "x",
+        "e": True,
+    }
+    assert base == {"a": {"b": 1, "c": [1, 2]}, "d": "x"}
+
+
+def test_target_path_like_helm_set() -> None:
+    assert split_path(r"a.b\.c[1].d") == ["a", "b.c", 1, "d"]
+    values: dict[str, object] = {}
+    set_path(values, "image.tag", typed("42"))
+    set_path(values, "list[1].name", typed("true"))
+    assert values == {"image": {"tag": 42}, "list": [None, {"name": True}]}
+    assert typed("0123") == "0123" and typed("null") is None and typed("1.5") == "1.5"
+    with pytest.raises(ValuesError):
+        set_path({"a": [1]}, "a.b", 1)
+
+
+def test_values_documents_must_be_maps() -> None:
+    assert parse_document("", "x") == {}
+    with pytest.raises(ValuesError, match="line 1"):
+        parse_document("a: [", "key 'values.yaml' of ConfigMap 'ns/x'")
+    with pytest.raises(ValuesError, match="map"):
+        parse_document("- 1", "x")
+
+
+def test_config_digest_is_canonical_json() -> None:
+    assert config_digest({}) == "sha256:" + hashlib.sha256(b"").hexdigest()
+    expected = hashlib.sha256(b'{"a":1,"b":"\\u003cx\\u003e"}\n').hexdigest()
+    assert config_digest({"b": "<x>", "a": 1}) == f"sha256:{expected}"
+
+
+def test_release_and_chart_names() -> None:
+    assert release_name(hr()) == "podinfo"
+    assert release_name(hr(targetNamespace="prod")) == "prod-podinfo"
+    assert release_name(hr(releaseName="mine", targetNamespace="prod")) == "mine"
+    long = release_name(hr(name="n" * 60))
+    assert len(long) == 53 and long.startswith("n" * 40 + "-")
+    assert helm_chart_name(hr()) == "apps-podinfo"
+    ref = {"kind": "HelmRepository", "name": "charts", "namespace": "flux-system"}
+    obj = hr(chart={"spec": {"chart": "podinfo", "sourceRef": ref}}, interval="5m")
+    assert helm_chart_namespace(obj) == "flux-system"
+    chart = desired_chart(obj, "5m")
+    assert chart["metadata"]["namespace"] == "flux-system"
+    assert "ownerReferences" not in chart["metadata"]
+    assert chart["spec"]["sourceRef"] == {"kind": "HelmRepository", "name": "charts"}
+    assert chart["spec"]["version"] == "*" and chart["spec"]["interval"] == "5m"
+    assert chart["metadata"]["labels"] == {
+        "helm.toolkit.fluxcd.io/name": "podinfo", "helm.toolkit.fluxcd.io/namespace": "apps"
+    }  # fmt: skip
+
+
+def test_helm_flags_follow_the_spec() -> None:
+    spec = {
+        "timeout": "2m",
+        "install": {"createNamespace": True, "crds": "Skip", "disableWait": True},
+        "upgrade": {"force": True, "timeout": "30s", "remediation": {"retries": 2}},
+        "maxHistory": 3,
+    }
+    install = actions.install_args(spec, "r", "ns", Path("/c"), Path("/v"))
+    assert "--create-namespace" in install and "--skip-crds" in install
+    assert "--wait" not in install and install[install.index("--timeout") + 1] == "2m0s"
+    upgrade = actions.upgrade_args(spec, "r", "ns", Path("/c"), Path("/v"))
+    assert "--force" in upgrade and "--reset-values" in upgrade and "--wait" in upgrade
+    assert upgrade[upgrade.index("--timeout") + 1] == "30s"
+    assert upgrade[upgrade.index("--history-max") + 1] == "3"
+    assert not actions.exhausted(spec, "upgrade", 2) and actions.exhausted(spec, "upgrade", 3)
+    assert actions.remediate_last_failure(spec, "upgrade")
+    assert not actions.remediate_last_failure(spec, "install")
+    assert actions.exhausted(spec, "install", 1)
+    assert not actions.exhausted({"install": {"remediation": {"retries": -1}}}, "install", 99)
+
+
+def test_release_records_decode_as_helm_stores_them() -> None:
+    record = {
+        "name": "r", "namespace": "ns", "version": 2,
+        "info": {"status": "deployed", "first_deployed": "2026-01-02T03:04:05.123456789+01:00",
+                 "last_deployed": "2026-01-02T03:04:06Z"},
+        "chart": {"metadata": {"name": "app", "version": "1.0.0", "appVersion": "1.0"}},
+        "config": {"a": 1},
+        "hooks": [{"name": "t", "events": ["test"], "last_run": {"phase": "Succeeded"}}],
+    }  # fmt: skip
+    raw = base64.b64encode(gzip.compress(json.dumps(record).encode()))
+    rel = storage.decode({"data": {"release": base64.b64encode(raw).decode()}})
+    snap = rel.snapshot()
+    assert (snap["chartName"], snap["chartVersion"], snap["version"]) == ("app", "1.0.0", 2)
+    assert snap["firstDeployed"] == "2026-01-02T02:04:05Z"
+    assert snap["configDigest"] == config_digest({"a": 1})
+    assert snap["testHooks"] == {"t": {"phase": "Succeeded"}}
+    assert snap["digest"].startswith("sha256:")
