@@ -48,6 +48,12 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far: steadier than wall time on a busy host."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def make_repos(repos: GitRepos, count: int) -> None:
     """`count` bare repositories with a small manifest tree each (copies of one)."""
     template = repos.create("template", {
@@ -115,10 +121,12 @@ async def run_once(plane: ControlPlane, workdir: Path, count: int, git: GitHTTPS
         await asyncio.wait_for(done.wait(), 600)
         elapsed = time.monotonic() - started
         rss = peak_rss_mib(proc.pid)
+        cpu = cpu_seconds(proc.pid)
         print(f"GitRepositories:        {count}")
         print(f"created in:             {created:.2f} s")
         print(f"first create to Ready:  {elapsed:.2f} s")
         print(f"controller peak RSS:    {rss:.1f} MiB")
+        print(f"controller CPU:         {cpu:.1f} s ({1000 * cpu / count:.0f} ms per object)")
         print()
     finally:
         if watch_task is not None:
