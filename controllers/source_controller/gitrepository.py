@@ -26,6 +26,8 @@ from .reconcile import Job, SourceReconciler, duration_of
 from .storage import Storage
 
 INCLUDE_INDEX = "include"
+# Flux's reason when an included artifact cannot be copied into the tree.
+COPY_FAILED = "CopyFailed"
 
 
 class GitRepositoryJob(Job):
@@ -165,7 +167,24 @@ class GitRepositoryJob(Job):
                 f"include '{name}': fromPath '{from_path}' is not a directory in its artifact"
             )
         dest = self.tree / to_path
-        await asyncio.to_thread(shutil.copytree, source, dest, dirs_exist_ok=True)
+        try:
+            await asyncio.to_thread(shutil.copytree, source, dest, dirs_exist_ok=True)
+        except OSError as err:
+            # A file of the repository where the include wants a directory (or the
+            # reverse; shutil.Error gathers those per file): a new commit or a spec
+            # edit fixes it, so this is retried. The message names spec paths only,
+            # never the scratch directory.
+            clashes = FileExistsError | NotADirectoryError | IsADirectoryError | shutil.Error
+            why = (
+                "a file of the repository is in the way"
+                if isinstance(err, clashes)
+                else err.strerror or type(err).__name__
+            )
+            raise SourceError(
+                COPY_FAILED,
+                f"include '{name}': cannot copy into toPath '{to_path}': {why}",
+                condition=INCLUDE_UNAVAILABLE,
+            ) from err
 
 
 def _inside(path: str, field: str) -> str:

@@ -125,3 +125,32 @@ async def test_include_of_a_missing_repository_is_reported(
     assert condition(obj, "Ready")["reason"] == "IncludeUnavailable"
     assert condition(obj, "IncludeUnavailable")["status"] == "True"
     assert "/absent' has no artifact yet (it does not exist)" in condition(obj, "Ready")["message"]
+
+
+async def test_include_onto_a_file_of_the_repository_is_reported(
+    kube: ResourceClient,
+    namespace: str,
+    git_repos: GitRepos,
+    git_http: GitHTTPServer,
+    source_controller: RunningController,
+) -> None:
+    app, lib = f"{namespace}-app", f"{namespace}-lib"
+    git_repos.create(app, {"vendor": "a file, not a directory\n"})
+    git_repos.create(lib, {"lib.yaml": "lib\n"})
+    await kube.create(GR, git_repository("lib", namespace, git_http.repo_url(lib),
+                                         ref={"branch": "main"}))  # fmt: skip
+    await until_ready(kube, GR, namespace, "lib")
+    include = [{"repository": {"name": "lib"}, "toPath": "vendor"}]
+    await kube.create(GR, git_repository("app", namespace, git_http.repo_url(app),
+                                         ref={"branch": "main"}, include=include))  # fmt: skip
+    obj = await failed(kube, GR, namespace, "app")
+    ready_cond = condition(obj, "Ready")
+    assert ready_cond["reason"] == "CopyFailed", ready_cond
+    assert (
+        "cannot copy into toPath 'vendor': a file of the repository is in the way"
+        in (ready_cond["message"])
+    )
+    assert condition(obj, "IncludeUnavailable")["reason"] == "CopyFailed"
+    # The repository may drop the file in its next commit: retried, not stalled.
+    assert condition(obj, "Reconciling")["reason"] == "ProgressingWithRetry"
+    assert not condition(obj, "Stalled")
