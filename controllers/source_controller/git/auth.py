@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from eddy_api.common import Reason
 from eddy_runtime.resources import ResourceClient
 
-from ..failures import invalid_spec
+from ..failures import SourceError, invalid_spec
 from ..secrets import read_secret, require
 
 
@@ -47,7 +48,12 @@ def auth_from_data(url: str, data: dict[str, bytes], secret: str) -> GitAuth:
 
     def text(key: str) -> str | None:
         value = data.get(key)
-        return value.decode() if value else None
+        if not value:
+            return None
+        try:
+            return value.decode()
+        except UnicodeDecodeError:
+            raise _bad_key(secret, key, "is not UTF-8 text") from None
 
     ca = data.get("ca.crt") or data.get("caFile")
     if scheme_of(url) == "ssh":
@@ -57,11 +63,30 @@ def auth_from_data(url: str, data: dict[str, bytes], secret: str) -> GitAuth:
             passphrase=data.get("password") or None,
             known_hosts=require(data, "known_hosts", secret, "SSH host key verification"),
         )
+    token = text("bearerToken")
+    if token is not None and any(ord(c) < 0x20 or c == "\x7f" for c in token):
+        # The HTTP client would refuse the header with the token in its error
+        # message, which would then reach status and Events.
+        raise _bad_key(
+            secret,
+            "bearerToken",
+            "contains a line break or another control character (often a trailing "
+            "newline); store the token alone",
+        )
     return GitAuth(
         username=text("username"),
         password=text("password"),
-        bearer_token=text("bearerToken"),
+        bearer_token=token,
         ca_cert=ca or None,
+    )
+
+
+def _bad_key(secret: str, key: str, problem: str) -> SourceError:
+    # Names the Secret and the key, never the value.
+    return SourceError(
+        Reason.AUTHENTICATION_FAILED,
+        f"secret '{secret}': '{key}' {problem}",
+        condition="FetchFailed",
     )
 
 

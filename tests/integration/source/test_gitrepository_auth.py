@@ -194,3 +194,29 @@ async def test_credentials_in_the_url_stay_out_of_status_events_and_logs(
         str(e) for name in ("inurl", "absent") for e in await events_for(kube, namespace, name)
     ]
     assert not [text for text in [*statuses, *events, caplog.text] if PASSWORD in text]
+
+
+async def test_a_bearer_token_with_a_line_break_is_refused_without_showing_it(
+    kube: ResourceClient,
+    namespace: str,
+    git_repos: GitRepos,
+    git_http: GitHTTPServer,
+    source_controller: RunningController,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # `echo $TOKEN > file; kubectl create secret --from-file` leaves a newline.
+    caplog.set_level(logging.DEBUG)
+    repo = f"{namespace}-newline"
+    git_repos.create(repo, {"a.yaml": "a: 1\n"})
+    await create_secret(kube, namespace, "newline", {"bearerToken": TOKEN + "\n"})
+    await kube.create(GR, git_repository("newline", namespace, git_http.repo_url(repo),
+                                         ref={"branch": "main"},
+                                         secretRef={"name": "newline"}))  # fmt: skip
+    obj = await failed(kube, GR, namespace, "newline")
+    ready_cond = condition(obj, "Ready")
+    assert ready_cond["reason"] == "AuthenticationFailed", ready_cond
+    assert "'bearerToken'" in ready_cond["message"] and "line break" in ready_cond["message"]
+    assert condition(obj, "Reconciling")["reason"] == "ProgressingWithRetry"
+    await warning_reasons(kube, namespace, "newline")
+    events = await events_for(kube, namespace, "newline")
+    assert not [t for t in (str(obj["status"]), str(events), caplog.text) if TOKEN in t]
