@@ -1,4 +1,4 @@
-"""The image-automation-controller process.
+"""The image-automation-controller: ImageRepository, ImagePolicy, ImageUpdateAutomation.
 
-Not written yet; this package holds its reconcilers once it is.
+One process scans registries, picks the latest tag per policy and writes it to Git.
 """

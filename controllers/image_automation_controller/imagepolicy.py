@@ -1,0 +1,114 @@
+"""The ImagePolicy reconciler: pick the latest tag of an ImageRepository by the policy's rule.
+
+It runs whenever its repository's scan changes; a rule that can never work (a bad
+range or regex) is Stalled until the spec is fixed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eddy_runtime import Manager, Result
+from eddy_runtime.conditions import DEPENDENCY_NOT_READY, SUCCEEDED, is_ready
+from eddy_runtime.informer import Informer
+
+from .objects import IMAGE_POLICIES, Obj, name_of, spec_of, status_of
+from .policy import InvalidPolicy, describe_rule, latest_tag, validate
+from .reporting import Report
+from .repository import TagStore
+
+INVALID_POLICY = "InvalidPolicy"
+NO_MATCH = "ReconciliationFailed"
+# How soon to look again for tags that a scan in this process has not produced yet.
+SCAN_WAIT = 2.0
+
+
+def repository_ref(policy: Obj) -> tuple[str, str]:
+    """(namespace, name) of the ImageRepository; the namespace defaults to the policy's."""
+    ref = spec_of(policy).get("imageRepositoryRef") or {}
+    namespace, _ = name_of(policy)
+    return str(ref.get("namespace") or namespace), str(ref.get("name") or "")
+
+
+class ImagePolicyReconciler:
+    def __init__(
+        self,
+        manager: Manager,
+        repositories: Informer,
+        store: TagStore,
+        requeue_dependency: float = 30.0,
+        no_cross_namespace_refs: bool = False,
+    ) -> None:
+        self.manager = manager
+        self.repositories = repositories
+        self.store = store
+        self.requeue_dependency = requeue_dependency
+        self.no_cross_namespace_refs = no_cross_namespace_refs
+
+    async def reconcile(self, obj: Obj) -> Result:
+        report = Report(self.manager, IMAGE_POLICIES, obj)
+        spec = spec_of(obj)
+        own_namespace, _ = name_of(obj)
+        try:
+            validate(spec)
+        except InvalidPolicy as err:
+            return await report.failed(INVALID_POLICY, str(err), None)
+        namespace, name = repository_ref(obj)
+        if self.no_cross_namespace_refs and namespace != own_namespace:
+            return await report.failed(
+                "AccessDenied",
+                f"cannot use ImageRepository '{namespace}/{name}': cross-namespace references "
+                "are disabled on this controller",
+                None,
+            )
+        repository = self.repositories.get(name, namespace)
+        if repository is None:
+            return await report.waiting(
+                DEPENDENCY_NOT_READY,
+                f"ImageRepository '{namespace}/{name}' not found; create it or fix "
+                "spec.imageRepositoryRef",
+                self.requeue_dependency,
+            )
+        scan = self.store.get(namespace, name)
+        if not is_ready(repository) or scan is None:
+            if scan is None and is_ready(repository) and report.was_ready:
+                # Tags are kept in memory: after a restart, wait for the rescan
+                # without flipping a good status to not-ready.
+                return Result.after(SCAN_WAIT)
+            return await report.waiting(
+                DEPENDENCY_NOT_READY,
+                f"ImageRepository '{namespace}/{name}' has not been scanned successfully yet",
+                SCAN_WAIT if is_ready(repository) else self.requeue_dependency,
+            )
+        image = str(spec_of(repository).get("image") or "")
+        tag = latest_tag(spec, scan.tags)
+        if tag is None:
+            return await report.failed(
+                NO_MATCH,
+                f"no tag of ImageRepository '{namespace}/{name}' ({len(scan.tags)} tags) "
+                f"satisfies the {describe_rule(spec)}"
+                + (" with spec.filterTags" if spec.get("filterTags") else "")
+                + "; push a matching tag or change the policy",
+                None,
+            )
+        return await self.chosen(report, image, tag)
+
+    async def chosen(self, report: Report, image: str, tag: str) -> Result:
+        status = report.status
+        before = status_of(report.obj).get("latestRef") or {}
+        latest: dict[str, Any] = {"name": image, "tag": tag}
+        previous = {k: before.get(k) for k in ("name", "tag") if before.get(k)}
+        if before and previous != latest:
+            status["observedPreviousRef"] = dict(before)
+            status["observedPreviousImage"] = f"{before.get('name')}:{before.get('tag')}"
+        status["latestRef"] = latest
+        status["latestImage"] = f"{image}:{tag}"
+        if not before:
+            event = f"Latest image tag for '{image}' resolved to {tag}"
+        elif previous != latest:
+            event = f"Latest image tag for '{image}' updated from {before.get('tag')} to {tag}"
+        else:
+            event = None
+        message = f"Latest image tag for '{image}' resolved to {tag}"
+        await report.ready(SUCCEEDED, message, event)
+        return Result.done()

@@ -1,0 +1,71 @@
+"""How the three image reconcilers end a pass: one status patch, an Event, a requeue.
+
+They share the same outcomes (ready, waiting, failed, stalled); writing them once
+keeps the conditions, messages and retries the same across the three kinds.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from eddy_runtime import Manager, Resource, Result, conditions
+from eddy_runtime.durations import parse_duration
+from eddy_runtime.events import NORMAL, WARNING
+
+from .objects import Obj, spec_of
+
+log = logging.getLogger("eddy.image")
+
+# After a failure, try again within a minute even when the interval is longer.
+MAX_RETRY = 60.0
+
+
+def interval_of(obj: Obj, default: float = 600.0) -> float:
+    try:
+        return parse_duration(str(spec_of(obj).get("interval") or "")) or default
+    except ValueError:
+        return default
+
+
+def retry_after(obj: Obj) -> float:
+    return min(interval_of(obj), MAX_RETRY)
+
+
+class Report:
+    """The status being built for one object during one pass."""
+
+    def __init__(self, manager: Manager, resource: Resource, obj: Obj) -> None:
+        self.manager = manager
+        self.resource = resource
+        self.obj = obj
+        self.before: dict[str, Any] = dict(obj.get("status") or {})
+        self.status: dict[str, Any] = {
+            k: v for k, v in self.before.items() if k != "observedGeneration"
+        }
+        self.generation: int | None = (obj.get("metadata") or {}).get("generation")
+
+    @property
+    def was_ready(self) -> bool:
+        return conditions.is_true(self.before, conditions.READY)
+
+    async def ready(self, reason: str, message: str, event: str | None = None) -> None:
+        conditions.mark_ready(self.status, message, reason, self.generation)
+        await self.manager.status.patch(self.resource, self.obj, self.status)
+        if event:
+            await self.manager.events.event(self.obj, NORMAL, reason, event)
+
+    async def failed(self, reason: str, message: str, retry: float | None) -> Result:
+        """Ready=False; retried after `retry` seconds, or Stalled when None."""
+        conditions.mark_failed(self.status, reason, message, self.generation, retry is not None)
+        log.error("%s", message, extra={"reason": reason})
+        await self.manager.status.patch(self.resource, self.obj, self.status)
+        await self.manager.events.event(self.obj, WARNING, reason, message)
+        return Result.after(retry) if retry is not None else Result.done()
+
+    async def waiting(self, reason: str, message: str, retry: float) -> Result:
+        """Ready=False because something it depends on is not there yet; no Warning."""
+        conditions.mark_failed(self.status, reason, message, self.generation, True)
+        log.info("%s", message)
+        await self.manager.status.patch(self.resource, self.obj, self.status)
+        return Result.after(retry)
