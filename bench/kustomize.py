@@ -9,18 +9,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from aiohttp import web
+from benchlib import ReadyCounter, create_all, peak_rss_mib, start_controller, stop_controller
 
 from eddy_artifacts import build_archive_async
 from eddy_runtime.client import make_client
-from eddy_runtime.conditions import is_ready, now_rfc3339
-from eddy_runtime.informer import Informer, object_key
+from eddy_runtime.conditions import now_rfc3339
 from eddy_runtime.resources import NAMESPACES, Resource, ResourceClient
 from eddy_testenv import ControlPlane, free_port
 from eddy_testenv.process import find_binary
@@ -89,13 +88,6 @@ spec:
 }
 
 
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 async def serve_artifact(workdir: Path) -> tuple[web.AppRunner, str, str, int]:
     tree = workdir / "tree"
     for name, text in APP.items():
@@ -138,70 +130,30 @@ async def run_size(plane: ControlPlane, workdir: Path, count: int) -> tuple[floa
     await kube.create(NAMESPACES, namespace_body)
     runner, url, digest, size = await serve_artifact(workdir)
     await publish_source(kube, url, digest, size)
-    log_path = workdir / "controller.log"
-    with log_path.open("wb") as log:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "kustomize_controller",
-            f"--kubeconfig={plane.kubeconfig}",
-            f"--kustomize-path={find_binary('kustomize')}",
-            f"--metrics-addr=127.0.0.1:{free_port()}",
-            f"--health-addr=127.0.0.1:{free_port()}",
-            "--log-level=error", *CONTROLLER_FLAGS,
-            stdout=log, stderr=log,
-        )  # fmt: skip
+    proc = await start_controller(
+        "kustomize_controller", plane.kubeconfig, workdir / "controller.log",
+        [f"--kustomize-path={find_binary('kustomize')}", "--log-level=error", *CONTROLLER_FLAGS],
+    )  # fmt: skip
     try:
-        watcher = Informer(kube, KUSTOMIZATIONS, NAMESPACE)
-        done = asyncio.Event()
-        ready: set[str] = set()
-
-        def count_ready(_: str, __: object, obj: dict[str, object]) -> None:
-            key = object_key(obj)
-            if is_ready(obj):
-                ready.add(key)
-            else:
-                ready.discard(key)
-            if len(ready) >= count:
-                done.set()
-
-        watcher.add_handler(count_ready)
-        watch_task = asyncio.create_task(watcher.run())
-        await watcher.synced.wait()
-        await asyncio.sleep(2.0)  # let the controller start and sync its caches
-
-        names = iter(range(count))
-        started = time.monotonic()
-
-        async def creator() -> None:
-            for i in names:
-                await kube.create(KUSTOMIZATIONS, {
+        async with ReadyCounter(kube, KUSTOMIZATIONS, NAMESPACE, count) as counter:
+            await asyncio.sleep(2.0)  # let the controller start and sync its caches
+            started = time.monotonic()
+            bodies = (
+                {
                     "apiVersion": KUSTOMIZATIONS.api_version, "kind": KUSTOMIZATIONS.kind,
                     "metadata": {"name": f"app-{i:04d}", "namespace": NAMESPACE},
                     "spec": {"interval": "1h", "prune": True, "wait": WAIT, "path": "./app",
                              "targetNamespace": NAMESPACE, "namePrefix": f"app-{i:04d}-",
                              "sourceRef": {"kind": "GitRepository", "name": "podinfo"}},
-                })  # fmt: skip
-
-        await asyncio.gather(*(creator() for _ in range(CREATORS)))
-        try:
-            await asyncio.wait_for(done.wait(), 900)
-        except TimeoutError:
-            stuck = [o for o in watcher.objects() if not is_ready(o)]
-            sample = stuck[0].get("status") if stuck else None
-            raise SystemExit(
-                f"only {len(ready)}/{count} Ready after 900 s; e.g. {sample}"
-            ) from None
-        elapsed = time.monotonic() - started
-        rss = peak_rss_mib(proc.pid)
-        watch_task.cancel()
-        return elapsed, rss
+                }
+                for i in range(count)
+            )  # fmt: skip
+            await create_all(kube, KUSTOMIZATIONS, bodies, CREATORS)
+            await counter.wait(900)
+            elapsed = time.monotonic() - started
+        return elapsed, peak_rss_mib(proc.pid)
     finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 30)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+        await stop_controller(proc, 30)
         await runner.cleanup()
         await api.close()
 

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchlib import ReadyCounter, create_all, peak_rss_mib, start_controller, stop_controller
+
 from eddy_runtime.client import make_client
-from eddy_runtime.conditions import is_ready
-from eddy_runtime.informer import Informer, object_key
 from eddy_runtime.resources import NAMESPACES, Resource, ResourceClient
-from eddy_testenv import ControlPlane, free_port
+from eddy_testenv import ControlPlane
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests" / "integration" / "runtime"
@@ -33,82 +32,41 @@ CONTROLLER_FLAGS = os.environ.get(
 ).split()
 
 
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 async def bench(plane: ControlPlane, workdir: Path) -> None:
     await plane.install_crds(TESTS / "crds")
     api = await make_client(str(plane.kubeconfig))
     kube = ResourceClient(api, field_manager="bench")
     await kube.create(NAMESPACES, {"metadata": {"name": NAMESPACE}})
-    log_path = workdir / "controller.log"
-    env = dict(os.environ, RUNTIME_NAMESPACE=NAMESPACE, PYTHONPATH=str(TESTS))
-    with log_path.open("wb") as log:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "widget_controller",
-            f"--kubeconfig={plane.kubeconfig}",
-            f"--metrics-addr=127.0.0.1:{free_port()}",
-            f"--health-addr=127.0.0.1:{free_port()}",
-            "--watch-all-namespaces=false", "--log-level=error", *CONTROLLER_FLAGS,
-            env=env, stdout=log, stderr=log,
-        )  # fmt: skip
+    proc = await start_controller(
+        "widget_controller", plane.kubeconfig, workdir / "controller.log",
+        ["--watch-all-namespaces=false", "--log-level=error", *CONTROLLER_FLAGS],
+        env={"RUNTIME_NAMESPACE": NAMESPACE, "PYTHONPATH": str(TESTS)},
+    )  # fmt: skip
     try:
-        # Watch readiness the way a user would see it, through the API.
-        watcher = Informer(kube, WIDGETS, NAMESPACE)
-        done = asyncio.Event()
-
-        ready: set[str] = set()
-
-        def count(_: str, __: object, obj: dict[str, object]) -> None:
-            key = object_key(obj)
-            if is_ready(obj):
-                ready.add(key)
-            else:
-                ready.discard(key)
-            if len(ready) >= COUNT:
-                done.set()
-
-        watcher.add_handler(count)
-        watch_task = asyncio.create_task(watcher.run())
-        await watcher.synced.wait()
-        await asyncio.sleep(2.0)  # let the controller start and sync its cache
-
-        names = iter(range(COUNT))
-        started = time.monotonic()
-
-        async def creator() -> None:
-            for i in names:
-                body = {
+        async with ReadyCounter(kube, WIDGETS, NAMESPACE, COUNT) as counter:
+            await asyncio.sleep(2.0)  # let the controller start and sync its cache
+            started = time.monotonic()
+            bodies = (
+                {
                     "apiVersion": WIDGETS.api_version,
                     "kind": WIDGETS.kind,
                     "metadata": {"name": f"w{i:04d}", "namespace": NAMESPACE},
                     "spec": {"size": i},
                 }
-                await kube.create(WIDGETS, body)
-
-        await asyncio.gather(*(creator() for _ in range(CREATORS)))
-        created = time.monotonic() - started
-        await asyncio.wait_for(done.wait(), 120)
-        elapsed = time.monotonic() - started
+                for i in range(COUNT)
+            )
+            await create_all(kube, WIDGETS, bodies, CREATORS)
+            created = time.monotonic() - started
+            await counter.wait(120)
+            elapsed = time.monotonic() - started
         rss = peak_rss_mib(proc.pid)
-        watch_task.cancel()
         print(f"controller flags:      {' '.join(CONTROLLER_FLAGS)}")
         print(f"objects:               {COUNT}")
         print(f"created in:            {created:.2f} s")
         print(f"first create to Ready: {elapsed:.2f} s   (target < 15 s)")
         print(f"controller peak RSS:   {rss:.1f} MiB (target < 150 MiB)")
     finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 10)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+        await stop_controller(proc, 10)
         await api.close()
 
 

@@ -14,15 +14,21 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchlib import (
+    ReadyCounter,
+    cpu_seconds,
+    create_all,
+    peak_rss_mib,
+    start_controller,
+    stop_controller,
+)
+
 from eddy_runtime.client import make_client
-from eddy_runtime.conditions import is_ready
-from eddy_runtime.informer import Informer, object_key
 from eddy_runtime.resources import NAMESPACES, ResourceClient
 from eddy_testenv import ControlPlane, free_port
 from eddy_testenv.gitserver import GitHTTPServer, GitRepos
@@ -39,19 +45,6 @@ CONTROLLER_FLAGS = os.environ.get(
 
 
 LOG_LEVEL = os.environ.get("EDDY_BENCH_LOG_LEVEL", "error")
-
-
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far: steadier than wall time on a busy host."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def make_repos(repos: GitRepos, count: int) -> None:
@@ -71,55 +64,30 @@ async def run_once(plane: ControlPlane, workdir: Path, count: int, git: GitHTTPS
     await kube.create(NAMESPACES, {"metadata": {"name": namespace}})
     storage = workdir / f"storage-{count}"
     port = free_port()
-    log_path = workdir / f"controller-{count}.log"
-    env = dict(os.environ, RUNTIME_NAMESPACE=namespace)
-    with log_path.open("wb") as log:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "source_controller",
-            f"--kubeconfig={plane.kubeconfig}",
-            f"--storage-path={storage}", f"--storage-addr=127.0.0.1:{port}",
-            f"--metrics-addr=127.0.0.1:{free_port()}",
-            f"--health-addr=127.0.0.1:{free_port()}",
-            "--watch-all-namespaces=false", f"--log-level={LOG_LEVEL}", *CONTROLLER_FLAGS,
-            env=env, stdout=log, stderr=log,
-        )  # fmt: skip
-    watch_task: asyncio.Task[None] | None = None
+    proc = await start_controller(
+        "source_controller", plane.kubeconfig, workdir / f"controller-{count}.log",
+        [f"--storage-path={storage}", f"--storage-addr=127.0.0.1:{port}",
+         "--watch-all-namespaces=false", f"--log-level={LOG_LEVEL}", *CONTROLLER_FLAGS],
+        env={"RUNTIME_NAMESPACE": namespace},
+    )  # fmt: skip
     try:
-        watcher = Informer(kube, GIT_REPOSITORIES, namespace)
-        done = asyncio.Event()
-        ready: set[str] = set()
-
-        def tally(_: str, __: object, obj: dict[str, object]) -> None:
-            key = object_key(obj)
-            if is_ready(obj):
-                ready.add(key)
-            else:
-                ready.discard(key)
-            if len(ready) >= count:
-                done.set()
-
-        watcher.add_handler(tally)
-        watch_task = asyncio.create_task(watcher.run())
-        await watcher.synced.wait()
-        await asyncio.sleep(2.0)  # let the controller start and sync its caches
-        names = iter(range(count))
-        started = time.monotonic()
-
-        async def creator() -> None:
-            for i in names:
-                body = {
+        async with ReadyCounter(kube, GIT_REPOSITORIES, namespace, count) as counter:
+            await asyncio.sleep(2.0)  # let the controller start and sync its caches
+            started = time.monotonic()
+            bodies = (
+                {
                     "apiVersion": GIT_REPOSITORIES.api_version,
                     "kind": GIT_REPOSITORIES.kind,
                     "metadata": {"name": f"repo-{i:04d}", "namespace": namespace},
                     "spec": {"url": git.repo_url(f"r{i:04d}"), "interval": "10m",
                              "ref": {"branch": "main"}},
-                }  # fmt: skip
-                await kube.create(GIT_REPOSITORIES, body)
-
-        await asyncio.gather(*(creator() for _ in range(CREATORS)))
-        created = time.monotonic() - started
-        await asyncio.wait_for(done.wait(), 600)
-        elapsed = time.monotonic() - started
+                }
+                for i in range(count)
+            )  # fmt: skip
+            await create_all(kube, GIT_REPOSITORIES, bodies, CREATORS)
+            created = time.monotonic() - started
+            await counter.wait(600)
+            elapsed = time.monotonic() - started
         rss = peak_rss_mib(proc.pid)
         cpu = cpu_seconds(proc.pid)
         print(f"GitRepositories:        {count}")
@@ -129,15 +97,7 @@ async def run_once(plane: ControlPlane, workdir: Path, count: int, git: GitHTTPS
         print(f"controller CPU:         {cpu:.1f} s ({1000 * cpu / count:.0f} ms per object)")
         print()
     finally:
-        if watch_task is not None:
-            watch_task.cancel()
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 20)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+        await stop_controller(proc, 20)
         await api.close()
 
 
