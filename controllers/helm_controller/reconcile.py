@@ -456,7 +456,7 @@ class Attempt:
         self._count(action, counts=left_record)
         if not left_record:
             # Helm refused before touching the cluster (the chart does not render,
-            # values fail its schema): nothing to remediate, retry after retryInterval.
+            # values fail its schema): nothing to remediate, retry with backoff.
             raise Outcome(reason, message)
         failures = int(self.status.get(f"{action}Failures") or 0)
         last = actions.exhausted(self.spec, action, failures)
@@ -642,7 +642,10 @@ class Attempt:
             await self.event(WARNING, reason, message)
         if stalled:
             return Result.done()
-        return Result.after(_seconds(self.spec.get("retryInterval"), self.interval()))
+        # HelmRelease has no spec.retryInterval (the API server prunes one): like Flux,
+        # a failure is retried with the work queue's exponential backoff, so a missing
+        # ConfigMap created later is picked up within seconds, never after a whole interval.
+        return Result.retry(at_most=self.interval())
 
     async def succeeded(self) -> Result:
         if self.released is not None:

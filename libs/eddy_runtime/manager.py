@@ -343,15 +343,22 @@ class Manager:
                     exc_info=err, extra={"retry_in": round(delay, 3)},
                 )  # fmt: skip
             else:
-                running.queue.forget(key)
                 if not isinstance(result, Result):
                     result = Result()
-                if result.requeue_after is not None and result.requeue_after >= 0:
-                    outcome = "requeue_after"
-                    running.queue.add_after(
-                        key,
-                        jittered(result.requeue_after, self.options.interval_jitter_percentage),
-                    )
+                if result.backoff:
+                    # The failure is in status already; only its schedule is the queue's.
+                    outcome = "error"
+                    delay = running.queue.add_rate_limited(key, result.requeue_after)
+                    self.metrics.reconcile_errors.inc(controller=ctl.name)
+                    log.info("retrying in %.2fs", delay, extra={"retry_in": round(delay, 3)})
+                else:
+                    running.queue.forget(key)
+                    if result.requeue_after is not None and result.requeue_after >= 0:
+                        outcome = "requeue_after"
+                        running.queue.add_after(
+                            key,
+                            jittered(result.requeue_after, self.options.interval_jitter_percentage),
+                        )
             finally:
                 elapsed = time.perf_counter() - started
                 self.metrics.reconcile_duration.observe(

@@ -25,9 +25,12 @@ class Result:
 
     requeue_after: reconcile again after this many seconds (jitter is added);
     None means wait for the next change. Raise an exception to retry with backoff.
+    backoff: the pass failed and its status is written; retry after the work queue's
+    exponential backoff for this object, but never later than `requeue_after`.
     """
 
     requeue_after: float | None = None
+    backoff: bool = False
 
     @staticmethod
     def done() -> Result:
@@ -36,6 +39,11 @@ class Result:
     @staticmethod
     def after(seconds: float) -> Result:
         return Result(requeue_after=seconds)
+
+    @staticmethod
+    def retry(at_most: float | None = None) -> Result:
+        """A failure already reported in status: back off, as an exception would."""
+        return Result(requeue_after=at_most, backoff=True)
 
 
 class Reconciler(Protocol):

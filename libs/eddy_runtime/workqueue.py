@@ -105,9 +105,11 @@ class WorkQueue(Generic[K]):
         handle = loop.call_at(due, self._fire, key)
         self._timers[key] = (due, handle)
 
-    def add_rate_limited(self, key: K) -> float:
-        """Queue `key` after its next backoff delay; returns that delay."""
+    def add_rate_limited(self, key: K, at_most: float | None = None) -> float:
+        """Queue `key` after its next backoff delay (capped at `at_most`); returns it."""
         delay = self.backoff.next_delay(key)
+        if at_most is not None:
+            delay = min(delay, at_most)
         self.retries_total += 1
         self.add_after(key, delay)
         return delay

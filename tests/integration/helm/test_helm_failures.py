@@ -3,6 +3,7 @@ a failed upgrade rolled back so the last good release keeps running."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -43,10 +44,7 @@ async def test_bad_input_is_reported_not_crashed(
 ) -> None:  # fmt: skip
     helm_repo.package("app", "1.0.0", templates={"configmap.yaml": REQUIRED}, values={})
     await repository(kube, namespace, helm_repo)
-    missing: dict[str, Any] = {
-        "valuesFrom": [{"kind": "ConfigMap", "name": "nowhere"}],
-        "retryInterval": "1s",
-    }
+    missing: dict[str, Any] = {"valuesFrom": [{"kind": "ConfigMap", "name": "nowhere"}]}
     await kube.create(HELM_RELEASES, release("missing", namespace, **missing), namespace)
     await kube.create(HELM_RELEASES, release("noversion", namespace, "9.9.9"), namespace)
     await kube.create(HELM_RELEASES, release("norender", namespace), namespace)
@@ -105,3 +103,33 @@ async def test_failed_upgrade_is_rolled_back(
     deployment = await kube.get(DEPLOYMENTS, "app-web", namespace)
     assert deployment["spec"]["replicas"] == 0
     assert (await kube.get(CONFIG_MAPS, "app-settings", namespace))["data"]["greeting"] == "a"
+
+
+async def test_missing_values_config_map_heals_with_backoff(
+    helm_controller: Manager, kube: ResourceClient, namespace: str, helm_repo: HelmRepo,
+    helm_cli: HelmCLI,
+) -> None:  # fmt: skip
+    helm_repo.package("app", "1.0.0", templates={"configmap.yaml": REQUIRED}, values={})
+    await repository(kube, namespace, helm_repo)
+    spec: dict[str, Any] = {"valuesFrom": [{"kind": "ConfigMap", "name": "sizes"}]}
+    # spec.interval is 1h: healing must not wait for it.
+    await kube.create(HELM_RELEASES, release("late", namespace, **spec), namespace)
+    obj = await wait_condition(kube, namespace, "late", "Ready", "False", "InitFailed")
+    assert f"ConfigMap '{namespace}/sizes'" in condition(obj, "Ready")["message"]
+    assert condition(obj, "Reconciling")["reason"] == "ProgressingWithRetry"
+    assert condition(obj, "Stalled") == {}
+
+    # Several retries go by, as when a user creates the ConfigMap later.
+    await asyncio.sleep(5)
+    await kube.create(CONFIG_MAPS, {
+        "metadata": {"name": "sizes", "namespace": namespace},
+        "data": {"values.yaml": "size: large\n"},
+    }, namespace)  # fmt: skip
+    started = time.monotonic()
+    obj = await wait_condition(kube, namespace, "late", "Ready", "True", "InstallSucceeded")
+    # ConfigMaps are not watched: only the retry (backoff capped at 2s here) sees it.
+    assert time.monotonic() - started < 15
+    assert "failures" not in obj["status"]
+    needs = await kube.get(CONFIG_MAPS, "late-needs", namespace)
+    assert needs["data"] == {"size": "large"}
+    assert [r["status"] for r in await helm_cli.releases(namespace)] == ["deployed"]

@@ -135,3 +135,13 @@ async def test_token_bucket_allows_a_burst_then_paces() -> None:
     for _ in range(5):
         await bucket.acquire()
     assert loop.time() - start >= 0.04
+
+
+async def test_a_rate_limited_retry_is_never_later_than_its_cap() -> None:
+    queue: WorkQueue[str] = WorkQueue(Backoff(min_delay=10.0, max_delay=100.0))
+    assert queue.add_rate_limited("a", at_most=0.05) == 0.05
+    assert await asyncio.wait_for(queue.get(), 1) == "a"
+    # The failure still counts, so the next uncapped delay has doubled.
+    assert queue.backoff.failures("a") == 1
+    queue.done("a")
+    assert queue.add_rate_limited("b") == 10.0
