@@ -1,0 +1,83 @@
+{{/* The controllers this release runs: name => values, enabled ones only. */}}
+{{- define "eddy.enabled" -}}
+{{- $all := dict
+  "source-controller" .Values.controllers.source
+  "kustomize-controller" .Values.controllers.kustomize
+  "helm-controller" .Values.controllers.helm
+  "image-automation-controller" .Values.controllers.imageAutomation -}}
+{{- range $name, $c := $all }}{{ if $c.enabled }}{{ $name }} {{ end }}{{ end -}}
+{{- end -}}
+
+{{- define "eddy.labels" -}}
+app.kubernetes.io/part-of: eddy
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{/* What each controller's own code calls; see manifests/rbac for the why. */}}
+{{- define "eddy.rules.source-controller" -}}
+- apiGroups: [source.toolkit.fluxcd.io]
+  resources: [gitrepositories, helmrepositories, helmcharts]
+  verbs: [get, list, watch, patch]
+- apiGroups: [source.toolkit.fluxcd.io]
+  resources: [gitrepositories/status, helmrepositories/status, helmcharts/status]
+  verbs: [patch]
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+{{- end -}}
+
+{{- define "eddy.rules.kustomize-controller" -}}
+- apiGroups: [kustomize.toolkit.fluxcd.io]
+  resources: [kustomizations]
+  verbs: [get, list, watch, patch]
+- apiGroups: [kustomize.toolkit.fluxcd.io]
+  resources: [kustomizations/status]
+  verbs: [patch]
+- apiGroups: [source.toolkit.fluxcd.io]
+  resources: [gitrepositories]
+  verbs: [get, list, watch]
+- apiGroups: [""]
+  resources: [secrets, configmaps]
+  verbs: [get]
+- apiGroups: [""]
+  resources: [serviceaccounts]
+  verbs: [impersonate]
+{{- end -}}
+
+{{- define "eddy.rules.helm-controller" -}}
+- apiGroups: [helm.toolkit.fluxcd.io]
+  resources: [helmreleases]
+  verbs: [get, list, watch, patch]
+- apiGroups: [helm.toolkit.fluxcd.io]
+  resources: [helmreleases/status]
+  verbs: [patch]
+- apiGroups: [source.toolkit.fluxcd.io]
+  resources: [helmcharts]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get, list]
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get]
+- apiGroups: [""]
+  resources: [serviceaccounts]
+  verbs: [impersonate]
+{{- end -}}
+
+{{- define "eddy.rules.image-automation-controller" -}}
+- apiGroups: [image.toolkit.fluxcd.io]
+  resources: [imagerepositories, imagepolicies, imageupdateautomations]
+  verbs: [get, list, watch, patch]
+- apiGroups: [image.toolkit.fluxcd.io]
+  resources: [imagerepositories/status, imagepolicies/status, imageupdateautomations/status]
+  verbs: [patch]
+- apiGroups: [source.toolkit.fluxcd.io]
+  resources: [gitrepositories]
+  verbs: [get, list, watch]
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+{{- end -}}
