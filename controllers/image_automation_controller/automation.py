@@ -6,10 +6,12 @@ images, then fetch, rewrite, commit and push in a worker thread; one status patc
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from typing import Any
 
+import eddy_git
+from eddy_api.common import Reason
+from eddy_git import Author, CredentialsRefused, GitAuth, GitError
 from eddy_runtime import Manager, Result
 from eddy_runtime.conditions import SUCCEEDED, now_rfc3339
 from eddy_runtime.informer import Informer
@@ -132,8 +134,8 @@ class ImageUpdateAutomationReconciler:
             return await report.failed(INVALID_CONFIGURATION, str(err), None)
         url = str(spec_of(source).get("url") or "")
         try:
-            auth = await self.auth(source)
-        except git.GitError as err:
+            auth = await self.auth(source, url)
+        except GitError as err:
             return await report.failed(err.reason, err.message, retry_after(obj))
         images, observed = self.images(obj)
         author = commit_spec.get("author") or {}
@@ -150,14 +152,20 @@ class ImageUpdateAutomationReconciler:
             path=str((spec.get("update") or {}).get("path") or ""),
             images=images,
             namespace=namespace,
-            author=git.Author(str(author.get("name") or ""), str(author["email"])),
+            author=Author(str(author.get("name") or ""), str(author["email"])),
             message=message,
             timeout=min(interval_of(obj), 120.0),
             push_options=_push_options(spec),
         )
         try:
-            outcome = await asyncio.to_thread(git.update, job)
-        except git.GitError as err:
+            outcome = await eddy_git.in_thread(
+                None, f"updating {eddy_git.redact_url(url)}", lambda: git.update(job)
+            )
+        except CredentialsRefused as err:
+            # The Git client calls it a failed Git operation, as the source-controller
+            # reports it; for an automation it is the push credentials that are wrong.
+            return await report.failed(Reason.AUTHENTICATION_FAILED, err.message, retry_after(obj))
+        except GitError as err:
             return await report.failed(err.reason, err.message, retry_after(obj))
         except TemplateError as err:
             return await report.failed(
@@ -203,28 +211,21 @@ class ImageUpdateAutomationReconciler:
         await report.ready(SUCCEEDED, message, event)
         return Result.after(interval_of(obj))
 
-    async def auth(self, source: Obj) -> git.GitAuth:
+    async def auth(self, source: Obj, url: str) -> GitAuth:
+        """The credentials of the GitRepository's spec.secretRef, for its URL."""
         secret_name = (spec_of(source).get("secretRef") or {}).get("name")
         if not secret_name:
-            return git.GitAuth()
+            return eddy_git.auth_without_secret(url)
         namespace, _ = name_of(source)
         secret = await self.manager.client.get_or_none(SECRETS, secret_name, namespace)
         if secret is None:
-            raise git.GitError(
-                git.AUTHENTICATION_FAILED,
+            raise GitError(
+                Reason.AUTHENTICATION_FAILED,
                 f"secret '{namespace}/{secret_name}' "
                 "named in the GitRepository's spec.secretRef not found",
             )
         data = {k: base64.b64decode(v or "") for k, v in (secret.get("data") or {}).items()}
-
-        def text(key: str) -> str | None:
-            return data[key].decode() if data.get(key) else None
-
-        return git.GitAuth(
-            username=text("username"),
-            password=text("password"),
-            ca_cert=data.get("ca.crt") or data.get("caFile") or None,
-        )
+        return eddy_git.auth_from_data(url, data, f"{namespace}/{secret_name}")
 
     def images(self, obj: Obj) -> tuple[dict[tuple[str, str], Image], dict[str, Any]]:
         """The chosen image of each selected, resolved policy in the automation's namespace."""

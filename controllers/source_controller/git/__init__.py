@@ -1,27 +1,25 @@
 """Git for the GitRepository reconciler: credentials, refs, fetch and checkout.
 
-Everything blocking runs in worker threads through the async functions here.
+The Git client itself is eddy_git; this adds spec.ref resolution and reports its
+failures as SourceErrors, which end in the FetchFailed condition.
 """
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-from dulwich.object_store import DiskObjectStore
-from dulwich.objects import ObjectID, Tag
-from dulwich.repo import MemoryRepo
+from dulwich.objects import ObjectID
 
+import eddy_git
 from eddy_api.common import Reason
+from eddy_git import GitAuth, redact_url
+from eddy_runtime.resources import ResourceClient
 
-from ..failures import fetch_failed
-from .auth import GitAuth, auth_for
+from ..failures import SourceError, fetch_failed
+from ..secrets import read_secret
 from .refs import Target, describe, pinned_revision, resolve
-from .transport import Remote, redact_url, timed_out, write_tree
 
 __all__ = [
     "GitAuth",
@@ -36,28 +34,24 @@ __all__ = [
 ]
 
 
-# Git work waits on the network far more than it computes: a pool of its own keeps
-# slow servers from starving the default executor used for archives and files.
-_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="eddy-git")
+@contextmanager
+def _as_source_errors() -> Iterator[None]:
+    try:
+        yield
+    except eddy_git.GitError as err:
+        raise SourceError(
+            err.reason, err.message, stalled=err.stalled, condition="FetchFailed"
+        ) from err
 
 
-class _ScratchRepo(MemoryRepo):
-    """A throwaway repository for one checkout: refs in memory, objects on disk.
-
-    A full bare repository costs a dozen directories and several fsync'd files
-    (config, description, shallow) that are deleted a moment later; at hundreds of
-    repositories that bookkeeping outweighed the fetch itself. The fetched pack
-    still goes to disk, so a large repository does not have to fit in memory.
-    """
-
-    def __init__(self, objects: Path) -> None:
-        super().__init__()
-        self.object_store = DiskObjectStore.init(objects)
-
-
-def _list_refs(url: str, auth: GitAuth, timeout: float) -> dict[str, str]:
-    with Remote(url, auth, timeout) as remote:
-        return remote.refs()
+async def auth_for(client: ResourceClient, namespace: str, url: str, secret: str | None) -> GitAuth:
+    """Credentials for `url` from the named Secret, or none when no Secret is named."""
+    with _as_source_errors():
+        if not secret:
+            return eddy_git.auth_without_secret(url)
+    data = await read_secret(client, namespace, secret)
+    with _as_source_errors():
+        return eddy_git.auth_from_data(url, data, f"{namespace}/{secret}")
 
 
 def _checkout(
@@ -68,46 +62,36 @@ def _checkout(
     dest: Path,
     sparse: Sequence[str],
 ) -> Target:
-    scratch = Path(tempfile.mkdtemp(prefix="eddy-git-", dir=dest.parent))
-    try:
-        repo = _ScratchRepo(scratch / "objects")
-        try:
-            with Remote(url, auth, timeout) as remote:
-                target = remote.fetch(repo, choose)
-            commit = ObjectID(target.commit.encode())
-            if target.pinned and commit not in repo.object_store:
-                raise fetch_failed(
-                    Reason.GIT_OPERATION_FAILED,
-                    f"commit {target.commit} is not in the fetched history; check "
-                    "spec.ref.commit (and spec.ref.branch, which must contain it)",
-                )
-            # Without an ls-remote first, an annotated tag is known by its tag object
-            # only; the commit it names is read from what was fetched.
-            head = repo.object_store[commit]
-            while isinstance(head, Tag):
-                head = repo.object_store[head.object[1]]
-            target = target.peeled(head.id.decode())
-            write_tree(repo, target.commit, dest, sparse)
-            return target
-        finally:
-            repo.close()
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    chosen: list[Target] = []
 
+    def wants(refs: Mapping[str, str]) -> Sequence[str]:
+        chosen.append(choose(refs) if callable(choose) else choose)
+        return chosen[0].wants
 
-async def _bounded(seconds: float, what: str, coro: object) -> object:
-    try:
-        return await asyncio.wait_for(coro, seconds)  # type: ignore[arg-type]
-    except TimeoutError as err:
-        raise fetch_failed(Reason.GIT_OPERATION_FAILED, f"{what} {timed_out(seconds)}") from err
+    # The depth must be known before the refs are: every target resolved during
+    # the fetch is shallow (pinned commits are always resolved beforehand).
+    depth = 1 if callable(choose) else choose.depth
+    with eddy_git.scratch_repo(dest.parent) as repo:
+        with eddy_git.Remote(url, auth, timeout) as remote:
+            remote.fetch(repo, wants, depth)
+        target = chosen[0]
+        if target.pinned and ObjectID(target.commit.encode()) not in repo.object_store:
+            raise fetch_failed(
+                Reason.GIT_OPERATION_FAILED,
+                f"commit {target.commit} is not in the fetched history; check "
+                "spec.ref.commit (and spec.ref.branch, which must contain it)",
+            )
+        # Without an ls-remote first, an annotated tag is known by its tag object
+        # only; the commit it names is read from what was fetched.
+        target = target.peeled(eddy_git.peel(repo, target.commit).id.decode())
+        eddy_git.write_tree(repo, target.commit, dest, sparse)
+        return target
 
 
 async def list_refs(url: str, auth: GitAuth, timeout: float) -> Mapping[str, str]:
     """The remote's refs (ls-remote), in a worker thread, within `timeout`."""
-    job = asyncio.get_running_loop().run_in_executor(_POOL, _list_refs, url, auth, timeout)
-    found = await _bounded(timeout, f"listing refs of {redact_url(url)}", job)
-    assert isinstance(found, dict)
-    return found
+    with _as_source_errors():
+        return await eddy_git.list_refs(url, auth, timeout)
 
 
 async def checkout(
@@ -124,8 +108,9 @@ async def checkout(
     resolves one from the refs the fetch itself advertises, saving a round trip
     when there is no artifact to compare with anyway.
     """
-    loop = asyncio.get_running_loop()
-    job = loop.run_in_executor(_POOL, _checkout, url, auth, timeout, choose, dest, sparse)
-    target = await _bounded(timeout, f"fetching {redact_url(url)}", job)
-    assert isinstance(target, Target)
-    return target
+    with _as_source_errors():
+        return await eddy_git.in_thread(
+            timeout,
+            f"fetching {redact_url(url)}",
+            lambda: _checkout(url, auth, timeout, choose, dest, sparse),
+        )

@@ -1,13 +1,12 @@
-"""Talk to a Git server with dulwich: list its refs, fetch a commit, write out its tree.
+"""Talk to a Git server with dulwich: list its refs, fetch commits, push a commit.
 
 Blocking code by nature (sockets, pack files), so callers run it in a thread; every
-failure leaves here as a SourceError whose message says what to check.
+failure leaves here as a GitError whose message says what to check.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 import shlex
 import shutil
 import ssl
@@ -16,7 +15,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import urllib3
@@ -27,23 +26,16 @@ from dulwich.client import (
     Urllib3HttpGitClient,
 )
 from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
-from dulwich.objects import Commit, ObjectID
+from dulwich.objects import ObjectID
 from dulwich.refs import Ref
 from dulwich.repo import BaseRepo
 
 from eddy_api.common import Reason
 
-from ..failures import SourceError, fetch_failed
 from .auth import GitAuth
-
-if TYPE_CHECKING:
-    from .refs import Target
+from .errors import CredentialsRefused, Diverged, GitError, git_failed, timed_out
 
 PEELED = "^{}"
-
-
-def _git_failed(message: str) -> SourceError:
-    return fetch_failed(Reason.GIT_OPERATION_FAILED, message)
 
 
 def _askpass(tmp: Path, passphrase: bytes) -> list[str]:
@@ -60,10 +52,6 @@ def _askpass(tmp: Path, passphrase: bytes) -> list[str]:
     script.write_text(f"#!/bin/sh\nexec cat {shlex.quote(str(secret))}\n")
     script.chmod(stat.S_IRWXU)
     return ["env", f"SSH_ASKPASS={script}", "SSH_ASKPASS_REQUIRE=force", "DISPLAY=:0"]
-
-
-def timed_out(seconds: float) -> str:
-    return f"timed out after {seconds:g}s; raise spec.timeout or check the server"
 
 
 def _explain(err: BaseException, timeout: float) -> str:
@@ -87,7 +75,7 @@ def _explain(err: BaseException, timeout: float) -> str:
             # Said the same way as when the whole operation runs out of time.
             return timed_out(timeout)
         seen = seen.__cause__ or seen.__context__
-    return str(err)
+    return str(err) or type(err).__name__
 
 
 def redact_url(url: str) -> str:
@@ -99,7 +87,7 @@ def redact_url(url: str) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _tls_context(ca_cert: bytes | None) -> ssl.SSLContext:
+def tls_context(ca_cert: bytes | None) -> ssl.SSLContext:
     """The TLS context trusting the system roots plus `ca_cert`, built once per CA.
 
     Loading the system roots parses the whole CA bundle, tens of milliseconds of CPU
@@ -111,7 +99,7 @@ def _tls_context(ca_cert: bytes | None) -> ssl.SSLContext:
         try:
             context.load_verify_locations(cadata=ca_cert.decode())
         except (ssl.SSLError, ValueError, UnicodeDecodeError) as err:
-            raise fetch_failed(
+            raise GitError(
                 Reason.AUTHENTICATION_FAILED, f"ca.crt is not a PEM certificate: {err}"
             ) from err
     return context
@@ -211,7 +199,7 @@ class Remote:
                 ssh_command=command,
             )
             return client, parts.path
-        context = _tls_context(auth.ca_cert) if parts.scheme == "https" else None
+        context = tls_context(auth.ca_cert) if parts.scheme == "https" else None
         pool = urllib3.PoolManager(
             ssl_context=context,
             timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout),
@@ -236,19 +224,20 @@ class Remote:
         return client, parts.path
 
     @contextmanager
-    def _errors(self, doing: str) -> Iterator[None]:
+    def _errors(self, doing: str, denied: str = "") -> Iterator[None]:
         where = self.display_url
         try:
             yield
-        except SourceError:
+        except (GitError, Diverged):
             raise
         except HTTPUnauthorized as err:
-            raise _git_failed(
+            raise CredentialsRefused(
+                Reason.GIT_OPERATION_FAILED,
                 f"{doing} {where}: authentication failed (HTTP 401); check the username and "
-                "password or bearerToken in spec.secretRef"
+                "password or bearerToken in spec.secretRef",
             ) from err
         except NotGitRepository as err:
-            raise _git_failed(f"{doing} {where}: repository not found (HTTP 404)") from err
+            raise git_failed(f"{doing} {where}: repository not found (HTTP 404)") from err
         except HangupException as err:
             text = str(err).strip()
             if "Host key verification failed" in text or "host key" in text.lower():
@@ -257,9 +246,12 @@ class Remote:
                 hint = "the server refused the SSH identity in spec.secretRef"
             else:
                 hint = text or "the server closed the connection"
-            raise _git_failed(f"{doing} {where}: {hint}") from err
+            raise git_failed(f"{doing} {where}: {hint}") from err
         except (urllib3.exceptions.HTTPError, GitProtocolError, OSError) as err:
-            raise _git_failed(f"{doing} {where}: {_explain(err, self.timeout)}") from err
+            detail = _explain(err, self.timeout)
+            if denied and "403" in detail:
+                detail = f"access denied (HTTP 403); {denied}"
+            raise git_failed(f"{doing} {where}: {detail}") from err
 
     def refs(self) -> dict[str, str]:
         """Every ref the remote advertises (name -> hex sha); peeled tags end in ^{}."""
@@ -272,73 +264,62 @@ class Remote:
         return out
 
     def fetch(
-        self, repo: BaseRepo, choose: Target | Callable[[Mapping[str, str]], Target]
-    ) -> Target:
-        """Fetch the chosen target's objects into repo (shallow when it allows)."""
-        chosen: list[Target] = []
+        self,
+        repo: BaseRepo,
+        wants: Sequence[str] | Callable[[Mapping[str, str]], Sequence[str]],
+        depth: int | None,
+    ) -> None:
+        """Fetch the wanted commits into repo, `depth` deep (None: all history).
+
+        `wants` are hex shas, or a function choosing them from the refs the fetch
+        itself advertises, which saves listing them first.
+        """
 
         def determine_wants(
             refs: Mapping[Ref, ObjectID], depth: int | None = None
         ) -> list[ObjectID]:
-            if callable(choose):
+            chosen = wants
+            if callable(chosen):
                 names = {k.decode(errors="surrogateescape"): v.decode() for k, v in refs.items()}
-                chosen.append(choose(names))
-            else:
-                chosen.append(choose)
-            return [ObjectID(w.encode()) for w in chosen[0].wants]
+                chosen = chosen(names)
+            return [ObjectID(w.encode()) for w in chosen]
 
-        # The depth must be known before the refs are: every target resolved during
-        # the fetch is shallow (pinned commits are always resolved beforehand).
-        depth = 1 if callable(choose) else choose.depth
         with self._errors("cannot fetch from"):
             self.client.fetch(self.path.encode(), repo, determine_wants, depth=depth)
-        return chosen[0]
 
+    def push(
+        self,
+        repo: BaseRepo,
+        ref: str,
+        commit: str,
+        expected: Sequence[str],
+        options: Sequence[str] = (),
+    ) -> None:
+        """Point the remote's `ref` at `commit`, sending what it lacks from repo.
 
-def _safe_path(name: str) -> bool:
-    """Whether a path from a Git tree stays inside the checkout, as git requires."""
-    parts = name.split("/")
-    return all(p not in ("", ".", "..") and p.lower() != ".git" for p in parts)
+        Raises Diverged when the ref is no longer one of `expected` (moved since it
+        was fetched) or the server calls the push not a fast-forward: pushing
+        anyway would drop the commits that came in meanwhile.
+        """
+        target = Ref(ref.encode())
+        allowed = {ObjectID(sha.encode()) for sha in expected}
 
+        def update_refs(remote: dict[Ref, ObjectID]) -> dict[Ref, ObjectID]:
+            current = remote.get(target)
+            if current is not None and current not in allowed:
+                raise Diverged()
+            return {target: ObjectID(commit.encode())}
 
-def write_tree(repo: BaseRepo, commit: str, dest: Path, sparse: Sequence[str] = ()) -> int:
-    """Write the files of `commit` under dest (plain files only); returns the file count.
-
-    Symlinks and submodules are skipped, as the artifact holds plain files only;
-    with `sparse`, only files under those directories are written.
-    """
-    store = repo.object_store
-    head = store[ObjectID(commit.encode())]
-    if not isinstance(head, Commit):
-        raise fetch_failed(Reason.GIT_OPERATION_FAILED, f"{commit} is not a commit")
-    tree = head.tree
-    prefixes = tuple(p.strip("/") + "/" for p in sparse if p.strip("/"))
-    made: set[Path] = set()
-    count = 0
-    for entry in store.iter_tree_contents(tree):
-        mode = entry.mode
-        name = entry.path.decode("utf-8", "surrogateescape")
-        # Checked for every entry, links and submodules too: git refuses such a
-        # tree, and one written on purpose is an attack, not content to skip.
-        if not _safe_path(name):
-            raise fetch_failed(
-                Reason.GIT_OPERATION_FAILED,
-                f"commit {commit} contains the unsafe path {name!r} (a '..', '.' or "
-                "'.git' component); refusing to check it out",
+        with self._errors("cannot push to", denied="the credentials may not allow pushing"):
+            sent = self.client.send_pack(
+                self.path.encode(),
+                update_refs,
+                repo.generate_pack_data,  # type: ignore[arg-type]
+                push_options=[o.encode() for o in options] or None,
             )
-        if not stat.S_ISREG(mode):
-            continue
-        if prefixes and not name.startswith(prefixes):
-            continue
-        target = dest / name
-        parent = target.parent
-        if parent not in made:
-            parent.mkdir(parents=True, exist_ok=True)
-            made.add(parent)
-        blob = store[entry.sha]
-        with open(target, "wb") as out:
-            out.write(blob.as_raw_string())
-        if mode & stat.S_IXUSR:
-            os.chmod(target, 0o755)
-        count += 1
-    return count
+        for name, error in (sent.ref_status or {}).items():
+            if error is None:
+                continue
+            if "fast-forward" in error or "fetch first" in error:
+                raise Diverged()
+            raise git_failed(f"the server rejected the push to {name.decode()}: {error}")

@@ -1,4 +1,4 @@
-"""Git credentials from a GitRepository's secretRef, checked before any connection.
+"""Git credentials from a Secret's data, checked before any connection is made.
 
 Flux users keep `username`/`password`, `bearerToken`, `identity`/`known_hosts`
 (+ `password` as the key passphrase) and `ca.crt` in one Secret; eddy reads the same.
@@ -6,14 +6,13 @@ Flux users keep `username`/`password`, `bearerToken`, `identity`/`known_hosts`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from eddy_api.common import Reason
-from eddy_runtime.resources import ResourceClient
 
-from ..failures import SourceError, invalid_spec
-from ..secrets import read_secret, require
+from .errors import GitError
 
 
 @dataclass(frozen=True)
@@ -36,14 +35,27 @@ class GitAuth:
 def scheme_of(url: str) -> str:
     scheme = urlsplit(url).scheme.lower()
     if scheme not in ("http", "https", "ssh"):
-        raise invalid_spec(
+        raise GitError(
+            "URLInvalid",
             f"URL scheme '{scheme}' in {url!r} is not supported; use http(s):// or ssh://",
-            reason="URLInvalid",
+            stalled=True,
         )
     return scheme
 
 
-def auth_from_data(url: str, data: dict[str, bytes], secret: str) -> GitAuth:
+def auth_without_secret(url: str) -> GitAuth:
+    """The credentials of a GitRepository with no spec.secretRef: none, unless SSH."""
+    if scheme_of(url) == "ssh":
+        # Retrying cannot help: only adding the Secret can.
+        raise GitError(
+            Reason.AUTHENTICATION_FAILED,
+            "an ssh:// URL needs spec.secretRef with 'identity' and 'known_hosts'",
+            stalled=True,
+        )
+    return GitAuth()
+
+
+def auth_from_data(url: str, data: Mapping[str, bytes], secret: str) -> GitAuth:
     """The credentials a Secret's data gives for this URL's scheme."""
 
     def text(key: str) -> str | None:
@@ -59,9 +71,9 @@ def auth_from_data(url: str, data: dict[str, bytes], secret: str) -> GitAuth:
     if scheme_of(url) == "ssh":
         return GitAuth(
             username=text("username"),
-            identity=require(data, "identity", secret, "SSH authentication"),
+            identity=_require(data, "identity", secret, "SSH authentication"),
             passphrase=data.get("password") or None,
-            known_hosts=require(data, "known_hosts", secret, "SSH host key verification"),
+            known_hosts=_require(data, "known_hosts", secret, "SSH host key verification"),
         )
     token = text("bearerToken")
     if token is not None and any(ord(c) < 0x20 or c == "\x7f" for c in token):
@@ -81,23 +93,16 @@ def auth_from_data(url: str, data: dict[str, bytes], secret: str) -> GitAuth:
     )
 
 
-def _bad_key(secret: str, key: str, problem: str) -> SourceError:
+def _require(data: Mapping[str, bytes], key: str, secret: str, what: str) -> bytes:
+    value = data.get(key)
+    if not value:
+        raise GitError(
+            Reason.AUTHENTICATION_FAILED,
+            f"secret '{secret}' has no '{key}' key, which {what} needs",
+        )
+    return value
+
+
+def _bad_key(secret: str, key: str, problem: str) -> GitError:
     # Names the Secret and the key, never the value.
-    return SourceError(
-        Reason.AUTHENTICATION_FAILED,
-        f"secret '{secret}': '{key}' {problem}",
-        condition="FetchFailed",
-    )
-
-
-async def auth_for(client: ResourceClient, namespace: str, url: str, secret: str | None) -> GitAuth:
-    """Credentials for `url` from the named Secret, or none when no Secret is named."""
-    if not secret:
-        if scheme_of(url) == "ssh":
-            raise invalid_spec(
-                "an ssh:// URL needs spec.secretRef with 'identity' and 'known_hosts'",
-                reason="AuthenticationFailed",
-            )
-        return GitAuth()
-    data = await read_secret(client, namespace, secret)
-    return auth_from_data(url, data, f"{namespace}/{secret}")
+    return GitError(Reason.AUTHENTICATION_FAILED, f"secret '{secret}': '{key}' {problem}")
