@@ -29,14 +29,3 @@ async def read_secret(client: ResourceClient, namespace: str, name: str) -> dict
     for key, value in (secret.get("stringData") or {}).items():
         data[key] = str(value).encode()
     return data
-
-
-def require(data: dict[str, bytes], key: str, secret: str, what: str) -> bytes:
-    value = data.get(key)
-    if not value:
-        raise SourceError(
-            Reason.AUTHENTICATION_FAILED,
-            f"secret '{secret}' has no '{key}' key, which {what} needs",
-            condition="FetchFailed",
-        )
-    return value

@@ -36,8 +36,11 @@ async def secret(kube: ResourceClient, namespace: str, name: str, data: dict[str
     await kube.create(SECRETS, body, namespace)
 
 
-async def policy_at(kube: ResourceClient, namespace: str, registry: Registry, tag: str) -> str:
-    """An image with tags 1.0.0 and `tag`, and the ImagePolicy `app` that picked `tag`."""
+async def policy_at(
+    kube: ResourceClient, namespace: str, registry: Registry, tag: str, git_repo: GitRepo
+) -> str:
+    """An image with tags 1.0.0 and `tag`, the ImagePolicy `app` that picked `tag`, and
+    a commit with the image at 1.0.0 under the policy's marker."""
     image = f"{registry.host}/apps/app-{secrets.token_hex(3)}"
     repository = image.partition("/")[2]
     for pushed in ("1.0.0", tag):
@@ -54,6 +57,7 @@ async def policy_at(kube: ResourceClient, namespace: str, registry: Registry, ta
         return found if latest.get("tag") == tag else None
 
     await eventually(chosen)
+    git_repo.commit({"app.yaml": f'image: {image}:1.0.0 # {{"$imagepolicy": "{namespace}:app"}}\n'})
     return image
 
 
@@ -77,10 +81,6 @@ async def settled(kube: ResourceClient, namespace: str, name: str) -> dict[str, 
     return await eventually(ready_or_not)
 
 
-def marked(image: str, namespace: str) -> dict[str, str]:
-    return {"app.yaml": f'image: {image}:1.0.0 # {{"$imagepolicy": "{namespace}:app"}}\n'}
-
-
 async def test_push_over_ssh_with_identity_and_known_hosts(
     kube: ResourceClient,
     namespace: str,
@@ -90,8 +90,7 @@ async def test_push_over_ssh_with_identity_and_known_hosts(
     git_ssh_server: GitSSHServer,
 ) -> None:
     ns = namespace
-    image = await policy_at(kube, ns, oci_registry_anonymous, "1.3.0")
-    git_repo.commit(marked(image, ns))
+    image = await policy_at(kube, ns, oci_registry_anonymous, "1.3.0", git_repo)
     ssh = git_ssh_server
     known_hosts = (ssh.known_hosts_line + "\n").encode()
     await secret(kube, ns, "ssh", {"identity": ssh.client_key.identity, "known_hosts": known_hosts})
@@ -128,8 +127,7 @@ async def test_push_with_a_bearer_token(
     tmp_path: Path,
 ) -> None:
     ns = namespace
-    image = await policy_at(kube, ns, oci_registry_anonymous, "1.4.0")
-    git_repo.commit(marked(image, ns))
+    image = await policy_at(kube, ns, oci_registry_anonymous, "1.4.0", git_repo)
     await secret(kube, ns, "token", {"bearerToken": TOKEN.encode()})
     await secret(kube, ns, "wrong-token", {"bearerToken": b"not-" + TOKEN.encode()})
     with GitHTTPServer(git_repos, bearer_token=TOKEN, workdir=tmp_path / "git") as server:
