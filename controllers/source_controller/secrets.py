@@ -1,7 +1,7 @@
 """Read the Secrets that specs refer to, as decoded bytes, with actionable errors.
 
-A missing Secret or key is the most common mistake with sources; the message
-names the Secret, the key and what it is for, and never any secret value.
+A missing Secret is the most common mistake with sources; the message names it
+and never any secret value. Which keys a source needs is checked where they are read.
 """
 
 from __future__ import annotations
