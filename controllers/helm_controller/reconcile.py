@@ -17,16 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from eddy_api.common import RESET_REQUEST_ANNOTATION, Reason
-from eddy_api.schema import parse_duration
 from eddy_runtime import Manager, Result, Step, StepError, conditions, run_steps
-from eddy_runtime.durations import format_duration
+from eddy_runtime.dependencies import DependencyNotReady, cached_lookup, check_dependencies
+from eddy_runtime.durations import format_duration, seconds_or
 from eddy_runtime.events import NORMAL, WARNING
 from eddy_runtime.finalizers import add_finalizer, has_finalizer, is_deleting, remove_finalizer
 from eddy_runtime.informer import Informer
+from eddy_runtime.redaction import Redactor
 from eddy_runtime.resources import ApiError
+from eddy_runtime.sessions import LazySession
 
 from . import actions, storage
 from .actions import INSTALL, UPGRADE
@@ -40,10 +40,8 @@ from .chart import (
     ensure_chart,
     referenced_chart,
 )
-from .dependencies import DependencyNotReady, check_dependencies
 from .helm import Helm, HelmError
 from .objects import HELM_RELEASES, Obj, release_name, release_namespace, spec_of
-from .redaction import Redactor
 from .storage import Release
 from .target import Target, TargetError, Targets
 from .values import Values, ValuesError, compose, config_digest, values_checksum
@@ -68,13 +66,6 @@ class Settings:
     workdir: str | None = None
 
 
-def _seconds(text: Any, fallback: float) -> float:
-    try:
-        return parse_duration(str(text)) if text else fallback
-    except ValueError:
-        return fallback
-
-
 class HelmReleaseReconciler:
     def __init__(self, manager: Manager, charts: Informer, settings: Settings) -> None:
         self.manager = manager
@@ -82,24 +73,13 @@ class HelmReleaseReconciler:
         self.settings = settings
         self.helm = Helm.create(settings.helm, settings.workdir)
         self.targets = Targets(manager.client, settings.default_service_account, settings.workdir)
-        self._session: aiohttp.ClientSession | None = None
-
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        return self._session
+        self.lookup_release = cached_lookup(manager, "helmrelease", HELM_RELEASES)
+        self.session = LazySession()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self.session.close()
         await self.targets.close()
         await asyncio.to_thread(shutil.rmtree, self.helm.home, True)
-
-    async def lookup_release(self, namespace: str, name: str) -> Obj | None:
-        cached = self.manager.cache("helmrelease").get(name, namespace)
-        if cached is not None:
-            return cached
-        return await self.manager.client.get_or_none(HELM_RELEASES, name, namespace)
 
     async def reconcile(self, obj: Obj) -> Result:
         if is_deleting(obj):
@@ -610,7 +590,7 @@ class Attempt:
             await asyncio.to_thread(shutil.rmtree, self.workdir, True)
 
     def interval(self) -> float:
-        return _seconds(self.spec.get("interval"), 600.0)
+        return seconds_or(self.spec.get("interval"), 600.0)
 
     # -- outcomes -------------------------------------------------------------------
 

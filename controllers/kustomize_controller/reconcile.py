@@ -20,23 +20,24 @@ import aiohttp
 
 from eddy_api.common import HEALTHY, Reason
 from eddy_api.kustomize import MIN_TIMEOUT_SECONDS
-from eddy_api.schema import parse_duration
 from eddy_runtime import Manager, Result, Step, StepError, conditions, run_steps
-from eddy_runtime.durations import format_duration
+from eddy_runtime.dependencies import DependencyNotReady, cached_lookup, check_dependencies
+from eddy_runtime.durations import format_duration, seconds_or
 from eddy_runtime.events import NORMAL, WARNING
 from eddy_runtime.finalizers import add_finalizer, has_finalizer, is_deleting, remove_finalizer
 from eddy_runtime.informer import Informer
+from eddy_runtime.redaction import Redactor
 from eddy_runtime.resources import ApiError
+from eddy_runtime.sessions import LazySession
 
 from . import build as builder
 from . import inventory
 from .apply import SKIPPED, Applier, ApplyError, ChangeSet
-from .dependencies import DependencyNotReady, check_dependencies
+from .dependencies import revision_pending
 from .health import HealthCheckError, wait_healthy
 from .inventory import Entry
 from .objects import KUSTOMIZATIONS, Obj
 from .prune import PruneError, delete_entries
-from .redaction import Redactor
 from .source import Artifact, SourceNotReady, SourceRefused, artifact_of, download, find_source
 from .substitute import gather_variables, substitute_objects
 from .takeover import managers_to_take_over
@@ -59,13 +60,6 @@ class Settings:
     override_managers: tuple[str, ...] = ()
 
 
-def _seconds(text: Any, fallback: float) -> float:
-    try:
-        return parse_duration(str(text)) if text else fallback
-    except ValueError:
-        return fallback
-
-
 class KustomizationReconciler:
     def __init__(self, manager: Manager, sources: Informer, settings: Settings) -> None:
         self.manager = manager
@@ -73,16 +67,11 @@ class KustomizationReconciler:
         self.settings = settings
         self.kustomize = builder.kustomize_binary(settings.kustomize)
         self.targets = Targets(manager.client, NAME, settings.default_service_account)
-        self._session: aiohttp.ClientSession | None = None
-
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        return self._session
+        self.lookup_kustomization = cached_lookup(manager, "kustomization", KUSTOMIZATIONS)
+        self.session = LazySession()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self.session.close()
         await self.targets.close()
 
     async def reconcile(self, obj: Obj) -> Result:
@@ -90,12 +79,6 @@ class KustomizationReconciler:
             return await self.finalize(obj)
         obj = await add_finalizer(self.manager.client, KUSTOMIZATIONS, obj)
         return await Attempt(self, obj).run()
-
-    async def lookup_kustomization(self, namespace: str, name: str) -> Obj | None:
-        cached = self.manager.cache("kustomization").get(name, namespace)
-        if cached is not None:
-            return cached
-        return await self.manager.client.get_or_none(KUSTOMIZATIONS, name, namespace)
 
     async def finalize(self, obj: Obj) -> Result:
         """Delete what we applied when the deletion policy says so, then let go."""
@@ -137,8 +120,8 @@ class KustomizationReconciler:
 
 
 def _timeout(spec: dict[str, Any]) -> float:
-    interval = _seconds(spec.get("interval"), 600.0)
-    return max(_seconds(spec.get("timeout"), interval), MIN_TIMEOUT_SECONDS)
+    interval = seconds_or(spec.get("interval"), 600.0)
+    return max(seconds_or(spec.get("timeout"), interval), MIN_TIMEOUT_SECONDS)
 
 
 @dataclass
@@ -216,7 +199,7 @@ class Attempt:
         try:
             await check_dependencies(
                 self.obj, self.reconciler.lookup_kustomization,
-                self.settings.no_cross_namespace_refs, self.revision,
+                self.settings.no_cross_namespace_refs, revision_pending(self.obj, self.revision),
             )  # fmt: skip
         except DependencyNotReady as err:
             return self._wait_for(Reason.DEPENDENCY_NOT_READY, f"Dependencies do not meet ready "
@@ -443,7 +426,7 @@ class Attempt:
         if terminal:
             return Result.done()
         return Result.after(
-            _seconds(self.spec.get("retryInterval"), _seconds(self.spec.get("interval"), 600.0))
+            seconds_or(self.spec.get("retryInterval"), seconds_or(self.spec.get("interval"), 600.0))
         )
 
     async def succeeded(self, elapsed: float) -> Result:
@@ -466,7 +449,7 @@ class Attempt:
         self.status["lastAttemptedRevision"] = self.revision
         self.status["inventory"] = inventory.to_status(self.applied or [])
         await self.manager.status.patch(KUSTOMIZATIONS, self.obj, self.status)
-        interval = _seconds(self.spec.get("interval"), 600.0)
+        interval = seconds_or(self.spec.get("interval"), 600.0)
         if not was_ready or previous_revision != self.revision or self.changes.summary():
             await self.manager.events.event(
                 self.obj, NORMAL, Reason.RECONCILIATION_SUCCEEDED,

@@ -51,3 +51,12 @@ def format_duration(seconds: float) -> str:
         out += f"{int(minutes)}m"
     out += f"{round(secs, 3):g}s"
     return sign + out
+
+
+def seconds_or(text: object, fallback: float) -> float:
+    """The seconds in a spec's duration field, or `fallback` when it is unset or malformed
+    (the CRD validates durations; this only keeps a hand-edited object from crashing)."""
+    try:
+        return parse_duration(str(text)) if text else fallback
+    except ValueError:
+        return fallback
