@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .semver import InvalidRange, parse_range, parse_version
+from eddy_runtime.semver import InvalidVersion, parse_range, parse_version
 
 
 class InvalidPolicy(ValueError):
@@ -92,14 +92,14 @@ def chooser(spec: dict[str, Any]) -> Chooser:
         text = str((policy["semver"] or {}).get("range") or "")
         try:
             wanted = parse_range(text)
-        except InvalidRange as err:
+        except InvalidVersion as err:
             raise InvalidPolicy(f"invalid semver range {text!r}: {err}") from err
 
         def semver(values: dict[str, str]) -> str | None:
             best: tuple[Any, str] | None = None
             for tag, value in values.items():
                 version = parse_version(value)
-                if version is None or not wanted.allows(version):
+                if version is None or not wanted.matches(version):
                     continue
                 # Equal versions (1.0 and 1.0.0): the tag that sorts last wins, so
                 # the choice does not depend on the registry's order.

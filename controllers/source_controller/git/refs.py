@@ -14,9 +14,9 @@ from typing import Any
 from eddy_api.common import Reason
 from eddy_artifacts.digest import Digest, Revision
 from eddy_git import PEELED
+from eddy_runtime.semver import InvalidVersion, parse_range, parse_version
 
 from ..failures import fetch_failed, invalid_spec
-from ..semver import InvalidVersion, parse_range, parse_version
 
 DEFAULT_BRANCH = "master"
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")

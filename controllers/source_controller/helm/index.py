@@ -13,9 +13,9 @@ from urllib.parse import urljoin
 import yaml
 
 from eddy_api.common import Reason
+from eddy_runtime.semver import InvalidVersion, parse_range, parse_version
 
 from ..failures import fetch_failed, invalid_spec
-from ..semver import InvalidVersion, parse_range, parse_version
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ import aiohttp
 
 from eddy_api.common import Reason
 from eddy_artifacts.digest import bytes_digest
+from eddy_runtime.semver import InvalidVersion, parse_range, parse_version
 
 from ..failures import SourceError, fetch_failed, invalid_spec
-from ..semver import InvalidVersion, parse_range, parse_version
 
 CHART_LAYER_MEDIA_TYPE = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 CHART_CONFIG_MEDIA_TYPE = "application/vnd.cncf.helm.config.v1+json"

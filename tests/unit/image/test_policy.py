@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from eddy_runtime.semver import parse_range, parse_version
 from image_automation_controller.policy import InvalidPolicy, latest_tag
-from image_automation_controller.semver import parse_range, parse_version
 
 
 def semver(range_: str, **filters: str) -> dict[str, object]:

@@ -64,7 +64,7 @@ TAGS = ["latest", "0.9.0", "1.0.0", "1.1.0", "1.2.0-rc.1", "2.0.0", "1.1.1_build
 @pytest.mark.parametrize(
     ("wanted", "chosen"),
     [("*", "2.0.0"), ("", "2.0.0"), ("1.x", "1.1.1+build.3"), ("<1.0.0", "0.9.0"),
-     (">=1.2.0-0 <2.0.0", "1.2.0-rc.1"), ("~1.1.0", "1.1.1+build.3"), ("^0.9", "0.9.0")],
+     (">=1.2.0-0 <2.0.0-0", "1.2.0-rc.1"), ("~1.1.0", "1.1.1+build.3"), ("^0.9", "0.9.0")],
 )  # fmt: skip
 def test_newest_tag_in_range(wanted: str, chosen: str) -> None:
     assert select_version(TAGS, wanted, "demo") == chosen

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from source_controller.semver import InvalidVersion, Version, parse_range
+from eddy_runtime.semver import InvalidVersion, Version, parse_range
 
 VERSIONS = ["v0.9.0", "1.0.0", "v1.0.1", "1.1.0", "1.2.0-rc.1", "1.2.0", "2.0.0-alpha", "2.0.0"]
 
@@ -25,7 +25,7 @@ VERSIONS = ["v0.9.0", "1.0.0", "v1.0.1", "1.1.0", "1.2.0-rc.1", "1.2.0", "2.0.0-
         ("<1.0.0 || >=2.0.0", "2.0.0"),
         ("= 1.1.0", "1.1.0"),
         ("!=2.0.0", "1.2.0"),
-        (">1.2.0-rc.0 <1.2.0", "1.2.0-rc.1"),
+        (">1.2.0-rc.0 <=1.2.0-rc.9", "1.2.0-rc.1"),
         (">=2.0.0-alpha", "2.0.0"),
         (">3", None),
     ],
@@ -51,3 +51,11 @@ def test_ordering_follows_semver() -> None:
 def test_invalid_ranges_are_refused(text: str) -> None:
     with pytest.raises(InvalidVersion):
         parse_range(text)
+
+
+def test_every_comparison_must_name_a_pre_release() -> None:
+    # Flux's semver library checks pre-releases per comparison, not per range.
+    assert parse_range(">=1.0.0-0").matches(Version.parse("1.1.0-rc.1"))
+    assert not parse_range(">=1.0.0-0 <2.0.0").matches(Version.parse("1.1.0-rc.1"))
+    assert parse_range(">=1.0.0-0 <2.0.0-0").matches(Version.parse("1.1.0-rc.1"))
+    assert parse_range("1.0.0 || >=1.1.0-0").matches(Version.parse("1.1.0-rc.1"))

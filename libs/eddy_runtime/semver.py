@@ -1,8 +1,10 @@
 """Semantic versions and version ranges, as Flux users write them in specs.
 
-`spec.ref.semver` and HelmChart `spec.version` use the Masterminds range syntax
+GitRepository `spec.ref.semver`, HelmChart `spec.version` and ImagePolicy
+`spec.policy.semver.range` all use the Masterminds range syntax
 (`>=1.0.0 <2.0.0`, `^1.2`, `~1.2.3`, `1.x`, `1.0 - 1.4`, `a || b`); the highest
-version in range wins, and pre-releases only match a range that names one.
+version in range wins, and a pre-release only matches where every comparison
+of its alternative names a pre-release.
 """
 
 from __future__ import annotations
@@ -100,13 +102,10 @@ Check = Callable[[Version], bool]
 @dataclass(frozen=True)
 class _Term:
     check: Check
-    # The version written in the term when it names a pre-release; such a term lets
-    # pre-releases of that same major.minor.patch match.
-    pre_base: tuple[int, int, int] | None
-
-
-def _base(v: Version) -> Version:
-    return Version(v.major, v.minor, v.patch)
+    # Whether the version written in the term names a pre-release. As in the
+    # Masterminds library Flux uses, a pre-release version passes only terms
+    # that name one: `>=1.0.0-0` admits 1.1.0-rc.1, `>=1.0.0-0 <2.0.0` does not.
+    names_pre: bool
 
 
 def _partial(text: str) -> tuple[list[int | None], tuple[str, ...]]:
@@ -148,7 +147,6 @@ def _term(op: str, text: str) -> _Term:
     lower = _lower(parts, pre)
     upper = _next_upper(parts)
     exact = patch is not None
-    pre_base = (lower.major, lower.minor, lower.patch) if pre else None
     check: Check
     if op in ("", "=", "=="):
         if major is None:
@@ -205,7 +203,7 @@ def _term(op: str, text: str) -> _Term:
             check = lambda v: lower <= v < top  # noqa: E731
     else:  # pragma: no cover - the regex admits nothing else
         raise InvalidVersion(f"unknown operator {op!r}")
-    return _Term(check, pre_base)
+    return _Term(check, bool(pre))
 
 
 def _hyphen(low: str, high: str) -> list[_Term]:
@@ -221,8 +219,7 @@ def _hyphen(low: str, high: str) -> list[_Term]:
     else:
         bound = top
         upper_check = lambda v: v < bound  # noqa: E731
-    pre_base = (lower.major, lower.minor, lower.patch) if lower_pre else None
-    return [_Term(lambda v: v >= lower, pre_base), _Term(upper_check, None)]
+    return [_Term(lambda v: v >= lower, bool(lower_pre)), _Term(upper_check, bool(high_pre))]
 
 
 @dataclass(frozen=True)
@@ -234,9 +231,7 @@ class Range:
 
     def matches(self, version: Version) -> bool:
         for terms in self.alternatives:
-            if version.pre and not any(
-                t.pre_base == (version.major, version.minor, version.patch) for t in terms
-            ):
+            if version.pre and not all(t.names_pre for t in terms):
                 continue
             if all(t.check(version) for t in terms):
                 return True
