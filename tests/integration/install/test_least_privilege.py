@@ -1,0 +1,282 @@
+"""The RBAC in manifests/rbac is enough for the controllers, and no more.
+
+The source- and kustomize-controllers run as processes that authenticate as their
+ServiceAccounts (with tokens the API server issues, as in their Pods), with only
+the roles manifests/rbac grants. A GitRepository and a Kustomization become Ready
+and apply their objects, Events are recorded, no call is refused, and an account
+cannot do what its role leaves out.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from eddy_testenv import ControlPlane, find_binary, free_port
+from eddy_testenv.controllers import ControllerProcess
+from eddy_testenv.gitserver import GitHTTPServer, GitRepo
+
+from .support import (
+    Doc,
+    build_manifests,
+    delete_cluster_rbac,
+    dump,
+    get,
+    kubectl,
+    of_kind,
+    rename_cluster_rbac,
+    service_account_kubeconfig,
+    token,
+    whoami,
+)
+from .support import can_i as allowed
+
+pytestmark = pytest.mark.integration
+
+TIMEOUT = 60.0
+RBAC_KINDS = ("Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
+              "RoleBinding")  # fmt: skip
+
+
+@dataclass
+class Installed:
+    namespace: str
+    kubeconfigs: dict[str, Path]
+    reconciler: Doc
+
+
+@pytest.fixture
+def rbac(control_plane: ControlPlane, tmp_path: Path) -> Iterator[Installed]:
+    """manifests/rbac applied into a namespace of its own, minus the cluster-admin
+    binding, which the test applies when it wants it."""
+    admin = control_plane.kubeconfig
+    namespace = f"eddy-rbac-{token()}"
+    docs = rename_cluster_rbac(
+        of_kind(build_manifests(tmp_path, namespace), *RBAC_KINDS), f"-{namespace}"
+    )
+    (reconciler,) = [
+        d for d in docs if d["metadata"]["name"] == f"eddy-cluster-reconciler-{namespace}"
+    ]
+    kubectl(admin, "apply", "--server-side", "-f", "-",
+            stdin=dump([d for d in docs if d is not reconciler]))  # fmt: skip
+    kubeconfigs = {
+        name: service_account_kubeconfig(admin, namespace, name, tmp_path / f"{name}.kubeconfig")
+        for name in ("source-controller", "kustomize-controller")
+    }
+    try:
+        yield Installed(namespace, kubeconfigs, reconciler)
+    finally:
+        delete_cluster_rbac(admin, docs)
+        kubectl(admin, "delete", "namespace", namespace, "--wait=false")
+
+
+def test_accounts_hold_only_their_roles(rbac: Installed) -> None:
+    source = rbac.kubeconfigs["source-controller"]
+    kustomize = rbac.kubeconfigs["kustomize-controller"]
+    assert whoami(source) == f"system:serviceaccount:{rbac.namespace}:source-controller"
+
+    assert allowed(source, "watch", "gitrepositories.source.toolkit.fluxcd.io", "default")
+    assert allowed(source, "patch", "helmcharts.source.toolkit.fluxcd.io/status", "default")
+    assert allowed(source, "get", "secrets", "default")
+    assert allowed(source, "create", "leases.coordination.k8s.io", rbac.namespace)
+    assert not allowed(source, "create", "deployments.apps", "default")
+    assert not allowed(source, "create", "deployments.apps", rbac.namespace)
+    assert not allowed(source, "list", "secrets", "default")
+    assert not allowed(source, "delete", "gitrepositories.source.toolkit.fluxcd.io", "default")
+    assert not allowed(source, "patch", "kustomizations.kustomize.toolkit.fluxcd.io", "default")
+    assert not allowed(source, "create", "leases.coordination.k8s.io", "default")
+
+    assert allowed(kustomize, "impersonate", "serviceaccounts", "default")
+    assert allowed(kustomize, "impersonate", "groups", "")
+    assert allowed(kustomize, "patch", "kustomizations.kustomize.toolkit.fluxcd.io", "default")
+    assert not allowed(kustomize, "patch", "gitrepositories.source.toolkit.fluxcd.io", "default")
+    assert not allowed(kustomize, "create", "deployments.apps", "default")
+
+
+CONFIG_MAP = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {name}
+data:
+  greeting: hello
+"""
+
+
+def wait_until(what: str, check: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {TIMEOUT:.0f}s waiting until {what}")
+
+
+def wait_ready(admin: Path, resource: str, name: str, namespace: str) -> None:
+    conditions: list[Doc] = []
+
+    def ready() -> bool:
+        nonlocal conditions
+        obj = get(admin, resource, name, f"--namespace={namespace}")
+        conditions = (obj.get("status") or {}).get("conditions") or []
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    try:
+        wait_until(f"{resource} {name} is Ready", ready)
+    except AssertionError as err:
+        raise AssertionError(f"{err}; its conditions: {conditions}") from None
+
+
+def exists(admin: Path, resource: str, name: str, namespace: str) -> bool:
+    out = kubectl(admin, "get", resource, name, f"--namespace={namespace}", "--ignore-not-found",
+                  "-o", "name")  # fmt: skip
+    return bool(out.strip())
+
+
+def refused_calls(controller: ControllerProcess) -> list[str]:
+    lines = [json.dumps(r) for r in controller.log_records()]
+    return [line for line in lines if "forbidden" in line.lower() or " 403" in line]
+
+
+@pytest.fixture
+def controllers(
+    rbac: Installed, control_plane: ControlPlane, tmp_path: Path
+) -> Iterator[list[ControllerProcess]]:
+    port = free_port()
+    env = {"RUNTIME_NAMESPACE": rbac.namespace}
+    running = [
+        ControllerProcess(
+            "source_controller",
+            rbac.kubeconfigs["source-controller"],
+            tmp_path,
+            args=[
+                "--enable-leader-election",
+                f"--storage-path={tmp_path / 'artifacts'}",
+                f"--storage-addr=127.0.0.1:{port}",
+                f"--storage-adv-addr=127.0.0.1:{port}",
+            ],
+            env=env,
+        ),
+        ControllerProcess(
+            "kustomize_controller",
+            rbac.kubeconfigs["kustomize-controller"],
+            tmp_path,
+            args=["--enable-leader-election", f"--kustomize-path={find_binary('kustomize')}"],
+            env=env,
+        ),
+    ]
+    try:
+        for controller in running:
+            controller.start()
+        yield running
+    finally:
+        for controller in running:
+            controller.stop()
+
+
+def test_controllers_reconcile_with_only_their_rbac(
+    rbac: Installed,
+    controllers: list[ControllerProcess],
+    control_plane: ControlPlane,
+    git_repo: GitRepo,
+    git_server: GitHTTPServer,
+) -> None:
+    admin = control_plane.kubeconfig
+    app = f"eddy-rbac-app-{token()}"
+    kubectl(admin, "create", "namespace", app)
+    try:
+        reconcile_in(app, rbac, controllers, admin, git_repo, git_server)
+    finally:
+        kubectl(admin, "delete", "namespace", app, "--wait=false")
+
+
+def reconcile_in(
+    app: str,
+    rbac: Installed,
+    controllers: list[ControllerProcess],
+    admin: Path,
+    git_repo: GitRepo,
+    git_server: GitHTTPServer,
+) -> None:
+    git_repo.commit(
+        {
+            "tenant/configmap.yaml": CONFIG_MAP.format(name="tenant"),
+            "platform/configmap.yaml": CONFIG_MAP.format(name="platform"),
+        }
+    )
+    # A tenant account that may change only its own namespace: the
+    # kustomize-controller impersonates it, holding no apply rights itself.
+    tenant: list[Doc] = [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "tenant"}},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "tenant-admin"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "admin",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "tenant", "namespace": app}],
+        },
+        {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "GitRepository",
+            "metadata": {"name": "app"},
+            "spec": {
+                "interval": "10m",
+                "url": git_server.repo_url(git_repo.name),
+                "ref": {"branch": "main"},
+            },
+        },
+        kustomization("tenant", "./tenant", app, service_account="tenant"),
+    ]
+    kubectl(admin, "apply", f"--namespace={app}", "-f", "-", stdin=dump(tenant))
+
+    wait_ready(admin, "gitrepository", "app", app)
+    wait_ready(admin, "kustomization", "tenant", app)
+    assert exists(admin, "configmap", "tenant", app)
+
+    # Without a service account to impersonate the controller's own identity
+    # applies, which holds nothing until the cluster-reconciler binding exists.
+    kubectl(admin, "apply", "--server-side", "-f", "-", stdin=dump([rbac.reconciler]))
+    kubectl(admin, "apply", f"--namespace={app}", "-f", "-",
+            stdin=dump([kustomization("platform", "./platform", app)]))  # fmt: skip
+    wait_ready(admin, "kustomization", "platform", app)
+    assert exists(admin, "configmap", "platform", app)
+
+    events = get(admin, "events", f"--namespace={app}")["items"]
+    reported = {e["involvedObject"]["kind"] for e in events}
+    assert {"GitRepository", "Kustomization"} <= reported, reported
+    lease_holders = get(admin, "leases", f"--namespace={rbac.namespace}")["items"]
+    assert len(lease_holders) == 2
+
+    # Deleting runs the finalizers, through the same accounts.
+    kubectl(admin, "delete", "kustomizations,gitrepositories", "--all", f"--namespace={app}",
+            "--timeout=30s")  # fmt: skip
+    for controller in controllers:
+        assert controller.process.exit_code() is None, controller.process.tail()
+        assert refused_calls(controller) == [], controller.name
+
+
+def kustomization(name: str, path: str, namespace: str, service_account: str = "") -> Doc:
+    spec: Doc = {
+        "interval": "10m",
+        "path": path,
+        "prune": True,
+        "targetNamespace": namespace,
+        "sourceRef": {"kind": "GitRepository", "name": "app"},
+    }
+    if service_account:
+        spec["serviceAccountName"] = service_account
+    return {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
