@@ -1,10 +1,10 @@
 """The RBAC in manifests/rbac is enough for the controllers, and no more.
 
-The source- and kustomize-controllers run as processes that authenticate as their
-ServiceAccounts (with tokens the API server issues, as in their Pods), with only
-the roles manifests/rbac grants. A GitRepository and a Kustomization become Ready
-and apply their objects, Events are recorded, no call is refused, and an account
-cannot do what its role leaves out.
+The source-, kustomize- and helm-controllers run as processes that authenticate as
+their ServiceAccounts (with tokens the API server issues, as in their Pods), with
+only the roles manifests/rbac grants. A GitRepository and a Kustomization, a
+HelmRepository and a HelmRelease become Ready and apply their objects, Events are
+recorded, no call is refused, and an account cannot do what its role leaves out.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pytest
 from eddy_testenv import ControlPlane, find_binary, free_port
 from eddy_testenv.controllers import ControllerProcess
 from eddy_testenv.gitserver import GitHTTPServer, GitRepo
+from eddy_testenv.helmrepo import HelmRepo
 
 from .support import (
     Doc,
@@ -66,7 +67,7 @@ def rbac(control_plane: ControlPlane, tmp_path: Path) -> Iterator[Installed]:
             stdin=dump([d for d in docs if d is not reconciler]))  # fmt: skip
     kubeconfigs = {
         name: service_account_kubeconfig(admin, namespace, name, tmp_path / f"{name}.kubeconfig")
-        for name in ("source-controller", "kustomize-controller")
+        for name in ("source-controller", "kustomize-controller", "helm-controller")
     }
     try:
         yield Installed(namespace, kubeconfigs, reconciler)
@@ -143,100 +144,98 @@ def refused_calls(controller: ControllerProcess) -> list[str]:
     return [line for line in lines if "forbidden" in line.lower() or " 403" in line]
 
 
+StartControllers = Callable[..., list[ControllerProcess]]
+
+
 @pytest.fixture
-def controllers(
-    rbac: Installed, control_plane: ControlPlane, tmp_path: Path
-) -> Iterator[list[ControllerProcess]]:
+def start_controllers(rbac: Installed, tmp_path: Path) -> Iterator[StartControllers]:
+    """Start controllers by name, each as its own ServiceAccount, with leader election."""
+    running: list[ControllerProcess] = []
     port = free_port()
-    env = {"RUNTIME_NAMESPACE": rbac.namespace}
-    running = [
-        ControllerProcess(
-            "source_controller",
-            rbac.kubeconfigs["source-controller"],
-            tmp_path,
-            args=[
-                "--enable-leader-election",
-                f"--storage-path={tmp_path / 'artifacts'}",
-                f"--storage-addr=127.0.0.1:{port}",
-                f"--storage-adv-addr=127.0.0.1:{port}",
-            ],
-            env=env,
-        ),
-        ControllerProcess(
-            "kustomize_controller",
-            rbac.kubeconfigs["kustomize-controller"],
-            tmp_path,
-            args=["--enable-leader-election", f"--kustomize-path={find_binary('kustomize')}"],
-            env=env,
-        ),
-    ]
-    try:
-        for controller in running:
+    extra = {
+        "source-controller": [
+            f"--storage-path={tmp_path / 'artifacts'}",
+            f"--storage-addr=127.0.0.1:{port}",
+            f"--storage-adv-addr=127.0.0.1:{port}",
+        ],
+        "kustomize-controller": [f"--kustomize-path={find_binary('kustomize')}"],
+        "helm-controller": [f"--helm-path={find_binary('helm')}", f"--workdir={tmp_path}"],
+    }
+
+    def start(*names: str) -> list[ControllerProcess]:
+        for name in names:
+            controller = ControllerProcess(
+                name.replace("-", "_"),
+                rbac.kubeconfigs[name],
+                tmp_path,
+                args=["--enable-leader-election", *extra.get(name, [])],
+                env={"RUNTIME_NAMESPACE": rbac.namespace},
+            )
+            running.append(controller)
             controller.start()
-        yield running
+        return running
+
+    try:
+        yield start
     finally:
         for controller in running:
             controller.stop()
 
 
-def test_controllers_reconcile_with_only_their_rbac(
-    rbac: Installed,
-    controllers: list[ControllerProcess],
-    control_plane: ControlPlane,
-    git_repo: GitRepo,
-    git_server: GitHTTPServer,
-) -> None:
+@pytest.fixture
+def app_namespace(control_plane: ControlPlane) -> Iterator[str]:
+    """Where the sources and their objects live, with a tenant account that may
+    change only this namespace (the controllers impersonate it)."""
     admin = control_plane.kubeconfig
     app = f"eddy-rbac-app-{token()}"
     kubectl(admin, "create", "namespace", app)
-    try:
-        reconcile_in(app, rbac, controllers, admin, git_repo, git_server)
-    finally:
-        kubectl(admin, "delete", "namespace", app, "--wait=false")
-
-
-def reconcile_in(
-    app: str,
-    rbac: Installed,
-    controllers: list[ControllerProcess],
-    admin: Path,
-    git_repo: GitRepo,
-    git_server: GitHTTPServer,
-) -> None:
-    git_repo.commit(
-        {
-            "tenant/configmap.yaml": CONFIG_MAP.format(name="tenant"),
-            "platform/configmap.yaml": CONFIG_MAP.format(name="platform"),
-        }
-    )
-    # A tenant account that may change only its own namespace: the
-    # kustomize-controller impersonates it, holding no apply rights itself.
     tenant: list[Doc] = [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "tenant"}},
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "RoleBinding",
             "metadata": {"name": "tenant-admin"},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": "admin",
-            },
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                        "name": "admin"},
             "subjects": [{"kind": "ServiceAccount", "name": "tenant", "namespace": app}],
         },
-        {
-            "apiVersion": "source.toolkit.fluxcd.io/v1",
-            "kind": "GitRepository",
-            "metadata": {"name": "app"},
-            "spec": {
-                "interval": "10m",
-                "url": git_server.repo_url(git_repo.name),
-                "ref": {"branch": "main"},
-            },
-        },
-        kustomization("tenant", "./tenant", app, service_account="tenant"),
-    ]
+    ]  # fmt: skip
     kubectl(admin, "apply", f"--namespace={app}", "-f", "-", stdin=dump(tenant))
+    yield app
+    kubectl(admin, "delete", "namespace", app, "--wait=false")
+
+
+def assert_nothing_refused(controllers: list[ControllerProcess]) -> None:
+    for controller in controllers:
+        assert controller.process.exit_code() is None, controller.process.tail()
+        assert refused_calls(controller) == [], controller.name
+
+
+def test_git_to_cluster_with_only_their_rbac(
+    rbac: Installed,
+    start_controllers: StartControllers,
+    app_namespace: str,
+    control_plane: ControlPlane,
+    git_repo: GitRepo,
+    git_server: GitHTTPServer,
+) -> None:
+    admin, app = control_plane.kubeconfig, app_namespace
+    controllers = start_controllers("source-controller", "kustomize-controller")
+    git_repo.commit(
+        {
+            "tenant/configmap.yaml": CONFIG_MAP.format(name="tenant"),
+            "platform/configmap.yaml": CONFIG_MAP.format(name="platform"),
+        }
+    )
+    source: Doc = {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": {"name": "app"},
+        "spec": {"interval": "10m", "url": git_server.repo_url(git_repo.name),
+                 "ref": {"branch": "main"}},
+    }  # fmt: skip
+    tenant = kustomization("tenant", "./tenant", app, service_account="tenant")
+    kubectl(admin, "apply", f"--namespace={app}", "-f", "-", stdin=dump([source, tenant]))
 
     wait_ready(admin, "gitrepository", "app", app)
     wait_ready(admin, "kustomization", "tenant", app)
@@ -253,15 +252,59 @@ def reconcile_in(
     events = get(admin, "events", f"--namespace={app}")["items"]
     reported = {e["involvedObject"]["kind"] for e in events}
     assert {"GitRepository", "Kustomization"} <= reported, reported
-    lease_holders = get(admin, "leases", f"--namespace={rbac.namespace}")["items"]
-    assert len(lease_holders) == 2
+    leases = get(admin, "leases", f"--namespace={rbac.namespace}")["items"]
+    assert len(leases) == 2
 
     # Deleting runs the finalizers, through the same accounts.
     kubectl(admin, "delete", "kustomizations,gitrepositories", "--all", f"--namespace={app}",
             "--timeout=30s")  # fmt: skip
-    for controller in controllers:
-        assert controller.process.exit_code() is None, controller.process.tail()
-        assert refused_calls(controller) == [], controller.name
+    assert_nothing_refused(controllers)
+
+
+def test_helm_release_with_only_their_rbac(
+    start_controllers: StartControllers,
+    app_namespace: str,
+    control_plane: ControlPlane,
+    helm_repo: HelmRepo,
+) -> None:
+    admin, app = control_plane.kubeconfig, app_namespace
+    controllers = start_controllers("source-controller", "helm-controller")
+    helm_repo.package("hello", "1.0.0")
+    repository: Doc = {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "HelmRepository",
+        "metadata": {"name": "charts"},
+        "spec": {"interval": "10m", "url": helm_repo.url},
+    }
+    release: Doc = {
+        "apiVersion": "helm.toolkit.fluxcd.io/v2",
+        "kind": "HelmRelease",
+        "metadata": {"name": "hello"},
+        "spec": {
+            "interval": "10m",
+            "serviceAccountName": "tenant",
+            "chart": {
+                "spec": {
+                    "chart": "hello",
+                    "version": "1.0.0",
+                    "sourceRef": {"kind": "HelmRepository", "name": "charts"},
+                }
+            },
+        },
+    }
+    kubectl(admin, "apply", f"--namespace={app}", "-f", "-", stdin=dump([repository, release]))
+
+    wait_ready(admin, "helmrelease", "hello", app)
+    assert exists(admin, "configmap", "hello-hello", app)
+    stored = get(admin, "secrets", f"--namespace={app}", "--selector=owner=helm,name=hello")
+    assert len(stored["items"]) == 1
+
+    # Uninstalling and deleting the HelmChart run through the same accounts.
+    kubectl(admin, "delete", "helmreleases,helmrepositories", "--all", f"--namespace={app}",
+            "--timeout=30s")  # fmt: skip
+    assert not exists(admin, "configmap", "hello-hello", app)
+    assert get(admin, "helmcharts", f"--namespace={app}")["items"] == []
+    assert_nothing_refused(controllers)
 
 
 def kustomization(name: str, path: str, namespace: str, service_account: str = "") -> Doc:
