@@ -112,7 +112,17 @@ class HelmReleaseReconciler:
             await self.manager.events.warning(obj, Reason.UNINSTALL_FAILED, str(err))
             return
         try:
-            current = storage.latest(await storage.history(target.client, namespace, name))
+            try:
+                releases = await storage.history(target.client, namespace, name)
+            except ApiError as err:
+                if err.status == 403 and not (obj.get("status") or {}).get("history"):
+                    # This release never made a Helm release (its account may never have
+                    # had the rights, or lost them first when a namespace is deleted):
+                    # nothing to uninstall, and a kept finalizer would block forever.
+                    log.info("no release was made and its records cannot be read: %s", err)
+                    return
+                raise
+            current = storage.latest(releases)
             if current is None or current.status == storage.UNINSTALLED:
                 return
             args = actions.uninstall_args(spec, name, namespace)

@@ -58,14 +58,11 @@ async def kube(api_client: ApiClient) -> ResourceClient:
     return ResourceClient(api_client, field_manager="helm-tests")
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def helm_controller(
-    control_plane: ControlPlane,
-    source_controller: ControllerProcess,
-    namespace: str,
-    kube: ResourceClient,
+@contextlib.asynccontextmanager
+async def running_helm_controller(
+    control_plane: ControlPlane, namespace: str, kube: ResourceClient, **settings: Any
 ) -> AsyncIterator[Manager]:
-    """The helm-controller in this process; at the end the test's HelmReleases are
+    """A helm-controller in this process; at the end the namespace's HelmReleases are
     deleted while it still runs, so their finalizers uninstall the releases."""
     options = Options(
         metrics_addr="127.0.0.1:0",
@@ -79,7 +76,7 @@ async def helm_controller(
     api = await make_client(str(control_plane.kubeconfig))
     manager = Manager(NAME, options, api, handle_signals=False)
     ctl, reconciler = controller(
-        manager, Settings(helm=find_binary("helm"), requeue_dependency=1.0)
+        manager, Settings(helm=find_binary("helm"), requeue_dependency=1.0, **settings)
     )
     manager.add(ctl)
     task = asyncio.create_task(manager.run())
@@ -101,6 +98,17 @@ async def helm_controller(
             await asyncio.wait_for(task, 10)
         await reconciler.close()
         await api.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def helm_controller(
+    control_plane: ControlPlane,
+    source_controller: ControllerProcess,
+    namespace: str,
+    kube: ResourceClient,
+) -> AsyncIterator[Manager]:
+    async with running_helm_controller(control_plane, namespace, kube) as manager:
+        yield manager
 
 
 class HelmCLI:
