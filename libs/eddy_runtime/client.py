@@ -7,12 +7,17 @@ on behalf of a tenant impersonate its service account.
 from __future__ import annotations
 
 import os
+from typing import Any
 
+import yaml
 from kubernetes_asyncio import config
 from kubernetes_asyncio.client import ApiClient, Configuration
 
 IMPERSONATE_USER = "Impersonate-User"
-IMPERSONATE_GROUP = "Impersonate-Group"
+
+
+class KubeconfigError(ValueError):
+    """A kubeconfig asks for something this client cannot do faithfully."""
 
 
 async def load_configuration(kubeconfig: str = "", context: str = "") -> Configuration:
@@ -35,17 +40,41 @@ def service_account_user(namespace: str, name: str) -> str:
 
 def new_client(configuration: Configuration, impersonate: str = "") -> ApiClient:
     """An ApiClient on `configuration`; `impersonate` is a user name such as
-    "system:serviceaccount:ns:name" (a service account gets its groups too)."""
+    "system:serviceaccount:ns:name".
+
+    Only the user is impersonated: for a service account the API server adds its
+    groups itself, and asking for groups would need `impersonate` on groups, a
+    right that cannot be narrowed and would let the controller claim any group.
+    """
     api = ApiClient(configuration)
     if impersonate:
         api.set_default_header(IMPERSONATE_USER, impersonate)
-        parts = impersonate.split(":")
-        if len(parts) == 4 and parts[:2] == ["system", "serviceaccount"]:
-            # Only one value per header name is possible here; the namespace group is
-            # what RBAC bindings for tenants name, system:authenticated comes for free.
-            api.set_default_header(IMPERSONATE_GROUP, f"system:serviceaccounts:{parts[2]}")
     return api
 
 
+def kubeconfig_impersonation(kubeconfig: str = "", context: str = "") -> str:
+    """The `as` user of the kubeconfig's current (or named) context, or "".
+
+    The client library ignores `as`, which would silently run with the
+    kubeconfig's own, usually broader, rights; eddy honours it instead.
+    """
+    path = kubeconfig or os.environ.get("KUBECONFIG", "")
+    if not path:
+        return ""
+    with open(path) as handle:
+        doc: dict[str, Any] = yaml.safe_load(handle) or {}
+    name = context or doc.get("current-context", "")
+    contexts = {c.get("name"): c.get("context") or {} for c in doc.get("contexts") or []}
+    users = {u.get("name"): u.get("user") or {} for u in doc.get("users") or []}
+    user = users.get(contexts.get(name, {}).get("user"), {})
+    if user.get("as-groups") or user.get("as-user-extra") or user.get("as-uid"):
+        raise KubeconfigError(
+            f"kubeconfig {path}: only `as` is supported for impersonation; remove "
+            "as-groups/as-uid/as-user-extra (a service account's groups come with it)"
+        )
+    return str(user.get("as") or "")
+
+
 async def make_client(kubeconfig: str = "", context: str = "", impersonate: str = "") -> ApiClient:
-    return new_client(await load_configuration(kubeconfig, context), impersonate)
+    configuration = await load_configuration(kubeconfig, context)
+    return new_client(configuration, impersonate or kubeconfig_impersonation(kubeconfig, context))

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from runtime_support import eventually
 from widget_controller import WIDGETS
 
 from conftest import StartManager, widget
 from eddy_runtime import conditions
 from eddy_runtime.annotations import RECONCILE_REQUESTED_AT
-from eddy_runtime.client import make_client, service_account_user
-from eddy_runtime.resources import CONFIG_MAPS, ApiError, Obj, ResourceClient
+from eddy_runtime.client import KubeconfigError, make_client, service_account_user
+from eddy_runtime.resources import CONFIG_MAPS, ApiError, Obj, Resource, ResourceClient
+
+ROLES = Resource("rbac.authorization.k8s.io", "v1", "roles", "Role")
+ROLE_BINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding")
 
 pytestmark = pytest.mark.integration
 
@@ -164,3 +169,66 @@ async def test_impersonated_client_has_only_the_service_accounts_rights(
         assert "system:serviceaccount:" + namespace + ":nobody" in denied.value.message
     finally:
         await api.close()
+
+
+async def test_impersonated_service_account_gets_its_groups_from_the_server(
+    kube: ResourceClient, namespace: str, control_plane: Any
+) -> None:
+    # Only Impersonate-User is sent; a binding to the namespace's service-account
+    # group must still apply, because the API server adds a service account's groups.
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "read-widgets", "namespace": namespace},
+        "rules": [{"apiGroups": [WIDGETS.group], "resources": [WIDGETS.plural],
+                   "verbs": ["list"]}],
+    }  # fmt: skip
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "read-widgets", "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                    "name": "read-widgets"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                      "name": f"system:serviceaccounts:{namespace}"}],
+    }  # fmt: skip
+    await kube.create(ROLES, role)
+    await kube.create(ROLE_BINDINGS, binding)
+    api = await make_client(
+        str(control_plane.kubeconfig), impersonate=service_account_user(namespace, "tenant")
+    )
+    try:
+        await eventually(lambda: _can_list(api, namespace))
+    finally:
+        await api.close()
+
+
+async def test_kubeconfig_as_is_honoured(
+    kube: ResourceClient, namespace: str, control_plane: Any, tmp_path: Path
+) -> None:
+    limited = tmp_path / "kubeconfig"
+    user = {"as": service_account_user(namespace, "nobody")}
+    _write_kubeconfig(Path(control_plane.kubeconfig), limited, user)
+    api = await make_client(str(limited))
+    try:
+        with pytest.raises(ApiError) as denied:
+            await ResourceClient(api).list(WIDGETS, namespace)
+        assert denied.value.status == 403
+    finally:
+        await api.close()
+
+    _write_kubeconfig(Path(control_plane.kubeconfig), limited, {**user, "as-groups": ["x"]})
+    with pytest.raises(KubeconfigError, match="only `as` is supported"):
+        await make_client(str(limited))
+
+
+def _write_kubeconfig(source: Path, dest: Path, user_fields: dict[str, Any]) -> None:
+    config = yaml.safe_load(source.read_text())
+    config["users"][0]["user"].update(user_fields)
+    dest.write_text(yaml.safe_dump(config))
+
+
+async def _can_list(api: Any, namespace: str) -> bool:
+    try:
+        await ResourceClient(api).list(WIDGETS, namespace)
+    except ApiError:
+        return False
+    return True
