@@ -57,13 +57,6 @@ def _write_private(document: dict[str, Any], workdir: str | None) -> Path:
     return Path(name)
 
 
-def _groups(user: str) -> list[str]:
-    parts = user.split(":")
-    if len(parts) == 4 and parts[:2] == ["system", "serviceaccount"]:
-        return [f"system:serviceaccounts:{parts[2]}", "system:serviceaccounts"]
-    return []
-
-
 def own_kubeconfig(cfg: Configuration, namespace: str, impersonate: str) -> dict[str, Any]:
     """A kubeconfig that reaches the cluster `cfg` reaches, with the same credentials."""
     cluster: dict[str, Any] = {"server": cfg.host}
@@ -82,9 +75,9 @@ def own_kubeconfig(cfg: Configuration, namespace: str, impersonate: str) -> dict
     if token:
         user["token"] = str(token).removeprefix("Bearer ").strip()
     if impersonate:
+        # Only the user, as the runtime's clients do: the API server adds a service
+        # account's groups, and impersonating groups would need a right too broad to grant.
         user["as"] = impersonate
-        if groups := _groups(impersonate):
-            user["as-groups"] = groups
     return {
         "apiVersion": "v1",
         "kind": "Config",
@@ -118,8 +111,6 @@ def _impersonate_in(document: dict[str, Any], impersonate: str) -> None:
     for entry in document.get("users") or []:
         if entry.get("name") == user_name:
             entry.setdefault("user", {})["as"] = impersonate
-            if groups := _groups(impersonate):
-                entry["user"]["as-groups"] = groups
 
 
 class Targets:
