@@ -141,6 +141,18 @@ def remediate_last_failure(spec: dict[str, Any], action: str) -> bool:
     return bool(found) if found is not None else retries(spec, action) != 0
 
 
+def retry_on_failure(spec: dict[str, Any], action: str) -> bool:
+    """`<action>.strategy.name: RetryOnFailure`: try again later, never remediate or stall."""
+    strategy = section(section(spec, action), "strategy")
+    return strategy.get("name") == "RetryOnFailure"
+
+
+def retry_interval(spec: dict[str, Any], action: str, interval: float) -> float:
+    """When RetryOnFailure tries again: its retryInterval, else the release's interval."""
+    found = section(section(spec, action), "strategy").get("retryInterval")
+    return parse_duration(str(found)) if found else interval
+
+
 def upgrade_strategy(spec: dict[str, Any]) -> str:
     remediation = section(section(spec, UPGRADE), "remediation")
     return str(remediation.get("strategy") or "rollback")

@@ -143,11 +143,15 @@ class HelmReleaseReconciler:
 class Outcome(Exception):
     """The release step ended in a way status must report; not a crash."""
 
-    def __init__(self, reason: str, message: str, *, stalled: bool = False) -> None:
+    def __init__(
+        self, reason: str, message: str, *, stalled: bool = False, retry_in: float | None = None
+    ) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
         self.stalled = stalled
+        # A fixed delay the spec asks for (RetryOnFailure) instead of the backoff.
+        self.retry_in = retry_in
 
 
 @dataclass
@@ -201,7 +205,7 @@ class Attempt:
         except StepError as err:
             cause = err.__cause__
             if isinstance(cause, Outcome):
-                return await self.failed(cause.reason, cause.message, cause.stalled)
+                return await self.failed(cause.reason, cause.message, cause.stalled, cause.retry_in)
             return await self.failed(err.reason, err.message, err.reason == ACCESS_DENIED)
         finally:
             await self.cleanup()
@@ -343,7 +347,12 @@ class Attempt:
         releases = await self.history()
         current = storage.latest(releases)
         last_action = self.status.get("lastAttemptedReleaseAction")
-        if current is not None and current.status == storage.FAILED and last_action:
+        if (
+            current is not None
+            and current.status == storage.FAILED
+            and last_action
+            and not actions.retry_on_failure(self.spec, last_action)
+        ):
             failures = int(self.status.get(f"{last_action}Failures") or 0)
             if actions.exhausted(self.spec, last_action, failures):
                 reason = Reason.INSTALL_FAILED if last_action == INSTALL else Reason.UPGRADE_FAILED
@@ -356,11 +365,22 @@ class Attempt:
                 )
         if current is not None and current.status in storage.PENDING:
             current = await self.unlock(current, releases)
-        failed_first = current is not None and current.status == storage.FAILED
-        if failed_first and current is not None and storage.last_successful(releases) is None:
+        failed_first = (
+            current is not None
+            and current.status == storage.FAILED
+            and storage.last_successful(releases) is None
+        )
+        retrying = actions.retry_on_failure(self.spec, INSTALL)
+        if failed_first and current is not None and not retrying:
             await self.uninstall_failed(current)
             current = None
-        if current is None or current.status in (storage.UNINSTALLED, storage.UNINSTALLING):
+        if (
+            current is None
+            or current.status in (storage.UNINSTALLED, storage.UNINSTALLING)
+            or failed_first
+        ):
+            # With RetryOnFailure the failed install stays until `install --replace`
+            # takes its name: nothing is uninstalled on the user's behalf.
             await self.act(INSTALL, current)
         elif current.status == storage.DEPLOYED and self.in_sync(current):
             self.status["history"] = storage.snapshots(releases)
@@ -444,6 +464,9 @@ class Attempt:
         made = storage.latest(releases)
         left_record = made is not None and (current is None or made.version > current.version)
         self._count(action, counts=left_record)
+        if actions.retry_on_failure(self.spec, action):
+            # The spec asks to leave the failed release as it is and try again later.
+            raise Outcome(reason, message, retry_in=self.retry_interval(action))
         if not left_record:
             # Helm refused before touching the cluster (the chart does not render,
             # values fail its schema): nothing to remediate, retry with backoff.
@@ -532,10 +555,19 @@ class Attempt:
 
     async def test_if_untested(self, current: Release) -> None:
         """Tests that were enabled after the release was made run once on it."""
+        action = str(self.status.get("lastAttemptedReleaseAction") or INSTALL)
+        test = conditions.get(self.status, TEST_SUCCESS)
         if actions.section(self.spec, "test").get("enable") and not current.test_hooks:
-            if conditions.get(self.status, TEST_SUCCESS) is None:
-                await self.test(current, str(self.status.get("lastAttemptedReleaseAction")
-                                             or INSTALL))  # fmt: skip
+            if test is None:
+                await self.test(current, action)
+        elif (
+            actions.section(self.spec, "test").get("enable")
+            and actions.retry_on_failure(self.spec, action)
+            and test is not None
+            and test.get("status") == conditions.FALSE
+        ):
+            # RetryOnFailure left a release whose tests failed: trying again is testing again.
+            await self.test(current, action)
         elif not actions.section(self.spec, "test").get("enable"):
             conditions.delete(self.status, TEST_SUCCESS)
 
@@ -560,6 +592,10 @@ class Attempt:
                 return
             # A failed test is a failed release: count it and remediate as Flux does.
             self._count(action, counts=True)
+            if actions.retry_on_failure(self.spec, action):
+                raise Outcome(
+                    Reason.TEST_FAILED, message, retry_in=self.retry_interval(action)
+                ) from err
             releases = await self.history()
             failures = int(self.status.get(f"{action}Failures") or 0)
             last = actions.exhausted(self.spec, action, failures)
@@ -602,6 +638,9 @@ class Attempt:
     def interval(self) -> float:
         return seconds_or(self.spec.get("interval"), 600.0)
 
+    def retry_interval(self, action: str) -> float:
+        return actions.retry_interval(self.spec, action, self.interval())
+
     # -- outcomes -------------------------------------------------------------------
 
     async def wait(self, result: Result) -> Result:
@@ -613,7 +652,9 @@ class Attempt:
         await self.manager.status.patch(HELM_RELEASES, self.obj, self.status)
         return result
 
-    async def failed(self, reason: str, message: str, stalled: bool) -> Result:
+    async def failed(
+        self, reason: str, message: str, stalled: bool, retry_in: float | None = None
+    ) -> Result:
         message = self.redact(message)
         if stalled:
             conditions.mark_failed(self.status, reason, message, self.generation, retrying=False)
@@ -632,6 +673,8 @@ class Attempt:
             await self.event(WARNING, reason, message)
         if stalled:
             return Result.done()
+        if retry_in is not None:
+            return Result.after(retry_in)
         # HelmRelease has no spec.retryInterval (the API server prunes one): like Flux,
         # a failure is retried with the work queue's exponential backoff, so a missing
         # ConfigMap created later is picked up within seconds, never after a whole interval.

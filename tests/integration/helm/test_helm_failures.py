@@ -133,3 +133,31 @@ async def test_missing_values_config_map_heals_with_backoff(
     needs = await kube.get(CONFIG_MAPS, "late-needs", namespace)
     assert needs["data"] == {"size": "large"}
     assert [r["status"] for r in await helm_cli.releases(namespace)] == ["deployed"]
+
+
+async def test_retry_on_failure_tries_again_without_remediating(
+    helm_controller: Manager, kube: ResourceClient, namespace: str, helm_repo: HelmRepo,
+    helm_cli: HelmCLI,
+) -> None:  # fmt: skip
+    templates = {"deployment.yaml": DEPLOYMENT, "configmap.yaml": CONFIG}
+    # A replica never becomes ready on a cluster without nodes: every install fails.
+    helm_repo.package("app", "1.0.0", templates=templates, values={"replicas": 1, "greeting": "a"})
+    await repository(kube, namespace, helm_repo)
+    spec: dict[str, Any] = {
+        "install": {"timeout": "2s", "strategy": {"name": "RetryOnFailure", "retryInterval": "1s"}}
+    }
+    await kube.create(HELM_RELEASES, release("app", namespace, **spec), namespace)
+
+    async def retried() -> dict[str, Any] | None:
+        got = await kube.get(HELM_RELEASES, "app", namespace)
+        return got if int((got.get("status") or {}).get("installFailures") or 0) >= 2 else None
+
+    obj = await eventually(retried, timeout=40)
+    assert condition(obj, "Ready")["reason"] == "InstallFailed"
+    assert condition(obj, "Released")["reason"] == "InstallFailed"
+    assert condition(obj, "Reconciling")["reason"] == "ProgressingWithRetry"
+    assert condition(obj, "Stalled") == {}
+    assert condition(obj, "Remediated") == {}
+    history = await helm_cli.history("app", namespace)
+    assert len(history) >= 2
+    assert {h["status"] for h in history} <= {"failed", "uninstalled", "pending-install"}

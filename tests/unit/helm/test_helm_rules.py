@@ -121,3 +121,15 @@ def test_release_records_decode_as_helm_stores_them() -> None:
     assert snap["configDigest"] == config_digest({"a": 1})
     assert snap["testHooks"] == {"t": {"phase": "Succeeded"}}
     assert snap["digest"].startswith("sha256:")
+
+
+def test_retry_on_failure_strategy_and_its_interval() -> None:
+    spec = {"install": {"strategy": {"name": "RetryOnFailure", "retryInterval": "30s"}},
+            "upgrade": {"strategy": {"name": "RetryOnFailure"}}}  # fmt: skip
+    assert actions.retry_on_failure(spec, "install")
+    assert actions.retry_interval(spec, "install", 600.0) == 30.0
+    # Without retryInterval, the release's interval.
+    assert actions.retry_interval(spec, "upgrade", 600.0) == 600.0
+    assert not actions.retry_on_failure({}, "install")
+    remediate = {"install": {"strategy": {"name": "RemediateOnFailure"}}}
+    assert not actions.retry_on_failure(remediate, "install")
