@@ -42,7 +42,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
   resources: [secrets, configmaps]
   verbs: [get]
 - apiGroups: [""]
-  resources: [serviceaccounts, groups]
+  resources: [serviceaccounts]
   verbs: [impersonate]
 {{- end -}}
 
@@ -63,7 +63,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
   resources: [configmaps]
   verbs: [get]
 - apiGroups: [""]
-  resources: [serviceaccounts, groups]
+  resources: [serviceaccounts]
   verbs: [impersonate]
 {{- end -}}
 

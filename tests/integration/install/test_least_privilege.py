@@ -93,7 +93,7 @@ def test_accounts_hold_only_their_roles(rbac: Installed) -> None:
     assert not allowed(source, "create", "leases.coordination.k8s.io", "default")
 
     assert allowed(kustomize, "impersonate", "serviceaccounts", "default")
-    assert allowed(kustomize, "impersonate", "groups", "")
+    assert not allowed(kustomize, "impersonate", "groups", "")
     assert allowed(kustomize, "patch", "kustomizations.kustomize.toolkit.fluxcd.io", "default")
     assert not allowed(kustomize, "patch", "gitrepositories.source.toolkit.fluxcd.io", "default")
     assert not allowed(kustomize, "create", "deployments.apps", "default")
