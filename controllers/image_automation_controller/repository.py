@@ -14,13 +14,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
-
 from eddy_api.image import DEFAULT_EXCLUSION_LIST
 from eddy_runtime import Manager, Result
 from eddy_runtime.conditions import SUCCEEDED, now_rfc3339
 from eddy_runtime.durations import parse_duration
 from eddy_runtime.resources import SECRETS
+from eddy_runtime.sessions import LazySession
 
 from .objects import IMAGE_REPOSITORIES, Obj, name_of, spec_of
 from .registry import (
@@ -84,16 +83,10 @@ class ImageRepositoryReconciler:
     def __init__(self, manager: Manager, store: TagStore) -> None:
         self.manager = manager
         self.store = store
-        self._session: aiohttp.ClientSession | None = None
-
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        return self._session
+        self.session = LazySession()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self.session.close()
 
     async def _secret(self, namespace: str, name: str, field: str) -> dict[str, bytes]:
         secret = await self.manager.client.get_or_none(SECRETS, name, namespace)
