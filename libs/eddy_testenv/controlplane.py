@@ -17,13 +17,12 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import yaml
 
 from eddy_testenv import certs
-from eddy_testenv.process import Process, ProcessError, find_binary
+from eddy_testenv.process import Process, ProcessError, Service, find_binary
 
 DEFAULT_START_TIMEOUT = 60.0
 
@@ -41,7 +40,7 @@ def _start_timeout() -> float:
     return float(raw) if raw else DEFAULT_START_TIMEOUT
 
 
-class ControlPlane:
+class ControlPlane(Service):
     """etcd, kube-apiserver with RBAC and kube-controller-manager on loopback.
 
     The controller-manager makes the cluster behave like a real one where eddy
@@ -129,18 +128,6 @@ class ControlPlane:
             self._etcd.stop()
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> ControlPlane:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _start_etcd(self) -> None:
         data = self.workdir / "etcd"

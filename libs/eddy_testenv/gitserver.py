@@ -24,13 +24,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 from urllib.parse import quote, urlsplit
 
 from eddy_testenv import certs
 from eddy_testenv.controlplane import free_port
-from eddy_testenv.process import Process, ProcessError
+from eddy_testenv.process import Process, ProcessError, Service
 
 DEFAULT_BRANCH = "main"
 _PASSWORD_ENV = "EDDY_GITSERVER_PASSWORD"
@@ -340,7 +338,7 @@ def server_ssl_context(tls: TLSFiles) -> ssl.SSLContext:
     return context
 
 
-class GitHTTPServer:
+class GitHTTPServer(Service):
     """`git http-backend` behind an HTTP server in a child process, on loopback.
 
     Optional basic auth and/or a bearer token (checked on every request, fetch and
@@ -428,18 +426,6 @@ class GitHTTPServer:
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
 
 @dataclass(frozen=True)
 class SSHKeyPair:
@@ -479,7 +465,7 @@ def ssh_keygen(path: Path, *, passphrase: str = "", comment: str = "eddy-test") 
 _PRIVSEP_DIR = Path("/run/sshd")
 
 
-class GitSSHServer:
+class GitSSHServer(Service):
     """OpenSSH's sshd on loopback serving the bare repositories of a GitRepos.
 
     Clients run the real git-upload-pack / git-receive-pack through a normal SSH
@@ -570,18 +556,6 @@ class GitSSHServer:
             self._process.stop()
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 # -- the HTTP server program (runs in the child process) ---------------------

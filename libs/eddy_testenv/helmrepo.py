@@ -14,14 +14,13 @@ import threading
 from collections.abc import Mapping
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import yaml
 
 from eddy_testenv.controlplane import free_port
 from eddy_testenv.gitserver import TLSFiles, basic_auth_ok, server_ssl_context
-from eddy_testenv.process import ProcessError, find_binary
+from eddy_testenv.process import ProcessError, Service, find_binary
 
 _HELM_TIMEOUT = 60.0
 
@@ -111,7 +110,7 @@ class _HelmHTTPD(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", port), handler)
 
 
-class HelmRepo:
+class HelmRepo(Service):
     """A chart repository served from a temporary directory in a background thread.
 
     package() builds charts with the pinned `helm`, index() writes index.yaml with
@@ -170,18 +169,6 @@ class HelmRepo:
             self._thread.join(timeout=5)
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- content -----------------------------------------------------------
 

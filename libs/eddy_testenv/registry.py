@@ -17,15 +17,14 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import yaml
 
 from eddy_testenv.controlplane import free_port
 from eddy_testenv.gitserver import TLSFiles
 from eddy_testenv.helmrepo import HelmRepo, run_helm
-from eddy_testenv.process import Process, ProcessError, find_binary
+from eddy_testenv.process import Process, ProcessError, Service, find_binary
 
 _START_TIMEOUT = 20.0
 CHART_LAYER_MEDIA_TYPE = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
@@ -44,7 +43,7 @@ def htpasswd_line(username: str, password: str) -> str:
     return f"{username}:{hashed}\n"
 
 
-class Registry:
+class Registry(Service):
     """`registry serve` (distribution v3) as a child process with filesystem storage.
 
     With username/password every request needs basic auth (htpasswd); with tls the
@@ -133,18 +132,6 @@ class Registry:
             self._process.stop()
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- HTTP API ----------------------------------------------------------
 
