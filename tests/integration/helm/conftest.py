@@ -31,7 +31,9 @@ pytestmark = pytest.mark.integration
 HELM_REPOSITORIES = Resource("source.toolkit.fluxcd.io", "v1", "helmrepositories", "HelmRepository")
 
 
-@pytest.fixture(scope="session")
+# Package scope: a source-controller watching every namespace must be gone before
+# other suites, which publish their sources' status by hand, run.
+@pytest.fixture(scope="package")
 def source_controller(control_plane: ControlPlane) -> Iterator[ControllerProcess]:
     with tempfile.TemporaryDirectory(prefix="eddy-helm-it-") as tmp:
         workdir = Path(tmp)
