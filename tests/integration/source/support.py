@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,23 +17,10 @@ from eddy_api.common import find_condition
 from eddy_artifacts.fetch import fetch_artifact
 from eddy_runtime.annotations import RECONCILE_REQUESTED_AT
 from eddy_runtime.resources import EVENTS, SECRETS, Obj, Resource, ResourceClient
+from eddy_testenv.waiting import eventually as eventually  # re-exported for the tests
 from source_controller.kinds import GIT_REPOSITORIES
 
 T = TypeVar("T")
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T | None]], timeout: float = 20.0, interval: float = 0.1
-) -> T:
-    """Poll `probe` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
 
 
 def git_repository(name: str, namespace: str, url: str, **spec: Any) -> Obj:
