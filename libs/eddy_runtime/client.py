@@ -6,6 +6,7 @@ on behalf of a tenant impersonate its service account.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -77,4 +78,6 @@ def kubeconfig_impersonation(kubeconfig: str = "", context: str = "") -> str:
 
 async def make_client(kubeconfig: str = "", context: str = "", impersonate: str = "") -> ApiClient:
     configuration = await load_configuration(kubeconfig, context)
-    return new_client(configuration, impersonate or kubeconfig_impersonation(kubeconfig, context))
+    if not impersonate:
+        impersonate = await asyncio.to_thread(kubeconfig_impersonation, kubeconfig, context)
+    return new_client(configuration, impersonate)
