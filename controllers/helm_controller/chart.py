@@ -16,6 +16,7 @@ import aiohttp
 from eddy_api.common import is_ready
 from eddy_artifacts import ArtifactError, ArtifactNotFound, fetch_artifact
 from eddy_runtime.informer import Informer
+from eddy_runtime.reconciler import StepError
 from eddy_runtime.resources import ApiError, ResourceClient
 
 from .objects import (
@@ -210,7 +211,7 @@ async def download_chart(
             f"{artifact.revision}"
         ) from err
     except ArtifactError as err:
-        raise ArtifactError(
+        raise StepError(
             f"failed to fetch chart {artifact.helm_chart} version {artifact.revision}: {err}"
         ) from err
     return await asyncio.to_thread(_chart_dir, dest)
@@ -221,5 +222,5 @@ def _chart_dir(root: Path) -> Path:
     if (root / "Chart.yaml").is_file():
         return root
     if len(found) != 1:
-        raise ArtifactError("the chart artifact does not hold exactly one chart")
+        raise StepError("the chart artifact does not hold exactly one chart")
     return found[0]

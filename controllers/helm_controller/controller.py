@@ -1,4 +1,4 @@
-"""The HelmRelease controller as the runtime runs it: reconciler, watches, indexes.
+"""The HelmRelease controller as the runtime runs it: flags, settings, reconciler, watches.
 
 A new chart artifact or a dependency turning Ready must reach the HelmReleases that
 care within a second, so HelmCharts and HelmReleases are watched through indexes.
@@ -6,16 +6,48 @@ care within a second, so HelmCharts and HelmReleases are watched through indexes
 
 from __future__ import annotations
 
+import argparse
+
 from eddy_runtime import Controller, Manager, Watch, ref_key
 from eddy_runtime.dependencies import became_ready, dependency_keys
+from eddy_runtime.flags import options_from
 from eddy_runtime.predicates import artifact_changed
 
 from .chart import chart_key
 from .objects import HELM_CHARTS, HELM_RELEASES, Obj
-from .reconcile import HelmReleaseReconciler, Settings
+from .reconcile import NAME, HelmReleaseReconciler, Settings
+
+__all__ = ["NAME", "Settings", "add_flags", "controllers", "settings_from"]
 
 CHART_INDEX = "chart"
 DEPENDENCY_INDEX = "dependsOn"
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--helm-path",
+        default="helm",
+        metavar="PATH",
+        help="The helm binary that installs, upgrades, tests and uninstalls releases. "
+        "(default helm on PATH)",
+    )
+    parser.add_argument(
+        "--workdir",
+        default=None,
+        metavar="DIR",
+        help="Where charts, values and kubeconfigs are written. (default the system temporary dir)",
+    )
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    options = options_from(args)
+    return Settings(
+        helm=args.helm_path,
+        requeue_dependency=options.requeue_dependency,
+        no_cross_namespace_refs=options.no_cross_namespace_refs,
+        default_service_account=options.default_service_account,
+        workdir=args.workdir,
+    )
 
 
 def chart_keys(obj: Obj) -> list[str]:
@@ -23,17 +55,17 @@ def chart_keys(obj: Obj) -> list[str]:
     return [ref_key(HELM_CHARTS.kind, namespace, name)] if name else []
 
 
-def controller(manager: Manager, settings: Settings) -> tuple[Controller, HelmReleaseReconciler]:
-    charts = manager.informer(HELM_CHARTS, manager.watch_namespace)
-    reconciler = HelmReleaseReconciler(manager, charts, settings)
-    ctl = Controller(
-        name="helmrelease",
-        resource=HELM_RELEASES,
-        reconciler=reconciler,
-        watches=[
-            Watch(HELM_CHARTS, index=CHART_INDEX, predicate=artifact_changed),
-            Watch(HELM_RELEASES, index=DEPENDENCY_INDEX, predicate=became_ready),
-        ],
-        indexes={CHART_INDEX: chart_keys, DEPENDENCY_INDEX: dependency_keys(HELM_RELEASES)},
-    )
-    return ctl, reconciler
+def controllers(manager: Manager, settings: Settings) -> list[Controller]:
+    reconciler = HelmReleaseReconciler(manager, manager.informer(HELM_CHARTS), settings)
+    return [
+        Controller(
+            name="helmrelease",
+            resource=HELM_RELEASES,
+            reconciler=reconciler,
+            watches=[
+                Watch(HELM_CHARTS, index=CHART_INDEX, predicate=artifact_changed),
+                Watch(HELM_RELEASES, index=DEPENDENCY_INDEX, predicate=became_ready),
+            ],
+            indexes={CHART_INDEX: chart_keys, DEPENDENCY_INDEX: dependency_keys(HELM_RELEASES)},
+        )
+    ]

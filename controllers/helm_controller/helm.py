@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eddy_runtime.durations import format_duration
+from eddy_runtime.reconciler import StepError
 
 log = logging.getLogger("eddy.helm")
 
@@ -24,7 +25,7 @@ _GRACE = 60.0
 _MESSAGE_LIMIT = 2000
 
 
-class HelmError(Exception):
+class HelmError(StepError):
     """A helm command failed; the message is Helm's own explanation."""
 
 

@@ -22,7 +22,7 @@ from eddy_runtime import Manager, Result, Step, StepError, conditions, run_steps
 from eddy_runtime.dependencies import DependencyNotReady, cached_lookup, check_dependencies
 from eddy_runtime.durations import format_duration, seconds_or
 from eddy_runtime.events import NORMAL, WARNING
-from eddy_runtime.finalizers import add_finalizer, has_finalizer, is_deleting, remove_finalizer
+from eddy_runtime.finalizers import finalized
 from eddy_runtime.informer import Informer
 from eddy_runtime.redaction import Redactor
 from eddy_runtime.resources import ApiError
@@ -44,7 +44,7 @@ from .helm import Helm, HelmError
 from .objects import HELM_RELEASES, Obj, release_name, release_namespace, spec_of
 from .storage import Release
 from .target import Target, TargetError, Targets
-from .values import Values, ValuesError, compose, config_digest, values_checksum
+from .values import Values, compose, config_digest, values_checksum
 
 log = logging.getLogger("eddy.helm")
 
@@ -82,15 +82,13 @@ class HelmReleaseReconciler:
         await asyncio.to_thread(shutil.rmtree, self.helm.home, True)
 
     async def reconcile(self, obj: Obj) -> Result:
-        if is_deleting(obj):
-            return await self.finalize(obj)
-        obj = await add_finalizer(self.manager.client, HELM_RELEASES, obj)
+        return await finalized(self.manager.client, HELM_RELEASES, obj, self.attempt, self.finalize)
+
+    async def attempt(self, obj: Obj) -> Result:
         return await Attempt(self, obj).run()
 
-    async def finalize(self, obj: Obj) -> Result:
-        """Uninstall the release (unless suspended), drop the HelmChart, then let go."""
-        if not has_finalizer(obj):
-            return Result()
+    async def finalize(self, obj: Obj) -> None:
+        """Uninstall the release (unless suspended) and drop the HelmChart."""
         spec = spec_of(obj)
         if not spec.get("suspend"):
             await self.uninstall_on_delete(obj)
@@ -98,8 +96,6 @@ class HelmReleaseReconciler:
             await delete_chart(self.manager.client, obj)
         except ApiError as err:
             log.warning("could not delete the HelmChart: %s", err)
-        await remove_finalizer(self.manager.client, HELM_RELEASES, obj)
-        return Result()
 
     async def uninstall_on_delete(self, obj: Obj) -> None:
         spec = spec_of(obj)
@@ -138,20 +134,6 @@ class HelmReleaseReconciler:
             )  # fmt: skip
         finally:
             await target.close()
-
-
-class Outcome(Exception):
-    """The release step ended in a way status must report; not a crash."""
-
-    def __init__(
-        self, reason: str, message: str, *, stalled: bool = False, retry_in: float | None = None
-    ) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.stalled = stalled
-        # A fixed delay the spec asks for (RetryOnFailure) instead of the backoff.
-        self.retry_in = retry_in
 
 
 @dataclass
@@ -203,10 +185,7 @@ class Attempt:
         try:
             waiting = await run_steps(steps)
         except StepError as err:
-            cause = err.__cause__
-            if isinstance(cause, Outcome):
-                return await self.failed(cause.reason, cause.message, cause.stalled, cause.retry_in)
-            return await self.failed(err.reason, err.message, err.reason == ACCESS_DENIED)
+            return await self.failed(err)
         finally:
             await self.cleanup()
         if waiting is not None:
@@ -246,18 +225,15 @@ class Attempt:
             self.status["helmChart"] = f"{meta['namespace']}/{meta['name']}"
             self.artifact = artifact_of(chart)
         except ChartRefused as err:
-            raise StepError("resolve chart", ACCESS_DENIED, str(err)) from err
+            raise StepError(str(err), reason=ACCESS_DENIED, stalled=True) from err
         except ChartNotReady as err:
             return self._wait_for(Reason.ARTIFACT_FAILED, str(err))
         return None
 
     async def compose_values(self) -> Result | None:
-        try:
-            self.values, secret_strings = await compose(
-                self.manager.client, self.meta["namespace"], self.spec
-            )
-        except ValuesError as err:
-            raise StepError("compose values", Reason.INIT_FAILED, str(err)) from err
+        self.values, secret_strings = await compose(
+            self.manager.client, self.meta["namespace"], self.spec
+        )
         self.redact.add(secret_strings)
         self.digest = config_digest(self.values)
         if self._must_reset_failures():
@@ -328,8 +304,7 @@ class Attempt:
         storage_ns = self.spec.get("storageNamespace")
         if storage_ns and storage_ns != self.namespace:
             # The helm CLI keeps release records in the release's namespace.
-            raise Outcome(
-                Reason.INIT_FAILED,
+            raise StepError(
                 f"storageNamespace '{storage_ns}' differs from the release namespace "
                 f"'{self.namespace}': eddy stores Helm releases in the release namespace; "
                 "remove storageNamespace or set it to the target namespace",
@@ -338,7 +313,7 @@ class Attempt:
         try:
             self.target = await self.reconciler.targets.for_release(self.obj, self.namespace)
         except TargetError as err:
-            raise Outcome(Reason.INIT_FAILED, str(err)) from err
+            raise StepError(str(err)) from err
         self.status["storageNamespace"] = self.namespace
         return None
 
@@ -356,11 +331,11 @@ class Attempt:
             failures = int(self.status.get(f"{last_action}Failures") or 0)
             if actions.exhausted(self.spec, last_action, failures):
                 reason = Reason.INSTALL_FAILED if last_action == INSTALL else Reason.UPGRADE_FAILED
-                raise Outcome(
-                    reason,
+                raise StepError(
                     f"Failed to {last_action} after {failures} attempt(s); fix the chart or "
                     "values, or request a reset with the reconcile.fluxcd.io/resetAt "
                     "annotation",
+                    reason=reason,
                     stalled=True,
                 )
         if current is not None and current.status in storage.PENDING:
@@ -466,19 +441,19 @@ class Attempt:
         self._count(action, counts=left_record)
         if actions.retry_on_failure(self.spec, action):
             # The spec asks to leave the failed release as it is and try again later.
-            raise Outcome(reason, message, retry_in=self.retry_interval(action))
+            raise StepError(message, reason=reason, retry_in=self.retry_interval(action))
         if not left_record:
             # Helm refused before touching the cluster (the chart does not render,
             # values fail its schema): nothing to remediate, retry with backoff.
-            raise Outcome(reason, message)
+            raise StepError(message, reason=reason)
         failures = int(self.status.get(f"{action}Failures") or 0)
         last = actions.exhausted(self.spec, action, failures)
         if not last or actions.remediate_last_failure(self.spec, action):
             assert made is not None
             await self.remediate(action, made, releases)
         if last:
-            raise Outcome(reason, f"{message} (after {failures} attempt(s))", stalled=True)
-        raise Outcome(reason, message)
+            raise StepError(f"{message} (after {failures} attempt(s))", reason=reason, stalled=True)
+        raise StepError(message, reason=reason)
 
     def _count(self, action: str, counts: bool) -> None:
         self.status["failures"] = int(self.status.get("failures") or 0) + 1
@@ -593,15 +568,15 @@ class Attempt:
             # A failed test is a failed release: count it and remediate as Flux does.
             self._count(action, counts=True)
             if actions.retry_on_failure(self.spec, action):
-                raise Outcome(
-                    Reason.TEST_FAILED, message, retry_in=self.retry_interval(action)
+                raise StepError(
+                    message, reason=Reason.TEST_FAILED, retry_in=self.retry_interval(action)
                 ) from err
             releases = await self.history()
             failures = int(self.status.get(f"{action}Failures") or 0)
             last = actions.exhausted(self.spec, action, failures)
             if not last or actions.remediate_last_failure(self.spec, action):
                 await self.remediate(action, made, releases)
-            raise Outcome(Reason.TEST_FAILED, message, stalled=last) from err
+            raise StepError(message, reason=Reason.TEST_FAILED, stalled=last) from err
         message = f"Helm test succeeded for release {where} with chart " \
                   f"{made.chart_name}@{made.chart_version}"  # fmt: skip
         conditions.set_condition(
@@ -652,10 +627,9 @@ class Attempt:
         await self.manager.status.patch(HELM_RELEASES, self.obj, self.status)
         return result
 
-    async def failed(
-        self, reason: str, message: str, stalled: bool, retry_in: float | None = None
-    ) -> Result:
-        message = self.redact(message)
+    async def failed(self, err: StepError) -> Result:
+        reason, stalled, retry_in = err.reason, err.stalled, err.retry_in
+        message = self.redact(err.message)
         if stalled:
             conditions.mark_failed(self.status, reason, message, self.generation, retrying=False)
             stall = RETRIES_EXCEEDED if reason in (

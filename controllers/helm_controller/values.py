@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from eddy_runtime.reconciler import StepError
 from eddy_runtime.resources import CONFIG_MAPS, SECRETS, ResourceClient
 
 Values = dict[str, Any]
@@ -23,7 +24,7 @@ Values = dict[str, Any]
 DEFAULT_VALUES_KEY = "values.yaml"
 
 
-class ValuesError(Exception):
+class ValuesError(StepError):
     """A values source is missing or unreadable; the message names it and the key."""
 
 

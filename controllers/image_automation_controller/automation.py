@@ -12,15 +12,16 @@ from typing import Any
 import eddy_git
 from eddy_api.common import Reason
 from eddy_git import Author, CredentialsRefused, GitAuth, GitError
-from eddy_runtime import Manager, Result
+from eddy_runtime import Manager, Result, Step, StepError
 from eddy_runtime.conditions import SUCCEEDED, now_rfc3339
+from eddy_runtime.finalizers import finalized
 from eddy_runtime.informer import Informer
 from eddy_runtime.resources import SECRETS
 
 from . import git
 from .message import commit_message
 from .objects import GIT_REPOSITORIES, IMAGE_UPDATE_AUTOMATIONS, Obj, name_of, spec_of, status_of
-from .reporting import Report, interval_of, retry_after
+from .reporting import Report, interval_of
 from .selectors import matches
 from .setters import Change, Image
 from .template import TemplateError, parse
@@ -42,8 +43,11 @@ def source_ref(automation: Obj) -> tuple[str, str, str]:
     )
 
 
-class ConfigError(Exception):
+class ConfigError(StepError):
     """The spec cannot work as written; Stalled until it is edited."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason=INVALID_CONFIGURATION, stalled=True)
 
 
 def checkout_of(automation: Obj, source: Obj) -> git.Checkout:
@@ -95,121 +99,10 @@ class ImageUpdateAutomationReconciler:
         self.requeue_dependency = requeue_dependency
 
     async def reconcile(self, obj: Obj) -> Result:
-        report = Report(self.manager, IMAGE_UPDATE_AUTOMATIONS, obj)
-        namespace, name = name_of(obj)
-        spec = spec_of(obj)
-        commit_spec = (spec.get("git") or {}).get("commit") or {}
-        template = commit_spec.get("messageTemplate")
-        kind, source_namespace, source_name = source_ref(obj)
-        try:
-            if kind != "GitRepository":
-                raise ConfigError(f"spec.sourceRef.kind {kind} is not supported; use GitRepository")
-            if self.no_cross_namespace_refs and source_namespace != namespace:
-                raise ConfigError(
-                    f"cannot use GitRepository '{source_namespace}/{source_name}': "
-                    "cross-namespace references are disabled"
-                )
-            if not (commit_spec.get("author") or {}).get("email"):
-                raise ConfigError("spec.git.commit.author.email is required to write commits")
-            if (spec.get("update") or {}).get("strategy", "Setters") != "Setters":
-                raise ConfigError("only spec.update.strategy Setters is supported")
-            if template:
-                parse(str(template))
-        except (ConfigError, TemplateError) as err:
-            return await report.failed(INVALID_CONFIGURATION, str(err), None)
-        source = self.sources.get(source_name, source_namespace) or (
-            await self.manager.client.get_or_none(GIT_REPOSITORIES, source_name, source_namespace)
-        )
-        if source is None:
-            return await report.failed(
-                SOURCE_NOT_FOUND,
-                f"GitRepository '{source_namespace}/{source_name}' not found; create it or fix "
-                "spec.sourceRef",
-                retry_after(obj),
-            )
-        try:
-            checkout = checkout_of(obj, source)
-            push_ref, branch = push_ref_of(obj, checkout)
-        except ConfigError as err:
-            return await report.failed(INVALID_CONFIGURATION, str(err), None)
-        url = str(spec_of(source).get("url") or "")
-        try:
-            auth = await self.auth(source, url)
-        except GitError as err:
-            return await report.failed(err.reason, err.message, retry_after(obj))
-        images, observed = self.images(obj)
-        author = commit_spec.get("author") or {}
-        values = commit_spec.get("messageTemplateValues") or {}
+        return await finalized(self.manager.client, IMAGE_UPDATE_AUTOMATIONS, obj, self.update)
 
-        def message(changes: list[Change]) -> str:
-            return commit_message(template, namespace, name, changes, values)
-
-        job = git.Job(
-            url=url,
-            auth=auth,
-            checkout=checkout,
-            push_ref=push_ref,
-            path=str((spec.get("update") or {}).get("path") or ""),
-            images=images,
-            namespace=namespace,
-            author=Author(str(author.get("name") or ""), str(author["email"])),
-            message=message,
-            timeout=min(interval_of(obj), 120.0),
-            push_options=_push_options(spec),
-        )
-        try:
-            outcome = await eddy_git.in_thread(
-                None, f"updating {eddy_git.redact_url(url)}", lambda: git.update(job)
-            )
-        except CredentialsRefused as err:
-            # The Git client calls it a failed Git operation, as the source-controller
-            # reports it; for an automation it is the push credentials that are wrong.
-            return await report.failed(Reason.AUTHENTICATION_FAILED, err.message, retry_after(obj))
-        except GitError as err:
-            return await report.failed(err.reason, err.message, retry_after(obj))
-        except TemplateError as err:
-            return await report.failed(
-                INVALID_CONFIGURATION,
-                f"spec.git.commit.messageTemplate: {err}",
-                retry_after(obj),
-            )
-        return await self.finish(report, outcome, branch, observed, obj)
-
-    async def finish(
-        self, report: Report, outcome: git.Outcome, branch: str, observed: dict[str, Any], obj: Obj
-    ) -> Result:
-        status = report.status
-        now = now_rfc3339()
-        status["lastAutomationRunTime"] = now
-        status["observedPolicies"] = observed
-        status["observedSourceRevision"] = f"{branch}@sha1:{outcome.head}"
-        event = None
-        if outcome.pushed:
-            status["lastPushCommit"] = outcome.head
-            status["lastPushTime"] = now
-            event = f"pushed commit '{outcome.head[:7]}' to branch '{branch}'\n{outcome.message}"
-        missing = [
-            (key, where)
-            for key, where in sorted(outcome.unknown.items())
-            if self.policies.get(key[1], key[0]) is None
-        ]
-        if missing:
-            (ns, policy), where = missing[0]
-            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-            if event:
-                await self.manager.events.normal(obj, SUCCEEDED, event)
-            return await report.failed(
-                POLICY_NOT_FOUND,
-                f"the marker at {where} names ImagePolicy '{ns}/{policy}', which does not "
-                f"exist{more}; create the policy or fix the marker",
-                retry_after(obj),
-            )
-        if outcome.pushed:
-            message = f"pushed commit '{outcome.head[:7]}' to branch '{branch}'"
-        else:
-            message = f"repository up-to-date at {branch}@sha1:{outcome.head}"
-        await report.ready(SUCCEEDED, message, event)
-        return Result.after(interval_of(obj))
+    async def update(self, obj: Obj) -> Result:
+        return await Update(self, obj).run()
 
     async def auth(self, source: Obj, url: str) -> GitAuth:
         """The credentials of the GitRepository's spec.secretRef, for its URL."""
@@ -244,6 +137,161 @@ class ImageUpdateAutomationReconciler:
             images[(policy_namespace, policy_name)] = image
             observed[policy_name] = {k: v for k, v in ref.items() if k in ("name", "tag", "digest")}
         return images, observed
+
+
+class Update:
+    """One pass over one ImageUpdateAutomation: check, find the source, push, summarize."""
+
+    def __init__(self, reconciler: ImageUpdateAutomationReconciler, obj: Obj) -> None:
+        self.reconciler = reconciler
+        self.obj = obj
+        self.report = Report(reconciler.manager, IMAGE_UPDATE_AUTOMATIONS, obj)
+        self.namespace, self.name = name_of(obj)
+        self.spec = spec_of(obj)
+        self.commit_spec: dict[str, Any] = (self.spec.get("git") or {}).get("commit") or {}
+        self.template = self.commit_spec.get("messageTemplate")
+        self.source: Obj = {}
+        self.url = ""
+        self.checkout = git.Checkout()
+        self.push_ref = self.branch = ""
+        self.auth: GitAuth | None = None
+        self.pushed: git.Outcome | None = None
+        self.observed: dict[str, Any] = {}
+
+    async def run(self) -> Result:
+        failed = await self.report.run(
+            [
+                Step("check spec", self.check_spec),
+                Step("find source", self.find_source),
+                Step("read credentials", self.read_credentials),
+                Step("push", self.push),
+            ]
+        )
+        if failed is not None:
+            return failed
+        return await self.succeeded()
+
+    async def check_spec(self) -> Result | None:
+        kind, source_namespace, source_name = source_ref(self.obj)
+        if kind != "GitRepository":
+            raise ConfigError(f"spec.sourceRef.kind {kind} is not supported; use GitRepository")
+        if self.reconciler.no_cross_namespace_refs and source_namespace != self.namespace:
+            raise ConfigError(
+                f"cannot use GitRepository '{source_namespace}/{source_name}': "
+                "cross-namespace references are disabled"
+            )
+        if not (self.commit_spec.get("author") or {}).get("email"):
+            raise ConfigError("spec.git.commit.author.email is required to write commits")
+        if (self.spec.get("update") or {}).get("strategy", "Setters") != "Setters":
+            raise ConfigError("only spec.update.strategy Setters is supported")
+        if self.template:
+            try:
+                parse(str(self.template))
+            except TemplateError as err:
+                raise ConfigError(str(err)) from None
+        return None
+
+    async def find_source(self) -> Result | None:
+        _, source_namespace, source_name = source_ref(self.obj)
+        source = self.reconciler.sources.get(source_name, source_namespace) or (
+            await self.reconciler.manager.client.get_or_none(
+                GIT_REPOSITORIES, source_name, source_namespace
+            )
+        )
+        if source is None:
+            raise StepError(
+                f"GitRepository '{source_namespace}/{source_name}' not found; create it or fix "
+                "spec.sourceRef",
+                reason=SOURCE_NOT_FOUND,
+            )
+        self.source = source
+        self.checkout = checkout_of(self.obj, source)
+        self.push_ref, self.branch = push_ref_of(self.obj, self.checkout)
+        self.url = str(spec_of(source).get("url") or "")
+        return None
+
+    async def read_credentials(self) -> Result | None:
+        try:
+            self.auth = await self.reconciler.auth(self.source, self.url)
+        except GitError as err:
+            raise StepError(err.message, reason=err.reason) from None
+        return None
+
+    async def push(self) -> Result | None:
+        assert self.auth is not None
+        images, self.observed = self.reconciler.images(self.obj)
+        author = self.commit_spec.get("author") or {}
+        values = self.commit_spec.get("messageTemplateValues") or {}
+        template, namespace, name = self.template, self.namespace, self.name
+
+        def message(changes: list[Change]) -> str:
+            return commit_message(template, namespace, name, changes, values)
+
+        job = git.Job(
+            url=self.url,
+            auth=self.auth,
+            checkout=self.checkout,
+            push_ref=self.push_ref,
+            path=str((self.spec.get("update") or {}).get("path") or ""),
+            images=images,
+            namespace=namespace,
+            author=Author(str(author.get("name") or ""), str(author["email"])),
+            message=message,
+            timeout=min(interval_of(self.obj), 120.0),
+            push_options=_push_options(self.spec),
+        )
+        try:
+            self.pushed = await eddy_git.in_thread(
+                None, f"updating {eddy_git.redact_url(self.url)}", lambda: git.update(job)
+            )
+        except CredentialsRefused as err:
+            # The Git client calls it a failed Git operation, as the source-controller
+            # reports it; for an automation it is the push credentials that are wrong.
+            raise StepError(err.message, reason=Reason.AUTHENTICATION_FAILED) from None
+        except GitError as err:
+            raise StepError(err.message, reason=err.reason) from None
+        except TemplateError as err:
+            raise StepError(
+                f"spec.git.commit.messageTemplate: {err}", reason=INVALID_CONFIGURATION
+            ) from None
+        return None
+
+    async def succeeded(self) -> Result:
+        assert self.pushed is not None
+        report, outcome, branch, obj = self.report, self.pushed, self.branch, self.obj
+        status = report.status
+        now = now_rfc3339()
+        status["lastAutomationRunTime"] = now
+        status["observedPolicies"] = self.observed
+        status["observedSourceRevision"] = f"{branch}@sha1:{outcome.head}"
+        event = None
+        if outcome.pushed:
+            status["lastPushCommit"] = outcome.head
+            status["lastPushTime"] = now
+            event = f"pushed commit '{outcome.head[:7]}' to branch '{branch}'\n{outcome.message}"
+        missing = [
+            (key, where)
+            for key, where in sorted(outcome.unknown.items())
+            if self.reconciler.policies.get(key[1], key[0]) is None
+        ]
+        if missing:
+            (ns, policy), where = missing[0]
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            if event:
+                await report.manager.events.normal(obj, SUCCEEDED, event)
+            return await report.failed(
+                StepError(
+                    f"the marker at {where} names ImagePolicy '{ns}/{policy}', which does not "
+                    f"exist{more}; create the policy or fix the marker",
+                    reason=POLICY_NOT_FOUND,
+                )
+            )
+        if outcome.pushed:
+            message = f"pushed commit '{outcome.head[:7]}' to branch '{branch}'"
+        else:
+            message = f"repository up-to-date at {branch}@sha1:{outcome.head}"
+        await report.ready(SUCCEEDED, message, event)
+        return Result.after(interval_of(obj))
 
 
 def _labels(obj: Obj) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The three image reconcilers as the runtime runs them: watches and indexes.
+"""The three image reconcilers as the runtime runs them: settings, watches and indexes.
 
 A new scan reaches its policies, and a new latest image its automations, within a
 second through watches, not at their next interval.
@@ -6,10 +6,12 @@ second through watches, not at their next interval.
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 
 from eddy_runtime import Controller, Manager, Watch, ref_key
 from eddy_runtime.conditions import is_ready
+from eddy_runtime.flags import options_from
 from eddy_runtime.informer import object_key
 
 from .automation import ImageUpdateAutomationReconciler, source_ref
@@ -25,15 +27,20 @@ from .objects import (
 )
 from .repository import ImageRepositoryReconciler, TagStore
 
+NAME = "image-automation-controller"
 REPOSITORY_INDEX = "imageRepository"
 SOURCE_INDEX = "source"
-AUTOMATIONS = "imageupdateautomation"
 
 
 @dataclass(frozen=True)
 class Settings:
     requeue_dependency: float = 30.0
     no_cross_namespace_refs: bool = False
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    options = options_from(args)
+    return Settings(options.requeue_dependency, options.no_cross_namespace_refs)
 
 
 def repository_keys(policy: Obj) -> list[str]:
@@ -66,79 +73,48 @@ def spec_changed(old: Obj | None, new: Obj) -> bool:
     ).get("generation")
 
 
-@dataclass
-class Reconcilers:
-    repositories: ImageRepositoryReconciler
-    policies: ImagePolicyReconciler
-    automations: ImageUpdateAutomationReconciler
-
-    async def close(self) -> None:
-        await self.repositories.close()
-
-
-def controllers(manager: Manager, settings: Settings) -> tuple[list[Controller], Reconcilers]:
+def controllers(manager: Manager, settings: Settings) -> list[Controller]:
     store = TagStore()
-    selector = manager.options.watch_label_selector
-    repositories = manager.informer(IMAGE_REPOSITORIES, manager.watch_namespace, selector)
-    policies = manager.informer(IMAGE_POLICIES, manager.watch_namespace, selector)
-    sources = manager.informer(GIT_REPOSITORIES, manager.watch_namespace)
-    built = Reconcilers(
-        ImageRepositoryReconciler(manager, store),
-        ImagePolicyReconciler(
-            manager,
-            repositories,
-            store,
-            settings.requeue_dependency,
-            settings.no_cross_namespace_refs,
-        ),
-        ImageUpdateAutomationReconciler(
-            manager,
-            sources,
-            policies,
-            settings.no_cross_namespace_refs,
-            settings.requeue_dependency,
-        ),
+    repositories = ImageRepositoryReconciler(manager, store)
+    policies = ImagePolicyReconciler(
+        manager,
+        manager.informer(IMAGE_REPOSITORIES),
+        store,
+        settings.requeue_dependency,
+        settings.no_cross_namespace_refs,
+    )
+    automations = ImageUpdateAutomationReconciler(
+        manager,
+        manager.informer(GIT_REPOSITORIES),
+        manager.informer(IMAGE_POLICIES),
+        settings.no_cross_namespace_refs,
+        settings.requeue_dependency,
     )
 
     def automations_near(policy: Obj) -> list[str]:
         # Automations select policies by label within their namespace, so a policy
         # change concerns every automation there; each filters by its selector.
         namespace, _ = name_of(policy)
-        cache = manager.cache(AUTOMATIONS)
+        cache = manager.informer(IMAGE_UPDATE_AUTOMATIONS)
         return [object_key(a) for a in cache.objects() if name_of(a)[0] == namespace]
 
-    found = [
-        Controller(
-            name="imagerepository", resource=IMAGE_REPOSITORIES, reconciler=built.repositories
-        ),
+    return [
+        Controller(name="imagerepository", resource=IMAGE_REPOSITORIES, reconciler=repositories),
         Controller(
             name="imagepolicy",
             resource=IMAGE_POLICIES,
-            reconciler=built.policies,
-            watches=[
-                Watch(
-                    IMAGE_REPOSITORIES,
-                    index=REPOSITORY_INDEX,
-                    predicate=scan_changed,
-                    label_selector=selector,
-                )
-            ],
+            reconciler=policies,
+            watches=[Watch(IMAGE_REPOSITORIES, index=REPOSITORY_INDEX, predicate=scan_changed)],
             indexes={REPOSITORY_INDEX: repository_keys},
         ),
         Controller(
-            name=AUTOMATIONS,
+            name="imageupdateautomation",
             resource=IMAGE_UPDATE_AUTOMATIONS,
-            reconciler=built.automations,
+            reconciler=automations,
             watches=[
-                Watch(
-                    IMAGE_POLICIES,
-                    map=automations_near,
-                    predicate=latest_changed,
-                    label_selector=selector,
-                ),
+                Watch(IMAGE_POLICIES, map=automations_near, predicate=latest_changed),
                 Watch(GIT_REPOSITORIES, index=SOURCE_INDEX, predicate=spec_changed),
             ],
             indexes={SOURCE_INDEX: source_keys},
         ),
     ]
-    return found, built

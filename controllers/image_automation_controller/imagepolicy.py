@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from eddy_runtime import Manager, Result
+from eddy_runtime import Manager, Result, Step, StepError
 from eddy_runtime.conditions import DEPENDENCY_NOT_READY, SUCCEEDED, is_ready
+from eddy_runtime.finalizers import finalized
 from eddy_runtime.informer import Informer
 
 from .objects import IMAGE_POLICIES, Obj, name_of, spec_of, status_of
@@ -46,20 +47,43 @@ class ImagePolicyReconciler:
         self.no_cross_namespace_refs = no_cross_namespace_refs
 
     async def reconcile(self, obj: Obj) -> Result:
+        return await finalized(self.manager.client, IMAGE_POLICIES, obj, self.choose)
+
+    async def choose(self, obj: Obj) -> Result:
         report = Report(self.manager, IMAGE_POLICIES, obj)
         spec = spec_of(obj)
-        own_namespace, _ = name_of(obj)
-        try:
-            validate(spec)
-        except InvalidPolicy as err:
-            return await report.failed(INVALID_POLICY, str(err), None)
-        namespace, name = repository_ref(obj)
+        chosen: list[tuple[str, str]] = []
+
+        async def check_spec() -> Result | None:
+            try:
+                validate(spec)
+            except InvalidPolicy as err:
+                raise StepError(str(err), reason=INVALID_POLICY, stalled=True) from None
+            return None
+
+        async def pick_tag() -> Result | None:
+            found = await self.latest(report, spec)
+            if isinstance(found, Result):
+                return found
+            chosen.append(found)
+            return None
+
+        failed = await report.run([Step("check spec", check_spec), Step("pick tag", pick_tag)])
+        if failed is not None:
+            return failed
+        image, tag = chosen[0]
+        return await self.chosen(report, image, tag)
+
+    async def latest(self, report: Report, spec: dict[str, Any]) -> tuple[str, str] | Result:
+        """(image, tag) the rule picks from the repository's last scan, or a wait."""
+        own_namespace, _ = name_of(report.obj)
+        namespace, name = repository_ref(report.obj)
         if self.no_cross_namespace_refs and namespace != own_namespace:
-            return await report.failed(
-                "AccessDenied",
+            raise StepError(
                 f"cannot use ImageRepository '{namespace}/{name}': cross-namespace references "
                 "are disabled on this controller",
-                None,
+                reason="AccessDenied",
+                stalled=True,
             )
         repository = self.repositories.get(name, namespace)
         if repository is None:
@@ -80,18 +104,17 @@ class ImagePolicyReconciler:
                 f"ImageRepository '{namespace}/{name}' has not been scanned successfully yet",
                 SCAN_WAIT if is_ready(repository) else self.requeue_dependency,
             )
-        image = str(spec_of(repository).get("image") or "")
         tag = latest_tag(spec, scan.tags)
         if tag is None:
-            return await report.failed(
-                NO_MATCH,
+            raise StepError(
                 f"no tag of ImageRepository '{namespace}/{name}' ({len(scan.tags)} tags) "
                 f"satisfies the {describe_rule(spec)}"
                 + (" with spec.filterTags" if spec.get("filterTags") else "")
                 + "; push a matching tag or change the policy",
-                None,
+                reason=NO_MATCH,
+                stalled=True,
             )
-        return await self.chosen(report, image, tag)
+        return str(spec_of(repository).get("image") or ""), tag
 
     async def chosen(self, report: Report, image: str, tag: str) -> Result:
         status = report.status

@@ -16,6 +16,8 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import aiohttp
 
+from eddy_runtime.reconciler import StepError
+
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 _PAGE = 1000
@@ -29,13 +31,11 @@ IMAGE_NOT_FOUND = "ImageNotFound"
 INVALID_IMAGE = "InvalidImage"
 
 
-class ScanError(Exception):
+class ScanError(StepError):
     """A scan that failed, with a Flux-style reason and a message a person can act on."""
 
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
+    def __init__(self, reason: str, message: str, *, stalled: bool = False) -> None:
+        super().__init__(message, reason=reason, stalled=stalled)
 
 
 @dataclass(frozen=True)

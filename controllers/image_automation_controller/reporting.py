@@ -1,4 +1,4 @@
-"""How the three image reconcilers end a pass: one status patch, an Event, a requeue.
+"""How the three image reconcilers run a pass: finalizer, named steps, one status patch.
 
 They share the same outcomes (ready, waiting, failed, stalled); writing them once
 keeps the conditions, messages and retries the same across the three kinds.
@@ -7,9 +7,10 @@ keeps the conditions, messages and retries the same across the three kinds.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
-from eddy_runtime import Manager, Resource, Result, conditions
+from eddy_runtime import Manager, Resource, Result, Step, StepError, conditions, run_steps
 from eddy_runtime.durations import parse_duration
 from eddy_runtime.events import NORMAL, WARNING
 
@@ -49,18 +50,31 @@ class Report:
     def was_ready(self) -> bool:
         return conditions.is_true(self.before, conditions.READY)
 
+    async def run(self, steps: Sequence[Step]) -> Result | None:
+        """Run the steps; a failure ends the pass (status, Event, retry) and is returned.
+
+        None when every step went through: the caller summarizes the success.
+        """
+        try:
+            return await run_steps(steps)
+        except StepError as err:
+            return await self.failed(err)
+
     async def ready(self, reason: str, message: str, event: str | None = None) -> None:
         conditions.mark_ready(self.status, message, reason, self.generation)
         await self.manager.status.patch(self.resource, self.obj, self.status)
         if event:
             await self.manager.events.event(self.obj, NORMAL, reason, event)
 
-    async def failed(self, reason: str, message: str, retry: float | None) -> Result:
-        """Ready=False; retried after `retry` seconds, or Stalled when None."""
-        conditions.mark_failed(self.status, reason, message, self.generation, retry is not None)
-        log.error("%s", message, extra={"reason": reason})
+    async def failed(self, err: StepError) -> Result:
+        """Ready=False; retried within a minute, or Stalled when only an edit can help."""
+        retry = None if err.stalled else retry_after(self.obj)
+        conditions.mark_failed(
+            self.status, err.reason, err.message, self.generation, not err.stalled
+        )
+        log.error("%s", err.message, extra={"reason": err.reason, "step": err.step})
         await self.manager.status.patch(self.resource, self.obj, self.status)
-        await self.manager.events.event(self.obj, WARNING, reason, message)
+        await self.manager.events.event(self.obj, WARNING, err.reason, err.message)
         return Result.after(retry) if retry is not None else Result.done()
 
     async def waiting(self, reason: str, message: str, retry: float) -> Result:

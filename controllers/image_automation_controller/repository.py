@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eddy_api.image import DEFAULT_EXCLUSION_LIST
-from eddy_runtime import Manager, Result
+from eddy_runtime import Manager, Result, Step, StepError
 from eddy_runtime.conditions import SUCCEEDED, now_rfc3339
 from eddy_runtime.durations import parse_duration
+from eddy_runtime.finalizers import finalized
 from eddy_runtime.resources import SECRETS
 from eddy_runtime.sessions import LazySession
 
@@ -26,11 +27,12 @@ from .registry import (
     AUTHENTICATION_FAILED,
     Client,
     Credentials,
+    ImageName,
     ScanError,
     credentials_from_dockerconfig,
     parse_image,
 )
-from .reporting import Report, interval_of, retry_after
+from .reporting import Report, interval_of
 
 INVALID_EXCLUSION = "InvalidExclusionList"
 LATEST_TAGS = 10
@@ -150,43 +152,76 @@ class ImageRepositoryReconciler:
         return context
 
     async def reconcile(self, obj: Obj) -> Result:
-        namespace, name = name_of(obj)
-        if (obj.get("metadata") or {}).get("deletionTimestamp"):
-            self.store.forget(namespace, name)
-            return Result.done()
-        report = Report(self.manager, IMAGE_REPOSITORIES, obj)
-        spec = spec_of(obj)
-        patterns = spec.get("exclusionList")
+        return await finalized(self.manager.client, IMAGE_REPOSITORIES, obj, self.scan, self.forget)
+
+    async def forget(self, obj: Obj) -> None:
+        self.store.forget(*name_of(obj))
+
+    async def scan(self, obj: Obj) -> Result:
+        return await RepositoryScan(self, obj).run()
+
+
+class RepositoryScan:
+    """One pass over one ImageRepository: check the spec, list the tags, summarize."""
+
+    def __init__(self, reconciler: ImageRepositoryReconciler, obj: Obj) -> None:
+        self.reconciler = reconciler
+        self.obj = obj
+        self.report = Report(reconciler.manager, IMAGE_REPOSITORIES, obj)
+        self.spec = spec_of(obj)
+        patterns = self.spec.get("exclusionList")
         if patterns is None:
             patterns = list(DEFAULT_EXCLUSION_LIST)
+        self.patterns = [str(p) for p in patterns]
+        self.image: ImageName | None = None
+        self.tags: list[str] = []
+
+    async def run(self) -> Result:
+        failed = await self.report.run(
+            [Step("check spec", self.check_spec), Step("list tags", self.list_tags)]
+        )
+        if failed is not None:
+            return failed
+        return await self.succeeded()
+
+    async def check_spec(self) -> Result | None:
         try:
-            timeout = parse_duration(str(spec.get("timeout") or "")) if spec.get("timeout") else 0
+            self.image = parse_image(str(self.spec.get("image") or ""))
+        except ScanError as err:
+            raise ScanError(err.reason, err.message, stalled=True) from None
+        try:
+            exclude([], self.patterns)
+        except ValueError as err:
+            raise StepError(str(err), reason=INVALID_EXCLUSION, stalled=True) from None
+        return None
+
+    async def list_tags(self) -> Result | None:
+        assert self.image is not None
+        try:
+            timeout = (
+                parse_duration(str(self.spec.get("timeout") or ""))
+                if self.spec.get("timeout")
+                else 0
+            )
         except ValueError:
             timeout = 0
-        try:
-            image = parse_image(str(spec.get("image") or ""))
-        except ScanError as err:
-            return await report.failed(err.reason, err.message, None)
-        try:
-            exclude([], [str(p) for p in patterns])
-        except ValueError as err:
-            return await report.failed(INVALID_EXCLUSION, str(err), None)
-        try:
-            client = Client(
-                self.session(),
-                insecure=bool(spec.get("insecure")),
-                credentials=await self.credentials(obj, image.host),
-                ssl_context=await self.tls(obj),
-                timeout=timeout or min(interval_of(obj), 120.0),
-            )
-            tags = await client.list_tags(image)
-        except ScanError as err:
-            return await report.failed(err.reason, err.message, retry_after(obj))
-        kept = exclude(tags, [str(p) for p in patterns])
-        scan = self.store.put(namespace, name, kept)
+        client = Client(
+            self.reconciler.session(),
+            insecure=bool(self.spec.get("insecure")),
+            credentials=await self.reconciler.credentials(self.obj, self.image.host),
+            ssl_context=await self.reconciler.tls(self.obj),
+            timeout=timeout or min(interval_of(self.obj), 120.0),
+        )
+        self.tags = exclude(await client.list_tags(self.image), self.patterns)
+        return None
+
+    async def succeeded(self) -> Result:
+        assert self.image is not None
+        report = self.report
+        scan = self.reconciler.store.put(*name_of(self.obj), self.tags)
         previous = report.before.get("lastScanResult") or {}
-        report.status["canonicalImageName"] = image.canonical
-        report.status["observedExclusionList"] = [str(p) for p in patterns]
+        report.status["canonicalImageName"] = self.image.canonical
+        report.status["observedExclusionList"] = self.patterns
         report.status["lastScanResult"] = {
             "revision": scan.revision,
             "tagCount": len(scan.tags),
@@ -196,4 +231,4 @@ class ImageRepositoryReconciler:
         message = f"successful scan: found {len(scan.tags)} tags"
         news = previous.get("revision") != scan.revision or not report.was_ready
         await report.ready(SUCCEEDED, message, message if news else None)
-        return Result.after(interval_of(obj))
+        return Result.after(interval_of(self.obj))

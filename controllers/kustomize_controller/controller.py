@@ -1,4 +1,4 @@
-"""The Kustomization controller as the runtime runs it: reconciler, watches, indexes.
+"""The Kustomization controller as the runtime runs it: flags, settings, reconciler, watches.
 
 A new source revision or a dependency turning Ready must reach the Kustomizations
 that care within a second, so both are watched and mapped through indexes.
@@ -6,17 +6,57 @@ that care within a second, so both are watched and mapped through indexes.
 
 from __future__ import annotations
 
+import argparse
+
 from eddy_runtime import Controller, Manager, Watch, ref_key
 from eddy_runtime.dependencies import dependency_keys
+from eddy_runtime.flags import options_from
 from eddy_runtime.predicates import artifact_changed
 
 from .dependencies import became_ready
 from .objects import GIT_REPOSITORIES, KUSTOMIZATIONS, Obj
-from .reconcile import KustomizationReconciler, Settings
+from .reconcile import NAME, KustomizationReconciler, Settings
 from .source import source_ref
+
+__all__ = ["NAME", "Settings", "add_flags", "controllers", "settings_from"]
 
 SOURCE_INDEX = "source"
 DEPENDENCY_INDEX = "dependsOn"
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--kustomize-path",
+        default="kustomize",
+        metavar="PATH",
+        help="The kustomize binary used to build manifests. (default kustomize on PATH)",
+    )
+    parser.add_argument(
+        "--workdir",
+        default=None,
+        metavar="DIR",
+        help="Where artifacts are extracted and built. (default the system temporary dir)",
+    )
+    parser.add_argument(
+        "--override-manager",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="A field manager whose fields are taken over on apply, like kubectl's; "
+        "may be repeated.",
+    )
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    options = options_from(args)
+    return Settings(
+        kustomize=args.kustomize_path,
+        requeue_dependency=options.requeue_dependency,
+        no_cross_namespace_refs=options.no_cross_namespace_refs,
+        default_service_account=options.default_service_account,
+        workdir=args.workdir,
+        override_managers=tuple(args.override_manager),
+    )
 
 
 def source_keys(obj: Obj) -> list[str]:
@@ -24,17 +64,17 @@ def source_keys(obj: Obj) -> list[str]:
     return [ref_key(kind, namespace, name)] if kind and name else []
 
 
-def controller(manager: Manager, settings: Settings) -> tuple[Controller, KustomizationReconciler]:
-    sources = manager.informer(GIT_REPOSITORIES, manager.watch_namespace)
-    reconciler = KustomizationReconciler(manager, sources, settings)
-    ctl = Controller(
-        name="kustomization",
-        resource=KUSTOMIZATIONS,
-        reconciler=reconciler,
-        watches=[
-            Watch(GIT_REPOSITORIES, index=SOURCE_INDEX, predicate=artifact_changed),
-            Watch(KUSTOMIZATIONS, index=DEPENDENCY_INDEX, predicate=became_ready),
-        ],
-        indexes={SOURCE_INDEX: source_keys, DEPENDENCY_INDEX: dependency_keys(KUSTOMIZATIONS)},
-    )
-    return ctl, reconciler
+def controllers(manager: Manager, settings: Settings) -> list[Controller]:
+    reconciler = KustomizationReconciler(manager, manager.informer(GIT_REPOSITORIES), settings)
+    return [
+        Controller(
+            name="kustomization",
+            resource=KUSTOMIZATIONS,
+            reconciler=reconciler,
+            watches=[
+                Watch(GIT_REPOSITORIES, index=SOURCE_INDEX, predicate=artifact_changed),
+                Watch(KUSTOMIZATIONS, index=DEPENDENCY_INDEX, predicate=became_ready),
+            ],
+            indexes={SOURCE_INDEX: source_keys, DEPENDENCY_INDEX: dependency_keys(KUSTOMIZATIONS)},
+        )
+    ]

@@ -13,6 +13,7 @@ import time
 
 import aiohttp
 
+from eddy_runtime.reconciler import StepError
 from eddy_runtime.resources import ApiError, Resource, ResourceClient
 
 from .objects import split_api_version
@@ -22,7 +23,7 @@ from .objects import split_api_version
 _REFRESH_AFTER = 0.5
 
 
-class DiscoveryError(Exception):
+class DiscoveryError(StepError):
     """The API server could not say what a group version serves, for now."""
 
 

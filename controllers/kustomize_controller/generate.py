@@ -11,10 +11,12 @@ from typing import Any
 
 import yaml
 
+from eddy_runtime.reconciler import StepError
+
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
-class BuildError(Exception):
+class BuildError(StepError):
     """The manifests cannot be built; the message names the file at fault."""
 
 

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from eddy_runtime.reconciler import StepError
 from eddy_runtime.resources import ResourceClient
 
 from .discovery import Discovery
@@ -28,7 +29,7 @@ class Health:
     message: str = ""
 
 
-class HealthCheckError(Exception):
+class HealthCheckError(StepError):
     """Objects did not become healthy; the message names each and why."""
 
 

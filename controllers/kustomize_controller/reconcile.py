@@ -190,7 +190,9 @@ class Attempt:
             )  # fmt: skip
             self.artifact = artifact_of(source)
         except SourceRefused as err:
-            raise StepError("resolve source", ACCESS_DENIED, str(err)) from err
+            # As with Flux, a refused reference cannot succeed without an edit of the
+            # spec (which triggers a new pass by itself): Stalled, and no retry.
+            raise StepError(str(err), reason=ACCESS_DENIED, stalled=True) from err
         except SourceNotReady as err:
             return self._wait_for(Reason.ARTIFACT_FAILED, str(err))
         return None
@@ -264,7 +266,7 @@ class Attempt:
         try:
             self.target = await self.reconciler.targets.for_kustomization(self.obj)
         except TargetError as err:
-            raise StepError("apply", Reason.RECONCILIATION_FAILED, str(err)) from err
+            raise StepError(str(err)) from err
         applier = Applier(
             self.target.client, self.target.discovery, self.owner,
             force=bool(self.spec.get("force")), timeout=_timeout(self.spec),
@@ -276,8 +278,7 @@ class Attempt:
             # Keep track of whatever did get applied, so it can be pruned later: an
             # error from the API after the first stage must not orphan its objects.
             self.applied = inventory.merge(self.previous, inventory.from_changes(applier.done))
-            message = str(err) or type(err).__name__
-            raise StepError("apply", Reason.RECONCILIATION_FAILED, message) from err
+            raise StepError(str(err) or type(err).__name__) from err
         self.applied = inventory.from_changes(self.changes.changes)
         await self.emit_changes(self.changes)
         return None
@@ -297,7 +298,7 @@ class Attempt:
             # stays in the inventory: forgetting it would orphan it for good.
             self.applied = inventory.merge(err.kept, self.applied)
             await self.emit_changes(err.done.changes, "deleted")
-            raise StepError("prune", Reason.PRUNE_FAILED, str(err)) from err
+            raise StepError(str(err)) from err
         await self.emit_changes(pruned.changes, "deleted")
         if pruned.unserved:
             self.applied = inventory.merge(pruned.unserved, self.applied)
@@ -410,10 +411,7 @@ class Attempt:
     async def failed(self, err: StepError) -> Result:
         generation = self.meta.get("generation")
         message = self.redact(err.message)
-        # As with Flux, a refused reference cannot succeed without an edit of the
-        # spec (which triggers a new pass by itself): Stalled, and no retry.
-        terminal = err.reason == ACCESS_DENIED
-        conditions.mark_failed(self.status, err.reason, message, generation, not terminal)
+        conditions.mark_failed(self.status, err.reason, message, generation, not err.stalled)
         if self.revision:
             self.status["lastAttemptedRevision"] = self.revision
         if self.applied is not None:
@@ -423,7 +421,7 @@ class Attempt:
         await self.manager.events.event(
             self.obj, WARNING, err.reason, message, self._revision_annotation()
         )
-        if terminal:
+        if err.stalled:
             return Result.done()
         return Result.after(
             seconds_or(self.spec.get("retryInterval"), seconds_or(self.spec.get("interval"), 600.0))

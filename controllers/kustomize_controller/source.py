@@ -15,6 +15,7 @@ import aiohttp
 from eddy_api.common import is_ready
 from eddy_artifacts import ArtifactError, ArtifactNotFound, fetch_artifact
 from eddy_runtime.informer import Informer
+from eddy_runtime.reconciler import StepError
 from eddy_runtime.resources import ResourceClient
 
 from .objects import GIT_REPOSITORIES, Obj
@@ -86,6 +87,4 @@ async def download(session: aiohttp.ClientSession, artifact: Artifact, dest: Pat
             f"Source is not ready, artifact not found for revision {artifact.revision}"
         ) from err
     except ArtifactError as err:
-        raise ArtifactError(
-            f"failed to fetch artifact of revision {artifact.revision}: {err}"
-        ) from err
+        raise StepError(f"failed to fetch artifact of revision {artifact.revision}: {err}") from err

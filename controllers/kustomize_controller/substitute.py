@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from eddy_api.kustomize import SUBSTITUTE_ANNOTATION
+from eddy_runtime.reconciler import StepError
 from eddy_runtime.resources import CONFIG_MAPS, SECRETS, ResourceClient
 
 from .objects import Obj, annotation, describe
@@ -21,7 +22,7 @@ VAR_NAME = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*")
 _OPERATORS = (":=", ":-", "=", "-")
 
 
-class SubstitutionError(Exception):
+class SubstitutionError(StepError):
     """A variable is missing or malformed; the message names it."""
 
 

@@ -6,16 +6,11 @@ path that climbs out (`..`, encoded or not), no symlink that points elsewhere.
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from urllib.parse import unquote
 
 from aiohttp import web
-
-from eddy_runtime.metrics import serve
-
-log = logging.getLogger("eddy.artifacts.server")
 
 
 def resolve_request_path(root: Path, raw_path: str) -> Path | None:
@@ -62,10 +57,3 @@ def artifact_app(root: Path) -> web.Application:
     app = web.Application()
     app.router.add_get("/{tail:.*}", handle)
     return app
-
-
-async def start_artifact_server(root: Path, addr: str) -> tuple[web.AppRunner, int]:
-    """Serve root on `addr` ("host:port", ":port"); returns the runner and bound port."""
-    runner, port = await serve(artifact_app(root), addr)
-    log.info("serving artifacts from %s on :%d", root, port)
-    return runner, port

@@ -1,4 +1,4 @@
-"""The one error type a source reconcile step raises: a Flux reason and a remedy.
+"""The step error of the source kinds: the runtime's, plus the condition it sets.
 
 Every failure ends in status (Ready=False with this reason), an Event and a log
 line; `stalled` marks the ones that cannot succeed until someone edits the spec.
@@ -7,18 +7,16 @@ line; `stalled` marks the ones that cannot succeed until someone edits the spec.
 from __future__ import annotations
 
 from eddy_api.common import Reason
+from eddy_runtime.reconciler import StepError
 
 
-class SourceError(Exception):
-    """A step failed for a reason a person can act on."""
+class SourceError(StepError):
+    """A step failed for a reason a person can act on, shown in one failure condition."""
 
     def __init__(
         self, reason: str, message: str, *, stalled: bool = False, condition: str = ""
     ) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.stalled = stalled
+        super().__init__(message, reason=reason, stalled=stalled)
         # The negative-polarity condition this failure sets (FetchFailed, ...).
         self.condition = condition
 

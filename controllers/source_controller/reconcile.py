@@ -19,11 +19,11 @@ from eddy_api.common import Reason
 from eddy_runtime import Manager, Obj, Resource, Result, Step, StepError, run_steps
 from eddy_runtime.durations import parse_duration
 from eddy_runtime.events import NEW_ARTIFACT
-from eddy_runtime.finalizers import add_finalizer, is_deleting, remove_finalizer
+from eddy_runtime.finalizers import finalized
 
-from .failures import SourceError, invalid_spec
+from .failures import invalid_spec
 from .storage import Storage
-from .summary import mark_failed, mark_succeeded, source_error
+from .summary import mark_failed, mark_succeeded
 
 log = logging.getLogger("eddy.source")
 
@@ -96,21 +96,20 @@ class SourceReconciler:
         raise NotImplementedError
 
     async def reconcile(self, obj: Obj) -> Result:
-        client = self.manager.client
+        return await finalized(self.manager.client, self.resource, obj, self.run, self.forget)
+
+    async def forget(self, obj: Obj) -> None:
+        """Remove the object's artifacts from storage (it is being deleted)."""
         meta = obj["metadata"]
-        if is_deleting(obj):
-            await self.storage.remove_all(self.resource.kind, meta["namespace"], meta["name"])
-            await remove_finalizer(client, self.resource, obj)
-            return Result.done()
-        obj = await add_finalizer(client, self.resource, obj)
+        await self.storage.remove_all(self.resource.kind, meta["namespace"], meta["name"])
+
+    async def run(self, obj: Obj) -> Result:
         status: dict[str, Any] = copy.deepcopy(obj.get("status") or {})
         job = self.job(obj, status)
         try:
             await run_steps(job.steps())
             interval = job.interval()
         except StepError as err:
-            return await self._failed(job, source_error(err))
-        except SourceError as err:
             return await self._failed(job, err)
         finally:
             # A checkout is many small files: removing them on the event loop stalls
@@ -134,7 +133,7 @@ class SourceReconciler:
                 log.info("garbage collected %d artifacts", len(removed))
         return Result.after(interval)
 
-    async def _failed(self, job: Job, error: SourceError) -> Result:
+    async def _failed(self, job: Job, error: StepError) -> Result:
         mark_failed(job.status, error, job.generation)
         try:
             await self.manager.status.patch(self.resource, job.obj, job.status)
@@ -145,7 +144,7 @@ class SourceReconciler:
             return Result.done()
         try:
             return Result.after(job.interval())
-        except SourceError:
+        except StepError:
             return Result.done()
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from eddy_artifacts.archive import IgnoreFilter, build_archive
 from eddy_artifacts.digest import file_digest
 from eddy_runtime.conditions import now_rfc3339
+from eddy_runtime.manager import Server
 
 from .failures import storage_failed
 
@@ -33,12 +34,30 @@ class Retention:
 
 
 class Storage:
-    """Artifacts under `root`, advertised at `http://<advertised>/<path>`."""
+    """Artifacts under `root`, advertised at `http://<advertised>/<path>`.
 
-    def __init__(self, root: Path, advertised: str, retention: Retention | None = None) -> None:
+    An advertised port 0 (a server bound to any free port, as in tests) stands for
+    the port `server` is bound to.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        advertised: str,
+        retention: Retention | None = None,
+        server: Server | None = None,
+    ) -> None:
         self.root = root
-        self.advertised = advertised
+        self._advertised = advertised
         self.retention = retention or Retention()
+        self.server = server
+
+    @property
+    def advertised(self) -> str:
+        host, _, port = self._advertised.rpartition(":")
+        if port == "0" and self.server is not None and self.server.port:
+            return f"{host}:{self.server.port}"
+        return self._advertised
 
     @staticmethod
     def object_dir(kind: str, namespace: str, name: str) -> str:

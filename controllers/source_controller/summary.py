@@ -25,14 +25,9 @@ from .failures import SourceError
 FAILURE_CONDITIONS = (FETCH_FAILED, STORAGE_OPERATION_FAILED, INCLUDE_UNAVAILABLE, BUILD_FAILED)
 
 
-def source_error(err: StepError) -> SourceError:
-    """The SourceError behind a failed step; anything unexpected becomes a retryable one."""
-    cause = err.__cause__
-    if isinstance(cause, SourceError):
-        return cause
-    if isinstance(err, SourceError):  # pragma: no cover - run_steps always wraps
-        return err
-    return SourceError(err.reason, f"{err.step} failed: {err.message}", condition=FETCH_FAILED)
+def failure_condition(error: StepError) -> str:
+    """The negative condition a failure sets; FetchFailed when the error names none."""
+    return error.condition if isinstance(error, SourceError) else FETCH_FAILED
 
 
 def mark_succeeded(status: dict[str, Any], message: str, generation: int | None) -> None:
@@ -47,14 +42,15 @@ def mark_succeeded(status: dict[str, Any], message: str, generation: int | None)
     conditions.mark_ready(status, message, Reason.SUCCEEDED, generation)
 
 
-def mark_failed(status: dict[str, Any], error: SourceError, generation: int | None) -> None:
+def mark_failed(status: dict[str, Any], error: StepError, generation: int | None) -> None:
     """Ready=False with the error's reason; the last artifact stays advertised."""
+    condition = failure_condition(error)
     for kind in FAILURE_CONDITIONS:
-        if kind != error.condition:
+        if kind != condition:
             conditions.delete(status, kind)
-    if error.condition:
+    if condition:
         conditions.set_condition(
-            status, error.condition, conditions.TRUE, error.reason, error.message, generation
+            status, condition, conditions.TRUE, error.reason, error.message, generation
         )
     conditions.mark_failed(
         status, error.reason, error.message, generation, retrying=not error.stalled

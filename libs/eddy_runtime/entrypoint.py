@@ -1,7 +1,8 @@
 """The `main` of every eddy controller process: flags, logs, tracing, client, manager.
 
-Each controller's __main__ calls `run(name, setup)`; the process wiring is identical
-for all four and lives here once.
+Each controller's __main__ calls `run(NAME, controllers, settings_from, add_flags)`
+from its controller.py; the process wiring is identical for every controller and
+lives here once.
 """
 
 from __future__ import annotations
@@ -10,28 +11,31 @@ import argparse
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from . import logs, tracing
 from .client import make_client
 from .flags import add_runtime_flags, options_from
-from .manager import Manager
+from .manager import Controller, Manager
 
 log = logging.getLogger("eddy")
 
-Setup = Callable[[Manager, argparse.Namespace], None]
+S = TypeVar("S")
 
 
 def run(
     name: str,
-    setup: Setup,
+    controllers: Callable[[Manager, S], list[Controller]],
+    settings_from: Callable[[argparse.Namespace], S],
+    add_flags: Callable[[argparse.ArgumentParser], None] | None = None,
     argv: Sequence[str] | None = None,
     concurrent: int = 4,
-    add_flags: Callable[[argparse.ArgumentParser], None] | None = None,
 ) -> int:
     """Parse flags, run the manager until SIGTERM, return the exit code.
 
-    `setup(manager, args)` registers the controller's reconcilers and watches;
-    `add_flags(parser)` adds the controller's own flags beside the shared ones.
+    `add_flags(parser)` adds the controller's own flags beside the shared ones;
+    `settings_from(args)` reads them; `controllers(manager, settings)` returns the
+    process's controllers, one per kind, which the manager runs.
     """
     parser = argparse.ArgumentParser(prog=name)
     add_runtime_flags(parser, concurrent=concurrent)
@@ -41,18 +45,21 @@ def run(
     options = options_from(args)
     logs.setup(options.log_level, options.log_encoding, controller=name)
     try:
-        return asyncio.run(_main(name, setup, args))
+        return asyncio.run(_main(name, lambda m: controllers(m, settings_from(args)), args))
     except KeyboardInterrupt:
         return 130
 
 
-async def _main(name: str, setup: Setup, args: argparse.Namespace) -> int:
+async def _main(
+    name: str, build: Callable[[Manager], list[Controller]], args: argparse.Namespace
+) -> int:
     options = options_from(args)
     tracing.setup(name)
     api = await make_client(options.kubeconfig)
     try:
         manager = Manager(name, options, api)
-        setup(manager, args)
+        for controller in build(manager):
+            manager.add(controller)
         return await manager.run()
     except Exception:
         log.exception("controller failed to start")

@@ -6,9 +6,11 @@ what it did for it (artifacts in storage, applied objects, Helm releases).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .annotations import FINALIZER
+from .reconciler import Result
 from .resources import ApiError, Obj, Resource, ResourceClient
 
 
@@ -54,3 +56,24 @@ async def remove_finalizer(
         if err.not_found:
             return obj
         raise
+
+
+async def finalized(
+    client: ResourceClient,
+    res: Resource,
+    obj: Obj,
+    run: Callable[[Obj], Awaitable[Result]],
+    finalize: Callable[[Obj], Awaitable[None]] | None = None,
+) -> Result:
+    """A reconcile with a finalizer: add it, then `run`; once deleting, `finalize` and let go.
+
+    `finalize` undoes what the object made (artifacts, releases); when it raises, the
+    finalizer stays and the deletion is retried.
+    """
+    if is_deleting(obj):
+        if has_finalizer(obj):
+            if finalize is not None:
+                await finalize(obj)
+            await remove_finalizer(client, res, obj)
+        return Result.done()
+    return await run(await add_finalizer(client, res, obj))

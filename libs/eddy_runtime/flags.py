@@ -23,7 +23,8 @@ def parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"invalid boolean {text!r}")
 
 
-def _duration(text: str) -> float:
+def duration_flag(text: str) -> float:
+    """An argparse type: a Go duration ("90s", "1m30s") as seconds."""
     try:
         return parse_duration(text)
     except ValueError as err:
@@ -80,14 +81,14 @@ def add_runtime_flags(parser: argparse.ArgumentParser, concurrent: int = 4) -> N
     )
     add(
         "--min-retry-delay",
-        type=_duration,
+        type=duration_flag,
         default=d.min_retry_delay,
         metavar="DURATION",
         help="The minimum time an object waits before a retry after a failure. (default 750ms)",
     )
     add(
         "--max-retry-delay",
-        type=_duration,
+        type=duration_flag,
         default=d.max_retry_delay,
         metavar="DURATION",
         help="The maximum time an object waits before a retry after a failure. (default 15m0s)",
@@ -106,21 +107,21 @@ def add_runtime_flags(parser: argparse.ArgumentParser, concurrent: int = 4) -> N
     )
     add(
         "--leader-election-lease-duration",
-        type=_duration,
+        type=duration_flag,
         default=d.leader_election_lease_duration,
         metavar="DURATION",
         help="How long non-leaders wait before forcing a takeover. (default 35s)",
     )
     add(
         "--leader-election-renew-deadline",
-        type=_duration,
+        type=duration_flag,
         default=d.leader_election_renew_deadline,
         metavar="DURATION",
         help="How long the leader retries renewing before giving up. (default 30s)",
     )
     add(
         "--leader-election-retry-period",
-        type=_duration,
+        type=duration_flag,
         default=d.leader_election_retry_period,
         metavar="DURATION",
         help="How long candidates wait between tries. (default 5s)",
@@ -166,7 +167,7 @@ def add_runtime_flags(parser: argparse.ArgumentParser, concurrent: int = 4) -> N
     )
     add(
         "--requeue-dependency",
-        type=_duration,
+        type=duration_flag,
         default=d.requeue_dependency,
         metavar="DURATION",
         help="The interval at which failing dependencies are reevaluated.",
@@ -191,7 +192,7 @@ def add_runtime_flags(parser: argparse.ArgumentParser, concurrent: int = 4) -> N
     )
     add(
         "--graceful-shutdown-timeout",
-        type=_duration,
+        type=duration_flag,
         default=d.graceful_shutdown_timeout,
         metavar="DURATION",
         help="How long in-flight reconciles may run after SIGTERM. (default 10m0s)",

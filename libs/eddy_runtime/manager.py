@@ -1,7 +1,8 @@
 """Runs controllers: informers, work queues, workers, servers, leader election, shutdown.
 
 A controller is registered as a reconciler plus what it watches; the manager owns
-everything around it so the four eddy controllers share one way of running.
+everything around it (including any HTTP server a controller needs, and closing the
+reconcilers at shutdown) so every eddy controller has one way of running.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +29,7 @@ from .leader import LeaderElector
 from .metrics import ControllerMetrics, metrics_app, serve
 from .probes import probes_app
 from .ratelimit import TokenBucket
-from .reconciler import Reconciler, Result
+from .reconciler import Closable, Reconciler, Result
 from .resources import Obj, Resource, ResourceClient
 from .status import StatusPatcher
 from .workqueue import Backoff, ShutDown, WorkQueue, jittered
@@ -69,13 +70,13 @@ class Watch:
 
     Either `map` (object -> primary keys "ns/name") or `index` (the name of one of the
     controller's indexes; the watched object is looked up there by `ref_key`).
+    A kind that this process also reconciles is seen through --watch-label-selector.
     """
 
     resource: Resource
     map: MapFunc | None = None
     index: str = ""
     predicate: Predicate = any_change
-    label_selector: str = ""
 
 
 @dataclass
@@ -88,6 +89,20 @@ class Controller:
     watches: list[Watch] = field(default_factory=list)
     indexes: dict[str, IndexFunc] = field(default_factory=dict)
     predicate: Predicate = spec_or_request_changed
+
+
+@dataclass
+class Server:
+    """An HTTP server the manager runs beside the controllers (the artifact server).
+
+    It serves from start to shutdown, leader or not; `port` is the bound port once
+    serving (useful with an address ending in ":0").
+    """
+
+    name: str
+    app: web.Application
+    addr: str
+    port: int = 0
 
 
 @dataclass
@@ -119,9 +134,11 @@ class Manager:
         self.elector: LeaderElector | None = None
         self._controllers: list[Controller] = []
         self._running: dict[str, _Running] = {}
-        self._informers: dict[tuple[Resource, str | None, str], Informer] = {}
+        self._informers: dict[Resource, Informer] = {}
+        self._servers: list[Server] = []
         self._stop = asyncio.Event()
         self._started = False
+        self.done = False
 
     # Registration -----------------------------------------------------------------
 
@@ -130,15 +147,24 @@ class Manager:
             raise RuntimeError("register controllers before run()")
         self._controllers.append(controller)
 
-    def informer(
-        self, resource: Resource, namespace: str | None = None, label_selector: str = ""
-    ) -> Informer:
-        """The shared informer for a resource, created on first use."""
-        key = (resource, namespace, label_selector)
-        found = self._informers.get(key)
+    def add_server(self, name: str, app: web.Application, addr: str) -> Server:
+        """Serve `app` on `addr` ("host:port", ":port") while the manager runs."""
+        if self._started:
+            raise RuntimeError("register servers before run()")
+        server = Server(name, app, addr)
+        self._servers.append(server)
+        return server
+
+    def informer(self, resource: Resource) -> Informer:
+        """The shared cache of a resource in the watched namespaces, created on first use.
+
+        One per resource: a kind this process reconciles is listed through
+        --watch-label-selector (set when the controllers are wired), for every reader.
+        """
+        found = self._informers.get(resource)
         if found is None:
-            found = Informer(self.client, resource, namespace, label_selector, max_backoff=10.0)
-            self._informers[key] = found
+            found = Informer(self.client, resource, self.watch_namespace, max_backoff=10.0)
+            self._informers[resource] = found
         return found
 
     def cache(self, controller_name: str) -> Informer:
@@ -157,6 +183,31 @@ class Manager:
 
     def ready(self) -> bool:
         return self._started and all(i.synced.is_set() for i in self._informers.values())
+
+    @contextlib.asynccontextmanager
+    async def running(self, timeout: float = 60.0) -> AsyncIterator[Manager]:
+        """Run in the background until the block ends; enter once caches are synced.
+
+        For tests and benchmarks that run a controller inside their own event loop.
+        """
+        task = asyncio.create_task(self.run())
+        try:
+            async with asyncio.timeout(timeout):
+                while not self.ready():
+                    if task.done():
+                        task.result()
+                        raise RuntimeError(f"{self.name} stopped before it was ready")
+                    await asyncio.sleep(0.05)
+            yield self
+        finally:
+            self.stop()
+            try:
+                await asyncio.wait_for(
+                    asyncio.shield(task), self.options.graceful_shutdown_timeout + 5
+                )
+            except TimeoutError:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
 
     async def run(self) -> int:
         """Run until stop() or SIGTERM; returns a process exit code."""
@@ -180,6 +231,10 @@ class Manager:
             log.info(
                 "serving metrics on :%d and probes on :%d", self.metrics_port, self.health_port
             )
+            for server in self._servers:
+                runner, server.port = await serve(server.app, server.addr)
+                runners.append(runner)
+                log.info("serving %s on :%d", server.name, server.port)
             tasks += [asyncio.create_task(i.run()) for i in self._informers.values()]
             hold: asyncio.Task[None] | None = None
             if self.options.enable_leader_election:
@@ -211,8 +266,19 @@ class Manager:
             await asyncio.gather(*workers, *tasks, return_exceptions=True)
             for runner in runners:
                 await runner.cleanup()
+            await self._close_reconcilers()
+            self.done = True
         log.info("stopped")
         return code
+
+    async def _close_reconcilers(self) -> None:
+        """Release what reconcilers hold (HTTP sessions, scratch directories)."""
+        for ctl in self._controllers:
+            if isinstance(ctl.reconciler, Closable):
+                try:
+                    await ctl.reconciler.close()
+                except Exception:
+                    log.exception("closing the %s reconciler failed", ctl.name)
 
     async def _lead(self) -> bool:
         self.elector = LeaderElector(
@@ -251,9 +317,10 @@ class Manager:
 
     def _wire(self) -> None:
         for ctl in self._controllers:
-            primary = self.informer(
-                ctl.resource, self.watch_namespace, self.options.watch_label_selector
-            )
+            primary = self.informer(ctl.resource)
+            # Sharding: every reader of a kind this process reconciles sees the same
+            # selected subset (the informer has not listed anything yet).
+            primary.label_selector = self.options.watch_label_selector
             for name, func in ctl.indexes.items():
                 primary.add_index(name, func)
             backoff = Backoff(self.options.min_retry_delay, self.options.max_retry_delay)
@@ -261,7 +328,7 @@ class Manager:
             self._running[ctl.name] = running
             primary.add_handler(self._primary_handler(running))
             for watch in ctl.watches:
-                informer = self.informer(watch.resource, self.watch_namespace, watch.label_selector)
+                informer = self.informer(watch.resource)
                 informer.add_handler(self._watch_handler(running, watch))
 
     def _primary_handler(self, running: _Running) -> Callable[[str, Obj | None, Obj], None]:

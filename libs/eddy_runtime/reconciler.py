@@ -1,7 +1,10 @@
-"""The reconciler contract: `async def reconcile(obj) -> Result`, and named steps.
+"""The reconciler contract: `async def reconcile(obj) -> Result`, named steps, one error type.
 
 A controller implements one method; a reconcile reads top to bottom as a short list
 of named steps, each traced and timed, stopping at the first that fails or requeues.
+A step fails by raising `StepError` (reason, message, retry or stall); anything else
+it raises (but the API server's own refusals) is a bug, reported as an internal error
+with the traceback in the log only.
 """
 
 from __future__ import annotations
@@ -10,13 +13,17 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from . import tracing
+from .resources import ApiError
 
 log = logging.getLogger("eddy.reconciler")
 
 Obj = dict[str, Any]
+
+# The reason of a failed step when neither the error nor the step names one.
+RECONCILIATION_FAILED = "ReconciliationFailed"
 
 
 @dataclass(frozen=True)
@@ -50,14 +57,45 @@ class Reconciler(Protocol):
     async def reconcile(self, obj: Obj) -> Result: ...
 
 
-class StepError(Exception):
-    """A step failed; carries the step name and a reason string for status and Events."""
+@runtime_checkable
+class Closable(Protocol):
+    """A reconciler that holds something (sessions, a directory) the Manager must release."""
 
-    def __init__(self, step: str, reason: str, message: str) -> None:
-        super().__init__(f"{step}: {message}")
-        self.step = step
-        self.reason = reason
+    async def close(self) -> None: ...
+
+
+class StepError(Exception):
+    """A step failed for a reason a person can act on.
+
+    reason: the Flux reason for status and Events; empty means the failing step's own.
+    message: what happened and how to fix it; never a secret, never a traceback.
+    stalled: only an edit of the spec can fix it (Stalled, no retry); else retried.
+    retry_in: a fixed delay the spec asks for instead of the work queue's backoff.
+    step: the name of the step that failed, filled in by `run_steps`.
+    Controllers subclass it for their own failures (a build, a health check ...).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str = "",
+        stalled: bool = False,
+        retry_in: float | None = None,
+    ) -> None:
+        super().__init__(message)
         self.message = message
+        self.reason = reason
+        self.stalled = stalled
+        self.retry_in = retry_in
+        self.step = ""
+
+
+def internal_error(step: str, reason: str = RECONCILIATION_FAILED) -> StepError:
+    """What status and Events say about an unexpected exception: nothing it carried."""
+    err = StepError(f"internal error in step {step}; see the controller log", reason=reason)
+    err.step = step
+    return err
 
 
 StepFunc = Callable[[], Awaitable[Result | None]]
@@ -67,26 +105,37 @@ StepFunc = Callable[[], Awaitable[Result | None]]
 class Step:
     name: str
     run: StepFunc
-    failure_reason: str = "ReconciliationFailed"
+    failure_reason: str = RECONCILIATION_FAILED
 
 
 async def run_steps(steps: Sequence[Step]) -> Result | None:
     """Run steps in order; stop at the first that returns a Result or raises.
 
-    An exception from a step is re-raised as StepError naming the step, so the
-    caller can write one status patch that says which step failed and why.
+    A StepError passes through, with the step's name and (when it has none) the
+    step's failure reason filled in; so does the API server's refusal (forbidden,
+    invalid ...), whose words are written for people. Any other exception is a bug:
+    its traceback goes to the log and it becomes the generic internal error, because
+    its text may carry a URL or a value that must not reach status or Events.
     """
     for step in steps:
         started = time.perf_counter()
         with tracing.span(f"step {step.name}", step=step.name):
             try:
                 outcome = await step.run()
-            except StepError:
+            except StepError as err:
+                err.step = err.step or step.name
+                err.reason = err.reason or step.failure_reason
                 raise
+            except ApiError as err:
+                refused = StepError(str(err), reason=step.failure_reason)
+                refused.step = step.name
+                raise refused from err
             except Exception as err:
-                raise StepError(
-                    step.name, step.failure_reason, str(err) or type(err).__name__
-                ) from err
+                log.error(
+                    "internal error in step %s", step.name, exc_info=err,
+                    extra={"step": step.name},
+                )  # fmt: skip
+                raise internal_error(step.name, step.failure_reason) from err
             finally:
                 log.debug(
                     "step %s took %.3fs", step.name, time.perf_counter() - started,

@@ -16,15 +16,13 @@ import pytest
 import pytest_asyncio
 from kubernetes_asyncio.client import ApiClient
 
-from eddy_runtime.client import make_client
-from eddy_runtime.flags import Options
 from eddy_runtime.manager import Manager
 from eddy_runtime.resources import Resource, ResourceClient
 from eddy_testenv import ControlPlane, find_binary, free_port
 from eddy_testenv.controllers import ControllerProcess
-from helm_controller.controller import controller
+from eddy_testenv.managers import running_manager
+from helm_controller.controller import NAME, Settings, controllers
 from helm_controller.objects import HELM_RELEASES
-from helm_controller.reconcile import NAME, Settings
 
 pytestmark = pytest.mark.integration
 
@@ -66,40 +64,22 @@ async def running_helm_controller(
 ) -> AsyncIterator[Manager]:
     """A helm-controller in this process; at the end the namespace's HelmReleases are
     deleted while it still runs, so their finalizers uninstall the releases."""
-    options = Options(
-        metrics_addr="127.0.0.1:0",
-        health_addr="127.0.0.1:0",
-        min_retry_delay=0.1,
-        max_retry_delay=2.0,
-        graceful_shutdown_timeout=5.0,
-        requeue_dependency=1.0,
+    chosen = Settings(helm=find_binary("helm"), requeue_dependency=1.0, **settings)
+    async with running_manager(
+        NAME,
+        str(control_plane.kubeconfig),
+        lambda m: controllers(m, chosen),
         runtime_namespace=namespace,
-    )
-    api = await make_client(str(control_plane.kubeconfig))
-    manager = Manager(NAME, options, api, handle_signals=False)
-    ctl, reconciler = controller(
-        manager, Settings(helm=find_binary("helm"), requeue_dependency=1.0, **settings)
-    )
-    manager.add(ctl)
-    task = asyncio.create_task(manager.run())
-    while not manager.ready():
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    try:
-        yield manager
-    finally:
-        for item in (await kube.list(HELM_RELEASES, namespace)).get("items") or []:
-            await kube.delete(HELM_RELEASES, item["metadata"]["name"], namespace)
-        for _ in range(200):
-            if not (await kube.list(HELM_RELEASES, namespace)).get("items"):
-                break
-            await asyncio.sleep(0.1)
-        manager.stop()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, 10)
-        await reconciler.close()
-        await api.close()
+    ) as manager:
+        try:
+            yield manager
+        finally:
+            for item in (await kube.list(HELM_RELEASES, namespace)).get("items") or []:
+                await kube.delete(HELM_RELEASES, item["metadata"]["name"], namespace)
+            for _ in range(200):
+                if not (await kube.list(HELM_RELEASES, namespace)).get("items"):
+                    break
+                await asyncio.sleep(0.1)
 
 
 @pytest_asyncio.fixture(loop_scope="session")

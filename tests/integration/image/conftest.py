@@ -6,9 +6,7 @@ go into the real registry through its HTTP API, a one-layer-free manifest per ta
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import hashlib
 import json
 import urllib.request
@@ -19,13 +17,11 @@ import pytest
 import pytest_asyncio
 from kubernetes_asyncio.client import ApiClient
 
-from eddy_runtime.client import make_client
-from eddy_runtime.flags import Options
 from eddy_runtime.manager import Manager
 from eddy_runtime.resources import ResourceClient
+from eddy_testenv.managers import running_manager
 from eddy_testenv.registry import Registry
-from image_automation_controller.__main__ import NAME
-from image_automation_controller.controller import Reconcilers, Settings, controllers
+from image_automation_controller.controller import NAME, Settings, controllers
 
 pytestmark = pytest.mark.integration
 
@@ -71,33 +67,13 @@ StartController = Callable[[], Any]
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def image_controller(control_plane: Any, namespace: str) -> AsyncIterator[Reconcilers]:
+async def image_controller(control_plane: Any, namespace: str) -> AsyncIterator[Manager]:
     """The image-automation-controller, watching only the test's namespace."""
-    options = Options(
-        metrics_addr="127.0.0.1:0",
-        health_addr="127.0.0.1:0",
+    async with running_manager(
+        NAME,
+        str(control_plane.kubeconfig),
+        lambda m: controllers(m, Settings(requeue_dependency=1.0)),
         watch_all_namespaces=False,
         runtime_namespace=namespace,
-        min_retry_delay=0.1,
-        max_retry_delay=2.0,
-        graceful_shutdown_timeout=5.0,
-        requeue_dependency=1.0,
-    )
-    api = await make_client(str(control_plane.kubeconfig))
-    manager = Manager(NAME, options, api, handle_signals=False)
-    found, reconcilers = controllers(manager, Settings(requeue_dependency=1.0))
-    for ctl in found:
-        manager.add(ctl)
-    task = asyncio.create_task(manager.run())
-    while not manager.ready():
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    try:
-        yield reconcilers
-    finally:
-        manager.stop()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, 10)
-        await reconcilers.close()
-        await api.close()
+    ) as manager:
+        yield manager

@@ -8,10 +8,10 @@ import json
 import secrets
 from typing import Any
 
+from eddy_runtime.manager import Manager
 from eddy_runtime.resources import SECRETS, Obj, ResourceClient
 from eddy_testenv.gitserver import GitHTTPServer, GitRepo
 from eddy_testenv.registry import Registry
-from image_automation_controller.controller import Reconcilers
 
 from .conftest import push_image
 from .support import (
@@ -54,7 +54,7 @@ async def get(kube: ResourceClient, resource: Any, name: str, namespace: str) ->
 async def test_tags_to_policy_to_commits(
     kube: ResourceClient,
     namespace: str,
-    image_controller: Reconcilers,
+    image_controller: Manager,
     oci_registry_anonymous: Registry,
     git_repo: GitRepo,
     git_server: GitHTTPServer,
@@ -171,7 +171,7 @@ def dockerconfig(host: str, username: str, password: str) -> dict[str, str]:
 async def test_bad_input_is_reported_not_fatal(
     kube: ResourceClient,
     namespace: str,
-    image_controller: Reconcilers,
+    image_controller: Manager,
     oci_registry: Registry,
     git_repo: GitRepo,
     git_server_auth: GitHTTPServer,

@@ -11,10 +11,10 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from eddy_runtime.manager import Manager
 from eddy_runtime.resources import SECRETS, Obj, ResourceClient
 from eddy_testenv.gitserver import GitHTTPServer, GitRepo, GitRepos, GitSSHServer
 from eddy_testenv.registry import Registry
-from image_automation_controller.controller import Reconcilers
 
 from .conftest import push_image
 from .support import (
@@ -84,7 +84,7 @@ async def settled(kube: ResourceClient, namespace: str, name: str) -> dict[str, 
 async def test_push_over_ssh_with_identity_and_known_hosts(
     kube: ResourceClient,
     namespace: str,
-    image_controller: Reconcilers,
+    image_controller: Manager,
     oci_registry_anonymous: Registry,
     git_repo: GitRepo,
     git_ssh_server: GitSSHServer,
@@ -120,7 +120,7 @@ async def test_push_over_ssh_with_identity_and_known_hosts(
 async def test_push_with_a_bearer_token(
     kube: ResourceClient,
     namespace: str,
-    image_controller: Reconcilers,
+    image_controller: Manager,
     oci_registry_anonymous: Registry,
     git_repos: GitRepos,
     git_repo: GitRepo,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -12,10 +11,9 @@ import pytest_asyncio
 from kubernetes_asyncio.client import ApiClient
 from widget_controller import NAME, WIDGETS, Tracker, controller
 
-from eddy_runtime.client import make_client
-from eddy_runtime.flags import Options
 from eddy_runtime.manager import Manager
 from eddy_runtime.resources import Obj, ResourceClient
+from eddy_testenv.managers import running_manager
 
 HERE = Path(__file__).parent
 
@@ -40,10 +38,9 @@ def widget(name: str, namespace: str, **spec: Any) -> Obj:
 
 
 class Running:
-    def __init__(self, manager: Manager, tracker: Tracker, task: asyncio.Task[int]) -> None:
+    def __init__(self, manager: Manager, tracker: Tracker) -> None:
         self.manager = manager
         self.tracker = tracker
-        self.task = task
 
 
 StartManager = Callable[..., Any]
@@ -55,35 +52,18 @@ async def start_manager(
 ) -> AsyncIterator[StartManager]:
     """Start a manager running the Widget controller in this process, watching only
     the test's namespace; every one started is stopped at the end of the test."""
-    started: list[tuple[Running, ApiClient]] = []
+    async with contextlib.AsyncExitStack() as stack:
 
-    async def start(kubeconfig: str | None = None, **overrides: Any) -> Running:
-        values: dict[str, Any] = {
-            "metrics_addr": "127.0.0.1:0",
-            "health_addr": "127.0.0.1:0",
-            "watch_all_namespaces": False,
-            "runtime_namespace": namespace,
-            "min_retry_delay": 0.1,
-            "max_retry_delay": 2.0,
-            "graceful_shutdown_timeout": 5.0,
-        }
-        values.update(overrides)
-        api = await make_client(kubeconfig or str(control_plane.kubeconfig))
-        manager = Manager(NAME, Options(**values), api, handle_signals=False)
-        tracker = Tracker()
-        manager.add(controller(manager, tracker))
-        task = asyncio.create_task(manager.run())
-        running = Running(manager, tracker, task)
-        started.append((running, api))
-        while not manager.ready():
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.05)
-        return running
+        async def start(kubeconfig: str | None = None, **overrides: Any) -> Running:
+            tracker = Tracker()
+            manager = await stack.enter_async_context(
+                running_manager(
+                    NAME,
+                    kubeconfig or str(control_plane.kubeconfig),
+                    lambda m: [controller(m, tracker)],
+                    **{"watch_all_namespaces": False, "runtime_namespace": namespace, **overrides},
+                )
+            )
+            return Running(manager, tracker)
 
-    yield start
-    for running, api in started:
-        running.manager.stop()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(running.task, 10)
-        await api.close()
+        yield start

@@ -60,7 +60,7 @@ async def test_broken_watch_and_410_recover_without_missing_a_change(
         obj = await eventually(lambda: ready_widget(kube, namespace, "w"))
         assert obj["status"]["observedGeneration"] == 3
         assert informer.relists > relists
-        assert not running.task.done()
+        assert not running.manager.done
     finally:
         await proxy.stop()
 
@@ -91,10 +91,13 @@ async def test_bad_objects_and_raising_reconciler_do_not_stop_others(
     bad = await eventually(lambda: failed("bad-interval"))
     assert bad["reason"] == "InvalidInterval"
     assert "banana" in bad["message"]
-    assert (await eventually(lambda: failed("raises")))["reason"] == "ReconciliationFailed"
+    raised = await eventually(lambda: failed("raises"))
+    assert raised["reason"] == "ReconciliationFailed"
+    # An unexpected exception is a bug: status names the step, never the exception's text.
+    assert raised["message"] == "internal error in step work; see the controller log"
     await asyncio.sleep(0.5)
     assert len(running.tracker.calls[f"{namespace}/raises"]) >= 2
-    assert not running.task.done()
+    assert not running.manager.done
 
 
 async def test_api_server_outage_is_survived(
@@ -114,12 +117,12 @@ async def test_api_server_outage_is_survived(
         await kube.create(WIDGETS, widget("during", namespace))
         await kube.patch(WIDGETS, "before", {"spec": {"size": 9}}, namespace)
         await asyncio.sleep(OUTAGE_SECONDS)
-        assert not running.task.done()
+        assert not running.manager.done
         await proxy.start()
 
         await eventually(lambda: ready_widget(kube, namespace, "during"), timeout=25)
         obj = await eventually(lambda: ready_widget(kube, namespace, "before"), timeout=10)
         assert obj["status"]["observedGeneration"] == 2
-        assert not running.task.done()
+        assert not running.manager.done
     finally:
         await proxy.stop()

@@ -87,7 +87,10 @@ class WidgetReconciler:
 
         async def configure() -> Result | None:
             if "interval" in spec:
-                interval[0] = parse_duration(str(spec["interval"]))
+                try:
+                    interval[0] = parse_duration(str(spec["interval"]))
+                except ValueError as err:
+                    raise StepError(f"spec.interval: {err}", stalled=True) from err
             return None
 
         async def work() -> Result | None:
@@ -148,9 +151,13 @@ def controller(manager: Manager, tracker: Tracker | None = None) -> Controller:
     )
 
 
-def setup(manager: Manager, _: argparse.Namespace) -> None:
-    manager.add(controller(manager))
+def controllers(manager: Manager, _: None) -> list[Controller]:
+    return [controller(manager)]
+
+
+def settings_from(_: argparse.Namespace) -> None:
+    return None
 
 
 if __name__ == "__main__":
-    sys.exit(entrypoint.run(NAME, setup, sys.argv[1:]))
+    sys.exit(entrypoint.run(NAME, controllers, settings_from, argv=sys.argv[1:]))

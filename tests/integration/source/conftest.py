@@ -7,7 +7,6 @@ test's namespace, with its own storage directory and artifact server.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -19,14 +18,17 @@ import pytest
 import pytest_asyncio
 from kubernetes_asyncio.client import ApiClient
 
-from eddy_runtime.client import make_client
-from eddy_runtime.flags import Options
-from eddy_runtime.manager import Manager
+from eddy_runtime.manager import Controller, Manager
 from eddy_runtime.resources import ResourceClient
 from eddy_testenv.gitserver import GitHTTPServer, GitRepos, GitSSHServer
 from eddy_testenv.helmrepo import HelmRepo
-from source_controller.__main__ import NAME, register
-from source_controller.artifact_server import start_artifact_server
+from eddy_testenv.managers import running_manager
+from source_controller.controller import (
+    NAME,
+    Settings,
+    serve_storage,
+    source_controllers,
+)
 from source_controller.storage import Retention, Storage
 
 pytestmark = pytest.mark.integration
@@ -76,8 +78,11 @@ async def kube(api_client: ApiClient) -> ResourceClient:
 class RunningController:
     manager: Manager
     storage: Storage
-    port: int
-    task: asyncio.Task[int]
+
+    @property
+    def port(self) -> int:
+        assert self.storage.server is not None
+        return self.storage.server.port
 
     @property
     def base_url(self) -> str:
@@ -95,35 +100,22 @@ async def running_controller(
 
     Usable more than once on the same storage root, as a restarted controller.
     """
-    await asyncio.to_thread(storage_root.mkdir, exist_ok=True)
-    runner, port = await start_artifact_server(storage_root, "127.0.0.1:0")
-    storage = Storage(storage_root, f"127.0.0.1:{port}", retention)
-    options = Options(
-        metrics_addr="127.0.0.1:0",
-        health_addr="127.0.0.1:0",
+    settings = Settings(str(storage_root), "127.0.0.1:0", "127.0.0.1:0", retention)
+    storages: list[Storage] = []
+
+    def build(manager: Manager) -> list[Controller]:
+        storages.append(serve_storage(manager, settings))
+        return source_controllers(manager, storages[0])
+
+    async with running_manager(
+        NAME,
+        str(control_plane.kubeconfig),
+        build,
         watch_all_namespaces=False,
         runtime_namespace=namespace,
-        min_retry_delay=0.1,
-        max_retry_delay=2.0,
-        graceful_shutdown_timeout=5.0,
         concurrent=4,
-    )
-    api = await make_client(str(control_plane.kubeconfig))
-    manager = Manager(NAME, options, api, handle_signals=False)
-    register(manager, storage)
-    task = asyncio.create_task(manager.run())
-    while not manager.ready():
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    try:
-        yield RunningController(manager, storage, port, task)
-    finally:
-        manager.stop()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, 10)
-        await api.close()
-        await runner.cleanup()
+    ) as manager:
+        yield RunningController(manager, storages[0])
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -12,7 +12,8 @@ import pytest
 import pytest_asyncio
 
 from eddy_artifacts.digest import file_digest
-from source_controller.artifact_server import start_artifact_server
+from eddy_runtime.metrics import serve
+from source_controller.artifact_server import artifact_app
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -24,7 +25,7 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
     os.symlink(tmp_path / "secret.txt", root / "gitrepository/ns/app/link.tar.gz")
     os.symlink(root / "gitrepository/ns/app/abc.tar.gz", root / "inside-link.tar.gz")
     os.symlink(tmp_path, root / "escape")
-    runner, port = await start_artifact_server(root, "127.0.0.1:0")
+    runner, port = await serve(artifact_app(root), "127.0.0.1:0")
     try:
         yield f"127.0.0.1:{port}", root
     finally:
