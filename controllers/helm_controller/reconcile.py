@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import logging
 import shutil
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ from eddy_api.common import RESET_REQUEST_ANNOTATION, Reason
 from eddy_runtime import Manager, Result, Step, StepError, conditions, run_steps
 from eddy_runtime.dependencies import DependencyNotReady, cached_lookup, check_dependencies
 from eddy_runtime.durations import format_duration, seconds_or
-from eddy_runtime.events import NORMAL, WARNING
+from eddy_runtime.events import WARNING
 from eddy_runtime.finalizers import finalized
 from eddy_runtime.informer import Informer
 from eddy_runtime.redaction import Redactor
@@ -29,7 +27,6 @@ from eddy_runtime.resources import ApiError
 from eddy_runtime.sessions import LazySession
 
 from . import actions, storage
-from .actions import INSTALL, UPGRADE
 from .chart import (
     ChartArtifact,
     ChartNotReady,
@@ -40,18 +37,16 @@ from .chart import (
     ensure_chart,
     referenced_chart,
 )
+from .decision import Desired
 from .helm import Helm, HelmError
 from .objects import HELM_RELEASES, Obj, release_name, release_namespace, spec_of
-from .storage import Release
+from .release import RELEASED, TEST_SUCCESS, Releaser
 from .target import Target, TargetError, Targets
 from .values import Values, compose, config_digest, values_checksum
 
 log = logging.getLogger("eddy.helm")
 
 NAME = "helm-controller"
-RELEASED = "Released"
-TEST_SUCCESS = "TestSuccess"
-REMEDIATED = "Remediated"
 RETRIES_EXCEEDED = "RetriesExceeded"
 ACCESS_DENIED = "AccessDenied"
 REVISION_ANNOTATION = "helm.toolkit.fluxcd.io/revision"
@@ -319,272 +314,18 @@ class Attempt:
 
     async def release(self) -> Result | None:
         assert self.target is not None and self.chart_dir is not None
-        releases = await self.history()
-        current = storage.latest(releases)
-        last_action = self.status.get("lastAttemptedReleaseAction")
-        if (
-            current is not None
-            and current.status == storage.FAILED
-            and last_action
-            and not actions.retry_on_failure(self.spec, last_action)
-        ):
-            failures = int(self.status.get(f"{last_action}Failures") or 0)
-            if actions.exhausted(self.spec, last_action, failures):
-                reason = Reason.INSTALL_FAILED if last_action == INSTALL else Reason.UPGRADE_FAILED
-                raise StepError(
-                    f"Failed to {last_action} after {failures} attempt(s); fix the chart or "
-                    "values, or request a reset with the reconcile.fluxcd.io/resetAt "
-                    "annotation",
-                    reason=reason,
-                    stalled=True,
-                )
-        if current is not None and current.status in storage.PENDING:
-            current = await self.unlock(current, releases)
-        failed_first = (
-            current is not None
-            and current.status == storage.FAILED
-            and storage.last_successful(releases) is None
-        )
-        retrying = actions.retry_on_failure(self.spec, INSTALL)
-        if failed_first and current is not None and not retrying:
-            await self.uninstall_failed(current)
-            current = None
-        if (
-            current is None
-            or current.status in (storage.UNINSTALLED, storage.UNINSTALLING)
-            or failed_first
-        ):
-            # With RetryOnFailure the failed install stays until `install --replace`
-            # takes its name: nothing is uninstalled on the user's behalf.
-            await self.act(INSTALL, current)
-        elif current.status == storage.DEPLOYED and self.in_sync(current):
-            self.status["history"] = storage.snapshots(releases)
-            await self.test_if_untested(current)
-        else:
-            await self.act(UPGRADE, current)
-        return None
-
-    # -- release actions ------------------------------------------------------------
-
-    async def history(self) -> list[Release]:
-        assert self.target is not None
-        return await storage.history(self.target.client, self.namespace, self.name)
-
-    def in_sync(self, current: Release) -> bool:
-        assert self.chart_dir is not None
-        return current.chart_version == self.revision and current.config_digest == self.digest
-
-    async def run_helm(self, args: list[str], section: str) -> str:
-        assert self.target is not None
-        return await self.helm.run(
-            args, self.target.kubeconfig, actions.timeout_of(self.spec, section)
-        )
-
-    async def write_values(self) -> Path:
         assert self.workdir is not None
-        path = self.workdir / "values.json"
-
-        def write() -> None:
-            path.touch(mode=0o600)
-            path.write_text(json.dumps(self.values))
-
-        await asyncio.to_thread(write)
-        return path
-
-    async def act(self, action: str, current: Release | None) -> None:
-        assert self.chart_dir is not None
-        values = await self.write_values()
-        builder = actions.install_args if action == INSTALL else actions.upgrade_args
-        args = builder(self.spec, self.name, self.namespace, self.chart_dir, values)
-        if action == INSTALL and current is not None and "--replace" not in args:
-            # A history kept by `uninstall --keep-history` holds the name.
-            args.append("--replace")
-        self.status["lastAttemptedReleaseAction"] = action
-        started = time.monotonic()
-        try:
-            await self.run_helm(args, action)
-        except HelmError as err:
-            self.status["lastAttemptedReleaseActionDuration"] = _duration(started)
-            await self.action_failed(action, current, str(err))
-            return
-        self.status["lastAttemptedReleaseActionDuration"] = _duration(started)
-        releases = await self.history()
-        made = storage.latest(releases)
-        assert made is not None
-        reason = Reason.INSTALL_SUCCEEDED if action == INSTALL else Reason.UPGRADE_SUCCEEDED
-        message = (
-            f"Helm {action} succeeded for release {self.namespace}/{self.name}.v{made.version} "
-            f"with chart {made.chart_name}@{made.chart_version}"
-        )
-        self.status["history"] = storage.snapshots(releases)
-        conditions.set_condition(
-            self.status, RELEASED, conditions.TRUE, reason, message, self.generation
-        )
-        conditions.delete(self.status, REMEDIATED)
-        await self.event(NORMAL, reason, message)
-        self.released = (reason, message)
-        await self.test(made, action)
-
-    async def action_failed(self, action: str, current: Release | None, error: str) -> None:
-        """Count the failure and remediate the failed release the way the spec asks."""
-        reason = Reason.INSTALL_FAILED if action == INSTALL else Reason.UPGRADE_FAILED
-        message = f"Helm {action} failed for release {self.namespace}/{self.name} with chart " \
-                  f"{self.chart_label()}: {error}"  # fmt: skip
-        releases = await self.history()
-        self.status["history"] = storage.snapshots(releases)
-        conditions.set_condition(
-            self.status, RELEASED, conditions.FALSE, reason, self.redact(message), self.generation
-        )
-        await self.event(WARNING, reason, message)
-        made = storage.latest(releases)
-        left_record = made is not None and (current is None or made.version > current.version)
-        self._count(action, counts=left_record)
-        if actions.retry_on_failure(self.spec, action):
-            # The spec asks to leave the failed release as it is and try again later.
-            raise StepError(message, reason=reason, retry_in=self.retry_interval(action))
-        if not left_record:
-            # Helm refused before touching the cluster (the chart does not render,
-            # values fail its schema): nothing to remediate, retry with backoff.
-            raise StepError(message, reason=reason)
-        failures = int(self.status.get(f"{action}Failures") or 0)
-        last = actions.exhausted(self.spec, action, failures)
-        if not last or actions.remediate_last_failure(self.spec, action):
-            assert made is not None
-            await self.remediate(action, made, releases)
-        if last:
-            raise StepError(f"{message} (after {failures} attempt(s))", reason=reason, stalled=True)
-        raise StepError(message, reason=reason)
-
-    def _count(self, action: str, counts: bool) -> None:
-        self.status["failures"] = int(self.status.get("failures") or 0) + 1
-        if counts:
-            key = f"{action}Failures"
-            self.status[key] = int(self.status.get(key) or 0) + 1
-
-    async def remediate(self, action: str, failed: Release, releases: list[Release]) -> None:
-        good = storage.last_successful(releases, below=failed.version)
-        if action == UPGRADE and actions.upgrade_strategy(self.spec) == "rollback" and good:
-            args = actions.rollback_args(self.spec, self.name, self.namespace, good.version)
-            try:
-                await self.run_helm(args, "rollback")
-            except HelmError as err:
-                await self.remediation_failed(Reason.ROLLBACK_FAILED, str(err))
-                return
-            message = (
-                f"Helm rollback to previous release {self.namespace}/{self.name}.v{good.version} "
-                f"with chart {good.chart_name}@{good.chart_version} succeeded"
-            )
-            await self.remediated(Reason.ROLLBACK_SUCCEEDED, message)
-            return
-        try:
-            await self.run_helm(actions.uninstall_args(self.spec, self.name, self.namespace),
-                                "uninstall")  # fmt: skip
-        except HelmError as err:
-            await self.remediation_failed(Reason.UNINSTALL_FAILED, str(err))
-            return
-        message = (
-            f"Helm uninstall for release {self.namespace}/{self.name}.v{failed.version} "
-            f"with chart {failed.chart_name}@{failed.chart_version} succeeded"
-        )
-        await self.remediated(Reason.UNINSTALL_SUCCEEDED, message)
-
-    async def remediated(self, reason: str, message: str) -> None:
-        conditions.set_condition(
-            self.status, REMEDIATED, conditions.TRUE, reason, message, self.generation
-        )
-        self.status["history"] = storage.snapshots(await self.history())
-        await self.event(NORMAL, reason, message)
-
-    async def remediation_failed(self, reason: str, error: str) -> None:
-        message = f"Helm remediation of release {self.namespace}/{self.name} failed: {error}"
-        conditions.set_condition(
-            self.status, REMEDIATED, conditions.FALSE, reason, self.redact(message),
-            self.generation,
+        releaser = Releaser(
+            self.helm, self.target, self.spec, self.status, self.name, self.namespace,
+            self.generation, self.chart_dir, self.workdir, self.values,
+            Desired(self.revision, self.digest), self.chart_label(), self.interval(),
+            self.event, self.redact,
         )  # fmt: skip
-        await self.event(WARNING, reason, message)
-
-    async def uninstall_failed(self, failed: Release) -> None:
-        """A failed first install blocks `helm install`: clear it before trying again."""
-        args = actions.uninstall_args(self.spec, self.name, self.namespace)
-        await self.run_helm(args, "uninstall")
-        message = (
-            f"Helm uninstall for release {self.namespace}/{self.name}.v{failed.version} "
-            f"with chart {failed.chart_name}@{failed.chart_version} succeeded"
-        )
-        await self.remediated(Reason.UNINSTALL_SUCCEEDED, message)
-
-    async def unlock(self, current: Release, releases: list[Release]) -> Release | None:
-        """A release left pending by an interrupted action blocks Helm; undo it."""
-        good = storage.last_successful(releases, below=current.version)
-        if good is None:
-            await self.uninstall_failed(current)
-            return None
-        args = actions.rollback_args(self.spec, self.name, self.namespace, good.version)
-        await self.run_helm(args, "rollback")
-        message = (
-            f"Helm rollback of interrupted release {self.namespace}/{self.name}.v"
-            f"{current.version} to v{good.version} succeeded"
-        )
-        await self.remediated(Reason.ROLLBACK_SUCCEEDED, message)
-        return storage.latest(await self.history())
-
-    async def test_if_untested(self, current: Release) -> None:
-        """Tests that were enabled after the release was made run once on it."""
-        action = str(self.status.get("lastAttemptedReleaseAction") or INSTALL)
-        test = conditions.get(self.status, TEST_SUCCESS)
-        if actions.section(self.spec, "test").get("enable") and not current.test_hooks:
-            if test is None:
-                await self.test(current, action)
-        elif (
-            actions.section(self.spec, "test").get("enable")
-            and actions.retry_on_failure(self.spec, action)
-            and test is not None
-            and test.get("status") == conditions.FALSE
-        ):
-            # RetryOnFailure left a release whose tests failed: trying again is testing again.
-            await self.test(current, action)
-        elif not actions.section(self.spec, "test").get("enable"):
-            conditions.delete(self.status, TEST_SUCCESS)
-
-    async def test(self, made: Release, action: str) -> None:
-        if not actions.section(self.spec, "test").get("enable"):
-            conditions.delete(self.status, TEST_SUCCESS)
-            return
-        self.tested = True
-        where = f"{self.namespace}/{self.name}.v{made.version}"
         try:
-            await self.run_helm(actions.test_args(self.spec, self.name, self.namespace), "test")
-        except HelmError as err:
-            message = f"Helm test failed for release {where} with chart " \
-                      f"{made.chart_name}@{made.chart_version}: {err}"  # fmt: skip
-            conditions.set_condition(
-                self.status, TEST_SUCCESS, conditions.FALSE, Reason.TEST_FAILED,
-                self.redact(message), self.generation,
-            )  # fmt: skip
-            self.status["history"] = storage.snapshots(await self.history())
-            await self.event(WARNING, Reason.TEST_FAILED, message)
-            if actions.ignore_test_failures(self.spec, action):
-                return
-            # A failed test is a failed release: count it and remediate as Flux does.
-            self._count(action, counts=True)
-            if actions.retry_on_failure(self.spec, action):
-                raise StepError(
-                    message, reason=Reason.TEST_FAILED, retry_in=self.retry_interval(action)
-                ) from err
-            releases = await self.history()
-            failures = int(self.status.get(f"{action}Failures") or 0)
-            last = actions.exhausted(self.spec, action, failures)
-            if not last or actions.remediate_last_failure(self.spec, action):
-                await self.remediate(action, made, releases)
-            raise StepError(message, reason=Reason.TEST_FAILED, stalled=last) from err
-        message = f"Helm test succeeded for release {where} with chart " \
-                  f"{made.chart_name}@{made.chart_version}"  # fmt: skip
-        conditions.set_condition(
-            self.status, TEST_SUCCESS, conditions.TRUE, Reason.TEST_SUCCEEDED, message,
-            self.generation,
-        )  # fmt: skip
-        self.status["history"] = storage.snapshots(await self.history())
-        await self.event(NORMAL, Reason.TEST_SUCCEEDED, message)
+            await releaser.run()
+        finally:
+            self.released, self.tested = releaser.released, releaser.tested
+        return None
 
     # -- helpers --------------------------------------------------------------------
 
@@ -612,9 +353,6 @@ class Attempt:
 
     def interval(self) -> float:
         return seconds_or(self.spec.get("interval"), 600.0)
-
-    def retry_interval(self, action: str) -> float:
-        return actions.retry_interval(self.spec, action, self.interval())
 
     # -- outcomes -------------------------------------------------------------------
 
@@ -679,7 +417,3 @@ class Attempt:
             self.status["lastReleaseRevision"] = history[0].get("version")
         await self.manager.status.patch(HELM_RELEASES, self.obj, self.status)
         return Result.after(self.interval())
-
-
-def _duration(started: float) -> str:
-    return format_duration(round(time.monotonic() - started, 3))

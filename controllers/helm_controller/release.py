@@ -1,0 +1,274 @@
+"""The release step: run what `decision.next_action` asks of Helm and record what it did.
+
+Each helm action (install, upgrade, test, rollback, uninstall) ends in a condition
+(Released, TestSuccess, Remediated), a history snapshot and an Event; a failure
+goes through one `after_failure`, which counts, remediates and raises the StepError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+from eddy_api.common import Reason
+from eddy_runtime import StepError, conditions
+from eddy_runtime.durations import format_duration
+from eddy_runtime.events import NORMAL, WARNING
+from eddy_runtime.redaction import Redactor
+
+from . import actions, decision, storage
+from .actions import INSTALL
+from .decision import Desired, Observed
+from .helm import Helm, HelmError
+from .storage import Release
+from .target import Target
+from .values import Values
+
+RELEASED = "Released"
+TEST_SUCCESS = "TestSuccess"
+REMEDIATED = "Remediated"
+
+EventFunc = Callable[[str, str, str], Awaitable[None]]
+
+
+@dataclass
+class Releaser:
+    """One HelmRelease's release step against its target cluster."""
+
+    helm: Helm
+    target: Target
+    spec: dict[str, Any]
+    status: dict[str, Any]  # the status being built by the pass, updated in place
+    name: str
+    namespace: str
+    generation: int | None
+    chart_dir: Path
+    workdir: Path
+    values: Values
+    desired: Desired
+    chart_label: str
+    interval: float
+    event: EventFunc
+    redact: Redactor
+    # What this step did, for the pass's summary: (reason, message) of the release.
+    released: tuple[str, str] | None = None
+    tested: bool = False
+
+    async def run(self) -> None:
+        for _ in range(2):  # an unlocked release is decided on again, once
+            releases = await self.history()
+            test = conditions.get(self.status, TEST_SUCCESS)
+            observed = Observed.from_status(self.status, str(test["status"]) if test else None)
+            action = decision.next_action(self.spec, releases, observed, self.desired)
+            if action.name == decision.UNLOCK:
+                assert action.release is not None
+                await self.unlock(action.release, action.rollback_to)
+                continue
+            await self.perform(action, releases)
+            return
+
+    async def perform(self, action: decision.Action, releases: list[Release]) -> None:
+        current = action.release
+        if action.name == decision.STALL:
+            raise StepError(action.message, reason=action.reason, stalled=True)
+        if action.name == decision.INSTALL_AFTER_UNINSTALL:
+            assert current is not None
+            await self.uninstall_failed(current)
+            await self.act(INSTALL, None)
+        elif action.name in (decision.TEST, decision.NOTHING):
+            assert current is not None
+            self.status["history"] = storage.snapshots(releases)
+            if action.name == decision.TEST:
+                last = str(self.status.get("lastAttemptedReleaseAction") or INSTALL)
+                await self.test(current, last)
+            elif not actions.section(self.spec, "test").get("enable"):
+                conditions.delete(self.status, TEST_SUCCESS)
+        else:
+            await self.act(action.name, current)
+
+    # -- helm actions -----------------------------------------------------------------
+
+    async def act(self, action: str, current: Release | None) -> None:
+        """Install or upgrade; on success test, on failure count and remediate."""
+        builder = actions.install_args if action == INSTALL else actions.upgrade_args
+        args = builder(self.spec, self.name, self.namespace, self.chart_dir, await self.write())
+        if action == INSTALL and current is not None and "--replace" not in args:
+            # A history kept by `uninstall --keep-history` holds the name.
+            args.append("--replace")
+        self.status["lastAttemptedReleaseAction"] = action
+        started = time.monotonic()
+        try:
+            await self.run_helm(args, action)
+        except HelmError as err:
+            self.status["lastAttemptedReleaseActionDuration"] = _since(started)
+            await self.action_failed(action, current, str(err))
+        self.status["lastAttemptedReleaseActionDuration"] = _since(started)
+        releases = await self.history()
+        made = storage.latest(releases)
+        assert made is not None
+        reason = Reason.INSTALL_SUCCEEDED if action == INSTALL else Reason.UPGRADE_SUCCEEDED
+        message = (
+            f"Helm {action} succeeded for release {self.where(made)} "
+            f"with chart {made.chart_name}@{made.chart_version}"
+        )
+        self.status["history"] = storage.snapshots(releases)
+        self.set(RELEASED, conditions.TRUE, reason, message)
+        conditions.delete(self.status, REMEDIATED)
+        await self.event(NORMAL, reason, message)
+        self.released = (reason, message)
+        await self.test(made, action)
+
+    async def action_failed(self, action: str, current: Release | None, error: str) -> NoReturn:
+        reason = decision.failed_reason(action)
+        message = f"Helm {action} failed for release {self.namespace}/{self.name} with chart " \
+                  f"{self.chart_label}: {error}"  # fmt: skip
+        releases = await self.history()
+        self.status["history"] = storage.snapshots(releases)
+        self.set(RELEASED, conditions.FALSE, reason, self.redact(message))
+        await self.event(WARNING, reason, message)
+        made = storage.latest(releases)
+        left_record = made is not None and (current is None or made.version > current.version)
+        await self.after_failure(action, reason, message, made if left_record else None, releases)
+
+    async def test(self, made: Release, action: str) -> None:
+        if not actions.section(self.spec, "test").get("enable"):
+            conditions.delete(self.status, TEST_SUCCESS)
+            return
+        self.tested = True
+        chart = f"{made.chart_name}@{made.chart_version}"
+        try:
+            await self.run_helm(actions.test_args(self.spec, self.name, self.namespace), "test")
+        except HelmError as err:
+            message = f"Helm test failed for release {self.where(made)} with chart {chart}: {err}"
+            self.set(TEST_SUCCESS, conditions.FALSE, Reason.TEST_FAILED, self.redact(message))
+            self.status["history"] = storage.snapshots(await self.history())
+            await self.event(WARNING, Reason.TEST_FAILED, message)
+            if actions.ignore_test_failures(self.spec, action):
+                return
+            # A failed test is a failed release: count it and remediate as Flux does.
+            await self.after_failure(action, Reason.TEST_FAILED, message, made, None)
+        message = f"Helm test succeeded for release {self.where(made)} with chart {chart}"
+        self.set(TEST_SUCCESS, conditions.TRUE, Reason.TEST_SUCCEEDED, message)
+        self.status["history"] = storage.snapshots(await self.history())
+        await self.event(NORMAL, Reason.TEST_SUCCEEDED, message)
+
+    async def after_failure(
+        self,
+        action: str,
+        reason: str,
+        message: str,
+        failed: Release | None,
+        releases: list[Release] | None,
+    ) -> NoReturn:
+        """Count a failed install, upgrade or test; remediate, then fail the step.
+
+        `failed` is the record Helm left (None when it refused before recording one).
+        """
+        self._count(action, counts=failed is not None)
+        failures = int(self.status.get(f"{action}Failures") or 0)
+        plan = decision.after_failure_plan(self.spec, action, failures, failed is not None)
+        if plan.retry_on_failure:
+            # The spec asks to leave the failed release as it is and try again later.
+            retry_in = actions.retry_interval(self.spec, action, self.interval)
+            raise StepError(message, reason=reason, retry_in=retry_in)
+        if plan.remediate:
+            assert failed is not None
+            await self.remediate(action, failed, releases or await self.history())
+        if plan.stalled:
+            message = f"{message} (after {failures} attempt(s))"
+        raise StepError(message, reason=reason, stalled=plan.stalled)
+
+    def _count(self, action: str, counts: bool) -> None:
+        self.status["failures"] = int(self.status.get("failures") or 0) + 1
+        if counts:
+            key = f"{action}Failures"
+            self.status[key] = int(self.status.get(key) or 0) + 1
+
+    async def remediate(self, action: str, failed: Release, releases: list[Release]) -> None:
+        how, good = decision.remediation(self.spec, action, failed, releases)
+        if how == decision.ROLLBACK:
+            assert good is not None
+            args = actions.rollback_args(self.spec, self.name, self.namespace, good.version)
+            try:
+                await self.run_helm(args, "rollback")
+            except HelmError as err:
+                await self.remediation_failed(Reason.ROLLBACK_FAILED, str(err))
+                return
+            await self.remediated(
+                Reason.ROLLBACK_SUCCEEDED,
+                f"Helm rollback to previous release {self.where(good)} "
+                f"with chart {good.chart_name}@{good.chart_version} succeeded",
+            )
+            return
+        try:
+            await self.uninstall_failed(failed)
+        except HelmError as err:
+            await self.remediation_failed(Reason.UNINSTALL_FAILED, str(err))
+
+    async def uninstall_failed(self, failed: Release) -> None:
+        """Uninstall a failed release (a failed first install blocks `helm install`)."""
+        args = actions.uninstall_args(self.spec, self.name, self.namespace)
+        await self.run_helm(args, "uninstall")
+        await self.remediated(
+            Reason.UNINSTALL_SUCCEEDED,
+            f"Helm uninstall for release {self.where(failed)} "
+            f"with chart {failed.chart_name}@{failed.chart_version} succeeded",
+        )
+
+    async def unlock(self, stuck: Release, good: Release | None) -> None:
+        """A release left pending by an interrupted action blocks Helm; undo it."""
+        if good is None:
+            await self.uninstall_failed(stuck)
+            return
+        args = actions.rollback_args(self.spec, self.name, self.namespace, good.version)
+        await self.run_helm(args, "rollback")
+        await self.remediated(
+            Reason.ROLLBACK_SUCCEEDED,
+            f"Helm rollback of interrupted release {self.where(stuck)} to v{good.version} "
+            "succeeded",
+        )
+
+    async def remediated(self, reason: str, message: str) -> None:
+        self.set(REMEDIATED, conditions.TRUE, reason, message)
+        self.status["history"] = storage.snapshots(await self.history())
+        await self.event(NORMAL, reason, message)
+
+    async def remediation_failed(self, reason: str, error: str) -> None:
+        message = f"Helm remediation of release {self.namespace}/{self.name} failed: {error}"
+        self.set(REMEDIATED, conditions.FALSE, reason, self.redact(message))
+        await self.event(WARNING, reason, message)
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    async def history(self) -> list[Release]:
+        return await storage.history(self.target.client, self.namespace, self.name)
+
+    async def run_helm(self, args: list[str], section: str) -> str:
+        timeout = actions.timeout_of(self.spec, section)
+        return await self.helm.run(args, self.target.kubeconfig, timeout)
+
+    async def write(self) -> Path:
+        """The composed values as a private file for `--values`."""
+        path = self.workdir / "values.json"
+
+        def write() -> None:
+            path.touch(mode=0o600)
+            path.write_text(json.dumps(self.values))
+
+        await asyncio.to_thread(write)
+        return path
+
+    def set(self, kind: str, state: str, reason: str, message: str) -> None:
+        conditions.set_condition(self.status, kind, state, reason, message, self.generation)
+
+    def where(self, release: Release) -> str:
+        return f"{self.namespace}/{self.name}.v{release.version}"
+
+
+def _since(started: float) -> str:
+    return format_duration(round(time.monotonic() - started, 3))
