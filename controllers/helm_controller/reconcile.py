@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from eddy_api.common import RESET_REQUEST_ANNOTATION, Reason
-from eddy_runtime import Manager, Result, Step, StepError, conditions, run_steps
+from eddy_runtime import Attempt, Manager, Result, Step, StepError, conditions
 from eddy_runtime.dependencies import DependencyNotReady, cached_lookup, check_dependencies
 from eddy_runtime.durations import format_duration, seconds_or
 from eddy_runtime.events import WARNING
@@ -80,7 +80,7 @@ class HelmReleaseReconciler:
         return await finalized(self.manager.client, HELM_RELEASES, obj, self.attempt, self.finalize)
 
     async def attempt(self, obj: Obj) -> Result:
-        return await Attempt(self, obj).run()
+        return await HelmReleaseAttempt(self, obj).run()
 
     async def finalize(self, obj: Obj) -> None:
         """Uninstall the release (unless suspended) and drop the HelmChart."""
@@ -132,7 +132,7 @@ class HelmReleaseReconciler:
 
 
 @dataclass
-class Attempt:
+class HelmReleaseAttempt(Attempt):
     """One reconcile of one HelmRelease, step by step."""
 
     reconciler: HelmReleaseReconciler
@@ -167,8 +167,8 @@ class Attempt:
     def revision(self) -> str:
         return self.artifact.revision if self.artifact else ""
 
-    async def run(self) -> Result:
-        steps = [
+    def steps(self) -> list[Step]:
+        return [
             Step("check dependencies", self.check_dependencies, Reason.DEPENDENCY_NOT_READY),
             Step("resolve chart", self.resolve_chart, Reason.ARTIFACT_FAILED),
             Step("compose values", self.compose_values, Reason.INIT_FAILED),
@@ -177,15 +177,6 @@ class Attempt:
             Step("connect", self.connect, Reason.INIT_FAILED),
             Step("release", self.release, Reason.RECONCILIATION_FAILED),
         ]
-        try:
-            waiting = await run_steps(steps)
-        except StepError as err:
-            return await self.failed(err)
-        finally:
-            await self.cleanup()
-        if waiting is not None:
-            return await self.wait(waiting)
-        return await self.succeeded()
 
     # -- steps ----------------------------------------------------------------------
 
@@ -356,7 +347,7 @@ class Attempt:
 
     # -- outcomes -------------------------------------------------------------------
 
-    async def wait(self, result: Result) -> Result:
+    async def requeued(self, result: Result) -> Result:
         assert self.waiting is not None
         reason, message = self.waiting
         message = self.redact(message)

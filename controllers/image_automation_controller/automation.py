@@ -12,7 +12,7 @@ from typing import Any
 import eddy_git
 from eddy_api.common import Reason
 from eddy_git import Author, CredentialsRefused, GitAuth, GitError
-from eddy_runtime import Manager, Result, Step, StepError
+from eddy_runtime import Attempt, Manager, Result, Step, StepError
 from eddy_runtime.conditions import SUCCEEDED, now_rfc3339
 from eddy_runtime.finalizers import finalized
 from eddy_runtime.informer import Informer
@@ -102,7 +102,7 @@ class ImageUpdateAutomationReconciler:
         return await finalized(self.manager.client, IMAGE_UPDATE_AUTOMATIONS, obj, self.update)
 
     async def update(self, obj: Obj) -> Result:
-        return await Update(self, obj).run()
+        return await ImageUpdateAutomationAttempt(self, obj).run()
 
     async def auth(self, source: Obj, url: str) -> GitAuth:
         """The credentials of the GitRepository's spec.secretRef, for its URL."""
@@ -139,7 +139,7 @@ class ImageUpdateAutomationReconciler:
         return images, observed
 
 
-class Update:
+class ImageUpdateAutomationAttempt(Attempt):
     """One pass over one ImageUpdateAutomation: check, find the source, push, summarize."""
 
     def __init__(self, reconciler: ImageUpdateAutomationReconciler, obj: Obj) -> None:
@@ -158,18 +158,16 @@ class Update:
         self.pushed: git.Outcome | None = None
         self.observed: dict[str, Any] = {}
 
-    async def run(self) -> Result:
-        failed = await self.report.run(
-            [
-                Step("check spec", self.check_spec),
-                Step("find source", self.find_source),
-                Step("read credentials", self.read_credentials),
-                Step("push", self.push),
-            ]
-        )
-        if failed is not None:
-            return failed
-        return await self.succeeded()
+    def steps(self) -> list[Step]:
+        return [
+            Step("check spec", self.check_spec),
+            Step("find source", self.find_source),
+            Step("read credentials", self.read_credentials),
+            Step("push", self.push),
+        ]
+
+    async def failed(self, err: StepError) -> Result:
+        return await self.report.failed(err)
 
     async def check_spec(self) -> Result | None:
         kind, source_namespace, source_name = source_ref(self.obj)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from eddy_runtime import Manager, Result, Step, StepError
+from eddy_runtime import Attempt, Manager, Result, Step, StepError
 from eddy_runtime.conditions import DEPENDENCY_NOT_READY, SUCCEEDED, is_ready
 from eddy_runtime.finalizers import finalized
 from eddy_runtime.informer import Informer
@@ -50,50 +50,50 @@ class ImagePolicyReconciler:
         return await finalized(self.manager.client, IMAGE_POLICIES, obj, self.choose)
 
     async def choose(self, obj: Obj) -> Result:
-        report = Report(self.manager, IMAGE_POLICIES, obj)
-        spec = spec_of(obj)
-        chosen: list[tuple[str, str]] = []
+        return await ImagePolicyAttempt(self, obj).run()
 
-        async def check_spec() -> Result | None:
-            try:
-                validate(spec)
-            except InvalidPolicy as err:
-                raise StepError(str(err), reason=INVALID_POLICY, stalled=True) from None
-            return None
 
-        async def pick_tag() -> Result | None:
-            found = await self.latest(report, spec)
-            if isinstance(found, Result):
-                return found
-            chosen.append(found)
-            return None
+class ImagePolicyAttempt(Attempt):
+    """One pass over one ImagePolicy: check the rule, pick the tag, record it."""
 
-        failed = await report.run([Step("check spec", check_spec), Step("pick tag", pick_tag)])
-        if failed is not None:
-            return failed
-        image, tag = chosen[0]
-        return await self.chosen(report, image, tag)
+    def __init__(self, reconciler: ImagePolicyReconciler, obj: Obj) -> None:
+        self.reconciler = reconciler
+        self.obj = obj
+        self.spec = spec_of(obj)
+        self.report = Report(reconciler.manager, IMAGE_POLICIES, obj)
+        self.image = self.tag = ""
 
-    async def latest(self, report: Report, spec: dict[str, Any]) -> tuple[str, str] | Result:
-        """(image, tag) the rule picks from the repository's last scan, or a wait."""
-        own_namespace, _ = name_of(report.obj)
-        namespace, name = repository_ref(report.obj)
-        if self.no_cross_namespace_refs and namespace != own_namespace:
+    def steps(self) -> list[Step]:
+        return [Step("check spec", self.check_spec), Step("pick tag", self.pick_tag)]
+
+    async def check_spec(self) -> Result | None:
+        try:
+            validate(self.spec)
+        except InvalidPolicy as err:
+            raise StepError(str(err), reason=INVALID_POLICY, stalled=True) from None
+        return None
+
+    async def pick_tag(self) -> Result | None:
+        """The tag the rule picks from the repository's last scan, or a wait."""
+        report, spec, reconciler = self.report, self.spec, self.reconciler
+        own_namespace, _ = name_of(self.obj)
+        namespace, name = repository_ref(self.obj)
+        if reconciler.no_cross_namespace_refs and namespace != own_namespace:
             raise StepError(
                 f"cannot use ImageRepository '{namespace}/{name}': cross-namespace references "
                 "are disabled on this controller",
                 reason="AccessDenied",
                 stalled=True,
             )
-        repository = self.repositories.get(name, namespace)
+        repository = reconciler.repositories.get(name, namespace)
         if repository is None:
             return await report.waiting(
                 DEPENDENCY_NOT_READY,
                 f"ImageRepository '{namespace}/{name}' not found; create it or fix "
                 "spec.imageRepositoryRef",
-                self.requeue_dependency,
+                reconciler.requeue_dependency,
             )
-        scan = self.store.get(namespace, name)
+        scan = reconciler.store.get(namespace, name)
         if not is_ready(repository) or scan is None:
             if scan is None and is_ready(repository) and report.was_ready:
                 # Tags are kept in memory: after a restart, wait for the rescan
@@ -102,7 +102,7 @@ class ImagePolicyReconciler:
             return await report.waiting(
                 DEPENDENCY_NOT_READY,
                 f"ImageRepository '{namespace}/{name}' has not been scanned successfully yet",
-                SCAN_WAIT if is_ready(repository) else self.requeue_dependency,
+                SCAN_WAIT if is_ready(repository) else reconciler.requeue_dependency,
             )
         tag = latest_tag(spec, scan.tags)
         if tag is None:
@@ -114,9 +114,14 @@ class ImagePolicyReconciler:
                 reason=NO_MATCH,
                 stalled=True,
             )
-        return str(spec_of(repository).get("image") or ""), tag
+        self.image, self.tag = str(spec_of(repository).get("image") or ""), tag
+        return None
 
-    async def chosen(self, report: Report, image: str, tag: str) -> Result:
+    async def failed(self, err: StepError) -> Result:
+        return await self.report.failed(err)
+
+    async def succeeded(self) -> Result:
+        report, image, tag = self.report, self.image, self.tag
         status = report.status
         before = status_of(report.obj).get("latestRef") or {}
         latest: dict[str, Any] = {"name": image, "tag": tag}

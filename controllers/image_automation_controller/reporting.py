@@ -1,4 +1,4 @@
-"""How the three image reconcilers run a pass: finalizer, named steps, one status patch.
+"""How the three image reconcilers end a pass: one status patch, an Event, a requeue.
 
 They share the same outcomes (ready, waiting, failed, stalled); writing them once
 keeps the conditions, messages and retries the same across the three kinds.
@@ -7,10 +7,9 @@ keeps the conditions, messages and retries the same across the three kinds.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
 
-from eddy_runtime import Manager, Resource, Result, Step, StepError, conditions, run_steps
+from eddy_runtime import Manager, Resource, Result, StepError, conditions
 from eddy_runtime.durations import parse_duration
 from eddy_runtime.events import NORMAL, WARNING
 
@@ -49,16 +48,6 @@ class Report:
     @property
     def was_ready(self) -> bool:
         return conditions.is_true(self.before, conditions.READY)
-
-    async def run(self, steps: Sequence[Step]) -> Result | None:
-        """Run the steps; a failure ends the pass (status, Event, retry) and is returned.
-
-        None when every step went through: the caller summarizes the success.
-        """
-        try:
-            return await run_steps(steps)
-        except StepError as err:
-            return await self.failed(err)
 
     async def ready(self, reason: str, message: str, event: str | None = None) -> None:
         conditions.mark_ready(self.status, message, reason, self.generation)

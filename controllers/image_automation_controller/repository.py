@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eddy_api.image import DEFAULT_EXCLUSION_LIST
-from eddy_runtime import Manager, Result, Step, StepError
+from eddy_runtime import Attempt, Manager, Result, Step, StepError
 from eddy_runtime.conditions import SUCCEEDED, now_rfc3339
 from eddy_runtime.durations import parse_duration
 from eddy_runtime.finalizers import finalized
@@ -158,10 +158,10 @@ class ImageRepositoryReconciler:
         self.store.forget(*name_of(obj))
 
     async def scan(self, obj: Obj) -> Result:
-        return await RepositoryScan(self, obj).run()
+        return await ImageRepositoryAttempt(self, obj).run()
 
 
-class RepositoryScan:
+class ImageRepositoryAttempt(Attempt):
     """One pass over one ImageRepository: check the spec, list the tags, summarize."""
 
     def __init__(self, reconciler: ImageRepositoryReconciler, obj: Obj) -> None:
@@ -176,13 +176,11 @@ class RepositoryScan:
         self.image: ImageName | None = None
         self.tags: list[str] = []
 
-    async def run(self) -> Result:
-        failed = await self.report.run(
-            [Step("check spec", self.check_spec), Step("list tags", self.list_tags)]
-        )
-        if failed is not None:
-            return failed
-        return await self.succeeded()
+    def steps(self) -> list[Step]:
+        return [Step("check spec", self.check_spec), Step("list tags", self.list_tags)]
+
+    async def failed(self, err: StepError) -> Result:
+        return await self.report.failed(err)
 
     async def check_spec(self) -> Result | None:
         try:

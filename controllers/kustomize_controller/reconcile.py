@@ -20,7 +20,7 @@ import aiohttp
 
 from eddy_api.common import HEALTHY, Reason
 from eddy_api.kustomize import MIN_TIMEOUT_SECONDS
-from eddy_runtime import Manager, Result, Step, StepError, conditions, run_steps
+from eddy_runtime import Attempt, Manager, Result, Step, StepError, conditions
 from eddy_runtime.dependencies import DependencyNotReady, cached_lookup, check_dependencies
 from eddy_runtime.durations import format_duration, seconds_or
 from eddy_runtime.events import NORMAL, WARNING
@@ -78,7 +78,7 @@ class KustomizationReconciler:
         if is_deleting(obj):
             return await self.finalize(obj)
         obj = await add_finalizer(self.manager.client, KUSTOMIZATIONS, obj)
-        return await Attempt(self, obj).run()
+        return await KustomizationAttempt(self, obj).run()
 
     async def finalize(self, obj: Obj) -> Result:
         """Delete what we applied when the deletion policy says so, then let go."""
@@ -125,7 +125,7 @@ def _timeout(spec: dict[str, Any]) -> float:
 
 
 @dataclass
-class Attempt:
+class KustomizationAttempt(Attempt):
     """One reconcile of one Kustomization, step by step."""
 
     reconciler: KustomizationReconciler
@@ -144,6 +144,7 @@ class Attempt:
     redact: Redactor = field(default_factory=Redactor)
 
     def __post_init__(self) -> None:
+        self.started = time.monotonic()
         self.status_before: dict[str, Any] = self.obj.get("status") or {}
         self.status = copy.deepcopy(self.status_before)
         self.status.pop("observedGeneration", None)
@@ -158,9 +159,8 @@ class Attempt:
     def revision(self) -> str:
         return self.artifact.revision if self.artifact else ""
 
-    async def run(self) -> Result:
-        started = time.monotonic()
-        steps = [
+    def steps(self) -> list[Step]:
+        return [
             Step("resolve source", self.resolve_source, Reason.ARTIFACT_FAILED),
             Step("check dependencies", self.check_dependencies, Reason.DEPENDENCY_NOT_READY),
             Step("report progress", self.report_progress),
@@ -170,15 +170,6 @@ class Attempt:
             Step("prune", self.prune, Reason.PRUNE_FAILED),
             Step("check health", self.check_health, Reason.HEALTH_CHECK_FAILED),
         ]
-        try:
-            waiting = await run_steps(steps)
-        except StepError as err:
-            return await self.failed(err)
-        finally:
-            await self.cleanup()
-        if waiting is not None:
-            return await self.wait(waiting)
-        return await self.succeeded(time.monotonic() - started)
 
     # -- steps ----------------------------------------------------------------------
 
@@ -397,7 +388,7 @@ class Attempt:
 
     # -- outcomes -------------------------------------------------------------------
 
-    async def wait(self, result: Result) -> Result:
+    async def requeued(self, result: Result) -> Result:
         assert self.waiting is not None
         reason, message = self.waiting
         message = self.redact(message)
@@ -427,7 +418,8 @@ class Attempt:
             seconds_or(self.spec.get("retryInterval"), seconds_or(self.spec.get("interval"), 600.0))
         )
 
-    async def succeeded(self, elapsed: float) -> Result:
+    async def succeeded(self) -> Result:
+        elapsed = time.monotonic() - self.started
         generation = self.meta.get("generation")
         was_ready = conditions.is_true(self.status_before, conditions.READY)
         previous_revision = self.status.get("lastAppliedRevision")

@@ -22,7 +22,7 @@ from eddy_runtime import Controller, Manager, Obj, Step, Watch, ref_key
 from . import git
 from .failures import SourceError, invalid_spec, storage_failed
 from .kinds import GIT_REPOSITORIES
-from .reconcile import Job, SourceReconciler, duration_of
+from .reconcile import SourceAttempt, SourceReconciler, duration_of
 from .storage import Storage
 
 INCLUDE_INDEX = "include"
@@ -30,11 +30,11 @@ INCLUDE_INDEX = "include"
 COPY_FAILED = "CopyFailed"
 
 
-class GitRepositoryJob(Job):
-    def __init__(self, obj: Obj, status: dict[str, Any], reconciler: GitRepositoryReconciler):
-        super().__init__(obj, status)
-        self.reconciler = reconciler
-        self.storage = reconciler.storage
+class GitRepositoryAttempt(SourceAttempt):
+    status_url = False  # GitRepository v1 has no status.url
+
+    def __init__(self, reconciler: GitRepositoryReconciler, obj: Obj) -> None:
+        super().__init__(reconciler, obj)
         self.url = str(self.spec.get("url", ""))
         self.includes: list[tuple[dict[str, Any], dict[str, Any]]] = []
         self.target: git.Target | None = None
@@ -48,23 +48,11 @@ class GitRepositoryJob(Job):
             Step("artifact", self.reconcile_artifact, Reason.ARCHIVE_OPERATION_FAILED),
         ]
 
-    async def reconcile_storage(self) -> None:
-        """Forget an advertised artifact that is no longer on disk; refresh its URL."""
-        current = self.status.get("artifact")
-        if current and not self.storage.exists(current):
-            # Rebuilt below; `previous` keeps its revision, so a rebuild of the same
-            # revision (storage lost with a restart) is not announced as new.
-            self.status.pop("artifact", None)
-        elif current:
-            self.status["artifact"] = self.storage.with_current_url(current)
-
     async def reconcile_include(self) -> None:
         """The artifacts of included GitRepositories, which must already have one."""
         for include in self.spec.get("include") or []:
             name = str((include.get("repository") or {}).get("name", ""))
-            other = await self.reconciler.manager.client.get_or_none(
-                GIT_REPOSITORIES, name, self.namespace
-            )
+            other = await self.manager.client.get_or_none(GIT_REPOSITORIES, name, self.namespace)
             artifact = ((other or {}).get("status") or {}).get("artifact")
             if not artifact or not self.storage.exists(artifact):
                 raise SourceError(
@@ -80,7 +68,7 @@ class GitRepositoryJob(Job):
         timeout = duration_of(self.spec, "timeout", "60s")
         ref = self.spec.get("ref")
         secret = (self.spec.get("secretRef") or {}).get("name")
-        auth = await git.auth_for(self.reconciler.manager.client, self.namespace, self.url, secret)
+        auth = await git.auth_for(self.manager.client, self.namespace, self.url, secret)
         pinned = git.pinned_revision(ref)
         if pinned is not None and self._up_to_date(pinned):
             return
@@ -204,8 +192,8 @@ def _revisions(artifacts: Iterable[dict[str, Any]]) -> list[str]:
 class GitRepositoryReconciler(SourceReconciler):
     resource = GIT_REPOSITORIES
 
-    def job(self, obj: Obj, status: dict[str, Any]) -> Job:
-        return GitRepositoryJob(obj, status, self)
+    def attempt(self, obj: Obj) -> SourceAttempt:
+        return GitRepositoryAttempt(self, obj)
 
 
 def included_repositories(obj: Obj) -> list[str]:

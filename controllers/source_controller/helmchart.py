@@ -12,7 +12,6 @@ import asyncio
 import ssl
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import yaml
@@ -43,7 +42,7 @@ from .helm.package import (
     read_chart_meta,
 )
 from .kinds import GIT_REPOSITORIES, HELM_CHARTS, HELM_REPOSITORIES
-from .reconcile import Job, SourceReconciler, duration_of
+from .reconcile import SourceAttempt, SourceReconciler, duration_of
 from .storage import Storage
 
 SOURCE_INDEX = "source"
@@ -51,11 +50,9 @@ SOURCE_UNAVAILABLE = "SourceUnavailable"
 _SOURCES = {"HelmRepository": HELM_REPOSITORIES, "GitRepository": GIT_REPOSITORIES}
 
 
-class HelmChartJob(Job):
-    def __init__(self, obj: Obj, status: dict[str, Any], reconciler: HelmChartReconciler):
-        super().__init__(obj, status)
-        self.reconciler = reconciler
-        self.storage = reconciler.storage
+class HelmChartAttempt(SourceAttempt):
+    def __init__(self, reconciler: HelmChartReconciler, obj: Obj) -> None:
+        super().__init__(reconciler, obj)
         self.chart = str(self.spec.get("chart", ""))
         self.values_files = [str(v) for v in self.spec.get("valuesFiles") or []]
         self.source: Obj = {}
@@ -67,15 +64,6 @@ class HelmChartJob(Job):
             Step("artifact", self.reconcile_artifact, Reason.CHART_PULL_FAILED),
         ]
 
-    async def reconcile_storage(self) -> None:
-        current = self.status.get("artifact")
-        if current and not self.storage.exists(current):
-            self.status.pop("artifact", None)
-            self.previous = None
-        elif current:
-            self.status["artifact"] = self.storage.with_current_url(current)
-            self.status["url"] = self.status["artifact"]["url"]
-
     async def reconcile_source(self) -> None:
         """The source object, which must exist and (except OCI, which has none) have an artifact."""
         ref = self.spec.get("sourceRef") or {}
@@ -84,7 +72,7 @@ class HelmChartJob(Job):
         if resource is None:
             raise invalid_spec(f"sourceRef.kind '{kind}' is not supported (HelmRepository, "
                                "GitRepository)")  # fmt: skip
-        found = await self.reconciler.manager.client.get_or_none(resource, name, self.namespace)
+        found = await self.manager.client.get_or_none(resource, name, self.namespace)
         if found is None:
             raise fetch_failed(SOURCE_UNAVAILABLE,
                                f"{kind} '{self.namespace}/{name}' does not exist")  # fmt: skip
@@ -133,7 +121,7 @@ class HelmChartJob(Job):
         if self._up_to_date(version):
             self.message = f"pulled '{self.chart}' chart with version '{version}'"
             return
-        access = await repo_access(self.reconciler.manager.client, self.namespace, spec)
+        access = await repo_access(self.manager.client, self.namespace, spec)
         timeout = duration_of(spec, "timeout", "60s")
         what = f"chart {self.chart} {version}"
         data = await download(
@@ -154,7 +142,7 @@ class HelmChartJob(Job):
         spec = self.source.get("spec") or {}
         self.status.pop("observedSourceArtifactRevision", None)
         location = parse_oci_url(str(spec.get("url", "")), bool(spec.get("insecure")))
-        access = await repo_access(self.reconciler.manager.client, self.namespace, spec)
+        access = await repo_access(self.manager.client, self.namespace, spec)
         timeout = duration_of(spec, "timeout", "60s")
         wanted = str(self.spec.get("version") or "*")
         repository = location.repository(self.chart)
@@ -256,8 +244,8 @@ def _single_dir(root: Path) -> Path:
 class HelmChartReconciler(SourceReconciler):
     resource = HELM_CHARTS
 
-    def job(self, obj: Obj, status: dict[str, Any]) -> Job:
-        return HelmChartJob(obj, status, self)
+    def attempt(self, obj: Obj) -> SourceAttempt:
+        return HelmChartAttempt(self, obj)
 
 
 def chart_source(obj: Obj) -> list[str]:

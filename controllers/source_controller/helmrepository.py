@@ -11,29 +11,26 @@ import ssl
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from eddy_api.common import Reason
 from eddy_artifacts.digest import bytes_digest
-from eddy_runtime import Controller, Manager, Obj, Step
+from eddy_runtime import Controller, Manager, Obj, Result, Step
 
 from .failures import invalid_spec
 from .helm.http import MAX_INDEX_SIZE, RepoAccess, download, repo_access
 from .helm.index import parse_index
 from .helm.oci import RegistryClient, connection_error, parse_oci_url
 from .kinds import HELM_REPOSITORIES
-from .reconcile import Job, SourceReconciler, duration_of
+from .reconcile import SourceAttempt, SourceReconciler, duration_of
 from .storage import Storage
 
 
-class HelmRepositoryJob(Job):
-    def __init__(self, obj: Obj, status: dict[str, Any], reconciler: HelmRepositoryReconciler):
-        super().__init__(obj, status)
-        self.reconciler = reconciler
-        self.storage = reconciler.storage
+class HelmRepositoryAttempt(SourceAttempt):
+    def __init__(self, reconciler: HelmRepositoryReconciler, obj: Obj) -> None:
+        super().__init__(reconciler, obj)
         self.url = str(self.spec.get("url", ""))
         self.oci = self.spec.get("type") == "oci"
 
@@ -46,21 +43,17 @@ class HelmRepositoryJob(Job):
             Step("source", self.reconcile_source, Reason.FAILED),
         ]
 
-    async def reconcile_storage(self) -> None:
-        current = self.status.get("artifact")
+    async def reconcile_storage(self) -> Result | None:
         if self.oci:
+            # An OCI repository is only logged in to: it has no artifact.
             self.status.pop("artifact", None)
             self.status.pop("url", None)
-        elif current and not self.storage.exists(current):
-            self.status.pop("artifact", None)
-            self.previous = None
-        elif current:
-            self.status["artifact"] = self.storage.with_current_url(current)
-            self.status["url"] = self.status["artifact"]["url"]
+            return None
+        return await super().reconcile_storage()
 
     async def reconcile_source(self) -> None:
         timeout = duration_of(self.spec, "timeout", "60s")
-        access = await repo_access(self.reconciler.manager.client, self.namespace, self.spec)
+        access = await repo_access(self.manager.client, self.namespace, self.spec)
         if self.oci:
             await self._check_registry(access, timeout)
             self.message = "Helm repository is Ready"
@@ -113,8 +106,8 @@ class HelmRepositoryJob(Job):
 class HelmRepositoryReconciler(SourceReconciler):
     resource = HELM_REPOSITORIES
 
-    def job(self, obj: Obj, status: dict[str, Any]) -> Job:
-        return HelmRepositoryJob(obj, status, self)
+    def attempt(self, obj: Obj) -> SourceAttempt:
+        return HelmRepositoryAttempt(self, obj)
 
 
 def controller(manager: Manager, storage: Storage) -> Controller:

@@ -1,7 +1,8 @@
 """The reconcile every source kind shares: finalizer, steps, one status patch, Events.
 
-A kind supplies a Job (its named steps and what they produced); this module turns
-the outcome into conditions, the NewArtifact or failure Event, and the requeue.
+A kind supplies a SourceAttempt (its named steps and what they produced); this
+module turns the outcome into conditions, the NewArtifact or failure Event, and the
+requeue.
 """
 
 from __future__ import annotations
@@ -11,12 +12,11 @@ import copy
 import logging
 import shutil
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from eddy_api.common import Reason
-from eddy_runtime import Manager, Obj, Resource, Result, Step, StepError, run_steps
+from eddy_runtime import Attempt, Manager, Obj, Resource, Result, StepError
 from eddy_runtime.durations import parse_duration
 from eddy_runtime.events import NEW_ARTIFACT
 from eddy_runtime.finalizers import finalized
@@ -36,22 +36,29 @@ def duration_of(spec: dict[str, Any], field: str, default: str) -> float:
         raise invalid_spec(f"spec.{field}: {err}") from err
 
 
-class Job:
-    """One reconcile of one object: its steps, and what a success should say.
+class SourceAttempt(Attempt):
+    """One reconcile of one source object: its steps, and what a success should say.
 
     Steps fill `artifact` (the new status.artifact), `message` and any extra status
     fields in `status`; a scratch directory is available and removed afterwards.
     """
 
-    def __init__(self, obj: Obj, status: dict[str, Any]) -> None:
+    # Whether status.url repeats the artifact's URL (HelmRepository, HelmChart).
+    status_url = True
+
+    def __init__(self, reconciler: SourceReconciler, obj: Obj) -> None:
+        self.reconciler = reconciler
+        self.manager = reconciler.manager
+        self.storage = reconciler.storage
+        self.resource = reconciler.resource
         self.obj = obj
         self.spec: dict[str, Any] = obj.get("spec") or {}
         meta = obj["metadata"]
         self.namespace: str = meta["namespace"]
         self.name: str = meta["name"]
         self.generation: int | None = meta.get("generation")
-        self.status = status
-        self.previous: dict[str, Any] | None = copy.deepcopy(status.get("artifact"))
+        self.status: dict[str, Any] = copy.deepcopy(obj.get("status") or {})
+        self.previous: dict[str, Any] | None = copy.deepcopy(self.status.get("artifact"))
         self.artifact: dict[str, Any] | None = None
         self.message = ""
         self.event_message = ""
@@ -65,12 +72,11 @@ class Job:
             self._scratch = Path(tempfile.mkdtemp(prefix=f"eddy-{self.name[:40]}-"))
         return self._scratch
 
-    def cleanup(self) -> None:
+    async def cleanup(self) -> None:
         if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
-
-    def steps(self) -> Sequence[Step]:
-        raise NotImplementedError
+            # A checkout is many small files: removing them on the event loop stalls
+            # every other reconcile while it runs.
+            await asyncio.to_thread(shutil.rmtree, self._scratch, True)
 
     def interval(self) -> float:
         return duration_of(self.spec, "interval", "10m")
@@ -82,9 +88,62 @@ class Job:
         old = (self.previous or {}).get("revision")
         return old != self.artifact.get("revision")
 
+    async def reconcile_storage(self) -> Result | None:
+        """Forget an advertised artifact that is no longer on disk; refresh its URL.
+
+        A lost artifact is rebuilt by the later steps; `previous` keeps its revision,
+        so a rebuild of the same revision (storage lost with a restart) is not
+        announced as new.
+        """
+        current = self.status.get("artifact")
+        if current and not self.storage.exists(current):
+            self.status.pop("artifact", None)
+        elif current:
+            self.status["artifact"] = self.storage.with_current_url(current)
+            if self.status_url:
+                self.status["url"] = self.status["artifact"]["url"]
+        return None
+
+    async def failed(self, err: StepError) -> Result:
+        mark_failed(self.status, err, self.generation)
+        try:
+            await self.manager.status.patch(self.resource, self.obj, self.status)
+        finally:
+            await self.manager.events.warning(self.obj, err.reason, err.message)
+        log.error("%s: %s", err.reason, err.message, extra={"step": err.step})
+        if err.stalled:
+            return Result.done()
+        try:
+            return Result.after(self.interval())
+        except StepError:
+            return Result.done()
+
+    async def succeeded(self) -> Result:
+        try:
+            interval = self.interval()
+        except StepError as err:
+            return await self.failed(err)
+        mark_succeeded(self.status, self.message, self.generation)
+        await self.manager.status.patch(self.resource, self.obj, self.status)
+        if self.new_revision():
+            await self.manager.events.event(
+                self.obj, "Normal", self.event_reason, self.event_message or self.message,
+                annotations=_revision_annotations(self.artifact),
+            )  # fmt: skip
+        current = self.status.get("artifact")
+        if current:
+            # On every pass, not only after a new artifact: older artifacts must
+            # also age out by --artifact-retention-ttl while the revision holds.
+            removed = await self.storage.collect_garbage(
+                self.resource.kind, self.namespace, self.name, str(current["path"])
+            )
+            if removed:
+                log.info("garbage collected %d artifacts", len(removed))
+        return Result.after(interval)
+
 
 class SourceReconciler:
-    """Runs Jobs of one kind; subclasses say which kind and how to make a Job."""
+    """Runs attempts of one kind; subclasses say which kind and how to make an attempt."""
 
     resource: Resource
 
@@ -92,7 +151,7 @@ class SourceReconciler:
         self.manager = manager
         self.storage = storage
 
-    def job(self, obj: Obj, status: dict[str, Any]) -> Job:
+    def attempt(self, obj: Obj) -> SourceAttempt:
         raise NotImplementedError
 
     async def reconcile(self, obj: Obj) -> Result:
@@ -104,48 +163,7 @@ class SourceReconciler:
         await self.storage.remove_all(self.resource.kind, meta["namespace"], meta["name"])
 
     async def run(self, obj: Obj) -> Result:
-        status: dict[str, Any] = copy.deepcopy(obj.get("status") or {})
-        job = self.job(obj, status)
-        try:
-            await run_steps(job.steps())
-            interval = job.interval()
-        except StepError as err:
-            return await self._failed(job, err)
-        finally:
-            # A checkout is many small files: removing them on the event loop stalls
-            # every other reconcile while it runs.
-            await asyncio.to_thread(job.cleanup)
-        mark_succeeded(status, job.message, job.generation)
-        await self.manager.status.patch(self.resource, obj, status)
-        if job.new_revision():
-            await self.manager.events.event(
-                obj, "Normal", job.event_reason, job.event_message or job.message,
-                annotations=_revision_annotations(job.artifact),
-            )  # fmt: skip
-        current = status.get("artifact")
-        if current:
-            # On every pass, not only after a new artifact: older artifacts must
-            # also age out by --artifact-retention-ttl while the revision holds.
-            removed = await self.storage.collect_garbage(
-                self.resource.kind, job.namespace, job.name, str(current["path"])
-            )
-            if removed:
-                log.info("garbage collected %d artifacts", len(removed))
-        return Result.after(interval)
-
-    async def _failed(self, job: Job, error: StepError) -> Result:
-        mark_failed(job.status, error, job.generation)
-        try:
-            await self.manager.status.patch(self.resource, job.obj, job.status)
-        finally:
-            await self.manager.events.warning(job.obj, error.reason, error.message)
-        log.error("%s: %s", error.reason, error.message)
-        if error.stalled:
-            return Result.done()
-        try:
-            return Result.after(job.interval())
-        except StepError:
-            return Result.done()
+        return await self.attempt(obj).run()
 
 
 def _revision_annotations(artifact: dict[str, Any] | None) -> dict[str, str] | None:
@@ -155,4 +173,4 @@ def _revision_annotations(artifact: dict[str, Any] | None) -> dict[str, str] | N
     return {"source.toolkit.fluxcd.io/revision": str(artifact.get("revision", ""))}
 
 
-__all__ = ["Job", "Reason", "SourceReconciler", "duration_of"]
+__all__ = ["Reason", "SourceAttempt", "SourceReconciler", "duration_of"]

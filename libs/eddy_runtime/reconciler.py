@@ -1,7 +1,8 @@
 """The reconciler contract: `async def reconcile(obj) -> Result`, named steps, one error type.
 
 A controller implements one method; a reconcile reads top to bottom as a short list
-of named steps, each traced and timed, stopping at the first that fails or requeues.
+of named steps (an `Attempt`), each traced and timed, stopping at the first that
+fails or requeues, then one summary.
 A step fails by raising `StepError` (reason, message, retry or stall); anything else
 it raises (but the API server's own refusals) is a bug, reported as an internal error
 with the traceback in the log only.
@@ -144,3 +145,38 @@ async def run_steps(steps: Sequence[Step]) -> Result | None:
         if outcome is not None:
             return outcome
     return None
+
+
+class Attempt:
+    """One reconcile of one object: its named steps, then one summary of how they went.
+
+    A controller's attempt lists `steps()` and says how a pass ends: `failed` (a step
+    raised StepError), `requeued` (a step returned a Result: it waits for something),
+    `succeeded`. `cleanup` runs in every case. Status is written in those three.
+    """
+
+    def steps(self) -> Sequence[Step]:
+        raise NotImplementedError
+
+    async def failed(self, err: StepError) -> Result:
+        raise NotImplementedError
+
+    async def requeued(self, result: Result) -> Result:
+        return result
+
+    async def succeeded(self) -> Result:
+        raise NotImplementedError
+
+    async def cleanup(self) -> None:
+        return None
+
+    async def run(self) -> Result:
+        try:
+            waiting = await run_steps(self.steps())
+        except StepError as err:
+            return await self.failed(err)
+        finally:
+            await self.cleanup()
+        if waiting is not None:
+            return await self.requeued(waiting)
+        return await self.succeeded()
