@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from eddy_api.helm import DEFAULT_MAX_HISTORY, DEFAULT_TIMEOUT
-from eddy_api.schema import parse_duration
+from eddy_runtime.durations import parse_duration
 
 from .helm import timeout_flag
 

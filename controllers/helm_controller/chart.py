@@ -7,14 +7,15 @@ HelmChart it wants, waits for its artifact and downloads it, digest verified.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from eddy_api.common import is_ready
+from eddy_api.common import Artifact, artifact_of
 from eddy_artifacts import ArtifactError, ArtifactNotFound, fetch_artifact
+from eddy_runtime import conditions
+from eddy_runtime.conditions import is_ready
 from eddy_runtime.informer import Informer
 from eddy_runtime.reconciler import StepError
 from eddy_runtime.resources import ApiError, ResourceClient
@@ -36,15 +37,6 @@ class ChartNotReady(Exception):
 
 class ChartRefused(Exception):
     """The reference cannot work until the spec is edited."""
-
-
-@dataclass(frozen=True)
-class ChartArtifact:
-    url: str
-    revision: str
-    digest: str
-    # `namespace/name` of the HelmChart, as status.helmChart records it.
-    helm_chart: str
 
 
 def chart_key(obj: Obj) -> tuple[str, str]:
@@ -173,20 +165,13 @@ async def referenced_chart(
     return found
 
 
-def artifact_of(chart: Obj) -> ChartArtifact:
+def ready_artifact(chart: Obj) -> Artifact:
     """The HelmChart's artifact, or ChartNotReady quoting why it has none."""
     meta = chart["metadata"]
     where = f"{meta.get('namespace')}/{meta['name']}"
-    artifact = (chart.get("status") or {}).get("artifact")
-    if not isinstance(artifact, dict) or not artifact.get("url") or not artifact.get("digest"):
-        ready = next(
-            (
-                c
-                for c in (chart.get("status") or {}).get("conditions") or []
-                if c.get("type") == "Ready"
-            ),
-            None,
-        )
+    artifact = artifact_of(chart)
+    if artifact is None or not artifact.url or not artifact.digest:
+        ready = conditions.get(chart.get("status") or {}, conditions.READY)
         why = f": {ready.get('message')}" if ready and ready.get("message") else ""
         raise ChartNotReady(f"HelmChart '{where}' is not ready{why}")
     generation = meta.get("generation")
@@ -194,25 +179,22 @@ def artifact_of(chart: Obj) -> ChartArtifact:
     if generation is not None and observed != generation and not is_ready(chart):
         # An artifact from before the spec changed is not the chart that was asked for.
         raise ChartNotReady(f"HelmChart '{where}' is not ready: reconciling its new spec")
-    return ChartArtifact(
-        str(artifact["url"]), str(artifact.get("revision", "")), str(artifact["digest"]), where
-    )
+    return artifact
 
 
 async def download_chart(
-    session: aiohttp.ClientSession, artifact: ChartArtifact, dest: Path
+    session: aiohttp.ClientSession, artifact: Artifact, where: str, dest: Path
 ) -> Path:
     """Fetch, verify and extract the chart; returns the chart's directory."""
     try:
         await fetch_artifact(session, artifact.url, artifact.digest, dest)
     except ArtifactNotFound as err:
         raise ChartNotReady(
-            f"artifact of HelmChart '{artifact.helm_chart}' not found for version "
-            f"{artifact.revision}"
+            f"artifact of HelmChart '{where}' not found for version {artifact.revision}"
         ) from err
     except ArtifactError as err:
         raise StepError(
-            f"failed to fetch chart {artifact.helm_chart} version {artifact.revision}: {err}"
+            f"failed to fetch chart {where} version {artifact.revision}: {err}"
         ) from err
     return await asyncio.to_thread(_chart_dir, dest)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eddy_api.common import RESET_REQUEST_ANNOTATION, Reason
+from eddy_api.common import RESET_REQUEST_ANNOTATION, Artifact, Reason
 from eddy_runtime import Attempt, Manager, Result, Step, StepError, conditions
 from eddy_runtime.dependencies import DependencyNotReady, cached_lookup, check_dependencies
 from eddy_runtime.durations import format_duration, seconds_or
@@ -28,13 +28,12 @@ from eddy_runtime.sessions import LazySession
 
 from . import actions, storage
 from .chart import (
-    ChartArtifact,
     ChartNotReady,
     ChartRefused,
-    artifact_of,
     delete_chart,
     download_chart,
     ensure_chart,
+    ready_artifact,
     referenced_chart,
 )
 from .decision import Desired
@@ -48,7 +47,6 @@ log = logging.getLogger("eddy.helm")
 
 NAME = "helm-controller"
 RETRIES_EXCEEDED = "RetriesExceeded"
-ACCESS_DENIED = "AccessDenied"
 REVISION_ANNOTATION = "helm.toolkit.fluxcd.io/revision"
 
 
@@ -138,7 +136,7 @@ class HelmReleaseAttempt(Attempt):
     reconciler: HelmReleaseReconciler
     obj: Obj
     status: dict[str, Any] = field(init=False)
-    artifact: ChartArtifact | None = None
+    artifact: Artifact | None = None
     values: Values = field(default_factory=dict)
     digest: str = ""
     workdir: Path | None = None
@@ -209,9 +207,9 @@ class HelmReleaseAttempt(Attempt):
                 chart = await ensure_chart(client, cache, self.obj)
             meta = chart["metadata"]
             self.status["helmChart"] = f"{meta['namespace']}/{meta['name']}"
-            self.artifact = artifact_of(chart)
+            self.artifact = ready_artifact(chart)
         except ChartRefused as err:
-            raise StepError(str(err), reason=ACCESS_DENIED, stalled=True) from err
+            raise StepError(str(err), reason=Reason.ACCESS_DENIED, stalled=True) from err
         except ChartNotReady as err:
             return self._wait_for(Reason.ARTIFACT_FAILED, str(err))
         return None
@@ -280,8 +278,9 @@ class HelmReleaseAttempt(Attempt):
         self.workdir = Path(await asyncio.to_thread(tempfile.mkdtemp, "", "helmrelease-", base))
         try:
             self.chart_dir = await download_chart(
-                self.reconciler.session(), self.artifact, self.workdir / "chart"
-            )
+                self.reconciler.session(), self.artifact, self.status["helmChart"],
+                self.workdir / "chart",
+            )  # fmt: skip
         except ChartNotReady as err:
             return self._wait_for(Reason.ARTIFACT_FAILED, str(err))
         return None

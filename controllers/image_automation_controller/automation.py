@@ -6,7 +6,6 @@ images, then fetch, rewrite, commit and push in a worker thread; one status patc
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import eddy_git
@@ -16,7 +15,7 @@ from eddy_runtime import Attempt, Manager, Result, Step, StepError
 from eddy_runtime.conditions import SUCCEEDED, now_rfc3339
 from eddy_runtime.finalizers import finalized
 from eddy_runtime.informer import Informer
-from eddy_runtime.resources import SECRETS
+from eddy_runtime.secrets import read_secret
 
 from . import git
 from .message import commit_message
@@ -110,14 +109,13 @@ class ImageUpdateAutomationReconciler:
         if not secret_name:
             return eddy_git.auth_without_secret(url)
         namespace, _ = name_of(source)
-        secret = await self.manager.client.get_or_none(SECRETS, secret_name, namespace)
-        if secret is None:
+        data = await read_secret(self.manager.client, namespace, secret_name)
+        if data is None:
             raise GitError(
                 Reason.AUTHENTICATION_FAILED,
                 f"secret '{namespace}/{secret_name}' "
                 "named in the GitRepository's spec.secretRef not found",
             )
-        data = {k: base64.b64decode(v or "") for k, v in (secret.get("data") or {}).items()}
         return eddy_git.auth_from_data(url, data, f"{namespace}/{secret_name}")
 
     def images(self, obj: Obj) -> tuple[dict[tuple[str, str], Image], dict[str, Any]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from eddy_api.common import Reason
 from eddy_runtime import Attempt, Manager, Result, Step, StepError
 from eddy_runtime.conditions import DEPENDENCY_NOT_READY, SUCCEEDED, is_ready
 from eddy_runtime.finalizers import finalized
@@ -82,7 +83,7 @@ class ImagePolicyAttempt(Attempt):
             raise StepError(
                 f"cannot use ImageRepository '{namespace}/{name}': cross-namespace references "
                 "are disabled on this controller",
-                reason="AccessDenied",
+                reason=Reason.ACCESS_DENIED,
                 stalled=True,
             )
         repository = reconciler.repositories.get(name, namespace)

@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from eddy_runtime import Manager, Resource, Result, StepError, conditions
-from eddy_runtime.durations import parse_duration
+from eddy_runtime.durations import seconds_or
 from eddy_runtime.events import NORMAL, WARNING
 
 from .objects import Obj, spec_of
@@ -22,10 +22,7 @@ MAX_RETRY = 60.0
 
 
 def interval_of(obj: Obj, default: float = 600.0) -> float:
-    try:
-        return parse_duration(str(spec_of(obj).get("interval") or "")) or default
-    except ValueError:
-        return default
+    return seconds_or(spec_of(obj).get("interval"), default) or default
 
 
 def retry_after(obj: Obj) -> float:

@@ -6,7 +6,6 @@ read it; status holds only the count, a hash and the ten latest tags, as Flux's.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
 import ssl
@@ -19,7 +18,7 @@ from eddy_runtime import Attempt, Manager, Result, Step, StepError
 from eddy_runtime.conditions import SUCCEEDED, now_rfc3339
 from eddy_runtime.durations import parse_duration
 from eddy_runtime.finalizers import finalized
-from eddy_runtime.resources import SECRETS
+from eddy_runtime.secrets import read_secret
 from eddy_runtime.sessions import LazySession
 
 from .objects import IMAGE_REPOSITORIES, Obj, name_of, spec_of
@@ -91,13 +90,12 @@ class ImageRepositoryReconciler:
         await self.session.close()
 
     async def _secret(self, namespace: str, name: str, field: str) -> dict[str, bytes]:
-        secret = await self.manager.client.get_or_none(SECRETS, name, namespace)
-        if secret is None:
+        data = await read_secret(self.manager.client, namespace, name)
+        if data is None:
             raise ScanError(
                 AUTHENTICATION_FAILED,
                 f"secret '{namespace}/{name}' named in {field} not found; create it or fix {field}",
             )
-        data = {k: base64.b64decode(v or "") for k, v in (secret.get("data") or {}).items()}
         return data
 
     async def credentials(self, obj: Obj, host: str) -> Credentials | None:

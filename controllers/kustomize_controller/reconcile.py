@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from eddy_api.common import HEALTHY, Reason
+from eddy_api.common import HEALTHY, Artifact, Reason
 from eddy_api.kustomize import MIN_TIMEOUT_SECONDS
 from eddy_runtime import Attempt, Manager, Result, Step, StepError, conditions
 from eddy_runtime.dependencies import DependencyNotReady, cached_lookup, check_dependencies
@@ -38,7 +38,7 @@ from .health import HealthCheckError, wait_healthy
 from .inventory import Entry
 from .objects import KUSTOMIZATIONS, Obj
 from .prune import PruneError, delete_entries
-from .source import Artifact, SourceNotReady, SourceRefused, artifact_of, download, find_source
+from .source import SourceNotReady, SourceRefused, download, find_source, ready_artifact
 from .substitute import gather_variables, substitute_objects
 from .takeover import managers_to_take_over
 from .target import Target, TargetError, Targets
@@ -46,7 +46,6 @@ from .target import Target, TargetError, Targets
 log = logging.getLogger("eddy.kustomize")
 
 NAME = "kustomize-controller"
-ACCESS_DENIED = "AccessDenied"
 
 
 @dataclass(frozen=True)
@@ -179,11 +178,11 @@ class KustomizationAttempt(Attempt):
                 self.obj, self.reconciler.sources, self.manager.client,
                 self.settings.no_cross_namespace_refs,
             )  # fmt: skip
-            self.artifact = artifact_of(source)
+            self.artifact = ready_artifact(source)
         except SourceRefused as err:
             # As with Flux, a refused reference cannot succeed without an edit of the
             # spec (which triggers a new pass by itself): Stalled, and no retry.
-            raise StepError(str(err), reason=ACCESS_DENIED, stalled=True) from err
+            raise StepError(str(err), reason=Reason.ACCESS_DENIED, stalled=True) from err
         except SourceNotReady as err:
             return self._wait_for(Reason.ARTIFACT_FAILED, str(err))
         return None

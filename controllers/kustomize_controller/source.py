@@ -6,14 +6,13 @@ source kind fulfils; the one artifact fetcher checks the digest before extractin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
-from eddy_api.common import is_ready
+from eddy_api.common import Artifact, artifact_of
 from eddy_artifacts import ArtifactError, ArtifactNotFound, fetch_artifact
+from eddy_runtime.conditions import is_ready
 from eddy_runtime.informer import Informer
 from eddy_runtime.reconciler import StepError
 from eddy_runtime.resources import ResourceClient
@@ -27,13 +26,6 @@ class SourceNotReady(Exception):
 
 class SourceRefused(Exception):
     """The reference itself is not allowed or not supported."""
-
-
-@dataclass(frozen=True)
-class Artifact:
-    url: str
-    revision: str
-    digest: str
 
 
 def source_ref(kustomization: Obj) -> tuple[str, str, str]:
@@ -63,17 +55,16 @@ async def find_source(
     return source
 
 
-def artifact_of(source: Obj) -> Artifact:
+def ready_artifact(source: Obj) -> Artifact:
     """The source's current artifact; SourceNotReady when it has none yet."""
-    status: dict[str, Any] = source.get("status") or {}
-    found = status.get("artifact")
+    found = artifact_of(source)
     meta = source["metadata"]
     where = f"{source.get('kind')}/{meta.get('namespace')}/{meta['name']}"
-    if not isinstance(found, dict) or not found.get("url") or not found.get("digest"):
+    if found is None or not found.url or not found.digest:
         raise SourceNotReady(f"Source artifact not found for {where}")
-    if not is_ready(source) and not found.get("revision"):
+    if not is_ready(source) and not found.revision:
         raise SourceNotReady(f"Source {where} is not ready")
-    return Artifact(str(found["url"]), str(found.get("revision", "")), str(found["digest"]))
+    return found
 
 
 async def download(session: aiohttp.ClientSession, artifact: Artifact, dest: Path) -> None:

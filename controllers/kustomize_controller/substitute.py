@@ -6,7 +6,6 @@ from ConfigMaps, Secrets and the spec; this is that substitution, with Flux's ru
 
 from __future__ import annotations
 
-import base64
 import re
 from typing import Any
 
@@ -15,6 +14,7 @@ import yaml
 from eddy_api.kustomize import SUBSTITUTE_ANNOTATION
 from eddy_runtime.reconciler import StepError
 from eddy_runtime.resources import CONFIG_MAPS, SECRETS, ResourceClient
+from eddy_runtime.secrets import secret_data
 
 from .objects import Obj, annotation, describe
 
@@ -141,9 +141,10 @@ async def gather_variables(
                 f"substituteFrom: {kind} '{namespace}/{name}' not found; create it or mark "
                 "the reference optional"
             )
-        data: dict[str, str] = {}
-        for key, value in (found.get("data") or {}).items():
-            data[key] = base64.b64decode(value).decode() if kind == "Secret" else str(value)
+        if kind == "Secret":
+            data = {k: v.decode() for k, v in secret_data(found).items()}
+        else:
+            data = {str(k): str(v) for k, v in (found.get("data") or {}).items()}
         check_names(data, f"{kind} '{namespace}/{name}'")
         if kind == "Secret":
             secret_values.extend(data.values())

@@ -18,6 +18,7 @@ from eddy_api.common import INCLUDE_UNAVAILABLE, Reason
 from eddy_artifacts.extract import extract_archive
 from eddy_artifacts.ignore import source_ignore_rules
 from eddy_runtime import Controller, Manager, Obj, Step, Watch, ref_key
+from eddy_runtime.predicates import artifact_changed
 
 from . import git
 from .failures import SourceError, invalid_spec, storage_failed
@@ -205,13 +206,6 @@ def included_repositories(obj: Obj) -> list[str]:
         if name:
             out.append(ref_key("GitRepository", namespace, name))
     return out
-
-
-def artifact_changed(old: Obj | None, new: Obj) -> bool:
-    """A source's advertised artifact moved: its consumers must look again."""
-    before = ((old or {}).get("status") or {}).get("artifact") or {}
-    after = (new.get("status") or {}).get("artifact") or {}
-    return bool(after) and before.get("digest") != after.get("digest")
 
 
 def controller(manager: Manager, storage: Storage) -> Controller:

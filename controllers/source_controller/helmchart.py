@@ -21,9 +21,9 @@ from eddy_artifacts.digest import bytes_digest, parse_revision
 from eddy_artifacts.errors import ArtifactError
 from eddy_artifacts.extract import extract_archive
 from eddy_runtime import Controller, Manager, Obj, Step, Watch, ref_key
+from eddy_runtime.predicates import artifact_changed
 
 from .failures import SourceError, fetch_failed, invalid_spec, storage_failed
-from .gitrepository import artifact_changed
 from .helm.http import MAX_CHART_SIZE, download, repo_access
 from .helm.index import parse_index, select
 from .helm.oci import (

@@ -73,6 +73,8 @@ class Reason:
     CHART_PACKAGE_SUCCEEDED = "ChartPackageSucceeded"
     CHART_PACKAGE_FAILED = "ChartPackageFailed"
     ARTIFACT_FAILED = "ArtifactFailed"
+    # A reference refused by --no-cross-namespace-refs or an unsupported kind.
+    ACCESS_DENIED = "AccessDenied"
     BUILD_FAILED = "BuildFailed"
     HEALTH_CHECK_FAILED = "HealthCheckFailed"
     PRUNE_FAILED = "PruneFailed"
@@ -409,18 +411,6 @@ def find_condition(obj: Mapping[str, Any], condition_type: str) -> Mapping[str, 
         if isinstance(cond, Mapping) and cond.get("type") == condition_type:
             return cond
     return None
-
-
-def is_ready(obj: Mapping[str, Any]) -> bool:
-    """Whether a plain object is Ready for its current generation."""
-    cond = find_condition(obj, READY)
-    if cond is None or cond.get("status") != "True":
-        return False
-    status = obj.get("status")
-    meta = obj.get("metadata")
-    observed = status.get("observedGeneration") if isinstance(status, Mapping) else None
-    generation = meta.get("generation") if isinstance(meta, Mapping) else None
-    return generation is None or observed == generation
 
 
 def artifact_of(obj: Mapping[str, Any]) -> Artifact | None:

@@ -13,6 +13,9 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import total_ordering
+from typing import TypeVar
+
+T = TypeVar("T")
 
 _VERSION = re.compile(
     r"v?(?P<major>0|[1-9]\d*)(?:\.(?P<minor>0|[1-9]\d*))?(?:\.(?P<patch>0|[1-9]\d*))?"
@@ -94,6 +97,20 @@ def parse_version(text: str) -> Version | None:
         return Version.parse(text)
     except InvalidVersion:
         return None
+
+
+def versions_of(items: Iterable[T], text_of: Callable[[T], str]) -> dict[Version, T]:
+    """The items whose text is a semantic version, keyed by that version.
+
+    Tags, chart index entries and registry tags all become candidates this way,
+    for `Range.best`; of two items with equal versions the later one is kept.
+    """
+    found: dict[Version, T] = {}
+    for item in items:
+        version = parse_version(text_of(item))
+        if version is not None:
+            found[version] = item
+    return found
 
 
 Check = Callable[[Version], bool]

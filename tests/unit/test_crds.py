@@ -12,13 +12,14 @@ import pytest
 import yaml
 
 from eddy_api import crdgen, examples, schema
-from eddy_api.common import Artifact, artifact_of, find_condition, is_ready
+from eddy_api.common import Artifact, artifact_of, find_condition
 from eddy_api.helm import HelmRelease
 from eddy_api.image import ImagePolicy, ImageUpdateAutomation
 from eddy_api.kinds import ALL_KINDS, by_kind, for_object
 from eddy_api.kustomize import Kustomization
 from eddy_api.resource import Resource, spec_type, status_type
 from eddy_api.source import GitRepository, HelmChart, HelmRepository
+from eddy_runtime.conditions import is_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "manifests" / "crds"
@@ -390,7 +391,7 @@ def test_parse_duration(text: str, seconds: float) -> None:
 
 
 def test_parse_duration_rejects_garbage() -> None:
-    with pytest.raises(ValueError, match="not a duration"):
+    with pytest.raises(ValueError, match="invalid duration"):
         schema.parse_duration("5 minutes")
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from eddy_api.common import Reason
 from eddy_artifacts.digest import Digest, Revision
 from eddy_git import PEELED
-from eddy_runtime.semver import InvalidVersion, parse_range, parse_version
+from eddy_runtime.semver import InvalidVersion, parse_range, versions_of
 
 from ..failures import fetch_failed, invalid_spec
 
@@ -122,12 +122,8 @@ def _semver(text: str, refs: Mapping[str, str]) -> Target:
         wanted = parse_range(text)
     except InvalidVersion as err:
         raise invalid_spec(f"spec.ref.semver: {err}") from err
-    tags = {}
-    for name in refs:
-        if name.startswith("refs/tags/") and not name.endswith(PEELED):
-            version = parse_version(name[len("refs/tags/") :])
-            if version is not None:
-                tags[version] = name
+    names = (n for n in refs if n.startswith("refs/tags/") and not n.endswith(PEELED))
+    tags = versions_of(names, lambda name: name[len("refs/tags/") :])
     best = wanted.best(tags)
     if best is None:
         raise fetch_failed(

@@ -13,7 +13,7 @@ from urllib.parse import urljoin
 import yaml
 
 from eddy_api.common import Reason
-from eddy_runtime.semver import InvalidVersion, parse_range, parse_version
+from eddy_runtime.semver import InvalidVersion, parse_range, versions_of
 
 from ..failures import fetch_failed, invalid_spec
 
@@ -59,13 +59,9 @@ def select(index: dict[str, Any], chart: str, wanted: str, repo_url: str) -> Cha
             Reason.CHART_PULL_FAILED,
             f"no chart named '{chart}' in the repository index; check spec.chart",
         )
-    candidates = {}
-    for entry in entries:
-        if not isinstance(entry, dict):
-            continue
-        parsed = parse_version(str(entry.get("version", "")))
-        if parsed is not None:
-            candidates[parsed] = entry
+    candidates = versions_of(
+        (e for e in entries if isinstance(e, dict)), lambda e: str(e.get("version", ""))
+    )
     best = versions.best(candidates)
     if best is None:
         raise fetch_failed(

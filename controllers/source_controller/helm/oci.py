@@ -18,7 +18,7 @@ import aiohttp
 
 from eddy_api.common import Reason
 from eddy_artifacts.digest import bytes_digest
-from eddy_runtime.semver import InvalidVersion, parse_range, parse_version
+from eddy_runtime.semver import InvalidVersion, parse_range, versions_of
 
 from ..failures import SourceError, fetch_failed, invalid_spec
 
@@ -94,11 +94,7 @@ def select_version(tags: list[str], wanted: str, chart: str) -> str:
         versions = parse_range(wanted or "*")
     except InvalidVersion as err:
         raise invalid_spec(f"spec.version: {err}") from err
-    candidates = {}
-    for tag in tags:
-        parsed = parse_version(version_of(tag))
-        if parsed is not None:
-            candidates[parsed] = version_of(tag)
+    candidates = versions_of([version_of(tag) for tag in tags], str)
     if not candidates:
         raise fetch_failed(
             INVALID_CHART_REFERENCE,
