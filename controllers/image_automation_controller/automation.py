@@ -153,7 +153,7 @@ class ImageUpdateAutomationAttempt(Attempt):
         self.checkout = git.Checkout()
         self.push_ref = self.branch = ""
         self.auth: GitAuth | None = None
-        self.pushed: git.Outcome | None = None
+        self.pushed: git.UpdateResult | None = None
         self.observed: dict[str, Any] = {}
 
     def steps(self) -> list[Step]:
@@ -223,7 +223,7 @@ class ImageUpdateAutomationAttempt(Attempt):
         def message(changes: list[Change]) -> str:
             return commit_message(template, namespace, name, changes, values)
 
-        job = git.Job(
+        request = git.Update(
             url=self.url,
             auth=self.auth,
             checkout=self.checkout,
@@ -238,7 +238,7 @@ class ImageUpdateAutomationAttempt(Attempt):
         )
         try:
             self.pushed = await eddy_git.in_thread(
-                None, f"updating {eddy_git.redact_url(self.url)}", lambda: git.update(job)
+                None, f"updating {eddy_git.redact_url(self.url)}", lambda: git.update(request)
             )
         except CredentialsRefused as err:
             # The Git client calls it a failed Git operation, as the source-controller

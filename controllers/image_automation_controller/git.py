@@ -29,7 +29,7 @@ class Checkout:
 
 
 @dataclass(frozen=True)
-class Job:
+class Update:
     """One update: where to fetch from, what to change, how to commit and where to push."""
 
     url: str
@@ -46,7 +46,7 @@ class Job:
 
 
 @dataclass
-class Outcome:
+class UpdateResult:
     """What happened: the commit now at the head of push_ref and whether we made it."""
 
     head: str
@@ -57,47 +57,52 @@ class Outcome:
     used: set[tuple[str, str]] = field(default_factory=set)
 
 
-def _base(refs: dict[str, str], job: Job) -> str:
+def _base(refs: dict[str, str], request: Update) -> str:
     """The commit to build on.
 
     When pushing to another branch that already exists, work continues on top of
     it, so earlier automated commits there are kept rather than reset.
     """
     checkout_ref = (
-        f"refs/tags/{job.checkout.tag}" if job.checkout.tag else f"refs/heads/{job.checkout.branch}"
+        f"refs/tags/{request.checkout.tag}"
+        if request.checkout.tag
+        else f"refs/heads/{request.checkout.branch}"
     )
-    pushed = refs.get(job.push_ref)
-    if pushed is not None and job.push_ref != checkout_ref:
+    pushed = refs.get(request.push_ref)
+    if pushed is not None and request.push_ref != checkout_ref:
         return pushed
-    if job.checkout.tag:
+    if request.checkout.tag:
         peeled = refs.get(checkout_ref + eddy_git.PEELED) or refs.get(checkout_ref)
         if peeled is None:
             raise GitError(
                 Reason.GIT_OPERATION_FAILED,
-                f"tag '{job.checkout.tag}' not found in "
-                f"{redact_url(job.url)}; check spec.git.checkout.ref",
+                f"tag '{request.checkout.tag}' not found in "
+                f"{redact_url(request.url)}; check spec.git.checkout.ref",
             )
         return peeled
     found = refs.get(checkout_ref)
     if found is None:
         raise GitError(
             Reason.GIT_OPERATION_FAILED,
-            f"branch '{job.checkout.branch}' not found in "
-            f"{redact_url(job.url)}; check spec.git.checkout.ref or the "
+            f"branch '{request.checkout.branch}' not found in "
+            f"{redact_url(request.url)}; check spec.git.checkout.ref or the "
             "GitRepository's spec.ref",
         )
     return found
 
 
-def _attempt(job: Job) -> Outcome:
-    prefix = job.path.strip("/").removeprefix("./")
+def _update_once(request: Update) -> UpdateResult:
+    prefix = request.path.strip("/").removeprefix("./")
     prefix = "" if prefix in ("", ".") else prefix + "/"
-    with eddy_git.Remote(job.url, job.auth, job.timeout) as remote, eddy_git.scratch_repo() as repo:
-        base = _base(remote.refs(), job)
+    with (
+        eddy_git.Remote(request.url, request.auth, request.timeout) as remote,
+        eddy_git.scratch_repo() as repo,
+    ):
+        base = _base(remote.refs(), request)
         # Only the tip is needed to build on it: the server has the history.
         remote.fetch(repo, [base], depth=1)
         head = eddy_git.peel(repo, base)
-        outcome = Outcome(head=head.id.decode())
+        outcome = UpdateResult(head=head.id.decode())
         changed: list[tuple[str, int, bytes]] = []
         for name, mode, blob in eddy_git.files(repo, head.tree, prefix):
             if not is_yaml(name):
@@ -106,7 +111,7 @@ def _attempt(job: Job) -> Outcome:
                 text = blob.as_raw_string().decode("utf-8")
             except UnicodeDecodeError:
                 continue
-            result = update_text(text, job.images, name, job.namespace)
+            result = update_text(text, request.images, name, request.namespace)
             for key, line in result.unknown.items():
                 outcome.unknown.setdefault(key, f"{name}:{line}")
             outcome.used |= result.used
@@ -115,14 +120,14 @@ def _attempt(job: Job) -> Outcome:
                 outcome.changes.extend(result.changes)
         if not changed:
             return outcome
-        message = job.message(outcome.changes)
-        commit = eddy_git.commit_files(repo, head, changed, job.author, message)
+        message = request.message(outcome.changes)
+        commit = eddy_git.commit_files(repo, head, changed, request.author, message)
         remote.push(
             repo,
-            job.push_ref,
+            request.push_ref,
             commit.id.decode(),
             expected=(head.id.decode(), base),
-            options=job.push_options,
+            options=request.push_options,
         )
     outcome.head = commit.id.decode()
     outcome.pushed = True
@@ -130,18 +135,18 @@ def _attempt(job: Job) -> Outcome:
     return outcome
 
 
-def update(job: Job) -> Outcome:
+def update(request: Update) -> UpdateResult:
     """Fetch, rewrite, commit and push; when the branch moved meanwhile, once more."""
     try:
-        return _attempt(job)
+        return _update_once(request)
     except Diverged:
         pass
     try:
-        return _attempt(job)
+        return _update_once(request)
     except Diverged:
         raise GitError(
             Reason.GIT_OPERATION_FAILED,
-            f"the push to {job.push_ref} of "
-            f"{redact_url(job.url)} was rejected twice because the branch kept "
+            f"the push to {request.push_ref} of "
+            f"{redact_url(request.url)} was rejected twice because the branch kept "
             "moving (not a fast-forward); will try again",
         ) from None

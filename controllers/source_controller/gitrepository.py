@@ -38,7 +38,7 @@ class GitRepositoryAttempt(SourceAttempt):
         super().__init__(reconciler, obj)
         self.url = str(self.spec.get("url", ""))
         self.includes: list[tuple[dict[str, Any], dict[str, Any]]] = []
-        self.target: git.Target | None = None
+        self.resolved: git.ResolvedRef | None = None
         self.tree: Path | None = None
 
     def steps(self) -> Sequence[Step]:
@@ -73,7 +73,7 @@ class GitRepositoryAttempt(SourceAttempt):
         pinned = git.pinned_revision(ref)
         if pinned is not None and self._up_to_date(pinned):
             return
-        choose: git.Target | Callable[[Mapping[str, str]], git.Target]
+        choose: git.ResolvedRef | Callable[[Mapping[str, str]], git.ResolvedRef]
         if self.status.get("artifact") or pinned is not None:
             # ls-remote first: when the ref has not moved, nothing is fetched.
             refs = await git.list_refs(self.url, auth, timeout)
@@ -83,13 +83,13 @@ class GitRepositoryAttempt(SourceAttempt):
         else:
             # Nothing to compare with: resolve the ref from the fetch's own
             # advertisement and save a round trip.
-            def choose(refs: Mapping[str, str]) -> git.Target:
+            def choose(refs: Mapping[str, str]) -> git.ResolvedRef:
                 return git.resolve(ref, refs)
 
         self.tree = self.scratch / "tree"
         self.tree.mkdir()
         sparse = [str(p) for p in self.spec.get("sparseCheckout") or []]
-        self.target = await git.checkout(self.url, auth, timeout, choose, self.tree, sparse)
+        self.resolved = await git.checkout(self.url, auth, timeout, choose, self.tree, sparse)
 
     def _up_to_date(self, revision: str) -> bool:
         """Same revision, same content settings, artifact on disk: nothing to build."""
@@ -115,16 +115,16 @@ class GitRepositoryAttempt(SourceAttempt):
 
     async def reconcile_artifact(self) -> None:
         """Copy includes in, apply ignore rules, archive into storage."""
-        if self.target is None or self.tree is None:
+        if self.resolved is None or self.tree is None:
             return
         for include, artifact in self.includes:
             await self._copy_include(include, artifact)
         tree = self.tree
         rules = await asyncio.to_thread(source_ignore_rules, tree, self.spec.get("ignore"))
         rel = self.storage.path_for(
-            GIT_REPOSITORIES.kind, self.namespace, self.name, f"{self.target.commit}.tar.gz"
+            GIT_REPOSITORIES.kind, self.namespace, self.name, f"{self.resolved.commit}.tar.gz"
         )
-        self.artifact = await self.storage.archive(rel, tree, self.target.revision, rules.ignored)
+        self.artifact = await self.storage.archive(rel, tree, self.resolved.revision, rules.ignored)
         self.status["artifact"] = self.artifact
         self.status["observedIgnore"] = self.spec.get("ignore")
         self.status["observedInclude"] = self.spec.get("include")
@@ -133,7 +133,7 @@ class GitRepositoryAttempt(SourceAttempt):
         self.status["includedArtifacts"] = [a for _, a in self.includes] or None
         for key in [k for k, v in self.status.items() if v is None]:
             del self.status[key]
-        revision = self.target.revision
+        revision = self.resolved.revision
         self.message = f"stored artifact for revision '{revision}'"
         self.event_message = (
             f"stored artifact with revision '{revision}' from '{git.redact_url(self.url)}'"

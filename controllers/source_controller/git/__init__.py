@@ -19,11 +19,11 @@ from eddy_runtime.resources import ResourceClient
 
 from ..failures import SourceError, fetch_failed
 from ..secrets import read_secret
-from .refs import Target, describe, pinned_revision, resolve
+from .refs import ResolvedRef, describe, pinned_revision, resolve
 
 __all__ = [
     "GitAuth",
-    "Target",
+    "ResolvedRef",
     "auth_for",
     "checkout",
     "describe",
@@ -58,11 +58,11 @@ def _checkout(
     url: str,
     auth: GitAuth,
     timeout: float,
-    choose: Target | Callable[[Mapping[str, str]], Target],
+    choose: ResolvedRef | Callable[[Mapping[str, str]], ResolvedRef],
     dest: Path,
     sparse: Sequence[str],
-) -> Target:
-    chosen: list[Target] = []
+) -> ResolvedRef:
+    chosen: list[ResolvedRef] = []
 
     def wants(refs: Mapping[str, str]) -> Sequence[str]:
         chosen.append(choose(refs) if callable(choose) else choose)
@@ -98,13 +98,13 @@ async def checkout(
     url: str,
     auth: GitAuth,
     timeout: float,
-    choose: Target | Callable[[Mapping[str, str]], Target],
+    choose: ResolvedRef | Callable[[Mapping[str, str]], ResolvedRef],
     dest: Path,
     sparse: Sequence[str] = (),
-) -> Target:
+) -> ResolvedRef:
     """Fetch a commit and write its files into dest; returns what was checked out.
 
-    `choose` is a Target already resolved (after list_refs), or a function that
+    `choose` is a ResolvedRef already resolved (after list_refs), or a function that
     resolves one from the refs the fetch itself advertises, saving a round trip
     when there is no artifact to compare with anyway.
     """

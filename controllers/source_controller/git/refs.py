@@ -23,7 +23,7 @@ _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
-class Target:
+class ResolvedRef:
     """What to fetch and check out, and the revision it will be published as."""
 
     commit: str
@@ -33,7 +33,7 @@ class Target:
     # When the commit is pinned it may be anywhere in the fetched history.
     pinned: bool = False
 
-    def peeled(self, commit: str) -> Target:
+    def peeled(self, commit: str) -> ResolvedRef:
         """The same target at `commit`, for an annotated tag peeled after the fetch."""
         if commit == self.commit:
             return self
@@ -64,8 +64,8 @@ def pinned_revision(ref: Mapping[str, Any] | None) -> str | None:
     return _revision(ref.get("branch") or None, commit)
 
 
-def resolve(ref: Mapping[str, Any] | None, refs: Mapping[str, str]) -> Target:
-    """The Target for spec.ref against the remote's advertised refs."""
+def resolve(ref: Mapping[str, Any] | None, refs: Mapping[str, str]) -> ResolvedRef:
+    """The ResolvedRef for spec.ref against the remote's advertised refs."""
     ref = ref or {}
     if not any(not name.endswith(PEELED) for name in refs):
         raise fetch_failed(
@@ -83,16 +83,18 @@ def resolve(ref: Mapping[str, Any] | None, refs: Mapping[str, str]) -> Target:
             tip = refs.get(f"refs/heads/{branch}")
             if tip is None:
                 raise _missing(f"branch '{branch}'")
-            return Target(commit, _revision(branch, commit), (tip,), None, pinned=True)
+            return ResolvedRef(commit, _revision(branch, commit), (tip,), None, pinned=True)
         heads = tuple(sorted({v for k, v in refs.items() if k.startswith("refs/heads/")}))
-        return Target(commit, _revision(None, commit), heads or tuple(refs.values()), None, True)
+        return ResolvedRef(
+            commit, _revision(None, commit), heads or tuple(refs.values()), None, True
+        )
     if ref.get("name"):
         name = str(ref["name"])
         sha = refs.get(name)
         if sha is None:
             raise _missing(f"ref '{name}'")
-        return Target(refs.get(name + PEELED, sha), _revision(name, refs.get(name + PEELED, sha)),
-                      (sha,), 1)  # fmt: skip
+        peeled = refs.get(name + PEELED, sha)
+        return ResolvedRef(peeled, _revision(name, peeled), (sha,), 1)
     if ref.get("semver"):
         return _semver(str(ref["semver"]), refs)
     if ref.get("tag"):
@@ -102,12 +104,12 @@ def resolve(ref: Mapping[str, Any] | None, refs: Mapping[str, str]) -> Target:
         if sha is None:
             raise _missing(f"tag '{tag}'")
         peeled = refs.get(full + PEELED, sha)
-        return Target(peeled, _revision(tag, peeled), (sha,), 1)
+        return ResolvedRef(peeled, _revision(tag, peeled), (sha,), 1)
     branch = str(ref.get("branch") or DEFAULT_BRANCH)
     sha = refs.get(f"refs/heads/{branch}")
     if sha is None:
         raise _missing(f"branch '{branch}'")
-    return Target(sha, _revision(branch, sha), (sha,), 1)
+    return ResolvedRef(sha, _revision(branch, sha), (sha,), 1)
 
 
 def _missing(what: str) -> Exception:
@@ -117,7 +119,7 @@ def _missing(what: str) -> Exception:
     )
 
 
-def _semver(text: str, refs: Mapping[str, str]) -> Target:
+def _semver(text: str, refs: Mapping[str, str]) -> ResolvedRef:
     try:
         wanted = parse_range(text)
     except InvalidVersion as err:
@@ -133,4 +135,4 @@ def _semver(text: str, refs: Mapping[str, str]) -> Target:
     full = tags[best]
     sha = refs[full]
     peeled = refs.get(full + PEELED, sha)
-    return Target(peeled, _revision(full[len("refs/tags/") :], peeled), (sha,), 1)
+    return ResolvedRef(peeled, _revision(full[len("refs/tags/") :], peeled), (sha,), 1)
