@@ -17,6 +17,7 @@ import pytest_asyncio
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from eddy_runtime.resources import ResourceClient
 from eddy_testenv.controlplane import ControlPlane
 
 NAMESPACE_LABEL = "testing.eddy.dev/namespace"
@@ -45,6 +46,12 @@ async def api_client(control_plane: ControlPlane) -> AsyncIterator[client.ApiCli
         yield api
     finally:
         await api.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def kube(api_client: client.ApiClient) -> ResourceClient:
+    """The API as a test writes and reads it (what `kubectl` does for a person)."""
+    return ResourceClient(api_client, field_manager="eddy-tests")
 
 
 def _namespace_name(test_name: str) -> str:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -14,19 +12,18 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from kubernetes_asyncio.client import ApiClient
 
 from eddy_runtime.manager import Manager
-from eddy_runtime.resources import Resource, ResourceClient
+from eddy_runtime.resources import ResourceClient
 from eddy_testenv import ControlPlane, find_binary, free_port
 from eddy_testenv.controllers import ControllerProcess
 from eddy_testenv.managers import running_manager
 from helm_controller.controller import NAME, Settings, controllers
 from helm_controller.objects import HELM_RELEASES
 
-pytestmark = pytest.mark.integration
+from .support import HelmCLI
 
-HELM_REPOSITORIES = Resource("source.toolkit.fluxcd.io", "v1", "helmrepositories", "HelmRepository")
+pytestmark = pytest.mark.integration
 
 
 # Package scope: a source-controller watching every namespace must be gone before
@@ -51,11 +48,6 @@ def source_controller(control_plane: ControlPlane) -> Iterator[ControllerProcess
             yield process
         finally:
             process.stop()
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def kube(api_client: ApiClient) -> ResourceClient:
-    return ResourceClient(api_client, field_manager="helm-tests")
 
 
 @contextlib.asynccontextmanager
@@ -91,38 +83,6 @@ async def helm_controller(
 ) -> AsyncIterator[Manager]:
     async with running_helm_controller(control_plane, namespace, kube) as manager:
         yield manager
-
-
-class HelmCLI:
-    """The pinned helm, pointed at the test control plane, as a user would run it."""
-
-    def __init__(self, kubeconfig: Path, home: Path) -> None:
-        self.kubeconfig = kubeconfig
-        self.home = home
-
-    def run(self, *args: str) -> str:
-        env = {
-            "HOME": str(self.home),
-            "HELM_CACHE_HOME": str(self.home / "cache"),
-            "HELM_CONFIG_HOME": str(self.home / "config"),
-            "HELM_DATA_HOME": str(self.home / "data"),
-            "PATH": "/usr/bin:/bin",
-        }
-        done = subprocess.run(
-            [find_binary("helm"), *args, "--kubeconfig", str(self.kubeconfig)],
-            capture_output=True, text=True, env=env, timeout=60, check=True,
-        )  # fmt: skip
-        return done.stdout
-
-    async def releases(self, namespace: str) -> list[dict[str, Any]]:
-        out = await asyncio.to_thread(self.run, "list", "-a", "-n", namespace, "-o", "json")
-        found: list[dict[str, Any]] = json.loads(out or "[]")
-        return found
-
-    async def history(self, name: str, namespace: str) -> list[dict[str, Any]]:
-        out = await asyncio.to_thread(self.run, "history", name, "-n", namespace, "-o", "json")
-        found: list[dict[str, Any]] = json.loads(out or "[]")
-        return found
 
 
 @pytest.fixture(scope="session")

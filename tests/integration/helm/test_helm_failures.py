@@ -12,14 +12,15 @@ import pytest
 from eddy_runtime.manager import Manager
 from eddy_runtime.resources import CONFIG_MAPS, Resource, ResourceClient
 from eddy_testenv.helmrepo import HelmRepo
+from eddy_testenv.observe import condition
 from eddy_testenv.waiting import eventually
 from helm_controller.objects import HELM_RELEASES
 
-from .conftest import HELM_REPOSITORIES, HelmCLI
-from .test_helm_release import (
+from .support import (
     CONFIG,
     DEPLOYMENT,
-    condition,
+    HELM_REPOSITORIES,
+    HelmCLI,
     release,
     repository,
     wait_condition,

@@ -17,18 +17,12 @@ from eddy_runtime.resources import CONFIG_MAPS, NAMESPACES, Resource, ResourceCl
 from eddy_testenv import ControlPlane
 from eddy_testenv.controllers import ControllerProcess
 from eddy_testenv.helmrepo import HelmRepo
+from eddy_testenv.observe import condition
 from eddy_testenv.waiting import eventually
 from helm_controller.objects import HELM_CHARTS, HELM_RELEASES, release_name
 
-from .conftest import HelmCLI, running_helm_controller
-from .test_helm_release import (
-    TEMPLATES,
-    TIMEOUT,
-    condition,
-    release,
-    repository,
-    wait_condition,
-)
+from .conftest import running_helm_controller
+from .support import TEMPLATES, TIMEOUT, HelmCLI, release, repository, wait_condition
 
 pytestmark = pytest.mark.integration
 

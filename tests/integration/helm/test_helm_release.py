@@ -14,105 +14,23 @@ from typing import Any
 import pytest
 
 from eddy_runtime.manager import Manager
-from eddy_runtime.resources import CONFIG_MAPS, EVENTS, SECRETS, ResourceClient
+from eddy_runtime.resources import CONFIG_MAPS, SECRETS, ResourceClient
 from eddy_testenv.helmrepo import HelmRepo
+from eddy_testenv.observe import condition, events_for
 from eddy_testenv.waiting import eventually
 from helm_controller.objects import HELM_CHARTS, HELM_RELEASES
 
-from .conftest import HELM_REPOSITORIES, HelmCLI
+from .support import (
+    HELM_REPOSITORIES,
+    TEMPLATES,
+    TIMEOUT,
+    HelmCLI,
+    release,
+    repository,
+    wait_condition,
+)
 
 pytestmark = pytest.mark.integration
-
-TIMEOUT = 40.0
-
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ .Release.Name }}-web
-spec:
-  replicas: {{ .Values.replicas }}
-  progressDeadlineSeconds: 600
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-        - name: web
-          image: nginx:1.27
-"""
-CONFIG = """\
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: {{ .Release.Name }}-settings
-data:
-  greeting: {{ .Values.greeting | quote }}
-  color: {{ .Values.color | default "none" | quote }}
-  password: {{ .Values.password | default "" | quote }}
-"""
-TEMPLATES = {"configmap.yaml": CONFIG}
-
-
-def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:
-    for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
-        if cond.get("type") == type_:
-            return dict(cond)
-    return {}
-
-
-async def repository(kube: ResourceClient, namespace: str, repo: HelmRepo) -> None:
-    await kube.create(
-        HELM_REPOSITORIES,
-        {
-            "apiVersion": HELM_REPOSITORIES.api_version,
-            "kind": HELM_REPOSITORIES.kind,
-            "metadata": {"name": "charts", "namespace": namespace},
-            "spec": {"url": repo.url, "interval": "1h"},
-        },
-        namespace,
-    )
-
-
-def release(name: str, namespace: str, version: str = "*", **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": HELM_RELEASES.api_version,
-        "kind": HELM_RELEASES.kind,
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "interval": "1h",
-            "chart": {
-                "spec": {
-                    "chart": "app",
-                    "version": version,
-                    "interval": "1h",
-                    "sourceRef": {"kind": "HelmRepository", "name": "charts"},
-                }
-            },
-            **spec,
-        },
-    }
-
-
-async def wait_condition(
-    kube: ResourceClient, namespace: str, name: str, type_: str, status: str, reason: str = ""
-) -> dict[str, Any]:
-    async def probe() -> dict[str, Any] | None:
-        obj = await kube.get(HELM_RELEASES, name, namespace)
-        cond = condition(obj, type_)
-        meta, st = obj["metadata"], obj.get("status") or {}
-        if cond.get("status") != status or st.get("observedGeneration") != meta["generation"]:
-            return None
-        return obj if not reason or cond.get("reason") == reason else None
-
-    return await eventually(probe, timeout=TIMEOUT, interval=0.2)
-
-
-async def events(kube: ResourceClient, namespace: str, name: str) -> list[dict[str, Any]]:
-    listed = await kube.list(EVENTS, namespace)
-    return [e for e in listed.get("items") or [] if e["involvedObject"]["name"] == name]
 
 
 async def test_install_values_upgrade_and_uninstall(
@@ -193,7 +111,7 @@ async def test_install_values_upgrade_and_uninstall(
     await eventually(handled, timeout=TIMEOUT)
     assert len(await helm_cli.history("app", namespace)) == 2
 
-    reasons = {e["reason"] for e in await events(kube, namespace, "app")}
+    reasons = {e["reason"] for e in await events_for(kube, namespace, "app")}
     assert {"InstallSucceeded", "UpgradeSucceeded"} <= reasons
 
     # Deleting the HelmRelease uninstalls the release and removes its HelmChart.

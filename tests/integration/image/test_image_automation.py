@@ -11,18 +11,17 @@ from typing import Any
 from eddy_runtime.manager import Manager
 from eddy_runtime.resources import SECRETS, Obj, ResourceClient
 from eddy_testenv.gitserver import GitHTTPServer, GitRepo
+from eddy_testenv.observe import condition, events_for
 from eddy_testenv.registry import Registry
 
-from .conftest import push_image
 from .support import (
     GIT_REPOSITORIES,
     IMAGE_POLICIES,
     IMAGE_REPOSITORIES,
     IMAGE_UPDATE_AUTOMATIONS,
-    condition,
-    events_for,
     eventually,
     manifest,
+    push_image,
 )
 
 TEMPLATE = (

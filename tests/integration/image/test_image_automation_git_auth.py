@@ -14,17 +14,17 @@ from typing import Any
 from eddy_runtime.manager import Manager
 from eddy_runtime.resources import SECRETS, Obj, ResourceClient
 from eddy_testenv.gitserver import GitHTTPServer, GitRepo, GitRepos, GitSSHServer
+from eddy_testenv.observe import condition
 from eddy_testenv.registry import Registry
 
-from .conftest import push_image
 from .support import (
     GIT_REPOSITORIES,
     IMAGE_POLICIES,
     IMAGE_REPOSITORIES,
     IMAGE_UPDATE_AUTOMATIONS,
-    condition,
     eventually,
     manifest,
+    push_image,
 )
 
 TOKEN = "t0ken-for-pushing"

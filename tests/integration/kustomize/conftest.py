@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from kubernetes_asyncio.client import ApiClient
 
 from eddy_runtime.manager import Manager
 from eddy_runtime.resources import ResourceClient
@@ -28,11 +27,6 @@ async def artifact_server() -> AsyncIterator[ArtifactServer]:
     await server.start()
     yield server
     await server.stop()
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def kube(api_client: ApiClient) -> ResourceClient:
-    return ResourceClient(api_client, field_manager="kustomize-tests")
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -6,7 +6,9 @@ pointing at archives served over real HTTP on loopback, as a source-controller w
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import os
 import tempfile
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,7 +17,9 @@ from aiohttp import web
 
 from eddy_artifacts import build_archive_async
 from eddy_runtime.conditions import now_rfc3339
-from eddy_runtime.resources import EVENTS, Obj, Resource, ResourceClient
+from eddy_runtime.resources import Obj, Resource, ResourceClient
+from eddy_testenv.observe import condition
+from eddy_testenv.process import find_binary
 from eddy_testenv.waiting import eventually as eventually  # re-exported for the tests
 
 KUSTOMIZATIONS = Resource("kustomize.toolkit.fluxcd.io", "v1", "kustomizations", "Kustomization")
@@ -25,13 +29,6 @@ SERVICES = Resource("", "v1", "services", "Service")
 CONFIG_MAPS = Resource("", "v1", "configmaps", "ConfigMap")
 
 T = TypeVar("T")
-
-
-def condition(obj: Obj | None, type_: str) -> dict[str, Any]:
-    for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
-        if cond.get("type") == type_:
-            return dict(cond)
-    return {}
 
 
 class ArtifactServer:
@@ -134,12 +131,6 @@ def kustomization(name: str, namespace: str, source: str = "repo", **spec: Any) 
     }
 
 
-async def events_for(kube: ResourceClient, namespace: str, name: str) -> list[Obj]:
-    selector = f"involvedObject.name={name},involvedObject.kind=Kustomization"
-    listed = await kube.list(EVENTS, namespace, field_selector=selector)
-    return list(listed.get("items") or [])
-
-
 def deployment(name: str, replicas: int = 0, image: str = "nginx:1.27", **extra: Any) -> str:
     labels = f"app: {name}"
     return f"""apiVersion: apps/v1
@@ -186,3 +177,25 @@ async def create_kustomization(
     """Create a Kustomization that applies into the test namespace unless told otherwise."""
     spec.setdefault("targetNamespace", namespace)
     return await kube.create(KUSTOMIZATIONS, kustomization(name, namespace, source, **spec))
+
+
+async def ready(kube: ResourceClient, namespace: str, name: str, revision: str = "") -> dict:
+    async def probe() -> dict | None:
+        obj = await kube.get(KUSTOMIZATIONS, name, namespace)
+        status = obj.get("status") or {}
+        if condition(obj, "Ready").get("status") != "True":
+            return None
+        if revision and status.get("lastAppliedRevision") != revision:
+            return None
+        return obj
+
+    return await eventually(probe)
+
+
+async def kubectl(control_plane: Any, *args: str) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        find_binary("kubectl"), "--kubeconfig", str(control_plane.kubeconfig), *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=dict(os.environ),
+    )  # fmt: skip
+    out, _ = await proc.communicate()
+    return int(proc.returncode or 0), out.decode()

@@ -16,19 +16,19 @@ import pytest
 from eddy_runtime.client import make_client
 from eddy_runtime.resources import CRDS, SECRETS, Resource, ResourceClient
 from eddy_testenv.controlplane import ControlPlane
+from eddy_testenv.observe import condition
 
 from .conftest import StartController
 from .support import (
     CONFIG_MAPS,
     KUSTOMIZATIONS,
     Sources,
-    condition,
     config_map,
     create_kustomization,
     deployment,
     eventually,
+    ready,
 )
-from .test_kustomize_core import ready
 
 pytestmark = pytest.mark.integration
 

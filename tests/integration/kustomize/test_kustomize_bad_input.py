@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from eddy_runtime.resources import ResourceClient
+from eddy_testenv.observe import condition, events_for
 
 from .conftest import StartController
 from .support import (
@@ -18,14 +19,12 @@ from .support import (
     DEPLOYMENTS,
     KUSTOMIZATIONS,
     Sources,
-    condition,
     config_map,
     create_kustomization,
     deployment,
-    events_for,
     eventually,
+    ready,
 )
-from .test_kustomize_core import ready
 
 pytestmark = pytest.mark.integration
 
@@ -114,7 +113,7 @@ async def test_bad_revisions_fail_visibly_and_keep_the_good_one(
         assert obj["status"]["lastAppliedRevision"] == good, name
         assert obj["status"]["inventory"] == good_inventory, name
         assert condition(obj, "Reconciling")["reason"] == "ProgressingWithRetry", name
-        events = await events_for(kube, namespace, "app")
+        events = await events_for(kube, namespace, "app", "Kustomization")
         assert any(
             e["type"] == "Warning" and e["reason"] == reason and expected in e["message"]
             for e in events

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from eddy_runtime.resources import ResourceClient
+from eddy_testenv.observe import condition, events_for
 from eddy_testenv.process import find_binary
 
 from .conftest import StartController
@@ -22,12 +23,11 @@ from .support import (
     KUSTOMIZATIONS,
     SERVICES,
     Sources,
-    condition,
     config_map,
     create_kustomization,
     deployment,
-    events_for,
     eventually,
+    ready,
     service,
 )
 
@@ -38,19 +38,6 @@ APP = {
     "deploy/service.yaml": service("web"),
     "deploy/config.yaml": config_map("web-config", greeting="hello"),
 }
-
-
-async def ready(kube: ResourceClient, namespace: str, name: str, revision: str = "") -> dict:
-    async def probe() -> dict | None:
-        obj = await kube.get(KUSTOMIZATIONS, name, namespace)
-        status = obj.get("status") or {}
-        if condition(obj, "Ready").get("status") != "True":
-            return None
-        if revision and status.get("lastAppliedRevision") != revision:
-            return None
-        return obj
-
-    return await eventually(probe)
 
 
 async def test_applies_a_revision_and_reports_status(
@@ -82,7 +69,7 @@ async def test_applies_a_revision_and_reports_status(
     managers = {(m["manager"], m["operation"]) for m in deploy["metadata"]["managedFields"]}
     assert ("kustomize-controller", "Apply") in managers
 
-    events = await events_for(kube, namespace, "app")
+    events = await events_for(kube, namespace, "app", "Kustomization")
     messages = "\n".join(e["message"] for e in events)
     assert f"Deployment/{namespace}/web created" in messages
     assert f"Service/{namespace}/web created" in messages
@@ -104,7 +91,7 @@ async def test_new_revision_arrives_through_the_watch(
     assert time.monotonic() - started < 3.0, "a new revision must not wait for the interval"
     cm = await kube.get(CONFIG_MAPS, "web-config", namespace)
     assert cm["data"] == {"greeting": "bonjour"}
-    events = await events_for(kube, namespace, "app")
+    events = await events_for(kube, namespace, "app", "Kustomization")
     assert any(e["message"] == f"ConfigMap/{namespace}/web-config configured" for e in events)
     assert obj["status"]["lastAppliedRevision"] == revision
 
@@ -132,7 +119,7 @@ async def test_manual_scale_is_reverted_and_reported(
     await eventually(reverted, timeout=10)
 
     async def reported() -> bool:
-        events = await events_for(kube, namespace, "app")
+        events = await events_for(kube, namespace, "app", "Kustomization")
         return any(e["message"] == f"Deployment/{namespace}/web configured" for e in events)
 
     await eventually(reported, timeout=5)
@@ -163,7 +150,7 @@ async def test_prunes_only_what_it_applied(
     assert [e["id"] for e in obj["status"]["inventory"]["entries"]] == [
         f"{namespace}_web_apps_Deployment"
     ]
-    events = await events_for(kube, namespace, "app")
+    events = await events_for(kube, namespace, "app", "Kustomization")
     assert any(f"Service/{namespace}/web deleted" in e["message"] for e in events)
 
 

@@ -13,19 +13,18 @@ import pytest
 
 from eddy_runtime.conditions import now_rfc3339
 from eddy_runtime.resources import Resource, ResourceClient
+from eddy_testenv.observe import condition, events_for
 
 from .conftest import StartController
 from .support import (
     CONFIG_MAPS,
     KUSTOMIZATIONS,
     Sources,
-    condition,
     config_map,
     create_kustomization,
-    events_for,
     eventually,
+    ready,
 )
-from .test_kustomize_core import ready
 
 pytestmark = pytest.mark.integration
 
@@ -93,7 +92,7 @@ async def test_unresolvable_kinds_stay_in_the_inventory_and_are_not_pruned(
         assert f"discovery of {group}/v1 failed (503)" in message, message
         assert gadget in obj["status"]["inventory"]["entries"]
         assert await kube.get_or_none(CONFIG_MAPS, "settings", namespace) is not None
-        events = await events_for(kube, namespace, "app")
+        events = await events_for(kube, namespace, "app", "Kustomization")
         assert any(e["type"] == "Warning" and e["reason"] == "PruneFailed" for e in events)
     finally:
         await kube.delete(API_SERVICES, f"v1.{group}")
@@ -105,7 +104,7 @@ async def test_unresolvable_kinds_stay_in_the_inventory_and_are_not_pruned(
     assert gadget in obj["status"]["inventory"]["entries"]
 
     async def reported() -> bool:
-        events = await events_for(kube, namespace, "app")
+        events = await events_for(kube, namespace, "app", "Kustomization")
         return any("is not served by the cluster" in e["message"] for e in events)
 
     await eventually(reported, timeout=5)

@@ -20,8 +20,8 @@ from .support import (
     config_map,
     create_kustomization,
     deployment,
+    ready,
 )
-from .test_kustomize_core import ready
 
 pytestmark = pytest.mark.integration
 

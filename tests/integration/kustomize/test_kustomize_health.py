@@ -9,20 +9,19 @@ from __future__ import annotations
 import pytest
 
 from eddy_runtime.resources import ResourceClient
+from eddy_testenv.observe import condition, events_for
 
 from .conftest import StartController
 from .support import (
     KUSTOMIZATIONS,
     Sources,
-    condition,
     config_map,
     create_kustomization,
     deployment,
-    events_for,
     eventually,
+    ready,
     service,
 )
-from .test_kustomize_core import ready
 
 pytestmark = pytest.mark.integration
 
@@ -98,7 +97,7 @@ async def test_failed_health_check_names_the_object(
     assert "broken on purpose" in message
     assert condition(obj, "Healthy")["status"] == "False"
     assert condition(obj, "Healthy")["reason"] == "HealthCheckFailed"
-    events = await events_for(kube, namespace, "app")
+    events = await events_for(kube, namespace, "app", "Kustomization")
     assert any(e["reason"] == "HealthCheckFailed" and e["type"] == "Warning" for e in events)
     # The CRD came first and was Established, so the Gadget could be applied at all.
     ids = {e["id"] for e in obj["status"]["inventory"]["entries"]}

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import pytest
 
 from eddy_runtime.conditions import now_rfc3339
 from eddy_runtime.resources import ResourceClient
-from eddy_testenv.process import find_binary
+from eddy_testenv.observe import condition, events_for
 
 from .conftest import StartController
 from .support import (
@@ -22,26 +21,16 @@ from .support import (
     GIT_REPOSITORIES,
     KUSTOMIZATIONS,
     Sources,
-    condition,
     config_map,
     create_kustomization,
-    events_for,
     eventually,
+    kubectl,
+    ready,
 )
-from .test_kustomize_core import ready
 
 pytestmark = pytest.mark.integration
 
 FILES = {"app/cm.yaml": config_map("settings", mode="git")}
-
-
-async def kubectl(control_plane: Any, *args: str) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        find_binary("kubectl"), "--kubeconfig", str(control_plane.kubeconfig), *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=dict(os.environ),
-    )  # fmt: skip
-    out, _ = await proc.communicate()
-    return int(proc.returncode or 0), out.decode()
 
 
 async def test_kubectl_wait_and_requested_reconcile(
@@ -205,7 +194,7 @@ async def test_missing_artifact_waits_at_the_dependency_requeue(
     assert ready_cond["message"] == (
         f"Source is not ready, artifact not found for revision {moved['revision']}, retrying in 1s"
     )
-    events = await events_for(kube, namespace, "app")
+    events = await events_for(kube, namespace, "app", "Kustomization")
     assert not any(e["type"] == "Warning" for e in events)
 
     # The source stores it; nothing about the source object changes.

@@ -15,6 +15,7 @@ import pytest
 
 from eddy_runtime.conditions import now_rfc3339
 from eddy_runtime.resources import ResourceClient
+from eddy_testenv.observe import events_for
 
 from .conftest import StartController
 from .support import (
@@ -25,11 +26,10 @@ from .support import (
     config_map,
     create_kustomization,
     deployment,
-    events_for,
     eventually,
+    kubectl,
+    ready,
 )
-from .test_kustomize_core import ready
-from .test_kustomize_lifecycle import kubectl
 
 pytestmark = pytest.mark.integration
 
@@ -102,7 +102,7 @@ async def test_fields_added_with_kubectl_are_removed(
         deploy["metadata"].get("annotations") or {}
     )
     assert not any(m.startswith("kubectl") for m in managers(cm) | managers(deploy))
-    events = await events_for(kube, namespace, "app")
+    events = await events_for(kube, namespace, "app", "Kustomization")
     text = "\n".join(e["message"] for e in events)
     assert f"ConfigMap/{namespace}/settings configured" in text
     assert f"Deployment/{namespace}/web configured" in text

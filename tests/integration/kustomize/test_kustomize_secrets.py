@@ -9,16 +9,10 @@ from typing import Any
 import pytest
 
 from eddy_runtime.resources import SECRETS, ResourceClient
+from eddy_testenv.observe import condition, events_for
 
 from .conftest import StartController
-from .support import (
-    KUSTOMIZATIONS,
-    Sources,
-    condition,
-    create_kustomization,
-    events_for,
-    eventually,
-)
+from .support import KUSTOMIZATIONS, Sources, create_kustomization, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +52,7 @@ async def test_secret_values_are_redacted_from_messages(
     assert f"ConfigMap/{namespace}/settings" in message, message
     assert "<redacted>" in message, message
     written = [c.get("message", "") for c in obj["status"]["conditions"]]
-    events = await events_for(kube, namespace, "app")
+    events = await events_for(kube, namespace, "app", "Kustomization")
     written += [e["message"] for e in events]
     assert any(e["type"] == "Warning" for e in events)
     written += [r.getMessage() for r in caplog.records]

@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest_asyncio
-from kubernetes_asyncio.client import ApiClient
 from widget_controller import NAME, WIDGETS, Tracker, controller
 
 from eddy_runtime.manager import Manager
-from eddy_runtime.resources import Obj, ResourceClient
+from eddy_runtime.resources import Obj
 from eddy_testenv.managers import running_manager
 
 HERE = Path(__file__).parent
@@ -23,9 +22,9 @@ async def widgets_crd(control_plane: Any) -> None:
     await control_plane.install_crds(HERE / "crds")
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def kube(api_client: ApiClient, widgets_crd: None) -> ResourceClient:
-    return ResourceClient(api_client, field_manager="runtime-tests")
+@pytest_asyncio.fixture(autouse=True, loop_scope="session")
+async def with_widgets(widgets_crd: None) -> None:
+    """Every runtime test has the Widget CRD."""
 
 
 def widget(name: str, namespace: str, **spec: Any) -> Obj:

@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+from widget_controller import WIDGETS
 
+from eddy_runtime import conditions
+from eddy_runtime.resources import Obj, ResourceClient
 from eddy_testenv.waiting import eventually as _eventually
 
 T = TypeVar("T")
@@ -94,3 +97,8 @@ class TcpProxy:
             self._writers.discard(dst)
             with contextlib.suppress(Exception):
                 dst.transport.abort()
+
+
+async def ready_widget(kube: ResourceClient, namespace: str, name: str) -> Obj | None:
+    obj = await kube.get(WIDGETS, name, namespace)
+    return obj if conditions.is_ready(obj) else None

@@ -8,8 +8,7 @@ import logging
 
 import aiohttp
 import pytest
-from runtime_support import eventually
-from test_runtime_reconcile import ready_widget
+from runtime_support import eventually, ready_widget
 from widget_controller import NAME, WIDGETS
 
 from conftest import StartManager, widget

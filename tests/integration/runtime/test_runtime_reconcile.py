@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from runtime_support import eventually
+from runtime_support import eventually, ready_widget
 from widget_controller import WIDGETS
 
 from conftest import StartManager, widget
@@ -22,11 +22,6 @@ ROLES = Resource("rbac.authorization.k8s.io", "v1", "roles", "Role")
 ROLE_BINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding")
 
 pytestmark = pytest.mark.integration
-
-
-async def ready_widget(kube: ResourceClient, namespace: str, name: str) -> Obj | None:
-    obj = await kube.get(WIDGETS, name, namespace)
-    return obj if conditions.is_ready(obj) else None
 
 
 async def test_reconciles_on_create_and_spec_change_not_on_status_change(

@@ -9,8 +9,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
-from runtime_support import TcpProxy, eventually, kubeconfig_via
-from test_runtime_reconcile import ready_widget
+from runtime_support import TcpProxy, eventually, kubeconfig_via, ready_widget
 from widget_controller import WIDGETS
 
 from conftest import StartManager, widget

@@ -16,10 +16,8 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from kubernetes_asyncio.client import ApiClient
 
 from eddy_runtime.manager import Controller, Manager
-from eddy_runtime.resources import ResourceClient
 from eddy_testenv.gitserver import GitHTTPServer, GitRepos, GitSSHServer
 from eddy_testenv.helmrepo import HelmRepo
 from eddy_testenv.managers import running_manager
@@ -67,11 +65,6 @@ def git_https(git_repos: GitRepos) -> Iterator[GitHTTPServer]:
 def git_ssh(git_repos: GitRepos) -> Iterator[GitSSHServer]:
     with GitSSHServer(git_repos) as server:
         yield server
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def kube(api_client: ApiClient) -> ResourceClient:
-    return ResourceClient(api_client, field_manager="source-tests")
 
 
 @dataclass

@@ -13,12 +13,12 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from eddy_api.common import find_condition
 from eddy_artifacts.fetch import fetch_artifact
 from eddy_runtime.annotations import RECONCILE_REQUESTED_AT
-from eddy_runtime.resources import EVENTS, SECRETS, Obj, Resource, ResourceClient
+from eddy_runtime.resources import SECRETS, Obj, Resource, ResourceClient
+from eddy_testenv.observe import condition, events_for
 from eddy_testenv.waiting import eventually as eventually  # re-exported for the tests
-from source_controller.kinds import GIT_REPOSITORIES
+from source_controller.kinds import GIT_REPOSITORIES, HELM_CHARTS, HELM_REPOSITORIES
 
 T = TypeVar("T")
 
@@ -41,11 +41,6 @@ async def create_secret(
     }
     body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "data": encoded}
     await kube.create(SECRETS, body, namespace)
-
-
-def condition(obj: Obj, kind: str) -> dict[str, Any]:
-    found = find_condition(obj, kind)
-    return dict(found) if found else {}
 
 
 async def settled(
@@ -98,11 +93,6 @@ async def handled(
     return await eventually(probe)
 
 
-async def events_for(kube: ResourceClient, namespace: str, name: str) -> list[Obj]:
-    listed = await kube.list(EVENTS, namespace)
-    return [e for e in listed.get("items") or [] if e["involvedObject"]["name"] == name]
-
-
 async def download(artifact: dict[str, Any], dest: Path) -> dict[str, bytes]:
     """Fetch an artifact as a consumer would (digest verified) and read its files."""
     async with aiohttp.ClientSession() as session:
@@ -138,3 +128,22 @@ async def warning_reasons(kube: ResourceClient, namespace: str, name: str) -> li
         return [e["reason"] for e in found if e["type"] == "Warning"]
 
     return await eventually(probe)
+
+
+def helm_repository(name: str, namespace: str, url: str, **spec: object) -> dict[str, object]:
+    return {
+        "apiVersion": HELM_REPOSITORIES.api_version, "kind": HELM_REPOSITORIES.kind,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"url": url, "interval": "1h", "timeout": "20s", **spec},
+    }  # fmt: skip
+
+
+def helm_chart(
+    name: str, namespace: str, chart: str, kind: str, source: str, **spec: object
+) -> dict[str, object]:
+    return {
+        "apiVersion": HELM_CHARTS.api_version, "kind": HELM_CHARTS.kind,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"chart": chart, "interval": "1h",
+                 "sourceRef": {"kind": kind, "name": source}, **spec},
+    }  # fmt: skip

@@ -11,20 +11,11 @@ import pytest
 from eddy_artifacts.digest import file_digest
 from eddy_runtime.resources import ResourceClient
 from eddy_testenv.gitserver import GitHTTPServer, GitRepos
+from eddy_testenv.observe import condition, events_for
 from source_controller.kinds import GIT_REPOSITORIES as GR
 
 from .conftest import RunningController
-from .support import (
-    condition,
-    download,
-    events_for,
-    eventually,
-    failed,
-    git_repository,
-    handled,
-    ready,
-    request_reconcile,
-)
+from .support import download, eventually, failed, git_repository, handled, ready, request_reconcile
 
 pytestmark = pytest.mark.integration
 

@@ -9,14 +9,13 @@ import pytest
 
 from eddy_runtime.resources import ResourceClient
 from eddy_testenv.gitserver import GitHTTPServer, GitRepos, GitSSHServer
+from eddy_testenv.observe import condition, events_for
 from source_controller.kinds import GIT_REPOSITORIES as GR
 
 from .conftest import PASSWORD, USERNAME, RunningController
 from .support import (
-    condition,
     create_secret,
     download,
-    events_for,
     eventually,
     failed,
     git_repository,

@@ -8,11 +8,11 @@ import pytest
 
 from eddy_runtime.resources import ResourceClient
 from eddy_testenv.gitserver import GitHTTPServer, GitRepos
+from eddy_testenv.observe import condition
 from source_controller.kinds import GIT_REPOSITORIES as GR
 
 from .conftest import RunningController
 from .support import (
-    condition,
     download,
     eventually,
     failed,

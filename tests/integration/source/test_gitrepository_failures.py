@@ -11,19 +11,11 @@ import pytest
 
 from eddy_runtime.resources import ResourceClient
 from eddy_testenv.gitserver import GitHTTPServer, GitRepos
+from eddy_testenv.observe import condition, events_for
 from source_controller.kinds import GIT_REPOSITORIES as GR
 
 from .conftest import PASSWORD, RunningController
-from .support import (
-    condition,
-    create_secret,
-    download,
-    events_for,
-    failed,
-    git_repository,
-    ready,
-    warning_reasons,
-)
+from .support import create_secret, download, failed, git_repository, ready, warning_reasons
 
 pytestmark = pytest.mark.integration
 

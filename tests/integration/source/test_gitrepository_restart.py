@@ -14,10 +14,11 @@ import pytest
 
 from eddy_runtime.resources import ResourceClient
 from eddy_testenv.gitserver import GitHTTPServer, GitRepos
+from eddy_testenv.observe import events_for
 from source_controller.kinds import GIT_REPOSITORIES as GR
 
 from .conftest import running_controller
-from .support import download, events_for, eventually, git_repository, handled, ready
+from .support import download, eventually, git_repository, handled, ready
 from .support import request_reconcile as request
 
 pytestmark = pytest.mark.integration

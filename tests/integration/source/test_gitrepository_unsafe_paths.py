@@ -14,10 +14,11 @@ import pytest
 
 from eddy_runtime.resources import ResourceClient
 from eddy_testenv.gitserver import GitHTTPServer, GitRepos, git
+from eddy_testenv.observe import condition
 from source_controller.kinds import GIT_REPOSITORIES as GR
 
 from .conftest import RunningController
-from .support import condition, failed, git_repository
+from .support import failed, git_repository
 
 pytestmark = pytest.mark.integration
 

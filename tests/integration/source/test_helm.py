@@ -14,17 +14,18 @@ import yaml
 from eddy_runtime.resources import ResourceClient
 from eddy_testenv.gitserver import GitHTTPServer, GitRepos
 from eddy_testenv.helmrepo import HelmRepo
+from eddy_testenv.observe import condition, events_for
 from source_controller.kinds import GIT_REPOSITORIES, HELM_CHARTS, HELM_REPOSITORIES
 
 from .conftest import PASSWORD, USERNAME, RunningController
 from .support import (
-    condition,
     create_secret,
-    events_for,
     eventually,
     failed,
     git_repository,
     handled,
+    helm_chart,
+    helm_repository,
     ready,
     request_reconcile,
     until_ready,
@@ -34,25 +35,6 @@ from .support import (
 pytestmark = pytest.mark.integration
 
 HR, HC = HELM_REPOSITORIES, HELM_CHARTS
-
-
-def helm_repository(name: str, namespace: str, url: str, **spec: object) -> dict[str, object]:
-    return {
-        "apiVersion": HR.api_version, "kind": HR.kind,
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"url": url, "interval": "1h", "timeout": "20s", **spec},
-    }  # fmt: skip
-
-
-def helm_chart(
-    name: str, namespace: str, chart: str, kind: str, source: str, **spec: object
-) -> dict[str, object]:
-    return {
-        "apiVersion": HC.api_version, "kind": HC.kind,
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"chart": chart, "interval": "1h",
-                 "sourceRef": {"kind": kind, "name": source}, **spec},
-    }  # fmt: skip
 
 
 def chart_files(path: Path) -> dict[str, bytes]:

@@ -15,22 +15,22 @@ import pytest
 
 from eddy_runtime.resources import SECRETS, ResourceClient
 from eddy_testenv.controlplane import free_port
+from eddy_testenv.observe import condition, events_for
 from eddy_testenv.registry import Registry
 from source_controller.kinds import HELM_CHARTS, HELM_REPOSITORIES
 
 from .conftest import RunningController
 from .support import (
-    condition,
     create_secret,
-    events_for,
     eventually,
     failed,
+    helm_chart,
+    helm_repository,
     ready,
     request_reconcile,
     until_ready,
     warning_reasons,
 )
-from .test_helm import helm_chart, helm_repository
 
 pytestmark = pytest.mark.integration
 

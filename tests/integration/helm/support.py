@@ -1,0 +1,129 @@
+"""What the helm-controller tests share: charts, releases, waiting for a condition, helm."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from eddy_runtime.resources import Resource, ResourceClient
+from eddy_testenv import find_binary
+from eddy_testenv.helmrepo import HelmRepo
+from eddy_testenv.observe import condition
+from eddy_testenv.waiting import eventually
+from helm_controller.objects import HELM_RELEASES
+
+HELM_REPOSITORIES = Resource("source.toolkit.fluxcd.io", "v1", "helmrepositories", "HelmRepository")
+
+TIMEOUT = 40.0
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}-web
+spec:
+  replicas: {{ .Values.replicas }}
+  progressDeadlineSeconds: 600
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: web
+          image: nginx:1.27
+"""
+CONFIG = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-settings
+data:
+  greeting: {{ .Values.greeting | quote }}
+  color: {{ .Values.color | default "none" | quote }}
+  password: {{ .Values.password | default "" | quote }}
+"""
+TEMPLATES = {"configmap.yaml": CONFIG}
+
+
+async def repository(kube: ResourceClient, namespace: str, repo: HelmRepo) -> None:
+    await kube.create(
+        HELM_REPOSITORIES,
+        {
+            "apiVersion": HELM_REPOSITORIES.api_version,
+            "kind": HELM_REPOSITORIES.kind,
+            "metadata": {"name": "charts", "namespace": namespace},
+            "spec": {"url": repo.url, "interval": "1h"},
+        },
+        namespace,
+    )
+
+
+def release(name: str, namespace: str, version: str = "*", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": HELM_RELEASES.api_version,
+        "kind": HELM_RELEASES.kind,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "interval": "1h",
+            "chart": {
+                "spec": {
+                    "chart": "app",
+                    "version": version,
+                    "interval": "1h",
+                    "sourceRef": {"kind": "HelmRepository", "name": "charts"},
+                }
+            },
+            **spec,
+        },
+    }
+
+
+async def wait_condition(
+    kube: ResourceClient, namespace: str, name: str, type_: str, status: str, reason: str = ""
+) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        obj = await kube.get(HELM_RELEASES, name, namespace)
+        cond = condition(obj, type_)
+        meta, st = obj["metadata"], obj.get("status") or {}
+        if cond.get("status") != status or st.get("observedGeneration") != meta["generation"]:
+            return None
+        return obj if not reason or cond.get("reason") == reason else None
+
+    return await eventually(probe, timeout=TIMEOUT, interval=0.2)
+
+
+class HelmCLI:
+    """The pinned helm, pointed at the test control plane, as a user would run it."""
+
+    def __init__(self, kubeconfig: Path, home: Path) -> None:
+        self.kubeconfig = kubeconfig
+        self.home = home
+
+    def run(self, *args: str) -> str:
+        env = {
+            "HOME": str(self.home),
+            "HELM_CACHE_HOME": str(self.home / "cache"),
+            "HELM_CONFIG_HOME": str(self.home / "config"),
+            "HELM_DATA_HOME": str(self.home / "data"),
+            "PATH": "/usr/bin:/bin",
+        }
+        done = subprocess.run(
+            [find_binary("helm"), *args, "--kubeconfig", str(self.kubeconfig)],
+            capture_output=True, text=True, env=env, timeout=60, check=True,
+        )  # fmt: skip
+        return done.stdout
+
+    async def releases(self, namespace: str) -> list[dict[str, Any]]:
+        out = await asyncio.to_thread(self.run, "list", "-a", "-n", namespace, "-o", "json")
+        found: list[dict[str, Any]] = json.loads(out or "[]")
+        return found
+
+    async def history(self, name: str, namespace: str) -> list[dict[str, Any]]:
+        out = await asyncio.to_thread(self.run, "history", name, "-n", namespace, "-o", "json")
+        found: list[dict[str, Any]] = json.loads(out or "[]")
+        return found
