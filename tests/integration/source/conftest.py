@@ -1,15 +1,14 @@
-"""Fixtures for the source-controller's integration tests: Git servers and the controller.
+"""Fixtures for the source-controller's integration tests: the controller.
 
-Git servers (smart HTTP, with basic auth, with TLS, and OpenSSH) run once per session
-on loopback; each test gets the controller in its own event loop, watching only the
-test's namespace, with its own storage directory and artifact server.
+Git, Helm and OCI servers come from eddy_testenv's fixtures; each test gets the
+controller in its own event loop, watching only the test's namespace, with its own
+storage directory and artifact server.
 """
 
 from __future__ import annotations
 
 import contextlib
-import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,6 @@ import pytest
 import pytest_asyncio
 
 from eddy_runtime.manager import Controller, Manager
-from eddy_testenv.gitserver import GitHTTPServer, GitRepos, GitSSHServer
-from eddy_testenv.helmrepo import HelmRepo
 from eddy_testenv.managers import running_manager
 from source_controller.controller import (
     NAME,
@@ -31,40 +28,8 @@ from source_controller.storage import Retention, Storage
 
 pytestmark = pytest.mark.integration
 
-USERNAME = "flux"
 # Long enough that no test sees an artifact age out unless it asks for that.
 RETENTION = Retention(records=2, ttl=3600.0)
-PASSWORD = "s3cr3t-pass"
-
-
-@pytest.fixture(scope="session")
-def git_repos() -> Iterator[GitRepos]:
-    with tempfile.TemporaryDirectory(prefix="eddy-source-repos-") as root:
-        yield GitRepos(Path(root))
-
-
-@pytest.fixture(scope="session")
-def git_http(git_repos: GitRepos) -> Iterator[GitHTTPServer]:
-    with GitHTTPServer(git_repos) as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def git_http_auth(git_repos: GitRepos) -> Iterator[GitHTTPServer]:
-    with GitHTTPServer(git_repos, username=USERNAME, password=PASSWORD) as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def git_https(git_repos: GitRepos) -> Iterator[GitHTTPServer]:
-    with GitHTTPServer(git_repos, username=USERNAME, password=PASSWORD, tls=True) as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def git_ssh(git_repos: GitRepos) -> Iterator[GitSSHServer]:
-    with GitSSHServer(git_repos) as server:
-        yield server
 
 
 @dataclass
@@ -118,21 +83,3 @@ async def source_controller(
     """The source-controller in this event loop, watching the test's namespace."""
     async with running_controller(control_plane, namespace, tmp_path / "storage") as running:
         yield running
-
-
-@pytest.fixture
-def helm_repos() -> Iterator[Callable[..., HelmRepo]]:
-    """Start chart repositories for this test: `helm_repos(username=…, tls=True)`."""
-    started: list[HelmRepo] = []
-
-    def start(**options: Any) -> HelmRepo:
-        repo = HelmRepo(**options)
-        repo.start()
-        started.append(repo)
-        return repo
-
-    try:
-        yield start
-    finally:
-        for repo in started:
-            repo.stop()

@@ -20,6 +20,10 @@ from eddy_testenv.observe import condition, events_for
 from eddy_testenv.waiting import eventually as eventually  # re-exported for the tests
 from source_controller.kinds import GIT_REPOSITORIES, HELM_CHARTS, HELM_REPOSITORIES
 
+# Credentials for servers a test starts itself (chart repositories, a stalled server).
+USERNAME = "flux"
+PASSWORD = "s3cr3t-pass"
+
 T = TypeVar("T")
 
 

@@ -24,14 +24,14 @@ async def test_branch_artifact_new_commit_and_retention(
     kube: ResourceClient,
     namespace: str,
     git_repos: GitRepos,
-    git_http: GitHTTPServer,
+    git_server: GitHTTPServer,
     source_controller: RunningController,
     tmp_path: Path,
 ) -> None:
     repo = f"{namespace}-app"
     git_repos.create(repo)
     first = git_repos.commit(repo, {"deploy/app.yaml": "kind: ConfigMap\n"}, message="one")
-    await kube.create(GR, git_repository("app", namespace, git_http.repo_url(repo),
+    await kube.create(GR, git_repository("app", namespace, git_server.repo_url(repo),
                                          ref={"branch": "main"}))  # fmt: skip
     obj = await ready(kube, GR, namespace, "app")
     artifact = obj["status"]["artifact"]
@@ -50,12 +50,12 @@ async def test_branch_artifact_new_commit_and_retention(
 
     # Nothing changed upstream: a requested reconcile must not fetch or rebuild.
     mtime = stored.stat().st_mtime_ns
-    assert git_http.fetches(repo) == 1
+    assert git_server.fetches(repo) == 1
     stamp = await request_reconcile(kube, GR, namespace, "app")
     again = await handled(kube, GR, namespace, "app", stamp)
     assert again["status"]["artifact"] == artifact
     assert stored.stat().st_mtime_ns == mtime
-    assert git_http.fetches(repo) == 1
+    assert git_server.fetches(repo) == 1
 
     # A new commit becomes a new revision, and a third one ages the first out.
     second = git_repos.commit(repo, {"deploy/app.yaml": "kind: Secret\n"}, message="two")
@@ -88,7 +88,7 @@ async def test_every_ref_type(
     kube: ResourceClient,
     namespace: str,
     git_repos: GitRepos,
-    git_http: GitHTTPServer,
+    git_server: GitHTTPServer,
     source_controller: RunningController,
 ) -> None:
     repo = f"{namespace}-refs"
@@ -100,7 +100,7 @@ async def test_every_ref_type(
     git_repos.create_tag(repo, "v2.0.0-rc.1")
     head = git_repos.commit(repo, {"v": "main"})
     dev = git_repos.create_branch(repo, "dev", start="v1.0.0")
-    url = git_http.repo_url(repo)
+    url = git_server.repo_url(repo)
     cases = {
         "branch": ({"branch": "dev"}, f"dev@sha1:{dev}"),
         "default": (None, None),

@@ -12,7 +12,7 @@ from eddy_testenv.gitserver import GitHTTPServer, GitRepos, GitSSHServer
 from eddy_testenv.observe import condition, events_for
 from source_controller.kinds import GIT_REPOSITORIES as GR
 
-from .conftest import PASSWORD, USERNAME, RunningController
+from .conftest import RunningController
 from .support import (
     create_secret,
     download,
@@ -30,14 +30,15 @@ async def test_basic_auth_and_wrong_password(
     kube: ResourceClient,
     namespace: str,
     git_repos: GitRepos,
-    git_http_auth: GitHTTPServer,
+    git_server_auth: GitHTTPServer,
     source_controller: RunningController,
 ) -> None:
     repo = f"{namespace}-private"
     git_repos.create(repo, {"a.yaml": "a: 1\n"})
-    url = git_http_auth.repo_url(repo)
-    await create_secret(kube, namespace, "good", {"username": USERNAME, "password": PASSWORD})
-    await create_secret(kube, namespace, "bad", {"username": USERNAME, "password": "nope"})
+    url = git_server_auth.repo_url(repo)
+    creds = {"username": git_server_auth.username, "password": git_server_auth.password}
+    await create_secret(kube, namespace, "good", creds)
+    await create_secret(kube, namespace, "bad", {**creds, "password": "nope"})
     await kube.create(GR, git_repository("good", namespace, url, ref={"branch": "main"},
                                          secretRef={"name": "good"}))  # fmt: skip
     await kube.create(GR, git_repository("bad", namespace, url, ref={"branch": "main"},
@@ -49,7 +50,7 @@ async def test_basic_auth_and_wrong_password(
         ready_cond = condition(obj, "Ready")
         assert ready_cond["reason"] == "GitOperationFailed"
         assert "authentication failed" in ready_cond["message"]
-        assert PASSWORD not in str(obj) and "nope" not in str(obj)
+        assert str(creds["password"]) not in str(obj) and "nope" not in str(obj)
         assert condition(obj, "FetchFailed")["status"] == "True"
         assert condition(obj, "Reconciling")["status"] == "True"
 
@@ -58,16 +59,16 @@ async def test_https_with_custom_ca(
     kube: ResourceClient,
     namespace: str,
     git_repos: GitRepos,
-    git_https: GitHTTPServer,
+    git_server_tls: GitHTTPServer,
     source_controller: RunningController,
 ) -> None:
     repo = f"{namespace}-tls"
     git_repos.create(repo, {"a.yaml": "a: 1\n"})
-    url = git_https.repo_url(repo)
-    assert url.startswith("https://") and git_https.ca_file is not None
-    creds = {"username": USERNAME, "password": PASSWORD}
+    url = git_server_tls.repo_url(repo)
+    assert url.startswith("https://") and git_server_tls.ca_file is not None
+    creds = {"username": git_server_tls.username, "password": git_server_tls.password}
     await create_secret(
-        kube, namespace, "with-ca", {**creds, "ca.crt": git_https.ca_file.read_bytes()}
+        kube, namespace, "with-ca", {**creds, "ca.crt": git_server_tls.ca_file.read_bytes()}
     )
     await create_secret(kube, namespace, "no-ca", creds)
     await kube.create(GR, git_repository("trusted", namespace, url, ref={"branch": "main"},
@@ -84,15 +85,15 @@ async def test_ssh_keys_passphrase_and_host_keys(
     kube: ResourceClient,
     namespace: str,
     git_repos: GitRepos,
-    git_ssh: GitSSHServer,
+    git_ssh_server: GitSSHServer,
     source_controller: RunningController,
 ) -> None:
     repo = f"{namespace}-ssh"
     git_repos.create(repo)
     sha = git_repos.commit(repo, {"a.yaml": "a: 1\n"})
-    url = git_ssh.repo_url(repo)
-    known_hosts = git_ssh.known_hosts_line + "\n"
-    plain, encrypted = git_ssh.client_key, git_ssh.encrypted_client_key
+    url = git_ssh_server.repo_url(repo)
+    known_hosts = git_ssh_server.known_hosts_line + "\n"
+    plain, encrypted = git_ssh_server.client_key, git_ssh_server.encrypted_client_key
     assert encrypted.passphrase is not None
     await create_secret(kube, namespace, "plain",
                         {"identity": plain.identity, "known_hosts": known_hosts})  # fmt: skip
@@ -101,7 +102,7 @@ async def test_ssh_keys_passphrase_and_host_keys(
         "known_hosts": known_hosts,
     })  # fmt: skip
     # A host key that is not the server's: the connection must be refused.
-    other = git_ssh.known_hosts_line.split()[0] + (
+    other = git_ssh_server.known_hosts_line.split()[0] + (
         " ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"
     )
     await create_secret(kube, namespace, "wrong-host",
@@ -165,16 +166,17 @@ async def test_credentials_in_the_url_stay_out_of_status_events_and_logs(
     kube: ResourceClient,
     namespace: str,
     git_repos: GitRepos,
-    git_http_auth: GitHTTPServer,
+    git_server_auth: GitHTTPServer,
     source_controller: RunningController,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     repo = f"{namespace}-inurl"
     git_repos.create(repo, {"a.yaml": "a: 1\n"})
-    url = git_http_auth.repo_url(repo, credentials=True)
-    missing = git_http_auth.repo_url(f"{namespace}-absent", credentials=True)
-    assert PASSWORD in url
+    url = git_server_auth.repo_url(repo, credentials=True)
+    missing = git_server_auth.repo_url(f"{namespace}-absent", credentials=True)
+    password = str(git_server_auth.password)
+    assert password in url
     await kube.create(GR, git_repository("inurl", namespace, url, ref={"branch": "main"}))
     await kube.create(GR, git_repository("absent", namespace, missing, ref={"branch": "main"}))
     await ready(kube, GR, namespace, "inurl")
@@ -187,19 +189,19 @@ async def test_credentials_in_the_url_stay_out_of_status_events_and_logs(
         return [e["message"] for e in events if e["reason"] == "NewArtifact"]
 
     message = (await eventually(announced))[0]
-    assert git_http_auth.repo_url(repo) in message
+    assert git_server_auth.repo_url(repo) in message
     statuses = [str(o.get("status")) for o in (await kube.list(GR, namespace))["items"]]
     events = [
         str(e) for name in ("inurl", "absent") for e in await events_for(kube, namespace, name)
     ]
-    assert not [text for text in [*statuses, *events, caplog.text] if PASSWORD in text]
+    assert not [text for text in [*statuses, *events, caplog.text] if password in text]
 
 
 async def test_a_bearer_token_with_a_line_break_is_refused_without_showing_it(
     kube: ResourceClient,
     namespace: str,
     git_repos: GitRepos,
-    git_http: GitHTTPServer,
+    git_server: GitHTTPServer,
     source_controller: RunningController,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -208,7 +210,7 @@ async def test_a_bearer_token_with_a_line_break_is_refused_without_showing_it(
     repo = f"{namespace}-newline"
     git_repos.create(repo, {"a.yaml": "a: 1\n"})
     await create_secret(kube, namespace, "newline", {"bearerToken": TOKEN + "\n"})
-    await kube.create(GR, git_repository("newline", namespace, git_http.repo_url(repo),
+    await kube.create(GR, git_repository("newline", namespace, git_server.repo_url(repo),
                                          ref={"branch": "main"},
                                          secretRef={"name": "newline"}))  # fmt: skip
     obj = await failed(kube, GR, namespace, "newline")

@@ -30,7 +30,7 @@ async def test_ignore_rules_and_sparse_checkout(
     kube: ResourceClient,
     namespace: str,
     git_repos: GitRepos,
-    git_http: GitHTTPServer,
+    git_server: GitHTTPServer,
     source_controller: RunningController,
     tmp_path: Path,
 ) -> None:
@@ -45,7 +45,7 @@ async def test_ignore_rules_and_sparse_checkout(
         "apps/secret/token": "t\n",
         "infra/db.yaml": "db\n",
     })  # fmt: skip
-    url = git_http.repo_url(repo)
+    url = git_server.repo_url(repo)
     await kube.create(GR, git_repository("ign", namespace, url, ref={"branch": "main"},
                                          ignore="apps/secret/\n!keep.md\n"))  # fmt: skip
     await kube.create(GR, git_repository("sparse", namespace, url, ref={"branch": "main"},
@@ -76,17 +76,17 @@ async def test_include_copies_another_artifact_and_follows_it(
     kube: ResourceClient,
     namespace: str,
     git_repos: GitRepos,
-    git_http: GitHTTPServer,
+    git_server: GitHTTPServer,
     source_controller: RunningController,
     tmp_path: Path,
 ) -> None:
     app, lib = f"{namespace}-app", f"{namespace}-lib"
     git_repos.create(app, {"app.yaml": "app\n"})
     git_repos.create(lib, {"base/lib.yaml": "lib v1\n", "docs/x": "x\n"})
-    await kube.create(GR, git_repository("lib", namespace, git_http.repo_url(lib),
+    await kube.create(GR, git_repository("lib", namespace, git_server.repo_url(lib),
                                          ref={"branch": "main"}))  # fmt: skip
     include = [{"repository": {"name": "lib"}, "fromPath": "base", "toPath": "vendor/lib"}]
-    await kube.create(GR, git_repository("app", namespace, git_http.repo_url(app),
+    await kube.create(GR, git_repository("app", namespace, git_server.repo_url(app),
                                          ref={"branch": "main"}, include=include))  # fmt: skip
     # "app" may fail first (lib has no artifact yet), and follows when lib has one.
     obj = await until_ready(kube, GR, namespace, "app")
@@ -113,13 +113,13 @@ async def test_include_of_a_missing_repository_is_reported(
     kube: ResourceClient,
     namespace: str,
     git_repos: GitRepos,
-    git_http: GitHTTPServer,
+    git_server: GitHTTPServer,
     source_controller: RunningController,
 ) -> None:
     repo = f"{namespace}-inc"
     git_repos.create(repo, {"a": "a"})
     include = [{"repository": {"name": "absent"}}]
-    await kube.create(GR, git_repository("inc", namespace, git_http.repo_url(repo),
+    await kube.create(GR, git_repository("inc", namespace, git_server.repo_url(repo),
                                          ref={"branch": "main"}, include=include))  # fmt: skip
     obj = await failed(kube, GR, namespace, "inc")
     assert condition(obj, "Ready")["reason"] == "IncludeUnavailable"
@@ -131,17 +131,17 @@ async def test_include_onto_a_file_of_the_repository_is_reported(
     kube: ResourceClient,
     namespace: str,
     git_repos: GitRepos,
-    git_http: GitHTTPServer,
+    git_server: GitHTTPServer,
     source_controller: RunningController,
 ) -> None:
     app, lib = f"{namespace}-app", f"{namespace}-lib"
     git_repos.create(app, {"vendor": "a file, not a directory\n"})
     git_repos.create(lib, {"lib.yaml": "lib\n"})
-    await kube.create(GR, git_repository("lib", namespace, git_http.repo_url(lib),
+    await kube.create(GR, git_repository("lib", namespace, git_server.repo_url(lib),
                                          ref={"branch": "main"}))  # fmt: skip
     await until_ready(kube, GR, namespace, "lib")
     include = [{"repository": {"name": "lib"}, "toPath": "vendor"}]
-    await kube.create(GR, git_repository("app", namespace, git_http.repo_url(app),
+    await kube.create(GR, git_repository("app", namespace, git_server.repo_url(app),
                                          ref={"branch": "main"}, include=include))  # fmt: skip
     obj = await failed(kube, GR, namespace, "app")
     ready_cond = condition(obj, "Ready")

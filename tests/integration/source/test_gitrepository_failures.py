@@ -14,8 +14,16 @@ from eddy_testenv.gitserver import GitHTTPServer, GitRepos
 from eddy_testenv.observe import condition, events_for
 from source_controller.kinds import GIT_REPOSITORIES as GR
 
-from .conftest import PASSWORD, RunningController
-from .support import create_secret, download, failed, git_repository, ready, warning_reasons
+from .conftest import RunningController
+from .support import (
+    PASSWORD,
+    create_secret,
+    download,
+    failed,
+    git_repository,
+    ready,
+    warning_reasons,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -30,14 +38,14 @@ async def test_each_failure_is_status_with_reason_and_event(
     kube: ResourceClient,
     namespace: str,
     git_repos: GitRepos,
-    git_http: GitHTTPServer,
+    git_server: GitHTTPServer,
     source_controller: RunningController,
 ) -> None:
     repo, empty = f"{namespace}-f", f"{namespace}-empty"
     git_repos.create(repo, {"a": "a"})
     git_repos.create_tag(repo, "v1.0.0")
     git_repos.create(empty)
-    url = git_http.repo_url(repo)
+    url = git_server.repo_url(repo)
     await create_secret(kube, namespace, "nokey", {"username": "x"})
     # name -> (spec, reason, words in the message, stalled)
     cases: dict[str, tuple[dict[str, object], str, str, bool]] = {
@@ -52,9 +60,9 @@ async def test_each_failure_is_status_with_reason_and_event(
                       "no tag matches the semver range '>=2.0.0'", False),
         "bad-semver": ({"ref": {"semver": "not a range"}}, "InvalidConfiguration",
                        "spec.ref.semver", True),
-        "empty": ({"url": git_http.repo_url(empty), "ref": {"branch": "main"}},
+        "empty": ({"url": git_server.repo_url(empty), "ref": {"branch": "main"}},
                   "GitOperationFailed", "the repository is empty", False),
-        "missing-repo": ({"url": git_http.repo_url(f"{namespace}-missing")},
+        "missing-repo": ({"url": git_server.repo_url(f"{namespace}-missing")},
                          "GitOperationFailed", "not found", False),
         "no-secret": ({"secretRef": {"name": "absent"}}, "AuthenticationFailed",
                       f"secret '{namespace}/absent' not found", False),
@@ -84,13 +92,13 @@ async def test_last_good_artifact_survives_a_failure(
     kube: ResourceClient,
     namespace: str,
     git_repos: GitRepos,
-    git_http: GitHTTPServer,
+    git_server: GitHTTPServer,
     source_controller: RunningController,
     tmp_path: Path,
 ) -> None:
     repo = f"{namespace}-keep"
     git_repos.create(repo, {"a.yaml": "good\n"})
-    await kube.create(GR, git_repository("keep", namespace, git_http.repo_url(repo),
+    await kube.create(GR, git_repository("keep", namespace, git_server.repo_url(repo),
                                          ref={"branch": "main"}))  # fmt: skip
     good = (await ready(kube, GR, namespace, "keep"))["status"]["artifact"]
     await kube.patch(GR, "keep", {"spec": {"ref": {"branch": "gone"}}}, namespace)

@@ -34,14 +34,14 @@ async def test_restart_keeps_the_artifact_without_cloning_or_rebuilding(
     control_plane: Any,
     namespace: str,
     git_repos: GitRepos,
-    git_http: GitHTTPServer,
+    git_server: GitHTTPServer,
     tmp_path: Path,
 ) -> None:
     repo = f"{namespace}-restart"
     git_repos.create(repo, {"app.yaml": "kind: ConfigMap\n"})
     root = tmp_path / "storage"
     async with running_controller(control_plane, namespace, root) as first:
-        await kube.create(GR, git_repository("app", namespace, git_http.repo_url(repo),
+        await kube.create(GR, git_repository("app", namespace, git_server.repo_url(repo),
                                              ref={"branch": "main"}))  # fmt: skip
         artifact = (await ready(kube, GR, namespace, "app"))["status"]["artifact"]
         assert artifact["url"].startswith(first.base_url)
@@ -50,7 +50,7 @@ async def test_restart_keeps_the_artifact_without_cloning_or_rebuilding(
             return await new_artifact_count(kube, namespace, "app") == 1
 
         await eventually(announced)
-    assert git_http.fetches(repo) == 1
+    assert git_server.fetches(repo) == 1
     stored = root / artifact["path"]
     mtime = stored.stat().st_mtime_ns
 
@@ -63,7 +63,7 @@ async def test_restart_keeps_the_artifact_without_cloning_or_rebuilding(
             **artifact,
             "url": f"{second.base_url}/{artifact['path']}",
         }
-        assert git_http.fetches(repo) == 1
+        assert git_server.fetches(repo) == 1
         assert stored.stat().st_mtime_ns == mtime
         files = await download(obj["status"]["artifact"], tmp_path / "after-restart")
         assert files == {"app.yaml": b"kind: ConfigMap\n"}
@@ -79,6 +79,6 @@ async def test_restart_keeps_the_artifact_without_cloning_or_rebuilding(
             artifact["digest"],
         )
         assert stored.is_file()
-        assert git_http.fetches(repo) == 2
+        assert git_server.fetches(repo) == 2
         await asyncio.sleep(1.0)  # an Event would follow the status patch closely
         assert await new_artifact_count(kube, namespace, "app") == 1

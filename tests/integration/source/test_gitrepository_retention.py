@@ -27,7 +27,7 @@ async def test_previous_artifact_removed_after_ttl_without_a_new_revision(
     control_plane: Any,
     namespace: str,
     git_repos: GitRepos,
-    git_http: GitHTTPServer,
+    git_server: GitHTTPServer,
     tmp_path: Path,
 ) -> None:
     repo = f"{namespace}-ttl"
@@ -36,7 +36,7 @@ async def test_previous_artifact_removed_after_ttl_without_a_new_revision(
     root = tmp_path / "storage"
     retention = Retention(records=2, ttl=TTL)
     async with running_controller(control_plane, namespace, root, retention) as controller:
-        await kube.create(GR, git_repository("ttl", namespace, git_http.repo_url(repo),
+        await kube.create(GR, git_repository("ttl", namespace, git_server.repo_url(repo),
                                              ref={"branch": "main"}))  # fmt: skip
         await ready(kube, GR, namespace, "ttl")
         made = time.monotonic()

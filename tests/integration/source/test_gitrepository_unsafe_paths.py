@@ -54,14 +54,14 @@ async def test_a_tree_that_climbs_out_is_refused(
     kube: ResourceClient,
     namespace: str,
     git_repos: GitRepos,
-    git_http: GitHTTPServer,
+    git_server: GitHTTPServer,
     source_controller: RunningController,
     top: str,
 ) -> None:
     repo = f"{namespace}-crafted"
     escape = f"eddy-escaped-{namespace}"
     crafted_commit(git_repos, repo, top, escape)
-    await kube.create(GR, git_repository("crafted", namespace, git_http.repo_url(repo),
+    await kube.create(GR, git_repository("crafted", namespace, git_server.repo_url(repo),
                                          ref={"branch": "main"}))  # fmt: skip
     obj = await failed(kube, GR, namespace, "crafted")
     ready_cond = condition(obj, "Ready")

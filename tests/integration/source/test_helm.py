@@ -17,8 +17,10 @@ from eddy_testenv.helmrepo import HelmRepo
 from eddy_testenv.observe import condition, events_for
 from source_controller.kinds import GIT_REPOSITORIES, HELM_CHARTS, HELM_REPOSITORIES
 
-from .conftest import PASSWORD, USERNAME, RunningController
+from .conftest import RunningController
 from .support import (
+    PASSWORD,
+    USERNAME,
     create_secret,
     eventually,
     failed,
@@ -49,10 +51,10 @@ def chart_files(path: Path) -> dict[str, bytes]:
 async def test_repository_with_auth_and_tls_and_chart_by_semver(
     kube: ResourceClient,
     namespace: str,
-    helm_repos: Callable[..., HelmRepo],
+    helm_repo_factory: Callable[..., HelmRepo],
     source_controller: RunningController,
 ) -> None:
-    repo = helm_repos(username=USERNAME, password=PASSWORD, tls=True)
+    repo = helm_repo_factory(username=USERNAME, password=PASSWORD, tls=True)
     for version in ("1.0.0", "1.1.0", "2.0.0"):
         repo.package("demo", version)
     assert repo.ca_file is not None
@@ -99,17 +101,17 @@ async def test_repository_with_auth_and_tls_and_chart_by_semver(
 async def test_repository_and_chart_failures(
     kube: ResourceClient,
     namespace: str,
-    helm_repos: Callable[..., HelmRepo],
+    helm_repo_factory: Callable[..., HelmRepo],
     source_controller: RunningController,
 ) -> None:
-    good = helm_repos()
+    good = helm_repo_factory()
     good.package("demo", "1.0.0")
-    tampered = helm_repos()
+    tampered = helm_repo_factory()
     tampered.package("demo", "1.0.0")
     (tampered.root / "demo-1.0.0.tgz").write_bytes(b"not the indexed chart")
-    broken = helm_repos()
+    broken = helm_repo_factory()
     broken.write_malformed_index("yaml")
-    private = helm_repos(username=USERNAME, password=PASSWORD)
+    private = helm_repo_factory(username=USERNAME, password=PASSWORD)
     private.package("demo", "1.0.0")
     await create_secret(kube, namespace, "wrong", {"username": USERNAME, "password": "nope"})
     await kube.create(HR, helm_repository("good", namespace, good.url))
@@ -151,7 +153,7 @@ async def test_chart_from_git_with_values_files_and_strategies(
     kube: ResourceClient,
     namespace: str,
     git_repos: GitRepos,
-    git_http: GitHTTPServer,
+    git_server: GitHTTPServer,
     source_controller: RunningController,
     tmp_path: Path,
 ) -> None:
@@ -164,7 +166,7 @@ async def test_chart_from_git_with_values_files_and_strategies(
         "env/prod.yaml": "replicas: 3\nnested: {b: 20}\n",
     })  # fmt: skip
     await kube.create(GIT_REPOSITORIES, git_repository("charts", namespace,
-                                                       git_http.repo_url(repo),
+                                                       git_server.repo_url(repo),
                                                        ref={"branch": "main"}))  # fmt: skip
     values = ["charts/demo/values.yaml", "env/prod.yaml"]
     await kube.create(HC, helm_chart("by-version", namespace, "./charts/demo", "GitRepository",
