@@ -167,6 +167,9 @@ class Manager:
             self._informers[resource] = found
         return found
 
+    def controller(self, name: str) -> Controller:
+        return self._running[name].controller
+
     def cache(self, controller_name: str) -> Informer:
         """The cache of a registered controller's own objects (for mapping functions)."""
         return self._running[controller_name].informer
@@ -183,6 +186,29 @@ class Manager:
 
     def ready(self) -> bool:
         return self._started and all(i.synced.is_set() for i in self._informers.values())
+
+    def has_seen(self, resource: Resource, obj: Obj) -> bool:
+        """Whether this process's cache of `resource` holds `obj` at its version or later.
+
+        Event handlers run as the cache is updated: once seen, the change has been
+        mapped to whatever work it causes.
+        """
+        cached = self.informer(resource).get_by_key(object_key(obj))
+        if cached is None:
+            return False
+        have = str((cached.get("metadata") or {}).get("resourceVersion", ""))
+        want = str((obj.get("metadata") or {}).get("resourceVersion", ""))
+        if have.isdigit() and want.isdigit():
+            return int(have) >= int(want)
+        return have == want
+
+    def idle(self, controller: str, key: str) -> bool:
+        """Whether no reconcile of `key` is queued or running for that controller.
+
+        With has_seen, the positive signal that a change caused no work.
+        """
+        running = self._running[controller]
+        return not running.queue.is_queued(key) and key not in running.in_flight
 
     @contextlib.asynccontextmanager
     async def running(self, timeout: float = 60.0) -> AsyncIterator[Manager]:

@@ -12,7 +12,10 @@ from typing import Any
 
 from eddy_runtime.client import make_client
 from eddy_runtime.flags import Options
+from eddy_runtime.informer import object_key
 from eddy_runtime.manager import Controller, Manager
+from eddy_runtime.resources import Obj, Resource
+from eddy_testenv.waiting import eventually
 
 TEST_OPTIONS: dict[str, Any] = {
     "metrics_addr": "127.0.0.1:0",
@@ -45,3 +48,22 @@ async def running_manager(
             yield manager
     finally:
         await api.close()
+
+
+async def settled(
+    manager: Manager, controller: str, obj: Obj, *seen: tuple[Resource, Obj]
+) -> None:
+    """Wait until the controller has seen these objects and has no work left for `obj`.
+
+    The positive signal a test waits for before it checks that a change (a suspend,
+    a status update, a watched object) caused nothing: never a guessed sleep.
+    """
+    kind = manager.controller(controller).resource
+
+    async def quiet() -> bool:
+        return (
+            all(manager.has_seen(r, o) for r, o in ((kind, obj), *seen))
+            and manager.idle(controller, object_key(obj))
+        )
+
+    await eventually(quiet, timeout=20.0, interval=0.05)

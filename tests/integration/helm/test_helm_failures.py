@@ -20,6 +20,7 @@ from .support import (
     CONFIG,
     DEPLOYMENT,
     HELM_REPOSITORIES,
+    TIMEOUT,
     HelmCLI,
     release,
     repository,
@@ -121,7 +122,10 @@ async def test_missing_values_config_map_heals_with_backoff(
     assert condition(obj, "Stalled") == {}
 
     # Several retries go by, as when a user creates the ConfigMap later.
-    await asyncio.sleep(5)
+    def retries() -> float:
+        return helm_controller.metrics.reconcile_errors.value(controller="helmrelease")
+
+    await eventually(lambda: asyncio.sleep(0, retries() >= 3), timeout=TIMEOUT)
     await kube.create(CONFIG_MAPS, {
         "metadata": {"name": "sizes", "namespace": namespace},
         "data": {"values.yaml": "size: large\n"},

@@ -5,7 +5,6 @@ and the objects in the cluster."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from eddy_runtime.resources import CONFIG_MAPS, NAMESPACES, Resource, ResourceCl
 from eddy_testenv import ControlPlane
 from eddy_testenv.controllers import ControllerProcess
 from eddy_testenv.helmrepo import HelmRepo
+from eddy_testenv.managers import settled
 from eddy_testenv.observe import condition
 from eddy_testenv.waiting import eventually
 from helm_controller.objects import HELM_CHARTS, HELM_RELEASES, release_name
@@ -187,8 +187,8 @@ async def test_suspended_release_is_left_alone(
 ) -> None:  # fmt: skip
     helm_repo.package("app", "1.0.0", templates=TEMPLATES, values={"greeting": "hi"})
     await repository(kube, namespace, helm_repo)
-    await kube.create(HELM_RELEASES, release("app", namespace, suspend=True), namespace)
-    await asyncio.sleep(3)
+    created = await kube.create(HELM_RELEASES, release("app", namespace, suspend=True), namespace)
+    await settled(helm_controller, "helmrelease", created)
     obj = await kube.get(HELM_RELEASES, "app", namespace)
     assert not (obj.get("status") or {}).get("conditions")
     assert await kube.get_or_none(HELM_CHARTS, f"{namespace}-app", namespace) is None
@@ -199,8 +199,8 @@ async def test_suspended_release_is_left_alone(
 
     # Suspended again, a change of values is not released until resumed.
     change = {"spec": {"suspend": True, "values": {"greeting": "new"}}}
-    await kube.patch(HELM_RELEASES, "app", change, namespace)
-    await asyncio.sleep(3)
+    changed = await kube.patch(HELM_RELEASES, "app", change, namespace)
+    await settled(helm_controller, "helmrelease", changed)
     assert len(await helm_cli.history("app", namespace)) == 1
     settings = await kube.get(CONFIG_MAPS, "app-settings", namespace)
     assert settings["data"]["greeting"] == "hi"

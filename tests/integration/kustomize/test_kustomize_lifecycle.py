@@ -13,6 +13,7 @@ import pytest
 
 from eddy_runtime.conditions import now_rfc3339
 from eddy_runtime.resources import ResourceClient
+from eddy_testenv.managers import settled
 from eddy_testenv.observe import condition, events_for
 
 from .conftest import StartController
@@ -67,15 +68,17 @@ async def test_suspend_stops_reconciling_until_resumed(
     kube: ResourceClient, sources: Sources, start_controller: StartController, namespace: str
 ) -> None:
     await sources.publish("repo", FILES)
-    await start_controller()
+    manager = await start_controller()
     await create_kustomization(kube, "app", namespace, path="./app", interval="1s")
     applied = await ready(kube, namespace, "app")
 
-    await kube.patch(KUSTOMIZATIONS, "app", {"spec": {"suspend": True}}, namespace)
-    await asyncio.sleep(1.0)  # let the pass that the spec change started finish
+    suspended = await kube.patch(KUSTOMIZATIONS, "app", {"spec": {"suspend": True}}, namespace)
+    await settled(manager, "kustomization", suspended)
     await kube.patch(CONFIG_MAPS, "settings", {"data": {"mode": "by-hand"}}, namespace)
     newer = await sources.publish("repo", {"app/cm.yaml": config_map("settings", mode="newer")})
-    await asyncio.sleep(3.0)
+    # The controller has seen the new revision, and its pass for it did nothing.
+    source = await kube.get(GIT_REPOSITORIES, "repo", namespace)
+    await settled(manager, "kustomization", suspended, (GIT_REPOSITORIES, source))
     assert (await kube.get(CONFIG_MAPS, "settings", namespace))["data"] == {"mode": "by-hand"}
     obj = await kube.get(KUSTOMIZATIONS, "app", namespace)
     assert obj["status"]["lastAppliedRevision"] == applied["status"]["lastAppliedRevision"]

@@ -17,6 +17,7 @@ from eddy_runtime import conditions
 from eddy_runtime.annotations import RECONCILE_REQUESTED_AT
 from eddy_runtime.client import KubeconfigError, make_client, service_account_user
 from eddy_runtime.resources import CONFIG_MAPS, ApiError, Obj, Resource, ResourceClient
+from eddy_testenv.managers import settled
 
 ROLES = Resource("rbac.authorization.k8s.io", "v1", "roles", "Role")
 ROLE_BINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding")
@@ -43,8 +44,8 @@ async def test_reconciles_on_create_and_spec_change_not_on_status_change(
     assert len(calls[key]) == 2
 
     await kube.patch_status(WIDGETS, "w", {"status": {"note": "set by someone"}}, namespace)
-    await kube.patch(WIDGETS, "w", {"metadata": {"labels": {"x": "y"}}}, namespace)
-    await asyncio.sleep(1.0)
+    labelled = await kube.patch(WIDGETS, "w", {"metadata": {"labels": {"x": "y"}}}, namespace)
+    await settled(running.manager, "widget", labelled)
     assert len(calls[key]) == 2
 
 
@@ -148,9 +149,10 @@ async def test_a_watched_object_maps_to_the_objects_that_use_it(
     await eventually(lambda: ready_widget(kube, namespace, "bystander"))
     calls = running.tracker.calls
     before = len(calls[f"{namespace}/user"])
-    await kube.patch(CONFIG_MAPS, "settings", {"data": {"a": "2"}}, namespace)
+    changed = await kube.patch(CONFIG_MAPS, "settings", {"data": {"a": "2"}}, namespace)
     await eventually(lambda: asyncio.sleep(0, len(calls[f"{namespace}/user"]) > before))
-    await asyncio.sleep(0.3)
+    bystander = await kube.get(WIDGETS, "bystander", namespace)
+    await settled(running.manager, "widget", bystander, (CONFIG_MAPS, changed))
     assert len(calls[f"{namespace}/bystander"]) == 1
 
 

@@ -6,7 +6,6 @@ request log can show that nothing was downloaded, so the test reads it.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 
 from eddy_runtime.resources import ResourceClient
 from eddy_testenv.gitserver import GitHTTPServer, GitRepos
+from eddy_testenv.managers import settled
 from eddy_testenv.observe import events_for
 from source_controller.kinds import GIT_REPOSITORIES as GR
 
@@ -80,5 +80,5 @@ async def test_restart_keeps_the_artifact_without_cloning_or_rebuilding(
         )
         assert stored.is_file()
         assert git_server.fetches(repo) == 2
-        await asyncio.sleep(1.0)  # an Event would follow the status patch closely
+        await settled(second.manager, "gitrepository", obj)  # its Events are recorded
         assert await new_artifact_count(kube, namespace, "app") == 1
