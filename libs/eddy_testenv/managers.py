@@ -50,9 +50,7 @@ async def running_manager(
         await api.close()
 
 
-async def settled(
-    manager: Manager, controller: str, obj: Obj, *seen: tuple[Resource, Obj]
-) -> None:
+async def settled(manager: Manager, controller: str, obj: Obj, *seen: tuple[Resource, Obj]) -> None:
     """Wait until the controller has seen these objects and has no work left for `obj`.
 
     The positive signal a test waits for before it checks that a change (a suspend,
@@ -61,9 +59,8 @@ async def settled(
     kind = manager.controller(controller).resource
 
     async def quiet() -> bool:
-        return (
-            all(manager.has_seen(r, o) for r, o in ((kind, obj), *seen))
-            and manager.idle(controller, object_key(obj))
+        return all(manager.has_seen(r, o) for r, o in ((kind, obj), *seen)) and manager.idle(
+            controller, object_key(obj)
         )
 
     await eventually(quiet, timeout=20.0, interval=0.05)
