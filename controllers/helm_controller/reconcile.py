@@ -38,7 +38,7 @@ from .chart import (
 )
 from .decision import Desired
 from .helm import Helm, HelmError
-from .objects import HELM_RELEASES, Obj, release_name, release_namespace, spec_of
+from .objects import HELM_RELEASES, Obj, release_name, release_namespace, spec_of, typed
 from .release import RELEASED, TEST_SUCCESS, Releaser
 from .target import Target, TargetError, Targets
 from .values import Values, compose, config_digest, values_checksum
@@ -158,8 +158,10 @@ class HelmReleaseAttempt(Attempt):
         self.settings = self.reconciler.settings
         self.manager = self.reconciler.manager
         self.helm = self.reconciler.helm
-        self.name = release_name(self.obj)
-        self.namespace = release_namespace(self.obj)
+        # The spec as eddy_api types it, for the rules written there (names, references).
+        self.typed = typed(self.obj)
+        self.name = self.typed.release_name()
+        self.namespace = self.typed.release_namespace()
 
     @property
     def revision(self) -> str:
@@ -192,18 +194,23 @@ class HelmReleaseAttempt(Attempt):
     async def resolve_chart(self) -> Result | None:
         client, cache = self.manager.client, self.reconciler.charts
         try:
-            if isinstance(self.spec.get("chartRef"), dict):
+            template = self.typed.spec.chart
+            if self.typed.spec.chart_ref is not None:
                 chart = await referenced_chart(
                     client, cache, self.obj, self.settings.no_cross_namespace_refs
                 )
             else:
-                if self.settings.no_cross_namespace_refs:
-                    ref = ((self.spec.get("chart") or {}).get("spec") or {}).get("sourceRef") or {}
-                    if ref.get("namespace") and ref["namespace"] != self.meta["namespace"]:
-                        raise ChartRefused(
-                            f"cannot use {ref.get('kind')} '{ref['namespace']}/{ref.get('name')}'"
-                            ": cross-namespace references are disabled on this controller"
-                        )
+                ref = template.spec.source_ref if template is not None else None
+                own = self.meta["namespace"]
+                if (
+                    self.settings.no_cross_namespace_refs
+                    and ref
+                    and ref.namespace not in (None, "", own)
+                ):
+                    raise ChartRefused(
+                        f"cannot use {ref.kind} '{ref.namespace}/{ref.name}'"
+                        ": cross-namespace references are disabled on this controller"
+                    )
                 chart = await ensure_chart(client, cache, self.obj)
             meta = chart["metadata"]
             self.status["helmChart"] = f"{meta['namespace']}/{meta['name']}"
@@ -320,8 +327,9 @@ class HelmReleaseAttempt(Attempt):
     # -- helpers --------------------------------------------------------------------
 
     def chart_label(self) -> str:
-        chart = ((self.spec.get("chart") or {}).get("spec") or {}).get("chart")
-        name = chart or (self.spec.get("chartRef") or {}).get("name") or "chart"
+        template, chart_ref = self.typed.spec.chart, self.typed.spec.chart_ref
+        chart = template.spec.chart if template is not None else ""
+        name = chart or (chart_ref.name if chart_ref is not None else "") or "chart"
         return f"{str(name).rstrip('/').rsplit('/', 1)[-1]}@{self.revision}"
 
     def _wait_for(self, reason: str, message: str) -> Result:

@@ -10,6 +10,8 @@ from typing import Any
 
 import eddy_git
 from eddy_api.common import Reason
+from eddy_api.image import GitSpec, ImageUpdateAutomation, PushSpec
+from eddy_api.source import GitRepository, GitRepositoryRef
 from eddy_git import Author, CredentialsRefused, GitAuth, GitError
 from eddy_runtime import Attempt, Manager, Result, Step, StepError
 from eddy_runtime.conditions import SUCCEEDED, now_rfc3339
@@ -49,26 +51,32 @@ class ConfigError(StepError):
         super().__init__(message, reason=INVALID_CONFIGURATION, stalled=True)
 
 
+def git_spec(automation: Obj) -> GitSpec:
+    """spec.git as eddy_api types it."""
+    return ImageUpdateAutomation.from_dict(automation).spec.git or GitSpec()
+
+
 def checkout_of(automation: Obj, source: Obj) -> git.Checkout:
     """spec.git.checkout.ref, else the GitRepository's own ref."""
-    checkout = ((spec_of(automation).get("git") or {}).get("checkout") or {}).get("ref")
-    ref = checkout if isinstance(checkout, dict) else (spec_of(source).get("ref") or {})
-    if ref.get("commit") or ref.get("semver") or ref.get("name"):
+    checkout = git_spec(automation).checkout
+    ref = checkout.ref if checkout is not None else GitRepository.from_dict(source).spec.ref
+    ref = ref or GitRepositoryRef()
+    if ref.commit or ref.semver or ref.name:
         raise ConfigError(
             "checking out a commit, semver or ref name is not supported yet; "
             "use spec.git.checkout.ref.branch (or tag)"
         )
-    if ref.get("branch"):
-        return git.Checkout(branch=str(ref["branch"]))
-    if ref.get("tag"):
-        return git.Checkout(tag=str(ref["tag"]))
+    if ref.branch:
+        return git.Checkout(branch=ref.branch)
+    if ref.tag:
+        return git.Checkout(tag=ref.tag)
     return git.Checkout(branch=DEFAULT_BRANCH)
 
 
 def push_ref_of(automation: Obj, checkout: git.Checkout) -> tuple[str, str]:
     """(full ref to push to, branch name to report)."""
-    push = (spec_of(automation).get("git") or {}).get("push") or {}
-    refspec = str(push.get("refspec") or "")
+    push = git_spec(automation).push or PushSpec()
+    refspec = push.refspec or ""
     if refspec:
         _, sep, dst = refspec.lstrip("+").partition(":")
         if not sep or not dst.startswith("refs/heads/"):
@@ -76,7 +84,7 @@ def push_ref_of(automation: Obj, checkout: git.Checkout) -> tuple[str, str]:
                 f"spec.git.push.refspec {refspec!r}: use the form '<src>:refs/heads/<branch>'"
             )
         return dst, dst.removeprefix("refs/heads/")
-    branch = str(push.get("branch") or checkout.branch)
+    branch = push.branch or checkout.branch
     if not branch:
         raise ConfigError("checking out a tag needs spec.git.push.branch to push to")
     return f"refs/heads/{branch}", branch
@@ -234,7 +242,7 @@ class ImageUpdateAutomationAttempt(Attempt):
             author=Author(str(author.get("name") or ""), str(author["email"])),
             message=message,
             timeout=min(interval_of(self.obj), 120.0),
-            push_options=_push_options(self.spec),
+            push_options=_push_options(self.obj),
         )
         try:
             self.pushed = await eddy_git.in_thread(
@@ -294,6 +302,7 @@ def _labels(obj: Obj) -> dict[str, str]:
     return dict((obj.get("metadata") or {}).get("labels") or {})
 
 
-def _push_options(spec: dict[str, Any]) -> tuple[str, ...]:
-    options = ((spec.get("git") or {}).get("push") or {}).get("options") or {}
+def _push_options(automation: Obj) -> tuple[str, ...]:
+    push = git_spec(automation).push
+    options = (push.options if push is not None else None) or {}
     return tuple(f"{k}={v}" if v else str(k) for k, v in sorted(options.items()))

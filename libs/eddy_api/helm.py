@@ -9,6 +9,7 @@ from them; this module is its API, defaults and Flux names.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +64,11 @@ def _name(description: str, *, required: bool = False) -> Any:
 
 def _namespace(description: str) -> Any:
     return prop(description, min_length=1, max_length=63)
+
+
+# Helm refuses release names longer than this.
+MAX_RELEASE_NAME = 53
+_RELEASE_HASH_CHARS = 12
 
 
 @dataclass
@@ -598,12 +604,16 @@ class HelmRelease(Resource):
     )
 
     def release_name(self) -> str:
-        """The Helm release name: spec.releaseName, else `[targetNamespace-]name`."""
-        if self.spec.release_name:
-            return self.spec.release_name
-        if self.spec.target_namespace:
-            return f"{self.spec.target_namespace}-{self.name}"
-        return self.name
+        """spec.releaseName, else `[targetNamespace-]name`, shortened with a hash as Flux
+        does when longer than Helm accepts."""
+        name = self.spec.release_name or ""
+        if not name:
+            target = self.spec.target_namespace
+            name = f"{target}-{self.name}" if target else self.name
+        if len(name) <= MAX_RELEASE_NAME:
+            return name
+        digest = hashlib.sha256(name.encode()).hexdigest()[:_RELEASE_HASH_CHARS]
+        return f"{name[: MAX_RELEASE_NAME - _RELEASE_HASH_CHARS - 1]}-{digest}"
 
     def release_namespace(self) -> str:
         return self.spec.target_namespace or self.namespace
@@ -614,6 +624,12 @@ class HelmRelease(Resource):
     def helm_chart_name(self) -> str:
         """Name of the HelmChart created for spec.chart: `<namespace>-<name>`."""
         return f"{self.namespace}-{self.name}"
+
+    def helm_chart_namespace(self) -> str:
+        """A HelmChart lives beside its source: its sourceRef cannot leave its namespace."""
+        template = self.spec.chart
+        source = template.spec.source_ref.namespace if template is not None else None
+        return source or self.namespace
 
 
 KINDS: tuple[type[Resource], ...] = (HelmRelease,)
