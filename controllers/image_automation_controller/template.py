@@ -3,10 +3,15 @@
 Supported: `{{ .Field.Path }}`, `{{ $var.Field }}`, `{{ range [$k,] [$v :=] X }}`,
 `{{ if X }}…{{ else }}…{{ end }}`, `{{ with X }}`, string literals and `{{- -}}`
 trimming. Anything else is an error that names the unsupported action.
+
+A template is written by whoever may edit the automation, so it reaches only the
+data handed to it: map keys and the declared fields of the data's dataclasses,
+never a name beginning with `_`, a method or anything else callable.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,10 +19,32 @@ from typing import Any
 
 _ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.DOTALL)
 _RANGE_VARS = re.compile(r"^(\$\w*)(?:\s*,\s*(\$\w*))?\s*:=\s*(.+)$", re.DOTALL)
+# A field name after a dot, outside string literals, that begins with "_".
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|`[^`]*`')
+_PRIVATE = re.compile(r"\.\s*(_\w*)")
+# What one rendering may produce and do, so a template cannot make a commit
+# message of gigabytes or loop for hours over nested ranges.
+MAX_OUTPUT = 1 << 20
+MAX_STEPS = 100_000
 
 
 class TemplateError(ValueError):
     """The template cannot be parsed or executed; the message says where."""
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """A template excerpt for a message: enough to find it, never a whole template."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _refuse_private(action: str) -> None:
+    found = _PRIVATE.search(_STRINGS.sub('""', action))
+    if found:
+        raise TemplateError(
+            f"{{{{{_short(action)}}}}}: {found.group(1)!r} is not template data; names "
+            "beginning with '_' cannot be used (see the documented .AutomationObject, "
+            ".Changed and .Values)"
+        )
 
 
 @dataclass
@@ -66,6 +93,7 @@ def _parse(
             continue
         if not value:
             continue
+        _refuse_private(value)
         word, _, rest = value.partition(" ")
         rest = rest.strip()
         if word in ("end", "else"):
@@ -104,9 +132,20 @@ def _field(value: Any, name: str, expr: str) -> Any:
         if name in value:
             return value[name]
         return None  # Go prints "<no value>" for a missing map key; we print nothing
-    if hasattr(value, name):
-        return getattr(value, name)
-    raise TemplateError(f"can't evaluate field {name} in {expr!r}")
+    # Only the fields a data class declares: no properties, methods or internals.
+    declared = (
+        dataclasses.is_dataclass(value)
+        and not isinstance(value, type)
+        and not name.startswith("_")
+        and any(f.name == name for f in dataclasses.fields(value))
+    )
+    found = getattr(value, name) if declared else None
+    if not declared or callable(found):
+        raise TemplateError(
+            f"can't evaluate field {_short(name, 40)} in {_short(expr)!r}: there is no such "
+            "field in the template data"
+        )
+    return found
 
 
 def _evaluate(expr: str, dot: Any, scope: dict[str, Any]) -> Any:
@@ -153,15 +192,38 @@ def _items(value: Any) -> list[tuple[Any, Any]]:
         return list(enumerate(value))
     if isinstance(value, int):
         return [(i, i) for i in range(value)]
-    raise TemplateError(f"range can't iterate over {type(value).__name__}")
+    raise TemplateError("range can't iterate over a single value")
 
 
-def _run(nodes: list[_Node], dot: Any, scope: dict[str, Any], out: list[str]) -> None:
+class _Output:
+    """The rendered text so far, within MAX_OUTPUT characters and MAX_STEPS actions."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+        self.steps = 0
+
+    def step(self) -> None:
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise TemplateError(
+                f"the template runs more than {MAX_STEPS} actions; simplify nested ranges"
+            )
+
+    def write(self, text: str) -> None:
+        self.size += len(text)
+        if self.size > MAX_OUTPUT:
+            raise TemplateError(f"the message would be longer than {MAX_OUTPUT} characters")
+        self.parts.append(text)
+
+
+def _run(nodes: list[_Node], dot: Any, scope: dict[str, Any], out: _Output) -> None:
     for node in nodes:
+        out.step()
         if node.kind == "text":
-            out.append(node.text)
+            out.write(node.text)
         elif node.kind == "print":
-            out.append(_text(_evaluate(node.expr, dot, scope)))
+            out.write(_text(_evaluate(node.expr, dot, scope)))
         elif node.kind == "if":
             branch = node.body if _truthy(_evaluate(node.expr, dot, scope)) else node.otherwise
             _run(branch, dot, scope, out)
@@ -185,7 +247,7 @@ def _run(nodes: list[_Node], dot: Any, scope: dict[str, Any], out: list[str]) ->
 
 
 def render(source: str, data: Any) -> str:
-    """Execute `source` against `data` (mappings and objects with attributes)."""
-    out: list[str] = []
+    """Execute `source` against `data` (mappings and dataclass instances)."""
+    out = _Output()
     _run(parse(source), data, {"$": data}, out)
-    return "".join(out)
+    return "".join(out.parts)

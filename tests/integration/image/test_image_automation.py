@@ -302,3 +302,56 @@ async def test_bad_input_is_reported_not_fatal(
     await eventually(updated)
     warnings = [e for e in await events_for(kube, ns, "noauth") if e["type"] == "Warning"]
     assert warnings and warnings[0]["reason"] == "AuthenticationFailed"
+
+
+async def test_template_reaches_only_documented_data(
+    kube: ResourceClient,
+    namespace: str,
+    image_controller: Reconcilers,
+    oci_registry_anonymous: Registry,
+    git_repo: GitRepo,
+    git_server: GitHTTPServer,
+) -> None:
+    """Python internals in a messageTemplate: Ready=False with a readable message, no push."""
+    ns = namespace
+    registry = oci_registry_anonymous
+    repository = f"apps/tmpl-{secrets.token_hex(3)}"
+    image = f"{registry.host}/{repository}"
+    push_image(registry, repository, "1.0.0")
+    git_repo.commit({"app.yaml": f'image: {image}:0.1 # {{"$imagepolicy": "{ns}:tmpl"}}\n'})
+    before = len(git_repo.log())
+    await kube.create(GIT_REPOSITORIES, manifest("GitRepository", "tmpl", ns, {
+        "url": git_server.repo_url(git_repo.name), "interval": "1m", "ref": {"branch": "main"},
+    }), ns)  # fmt: skip
+    await kube.create(IMAGE_REPOSITORIES, manifest("ImageRepository", "tmpl", ns, {
+        "image": image, "interval": "1m", "insecure": True}), ns)  # fmt: skip
+    await kube.create(IMAGE_POLICIES, manifest("ImagePolicy", "tmpl", ns, {
+        "imageRepositoryRef": {"name": "tmpl"}, "policy": {"semver": {"range": "*"}}}),
+        ns)  # fmt: skip
+    templates = {
+        # Refused as soon as the spec is read.
+        "dunder": "{{ .AutomationObject.__class__ }}",
+        # Refused when rendered: a method of a string is not template data.
+        "method": "{{ range .Changed.Changes }}{{ .NewValue.upper }}{{ end }}",
+    }
+    for name, template in templates.items():
+        await kube.create(IMAGE_UPDATE_AUTOMATIONS, manifest("ImageUpdateAutomation", name, ns, {
+            "sourceRef": {"kind": "GitRepository", "name": "tmpl"}, "interval": "1m",
+            "git": {"commit": {"author": {"name": "bot", "email": "bot@example.com"},
+                               "messageTemplate": template},
+                    "checkout": {"ref": {"branch": "main"}}, "push": {"branch": "main"}},
+        }), ns)  # fmt: skip
+
+    async def failed(name: str) -> dict[str, Any] | None:
+        cond = condition(await get(kube, IMAGE_UPDATE_AUTOMATIONS, name, ns))
+        return cond if cond.get("status") == "False" else None
+
+    dunder = await eventually(lambda: failed("dunder"))
+    assert dunder["reason"] == "InvalidConfiguration", dunder
+    assert "'__class__' is not template data" in dunder["message"]
+    method = await eventually(lambda: failed("method"))
+    assert method["reason"] == "InvalidConfiguration", method
+    assert "messageTemplate" in method["message"] and "no such field" in method["message"]
+    for cond in (dunder, method):
+        assert "<class" not in cond["message"] and "built-in" not in cond["message"]
+    assert len(git_repo.log()) == before
