@@ -25,10 +25,12 @@ from eddy_artifacts.errors import (
 from eddy_artifacts.extract import DEFAULT_MAX_SIZE, extract_archive, extract_archive_async
 from eddy_artifacts.fetch import FetchedArtifact, fetch_artifact
 from eddy_artifacts.ignore import IgnoreRules, parse_patterns, source_ignore_rules
+from eddy_artifacts.limits import ArchiveLimits, archive_limits
 
 __all__ = [
     "DEFAULT_MAX_SIZE",
     "ArchiveInfo",
+    "ArchiveLimits",
     "ArchiveTooLarge",
     "ArtifactError",
     "ArtifactFetchError",
@@ -40,6 +42,7 @@ __all__ = [
     "InvalidDigest",
     "Revision",
     "UnsafeArchive",
+    "archive_limits",
     "build_archive",
     "build_archive_async",
     "extract_archive",

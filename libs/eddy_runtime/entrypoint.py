@@ -13,6 +13,8 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from eddy_artifacts import limits
+
 from . import logs, tracing
 from .client import make_client
 from .flags import add_runtime_flags, options_from
@@ -39,10 +41,12 @@ def run(
     """
     parser = argparse.ArgumentParser(prog=name)
     add_runtime_flags(parser, concurrent=concurrent)
+    limits.add_flags(parser)
     if add_flags is not None:
         add_flags(parser)
     args = parser.parse_args(argv)
     options = options_from(args)
+    limits.configure_from(args)
     logs.setup(options.log_level, options.log_encoding, controller=name)
     try:
         return asyncio.run(_main(name, lambda m: controllers(m, settings_from(args)), args))
