@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import gzip
+import binascii
 import hashlib
 import json
 import re
@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from eddy_artifacts.bounded import gunzip
+from eddy_artifacts.errors import ArtifactError
 from eddy_runtime.resources import SECRETS, ResourceClient
 
 from .values import Values, config_digest
@@ -29,6 +31,13 @@ PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
 
 _GZIP_MAGIC = b"\x1f\x8b"
 SNAPSHOT_API_VERSION = "v2"
+# A record fits in a Secret (1 MiB); Helm's JSON compresses a few times, never a
+# thousandfold as a crafted record would.
+MAX_RECORD_SIZE = 32 << 20
+
+
+class RecordError(ValueError):
+    """A stored release record cannot be read; the message names the Secret."""
 
 
 @dataclass(frozen=True)
@@ -89,12 +98,32 @@ def _timestamp(value: Any) -> str:
     return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _record(secret: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    """The release of a Helm record Secret (base64 of base64 of gzip of JSON) and its bytes."""
+    name = str((secret.get("metadata") or {}).get("name") or "")
+    what = f"Helm release record '{name[:80]}'"
+    fix = "it was not written by Helm; delete it or fix its data"
+    try:
+        raw = base64.b64decode((secret.get("data") or {}).get("release", ""))
+        data = base64.b64decode(raw)
+        if data[:2] == _GZIP_MAGIC:
+            data = gunzip(data, MAX_RECORD_SIZE, what)
+        elif len(data) > MAX_RECORD_SIZE:
+            raise RecordError(f"{what} is larger than {MAX_RECORD_SIZE >> 20} MiB; {fix}")
+        rel = json.loads(data)
+    except ArtifactError as err:
+        raise RecordError(f"{err}; {fix}") from err
+    except (binascii.Error, ValueError, RecursionError) as err:
+        if isinstance(err, RecordError):
+            raise
+        raise RecordError(f"{what} is not valid base64 JSON; {fix}") from err
+    if not isinstance(rel, dict):
+        raise RecordError(f"{what} does not hold a release; {fix}")
+    return rel, data
+
+
 def decode(secret: dict[str, Any]) -> Release:
-    raw = base64.b64decode((secret.get("data") or {}).get("release", ""))
-    data = base64.b64decode(raw)
-    if data[:2] == _GZIP_MAGIC:
-        data = gzip.decompress(data)
-    rel = json.loads(data)
+    rel, data = _record(secret)
     info = rel.get("info") or {}
     meta = (rel.get("chart") or {}).get("metadata") or {}
     hooks: dict[str, dict[str, str]] = {}

@@ -16,12 +16,18 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import aiohttp
 
+from eddy_artifacts.bounded import human, read_response
+from eddy_artifacts.errors import InputTooLarge
 from eddy_runtime.reconciler import StepError
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 _PAGE = 1000
 _MAX_PAGES = 1000
+# One answer (some registries list every tag with its manifests in one page), and
+# all the pages of one listing together.
+MAX_RESPONSE = 16 << 20
+MAX_LISTING = 64 << 20
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
@@ -150,8 +156,16 @@ class Client:
         scope = f"repository:{image.repository}:pull"
         tags: list[str] = []
         authorization: str | None = None
+        listed = 0
         for _ in range(_MAX_PAGES):
             status, headers, body, authorization = await self._get(url, scope, authorization)
+            listed += len(body)
+            if listed > MAX_LISTING:
+                raise ScanError(
+                    READ_OPERATION_FAILED,
+                    f"listing tags of {image.canonical}: the registry's pages add up to more "
+                    f"than {human(MAX_LISTING)}",
+                )
             if status == 404:
                 raise ScanError(
                     IMAGE_NOT_FOUND,
@@ -190,7 +204,10 @@ class Client:
                 timeout=timeout,
                 allow_redirects=True,
             ) as resp:
-                return resp.status, resp.headers, await resp.read()
+                body = await read_response(resp, MAX_RESPONSE, f"the answer of {_origin(url)}")
+                return resp.status, resp.headers, body
+        except InputTooLarge as err:
+            raise ScanError(READ_OPERATION_FAILED, str(err)) from None
         except aiohttp.ClientConnectorCertificateError:
             raise ScanError(
                 READ_OPERATION_FAILED,

@@ -14,12 +14,19 @@ from typing import Any
 
 import yaml
 
+from eddy_artifacts.bounded import read_stream
+from eddy_artifacts.errors import InputTooLarge
+
 from .confine import check_confined
 from .generate import BuildError, write_kustomization
 from .objects import Obj, describe
 
 # Proxies that go nowhere: a remote resource that slipped past the checks fails fast.
 _NO_NETWORK = "http://127.0.0.1:9"
+# What a build may print: its objects are parsed in memory, at several times this
+# size; an artifact is at most 100 MiB, a build that multiplies it is refused.
+MAX_OUTPUT = 128 << 20
+_MAX_ERRORS = 1 << 20
 
 
 def resolve_path(root: Path, path: str | None) -> Path:
@@ -61,15 +68,34 @@ async def run_kustomize(binary: str, directory: Path, root: Path, timeout: float
     except OSError as err:
         raise BuildError(f"cannot run kustomize ({binary}): {err}") from err
     try:
-        out, stderr = await asyncio.wait_for(proc.communicate(), timeout)
+        out, stderr = await asyncio.wait_for(_collect(proc), timeout)
     except TimeoutError:
         proc.kill()
         await proc.wait()
         raise BuildError(f"kustomize build timed out after {timeout:g}s") from None
+    except InputTooLarge as err:
+        proc.kill()
+        await proc.wait()
+        raise BuildError(f"{err}; split the Kustomization or build less per path") from None
     if proc.returncode != 0:
         message = stderr.decode(errors="replace").strip().removeprefix("Error: ")
         raise BuildError(f"kustomize build failed: {_scrub(message, root)}")
     return out
+
+
+async def _collect(proc: asyncio.subprocess.Process) -> tuple[bytes, bytes]:
+    """stdout and stderr until the process exits, each read with a cap."""
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        async with asyncio.TaskGroup() as group:
+            out = group.create_task(
+                read_stream(proc.stdout, MAX_OUTPUT, "the output of kustomize build")
+            )
+            err = group.create_task(read_stream(proc.stderr, _MAX_ERRORS, "kustomize's errors"))
+    except* InputTooLarge as caught:
+        raise caught.exceptions[0] from None
+    await proc.wait()
+    return out.result(), err.result()
 
 
 def _scrub(message: str, root: Path) -> str:

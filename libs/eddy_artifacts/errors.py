@@ -43,3 +43,7 @@ class UnsafeArchive(ArtifactError):
 
 class ArchiveTooLarge(UnsafeArchive):
     """The archive is bigger than the configured limit."""
+
+
+class InputTooLarge(ArtifactError):
+    """A response, a stream or a decompressed record is bigger than its limit."""

@@ -133,3 +133,44 @@ def test_retry_on_failure_strategy_and_its_interval() -> None:
     assert not actions.retry_on_failure({}, "install")
     remediate = {"install": {"strategy": {"name": "RemediateOnFailure"}}}
     assert not actions.retry_on_failure(remediate, "install")
+
+
+def _record_secret(payload: bytes) -> dict[str, object]:
+    inner = base64.b64encode(payload)
+    return {
+        "metadata": {"name": "sh.helm.release.v1.app.v1"},
+        "data": {"release": base64.b64encode(inner).decode()},
+    }
+
+
+def test_a_crafted_release_record_is_refused_before_it_fills_memory() -> None:
+    # Zeros gzip a thousandfold: 1 GiB would fit in a Secret a tenant may write;
+    # twice the limit is enough to be refused.
+    raw = bytearray()
+    with gzip.GzipFile(fileobj=_Sink(raw), mode="wb", compresslevel=1) as out:
+        block = b"\0" * (1 << 20)
+        for _ in range(2 * storage.MAX_RECORD_SIZE >> 20):
+            out.write(block)
+    with pytest.raises(storage.RecordError, match="larger than 32 MiB") as caught:
+        storage.decode(_record_secret(bytes(raw)))
+    assert "sh.helm.release.v1.app.v1" in str(caught.value)
+
+
+def test_a_release_record_that_is_not_json_is_refused_with_its_name() -> None:
+    for payload in (gzip.compress(b"not json"), b"[1, 2]", gzip.compress(b"[" * 100_000)):
+        with pytest.raises(storage.RecordError, match="delete it or fix its data"):
+            storage.decode(_record_secret(payload))
+
+
+class _Sink:
+    """A write-only file object appending to a bytearray."""
+
+    def __init__(self, into: bytearray) -> None:
+        self.into = into
+
+    def write(self, data: bytes) -> int:
+        self.into += data
+        return len(data)
+
+    def flush(self) -> None:
+        pass
