@@ -6,9 +6,11 @@ failure leaves here as a GitError whose message says what to check.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import shlex
 import shutil
+import socket
 import ssl
 import stat
 import tempfile
@@ -20,9 +22,12 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import urllib3
 from dulwich.client import (
+    FetchPackResult,
     GitClient,
     HTTPUnauthorized,
     SSHGitClient,
+    SubprocessSSHVendor,
+    SubprocessWrapper,
     Urllib3HttpGitClient,
 )
 from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
@@ -33,6 +38,7 @@ from dulwich.repo import BaseRepo
 from eddy_api.common import Reason
 
 from .auth import GitAuth
+from .bounds import Expired, Operation
 from .errors import CredentialsRefused, Diverged, GitError, git_failed, timed_out
 
 PEELED = "^{}"
@@ -120,10 +126,13 @@ class _HTTPClient(Urllib3HttpGitClient):
     carry the token along.
     """
 
-    def __init__(self, base_url: str, *, bearer_token: str | None, **kwargs: Any) -> None:
+    def __init__(
+        self, base_url: str, *, bearer_token: str | None, operation: Operation, **kwargs: Any
+    ) -> None:
         super().__init__(base_url, **kwargs)
         self._bearer = f"Bearer {bearer_token}" if bearer_token else None
         self._bearer_origin = _origin(base_url)
+        self._operation = operation
 
     def _http_request(
         self,
@@ -134,7 +143,77 @@ class _HTTPClient(Urllib3HttpGitClient):
     ) -> tuple[Any, Callable[[int], bytes]]:
         if self._bearer is not None and _origin(url) == self._bearer_origin:
             headers = {**(headers or {}), "Authorization": self._bearer}
-        return super()._http_request(url, headers, data, raise_for_status)
+        self._operation.check()
+        response, read = super()._http_request(url, headers, data, raise_for_status)
+        return response, self._operation.reading(read)
+
+    def fetch_pack(
+        self, path: Any, determine_wants: Any, graph_walker: Any, pack_data: Any, *args: Any,
+        **kwargs: Any,
+    ) -> FetchPackResult:  # fmt: skip
+        guarded = self._operation.guard_pack(pack_data)
+        return super().fetch_pack(path, determine_wants, graph_walker, guarded, *args, **kwargs)
+
+
+class _SSHClient(SSHGitClient):
+    """dulwich's SSH client with the pack checked as it streams in."""
+
+    def __init__(self, host: str, *, operation: Operation, **kwargs: Any) -> None:
+        super().__init__(host, vendor=_WatchedSSHVendor(operation), **kwargs)
+        self._operation = operation
+
+    def fetch_pack(
+        self, path: Any, determine_wants: Any, graph_walker: Any, pack_data: Any, *args: Any,
+        **kwargs: Any,
+    ) -> FetchPackResult:  # fmt: skip
+        guarded = self._operation.guard_pack(pack_data)
+        return super().fetch_pack(path, determine_wants, graph_walker, guarded, *args, **kwargs)
+
+
+class _WatchedSSHVendor(SubprocessSSHVendor):
+    """Runs ssh as dulwich does; the process is killed when the deadline passes."""
+
+    def __init__(self, operation: Operation) -> None:
+        self._operation = operation
+
+    def run_command(self, *args: Any, **kwargs: Any) -> SubprocessWrapper:
+        connection = super().run_command(*args, **kwargs)
+        self._operation.on_expiry(connection.proc.kill)
+        connection.read = self._operation.reading(connection.read)
+        return connection
+
+
+class _WatchedPoolManager(urllib3.PoolManager):
+    """A PoolManager whose connections are shut down when the deadline passes.
+
+    urllib3's read timeout applies to each read, so a server sending a byte every
+    few seconds would hold a thread forever; shutting the socket down from the
+    watchdog wakes the blocked read at once.
+    """
+
+    def __init__(self, operation: Operation, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._operation = operation
+
+    def _new_pool(self, *args: Any, **kwargs: Any) -> Any:
+        pool = super()._new_pool(*args, **kwargs)
+        pool.ConnectionCls = _watched(pool.ConnectionCls, self._operation)
+        return pool
+
+
+def _watched(base: Any, operation: Operation) -> Any:
+    class Watched(base):  # type: ignore[misc]
+        def connect(self) -> None:
+            operation.on_expiry(self._cut)
+            super().connect()
+
+        def _cut(self) -> None:
+            sock = self.sock
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    return Watched
 
 
 class Remote:
@@ -148,19 +227,31 @@ class Remote:
         self._tmp: Path | None = None
         self.client: GitClient
         self.path: str
+        self.operation: Operation
 
     def __enter__(self) -> Remote:
+        # The deadline starts here and covers everything done with this remote.
+        self.operation = Operation(self.timeout)
         self._tmp = Path(tempfile.mkdtemp(prefix="eddy-git-auth-"))
         try:
             self.client, self.path = self._open(self._tmp)
         except BaseException:
+            self.operation.finish()
             shutil.rmtree(self._tmp, ignore_errors=True)
             raise
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.operation.finish()
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def check(self) -> None:
+        """Raise the timeout GitError when the deadline has passed (for work between reads)."""
+        try:
+            self.operation.check()
+        except Expired:
+            raise git_failed(f"working on {self.display_url} {timed_out(self.timeout)}") from None
 
     def _open(self, tmp: Path) -> tuple[GitClient, str]:
         client: GitClient
@@ -192,15 +283,17 @@ class Remote:
             else:
                 argv[1:1] = ["-o", "BatchMode=yes"]
             command = shlex.join(argv)
-            client = SSHGitClient(
+            client = _SSHClient(
                 parts.hostname or "",
+                operation=self.operation,
                 port=parts.port,
                 username=parts.username or auth.username or "git",
                 ssh_command=command,
             )
             return client, parts.path
         context = tls_context(auth.ca_cert) if parts.scheme == "https" else None
-        pool = urllib3.PoolManager(
+        pool = _WatchedPoolManager(
+            self.operation,
             ssl_context=context,
             timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout),
             retries=urllib3.Retry(total=None, connect=0, read=0, redirect=3, status=0, other=0),
@@ -216,6 +309,7 @@ class Remote:
         client = _HTTPClient(
             base,
             bearer_token=auth.bearer_token,
+            operation=self.operation,
             pool_manager=pool,
             username=username,
             password=password,
@@ -228,17 +322,30 @@ class Remote:
         where = self.display_url
         try:
             yield
+        except Expired:
+            raise git_failed(f"{doing} {where}: {timed_out(self.timeout)}") from None
         except (GitError, Diverged):
             raise
-        except HTTPUnauthorized as err:
-            raise CredentialsRefused(
+        except Exception as err:
+            # A connection cut by the deadline fails in whatever way it was reading.
+            if self.operation.expired:
+                raise git_failed(f"{doing} {where}: {timed_out(self.timeout)}") from err
+            failure = self._failure(err, f"{doing} {where}", denied)
+            if failure is None:
+                raise
+            raise failure from err
+
+    def _failure(self, err: Exception, doing: str, denied: str) -> GitError | None:
+        """The GitError that says what `err` means for the user, if it is a known kind."""
+        if isinstance(err, HTTPUnauthorized):
+            return CredentialsRefused(
                 Reason.GIT_OPERATION_FAILED,
-                f"{doing} {where}: authentication failed (HTTP 401); check the username and "
+                f"{doing}: authentication failed (HTTP 401); check the username and "
                 "password or bearerToken in spec.secretRef",
-            ) from err
-        except NotGitRepository as err:
-            raise git_failed(f"{doing} {where}: repository not found (HTTP 404)") from err
-        except HangupException as err:
+            )
+        if isinstance(err, NotGitRepository):
+            return git_failed(f"{doing}: repository not found (HTTP 404)")
+        if isinstance(err, HangupException):
             text = str(err).strip()
             if "Host key verification failed" in text or "host key" in text.lower():
                 hint = "the server's host key is not in known_hosts of spec.secretRef"
@@ -246,12 +353,13 @@ class Remote:
                 hint = "the server refused the SSH identity in spec.secretRef"
             else:
                 hint = text or "the server closed the connection"
-            raise git_failed(f"{doing} {where}: {hint}") from err
-        except (urllib3.exceptions.HTTPError, GitProtocolError, OSError) as err:
+            return git_failed(f"{doing}: {hint}")
+        if isinstance(err, urllib3.exceptions.HTTPError | GitProtocolError | OSError):
             detail = _explain(err, self.timeout)
             if denied and "403" in detail:
                 detail = f"access denied (HTTP 403); {denied}"
-            raise git_failed(f"{doing} {where}: {detail}") from err
+            return git_failed(f"{doing}: {detail}")
+        return None
 
     def refs(self) -> dict[str, str]:
         """Every ref the remote advertises (name -> hex sha); peeled tags end in ^{}."""

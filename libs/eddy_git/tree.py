@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,11 +35,18 @@ def _safe_path(name: str) -> bool:
     return all(p not in ("", ".", "..") and p.lower() != ".git" for p in parts)
 
 
-def write_tree(repo: BaseRepo, commit: str, dest: Path, sparse: Sequence[str] = ()) -> int:
+def write_tree(
+    repo: BaseRepo,
+    commit: str,
+    dest: Path,
+    sparse: Sequence[str] = (),
+    check: Callable[[], None] | None = None,
+) -> int:
     """Write the files of `commit` under dest (plain files only); returns the file count.
 
     Symlinks and submodules are skipped, as the artifact holds plain files only;
-    with `sparse`, only files under those directories are written.
+    with `sparse`, only files under those directories are written. `check` is
+    called before each file (a deadline's, to stop a checkout that ran out of time).
     """
     store = repo.object_store
     head = store[ObjectID(commit.encode())]
@@ -63,6 +70,8 @@ def write_tree(repo: BaseRepo, commit: str, dest: Path, sparse: Sequence[str] = 
             continue
         if prefixes and not name.startswith(prefixes):
             continue
+        if check is not None:
+            check()
         target = dest / name
         parent = target.parent
         if parent not in made:

@@ -71,9 +71,9 @@ def _checkout(
     # The depth must be known before the refs are: every target resolved during
     # the fetch is shallow (pinned commits are always resolved beforehand).
     depth = 1 if callable(choose) else choose.depth
-    with eddy_git.scratch_repo(dest.parent) as repo:
-        with eddy_git.Remote(url, auth, timeout) as remote:
-            remote.fetch(repo, wants, depth)
+    with eddy_git.scratch_repo(dest.parent) as repo, eddy_git.Remote(url, auth, timeout) as remote:
+        # One deadline for the fetch and the checkout.
+        remote.fetch(repo, wants, depth)
         target = chosen[0]
         if target.pinned and ObjectID(target.commit.encode()) not in repo.object_store:
             raise fetch_failed(
@@ -84,7 +84,7 @@ def _checkout(
         # Without an ls-remote first, an annotated tag is known by its tag object
         # only; the commit it names is read from what was fetched.
         target = target.peeled(eddy_git.peel(repo, target.commit).id.decode())
-        eddy_git.write_tree(repo, target.commit, dest, sparse)
+        eddy_git.write_tree(repo, target.commit, dest, sparse, remote.check)
         return target
 
 
