@@ -6,6 +6,7 @@ credentials from a dockerconfigjson Secret, as Basic or via the Bearer token rea
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -151,7 +152,21 @@ class Client:
         return f"{'http' if self.insecure else 'https'}://{image.api_host}"
 
     async def list_tags(self, image: ImageName) -> list[str]:
-        """Every tag of the repository, in the order the registry gives them."""
+        """Every tag of the repository, in the order the registry gives them.
+
+        The timeout bounds the whole listing, every page and token request included.
+        """
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await self._list_tags(image)
+        except TimeoutError:
+            raise ScanError(
+                READ_OPERATION_FAILED,
+                f"listing tags of {image.canonical} took longer than {self.timeout:g}s; "
+                "raise spec.timeout or check the registry",
+            ) from None
+
+    async def _list_tags(self, image: ImageName) -> list[str]:
         url = f"{self.base(image)}/v2/{image.repository}/tags/list?{urlencode({'n': _PAGE})}"
         scope = f"repository:{image.repository}:pull"
         tags: list[str] = []
@@ -220,15 +235,16 @@ class Client:
                 f"TLS with {_origin(url)} failed ({err}); "
                 "for a plain-HTTP registry set spec.insecure: true",
             ) from None
-        except (aiohttp.ClientError, OSError) as err:
-            raise ScanError(
-                READ_OPERATION_FAILED, f"cannot reach {_origin(url)}: {err or type(err).__name__}"
-            ) from None
         except TimeoutError:
+            # Before OSError, which it is a kind of (aiohttp's timeouts too).
             raise ScanError(
                 READ_OPERATION_FAILED,
                 f"{_origin(url)} did not answer within "
                 f"{self.timeout:g}s; raise spec.timeout or check the registry",
+            ) from None
+        except (aiohttp.ClientError, OSError) as err:
+            raise ScanError(
+                READ_OPERATION_FAILED, f"cannot reach {_origin(url)}: {err or type(err).__name__}"
             ) from None
 
     async def _get(

@@ -13,9 +13,9 @@ import time
 from types import TracebackType
 from typing import Self
 
-# What it trickles: the start of an HTTP answer, which never ends. An SSH client
-# reads it as a banner line that never ends, too.
-_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-git-upload-pack-advertisement\r\n" * 100
+# What it trickles: the start of an HTTP answer whose header never ends. An SSH
+# client reads it as lines before the banner that never end, too.
+_ANSWER = b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 100_000
 
 
 class TrickleServer:

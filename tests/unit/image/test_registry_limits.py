@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 from aiohttp import web
 
+from eddy_testenv.trickle import TrickleServer
 from image_automation_controller.registry import (
     MAX_RESPONSE,
     READ_OPERATION_FAILED,
@@ -21,8 +23,7 @@ from image_automation_controller.registry import (
 
 def _bomb(size: int) -> bytes:
     """A gzip body that inflates to `size` bytes of a JSON-looking prefix and spaces."""
-    out = gzip.compress(b'{"tags": [' + b" " * size, compresslevel=1)
-    return out
+    return gzip.compress(b'{"tags": [' + b" " * size, compresslevel=1)
 
 
 @pytest.fixture
@@ -55,3 +56,14 @@ async def test_a_compressed_flood_of_tags_is_refused(registry: str) -> None:
             await client.list_tags(image)
     assert caught.value.reason == READ_OPERATION_FAILED
     assert "larger than 16 MiB" in caught.value.message
+
+
+async def test_a_trickling_registry_is_given_up_at_the_timeout() -> None:
+    with TrickleServer(every=0.5) as server:
+        image = parse_image(f"127.0.0.1:{server.port}/apps/app")
+        async with aiohttp.ClientSession() as session:
+            client = Client(session, insecure=True, timeout=2)
+            started = time.monotonic()
+            with pytest.raises(ScanError, match=r"(took longer than|did not answer within) 2s"):
+                await client.list_tags(image)
+            assert time.monotonic() - started < 4
