@@ -19,6 +19,11 @@ from dulwich.repo import BaseRepo
 
 from .errors import git_failed
 
+# What one checkout may write: a tree can name the same blob a million times, so
+# a small pack can ask for terabytes. Files ignored later still count.
+MAX_CHECKOUT_FILES = 200_000
+MAX_CHECKOUT_BYTES = 1 << 30
+
 
 @dataclass(frozen=True)
 class Author:
@@ -47,6 +52,7 @@ def write_tree(
     Symlinks and submodules are skipped, as the artifact holds plain files only;
     with `sparse`, only files under those directories are written. `check` is
     called before each file (a deadline's, to stop a checkout that ran out of time).
+    Refuses a tree of more than MAX_CHECKOUT_FILES files or MAX_CHECKOUT_BYTES.
     """
     store = repo.object_store
     head = store[ObjectID(commit.encode())]
@@ -56,6 +62,7 @@ def write_tree(
     prefixes = tuple(p.strip("/") + "/" for p in sparse if p.strip("/"))
     made: set[Path] = set()
     count = 0
+    written = 0
     for entry in store.iter_tree_contents(tree):
         mode = entry.mode
         name = entry.path.decode("utf-8", "surrogateescape")
@@ -77,9 +84,21 @@ def write_tree(
         if parent not in made:
             parent.mkdir(parents=True, exist_ok=True)
             made.add(parent)
+        if count >= MAX_CHECKOUT_FILES:
+            raise git_failed(
+                f"commit {commit} has more than {MAX_CHECKOUT_FILES} files; "
+                "use spec.sparseCheckout to check out less"
+            )
         blob = store[entry.sha]
+        data = blob.as_raw_string()
+        written += len(data)
+        if written > MAX_CHECKOUT_BYTES:
+            raise git_failed(
+                f"commit {commit} holds more than {MAX_CHECKOUT_BYTES >> 20} MiB of files; "
+                "use spec.sparseCheckout to check out less"
+            )
         with open(target, "wb") as out:
-            out.write(blob.as_raw_string())
+            out.write(data)
         if mode & stat.S_IXUSR:
             os.chmod(target, 0o755)
         count += 1

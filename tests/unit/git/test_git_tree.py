@@ -87,3 +87,20 @@ def test_commit_files_on_top_of_a_tagged_commit(tmp_path: Path) -> None:
         assert (tmp_path / "out/README").read_bytes() == b"hi\n"
         with pytest.raises(GitError):
             peel(repo, made.tree.decode())
+
+
+def test_a_tree_naming_one_blob_many_times_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A tiny pack can name the same blob under any number of paths.
+    from eddy_git import tree
+
+    with scratch_repo(tmp_path) as repo:
+        made = commit(repo, {f"copy-{i}": (REGULAR, b"x" * 30_000) for i in range(50)})
+        monkeypatch.setattr(tree, "MAX_CHECKOUT_BYTES", 1 << 20)
+        with pytest.raises(GitError, match="more than 1 MiB of files"):
+            write_tree(repo, made.id.decode(), tmp_path / "out1")
+        monkeypatch.setattr(tree, "MAX_CHECKOUT_BYTES", 1 << 30)
+        monkeypatch.setattr(tree, "MAX_CHECKOUT_FILES", 10)
+        with pytest.raises(GitError, match="more than 10 files"):
+            write_tree(repo, made.id.decode(), tmp_path / "out2")
