@@ -70,17 +70,22 @@ async def run_kustomize(binary: str, directory: Path, root: Path, timeout: float
     try:
         out, stderr = await asyncio.wait_for(_collect(proc), timeout)
     except TimeoutError:
-        proc.kill()
-        await proc.wait()
+        await _kill(proc)
         raise BuildError(f"kustomize build timed out after {timeout:g}s") from None
     except InputTooLarge as err:
-        proc.kill()
-        await proc.wait()
+        await _kill(proc)
         raise BuildError(f"{err}; split the Kustomization or build less per path") from None
     if proc.returncode != 0:
         message = stderr.decode(errors="replace").strip().removeprefix("Error: ")
         raise BuildError(f"kustomize build failed: {_scrub(message, root)}")
     return out
+
+
+async def _kill(proc: asyncio.subprocess.Process) -> None:
+    proc.kill()
+    # What is left in the pipes (a pipe buffer at most) is read, so they close and
+    # the process can be waited for; asyncio waits for both.
+    await proc.communicate()
 
 
 async def _collect(proc: asyncio.subprocess.Process) -> tuple[bytes, bytes]:
