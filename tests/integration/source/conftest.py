@@ -53,6 +53,7 @@ async def running_controller(
     namespace: str,
     storage_root: Path,
     retention: Retention = RETENTION,
+    concurrent: int = 4,
 ) -> AsyncIterator[RunningController]:
     """The source-controller in this event loop, watching `namespace`, storing in root.
 
@@ -71,7 +72,7 @@ async def running_controller(
         build,
         watch_all_namespaces=False,
         runtime_namespace=namespace,
-        concurrent=4,
+        concurrent=concurrent,
     ) as manager:
         yield RunningController(manager, storages[0])
 
