@@ -18,6 +18,7 @@ from typing import Any
 
 from eddy_artifacts.bounded import gunzip
 from eddy_artifacts.errors import ArtifactError
+from eddy_runtime.reconciler import StepError
 from eddy_runtime.resources import SECRETS, ResourceClient
 
 from .values import Values, config_digest
@@ -36,7 +37,7 @@ SNAPSHOT_API_VERSION = "v2"
 MAX_RECORD_SIZE = 32 << 20
 
 
-class RecordError(ValueError):
+class RecordError(StepError):
     """A stored release record cannot be read; the message names the Secret."""
 
 
@@ -114,8 +115,6 @@ def _record(secret: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
     except ArtifactError as err:
         raise RecordError(f"{err}; {fix}") from err
     except (binascii.Error, ValueError, RecursionError) as err:
-        if isinstance(err, RecordError):
-            raise
         raise RecordError(f"{what} is not valid base64 JSON; {fix}") from err
     if not isinstance(rel, dict):
         raise RecordError(f"{what} does not hold a release; {fix}")

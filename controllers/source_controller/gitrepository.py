@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from eddy_api.common import INCLUDE_UNAVAILABLE, Reason
+from eddy_artifacts.errors import ArtifactError
 from eddy_artifacts.extract import extract_archive
 from eddy_artifacts.ignore import source_ignore_rules
 from eddy_runtime import Controller, Manager, Obj, Step, Watch, ref_key
@@ -148,7 +149,7 @@ class GitRepositoryAttempt(SourceAttempt):
         archive = self.storage.absolute(str(artifact["path"]))
         try:
             await asyncio.to_thread(extract_archive, archive, unpacked)
-        except OSError as err:
+        except (ArtifactError, OSError) as err:
             raise storage_failed(f"cannot read the artifact of include '{name}': {err}") from err
         source = unpacked / from_path if from_path else unpacked
         if not source.is_dir():

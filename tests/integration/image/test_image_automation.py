@@ -307,7 +307,7 @@ async def test_bad_input_is_reported_not_fatal(
 async def test_template_reaches_only_documented_data(
     kube: ResourceClient,
     namespace: str,
-    image_controller: Reconcilers,
+    image_controller: Manager,
     oci_registry_anonymous: Registry,
     git_repo: GitRepo,
     git_server: GitHTTPServer,

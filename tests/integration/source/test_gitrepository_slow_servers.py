@@ -32,7 +32,7 @@ async def test_slow_servers_do_not_delay_a_healthy_repository(
     control_plane: Any,
     tmp_path: Path,
     git_repos: GitRepos,
-    git_http: GitHTTPServer,
+    git_server: GitHTTPServer,
 ) -> None:
     repo = f"{namespace}-healthy"
     git_repos.create(repo, {"app.yaml": "kind: ConfigMap\n"})
@@ -51,7 +51,7 @@ async def test_slow_servers_do_not_delay_a_healthy_repository(
 
             await eventually(all_connected)
             started = time.monotonic()
-            await kube.create(GR, git_repository("healthy", namespace, git_http.repo_url(repo),
+            await kube.create(GR, git_repository("healthy", namespace, git_server.repo_url(repo),
                                                  ref={"branch": "main"}))  # fmt: skip
             await ready(kube, GR, namespace, "healthy")
             took = time.monotonic() - started
