@@ -56,19 +56,32 @@ def _die_with_parent() -> None:
     os.setpgrp()
 
 
+def _checkout_tools_bin() -> Path | None:
+    """`.tools/bin` of the checkout this package runs from, where `make tools` links."""
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "hack" / "tools.sh").is_file():
+            return parent / ".tools" / "bin"
+    return None
+
+
 def find_binary(name: str) -> str:
-    """The path of a pinned tool: $EDDY_<NAME>, then $EDDY_TOOLS_BIN, then PATH."""
+    """The path of a pinned tool.
+
+    Looked up in $EDDY_<NAME>, then $EDDY_TOOLS_BIN, then the `.tools/bin` that
+    `make tools` fills in this checkout (and in the current directory), then PATH.
+    """
     env_name = "EDDY_" + name.upper().replace("-", "_")
     explicit = os.environ.get(env_name)
     if explicit:
         if not os.access(explicit, os.X_OK):
             raise ProcessError(f"{env_name}={explicit} is not an executable file")
         return explicit
-    tools_bin = os.environ.get("EDDY_TOOLS_BIN")
-    if tools_bin:
-        candidate = Path(tools_bin) / name
-        if os.access(candidate, os.X_OK):
-            return str(candidate)
+    folders = [os.environ.get("EDDY_TOOLS_BIN"), _checkout_tools_bin(), Path(".tools", "bin")]
+    for folder in folders:
+        if folder:
+            candidate = Path(folder) / name
+            if os.access(candidate, os.X_OK):
+                return str(candidate.absolute())
     found = shutil.which(name)
     if found:
         return found
