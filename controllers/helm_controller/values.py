@@ -18,6 +18,7 @@ import yaml
 
 from eddy_runtime.reconciler import StepError
 from eddy_runtime.resources import CONFIG_MAPS, SECRETS, ResourceClient
+from eddy_runtime.secrets import secret_data
 
 Values = dict[str, Any]
 
@@ -147,8 +148,8 @@ async def compose(
                 continue
             raise ValuesError(f"could not find {where} referenced in valuesFrom")
         if kind == "Secret":
-            raw = (found.get("data") or {}).get(key)
-            text = base64.b64decode(raw).decode("utf-8", "replace") if raw is not None else None
+            raw = secret_data(found).get(key)
+            text = raw.decode("utf-8", "replace") if raw is not None else None
         else:
             text = (found.get("data") or {}).get(key)
             if text is None and key in (found.get("binaryData") or {}):

@@ -13,7 +13,8 @@ from widget_controller import NAME, WIDGETS
 
 from conftest import StartManager, widget
 from eddy_runtime import logs
-from eddy_runtime.resources import EVENTS, SECRETS, ResourceClient
+from eddy_runtime.resources import SECRETS, ResourceClient
+from eddy_testenv.observe import events_for
 
 pytestmark = pytest.mark.integration
 
@@ -56,19 +57,16 @@ async def test_events_are_recorded(
     await kube.create(WIDGETS, widget("ok", namespace, events=True))
     await kube.create(WIDGETS, widget("broken", namespace, fail=True))
 
-    async def events_for(name: str, reason: str) -> dict[str, object] | None:
-        found = await kube.list(EVENTS, namespace)
-        for event in found.get("items") or []:
-            if event["involvedObject"]["name"] == name and event["reason"] == reason:
-                return event  # type: ignore[no-any-return]
-        return None
+    async def event(name: str, reason: str) -> dict[str, object] | None:
+        found = await events_for(kube, namespace, name)
+        return next((e for e in found if e["reason"] == reason), None)
 
-    ok = await eventually(lambda: events_for("ok", "ReconciliationSucceeded"))
+    ok = await eventually(lambda: event("ok", "ReconciliationSucceeded"))
     assert ok["type"] == "Normal"
     assert ok["source"] == {"component": NAME}
     assert ok["reportingComponent"] == NAME
     assert ok["involvedObject"]["kind"] == "Widget"  # type: ignore[index]
-    broken = await eventually(lambda: events_for("broken", "ReconciliationFailed"))
+    broken = await eventually(lambda: event("broken", "ReconciliationFailed"))
     assert broken["type"] == "Warning"
     # Repeated failures fold into one Event with a count.
     folded = await eventually(lambda: _counted(kube, namespace, "broken"), timeout=10)
@@ -76,12 +74,8 @@ async def test_events_are_recorded(
 
 
 async def _counted(kube: ResourceClient, namespace: str, name: str) -> int | None:
-    found = await kube.list(EVENTS, namespace)
-    counts = [
-        int(e.get("count") or 1)
-        for e in found.get("items") or []
-        if e["involvedObject"]["name"] == name and e["reason"] == "ReconciliationFailed"
-    ]
+    found = await events_for(kube, namespace, name)
+    counts = [int(e.get("count") or 1) for e in found if e["reason"] == "ReconciliationFailed"]
     return max(counts) if counts and max(counts) >= 2 else None
 
 
