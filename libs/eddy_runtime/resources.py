@@ -90,6 +90,11 @@ class ApiError(Exception):
         return self.status == 409 and self.reason == "AlreadyExists"
 
 
+def _query(**params: Any) -> dict[str, Any]:
+    """Query parameters, leaving out the empty ones (the API server's defaults)."""
+    return {name: value for name, value in params.items() if value}
+
+
 def _api_error(status: int, raw: bytes) -> ApiError:
     try:
         body = json.loads(raw)
@@ -168,17 +173,10 @@ class ResourceClient:
         resource_version: str = "",
     ) -> Obj:
         """One page of a list, the raw List object (items, metadata.resourceVersion)."""
-        query: dict[str, Any] = {}
-        if label_selector:
-            query["labelSelector"] = label_selector
-        if field_selector:
-            query["fieldSelector"] = field_selector
-        if limit:
-            query["limit"] = limit
-        if continue_:
-            query["continue"] = continue_
-        if resource_version:
-            query["resourceVersion"] = resource_version
+        query = _query(
+            labelSelector=label_selector, fieldSelector=field_selector, limit=limit,
+            resourceVersion=resource_version, **{"continue": continue_},
+        )  # fmt: skip
         return await self._json("GET", res.path(namespace), query=query)
 
     async def list_all(
@@ -214,13 +212,10 @@ class ResourceClient:
         A line that is not JSON is yielded as {"type": "UNDECODABLE", "raw": ...} so the
         caller can log it and carry on rather than lose the stream.
         """
-        query: dict[str, Any] = {"watch": True, "timeoutSeconds": timeout_seconds}
-        if resource_version:
-            query["resourceVersion"] = resource_version
-        if label_selector:
-            query["labelSelector"] = label_selector
-        if bookmarks:
-            query["allowWatchBookmarks"] = True
+        query = _query(
+            watch=True, timeoutSeconds=timeout_seconds, resourceVersion=resource_version,
+            labelSelector=label_selector, allowWatchBookmarks=bookmarks,
+        )  # fmt: skip
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=timeout_seconds + 30)
         resp = await self._call("GET", res.path(namespace), query=query, timeout=timeout)
         try:

@@ -28,7 +28,7 @@ from urllib.parse import quote, urlsplit
 
 from eddy_testenv import certs
 from eddy_testenv.controlplane import free_port
-from eddy_testenv.process import Process, ProcessError, Service
+from eddy_testenv.process import Process, ProcessError, Service, check_credentials
 
 DEFAULT_BRANCH = "main"
 _PASSWORD_ENV = "EDDY_GITSERVER_PASSWORD"
@@ -356,16 +356,14 @@ class GitHTTPServer(Service):
         workdir: Path | None = None,
         bearer_token: str | None = None,
     ) -> None:
-        if (username is None) != (password is None):
-            raise ValueError("set both username and password, or neither")
+        check_credentials(username, password)
         if bearer_token == "":
             raise ValueError("an empty bearer token would let anyone in")
         self.repos = repos
         self.username = username
         self.password = password
         self.bearer_token = bearer_token
-        self._own_workdir = workdir is None
-        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="eddy-githttp-"))
+        self.use_workdir(workdir, "eddy-githttp-")
         self.port = free_port()
         self.tls = TLSFiles.generate(self.workdir / "tls") if tls else None
         scheme = "https" if tls else "http"
@@ -423,8 +421,7 @@ class GitHTTPServer(Service):
     def stop(self) -> None:
         if self._process:
             self._process.stop()
-        if self._own_workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        self.remove_workdir()
 
 
 @dataclass(frozen=True)
@@ -479,8 +476,7 @@ class GitSSHServer(Service):
     ) -> None:
         self.repos = repos
         self.user = user or getpass.getuser()
-        self._own_workdir = workdir is None
-        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="eddy-gitssh-"))
+        self.use_workdir(workdir, "eddy-gitssh-")
         self.workdir.chmod(0o700)
         self.port = free_port()
         self._process: Process | None = None
@@ -554,8 +550,7 @@ class GitSSHServer(Service):
     def stop(self) -> None:
         if self._process:
             self._process.stop()
-        if self._own_workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        self.remove_workdir()
 
 
 # -- the HTTP server program (runs in the child process) ---------------------

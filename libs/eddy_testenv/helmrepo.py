@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
 from collections.abc import Mapping
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -20,7 +19,7 @@ import yaml
 
 from eddy_testenv.controlplane import free_port
 from eddy_testenv.gitserver import TLSFiles, basic_auth_ok, server_ssl_context
-from eddy_testenv.process import ProcessError, Service, find_binary
+from eddy_testenv.process import ProcessError, Service, check_credentials, find_binary
 
 _HELM_TIMEOUT = 60.0
 
@@ -125,12 +124,10 @@ class HelmRepo(Service):
         tls: bool = False,
         workdir: Path | None = None,
     ) -> None:
-        if (username is None) != (password is None):
-            raise ValueError("set both username and password, or neither")
+        check_credentials(username, password)
         self.username = username
         self.password = password
-        self._own_workdir = workdir is None
-        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="eddy-helmrepo-"))
+        self.use_workdir(workdir, "eddy-helmrepo-")
         self.root = self.workdir / "charts"
         self.root.mkdir(parents=True, exist_ok=True)
         self.helm_home = self.workdir / "helm"
@@ -167,8 +164,7 @@ class HelmRepo(Service):
             self._httpd.server_close()
         if self._thread:
             self._thread.join(timeout=5)
-        if self._own_workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        self.remove_workdir()
 
     # -- content -----------------------------------------------------------
 

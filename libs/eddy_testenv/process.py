@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -22,7 +23,23 @@ _PR_SET_PDEATHSIG = 1
 
 
 class Service:
-    """Something a test starts and stops: usable as `with Server() as server:`."""
+    """Something a test starts and stops: usable as `with Server() as server:`.
+
+    It works in `workdir`: the one given, or a temporary directory of its own that
+    `remove_workdir` deletes when it stops.
+    """
+
+    workdir: Path
+    _own_workdir = False
+
+    def use_workdir(self, workdir: Path | None, prefix: str) -> Path:
+        self._own_workdir = workdir is None
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix=prefix))
+        return self.workdir
+
+    def remove_workdir(self) -> None:
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def start(self) -> None:
         raise NotImplementedError
@@ -41,6 +58,12 @@ class Service:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def check_credentials(username: str | None, password: str | None) -> None:
+    """A server that asks for basic auth needs both halves of it."""
+    if (username is None) != (password is None):
+        raise ValueError("set both username and password, or neither")
 
 
 class ProcessError(RuntimeError):

@@ -10,9 +10,7 @@ import base64
 import json
 import os
 import secrets
-import shutil
 import ssl
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -24,7 +22,7 @@ import yaml
 from eddy_testenv.controlplane import free_port
 from eddy_testenv.gitserver import TLSFiles
 from eddy_testenv.helmrepo import HelmRepo, run_helm
-from eddy_testenv.process import Process, ProcessError, Service, find_binary
+from eddy_testenv.process import Process, ProcessError, Service, check_credentials, find_binary
 
 _START_TIMEOUT = 20.0
 CHART_LAYER_MEDIA_TYPE = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
@@ -59,12 +57,10 @@ class Registry(Service):
         tls: bool = False,
         workdir: Path | None = None,
     ) -> None:
-        if (username is None) != (password is None):
-            raise ValueError("set both username and password, or neither")
+        check_credentials(username, password)
         self.username = username
         self.password = password
-        self._own_workdir = workdir is None
-        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="eddy-registry-"))
+        self.use_workdir(workdir, "eddy-registry-")
         self.port = free_port()
         self.tls = TLSFiles.generate(self.workdir / "tls") if tls else None
         self.host = f"127.0.0.1:{self.port}"
@@ -130,8 +126,7 @@ class Registry(Service):
     def stop(self) -> None:
         if self._process:
             self._process.stop()
-        if self._own_workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        self.remove_workdir()
 
     # -- HTTP API ----------------------------------------------------------
 
