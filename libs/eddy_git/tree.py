@@ -119,23 +119,32 @@ def files(repo: BaseRepo, tree: ObjectID, prefix: str = "") -> Iterator[tuple[st
 
 def commit_files(
     repo: BaseRepo,
-    parent: Commit,
+    parent: Commit | None,
     changed: Sequence[tuple[str, int, bytes]],
     author: Author,
     message: str,
 ) -> Commit:
-    """A commit on top of parent whose tree has these (path, mode, content) files changed."""
+    """A commit on top of parent whose tree has these (path, mode, content) files changed.
+
+    Without a parent it is the first commit of a branch, holding only these files.
+    """
     edits: list[tuple[bytes, int | None, ObjectID | None]] = []
     for path, mode, content in changed:
         blob = Blob.from_string(content)
         repo.object_store.add_object(blob)
         edits.append((path.encode(), mode, blob.id))
-    tree = commit_tree_changes(repo.object_store, parent.tree, edits)
+    if parent is None:
+        empty = Tree()
+        repo.object_store.add_object(empty)
+        base = empty.id
+    else:
+        base = parent.tree
+    tree = commit_tree_changes(repo.object_store, base, edits)
     if not isinstance(repo.object_store[tree], Tree):  # pragma: no cover - dulwich contract
         raise git_failed("could not build the updated tree")
     commit = Commit()
     commit.tree = tree
-    commit.parents = [parent.id]
+    commit.parents = [parent.id] if parent is not None else []
     commit.author = commit.committer = author.identity()
     commit.author_time = commit.commit_time = int(time.time())
     commit.author_timezone = commit.commit_timezone = 0
