@@ -1,0 +1,251 @@
+"""`eddy why` against objects the real source- and kustomize-controllers applied from Git."""
+
+from __future__ import annotations
+
+import base64
+import json
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eddy_testenv import ControlPlane
+from eddy_testenv.controllers import ControllerProcess
+from eddy_testenv.controlplane import free_port
+from eddy_testenv.gitserver import GitHTTPServer, GitRepo
+from eddy_testenv.process import find_binary
+
+from ..install.support import dump, get, kubectl
+from .support import eddy, one_error_line
+
+pytestmark = pytest.mark.integration
+
+TIMEOUT = 60.0
+
+SETTINGS = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: other
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+data:
+  color: ${color}
+  size: ${size:=small}
+"""
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: web
+          image: registry.test/web:1.0.0
+"""
+
+KUSTOMIZATION = """\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - settings.yaml
+  - web/deployment.yaml
+patches:
+  - path: web/replicas.yaml
+    target:
+      kind: Deployment
+      name: web
+"""
+
+REPLICAS = """\
+- op: add
+  path: /spec/replicas
+  value: 2
+"""
+
+
+@pytest.fixture(scope="module")
+def controllers(control_plane: ControlPlane) -> Iterator[None]:
+    with tempfile.TemporaryDirectory(prefix="eddy-why-") as tmp:
+        workdir = Path(tmp)
+        port = free_port()
+        running = [
+            ControllerProcess(
+                "source_controller", control_plane.kubeconfig, workdir,
+                args=[f"--storage-path={workdir / 'artifacts'}",
+                      f"--storage-addr=127.0.0.1:{port}", f"--storage-adv-addr=127.0.0.1:{port}"],
+            ),
+            ControllerProcess(
+                "kustomize_controller", control_plane.kubeconfig, workdir,
+                args=[f"--kustomize-path={find_binary('kustomize')}"],
+            ),
+        ]  # fmt: skip
+        try:
+            for controller in running:
+                controller.start()
+            yield
+        finally:
+            for controller in running:
+                controller.stop()
+
+
+def wait_ready(admin: Path, resource: str, name: str, namespace: str) -> dict[str, Any]:
+    deadline = time.monotonic() + TIMEOUT
+    obj: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        obj = get(admin, resource, name, f"--namespace={namespace}")
+        conditions = (obj.get("status") or {}).get("conditions") or []
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+            return obj
+        time.sleep(0.3)
+    raise AssertionError(f"{resource} {name} not Ready: {obj.get('status')}")
+
+
+@pytest.fixture
+def applied(
+    controllers: None,
+    control_plane: ControlPlane,
+    namespace: str,
+    git_repo: GitRepo,
+    git_server_auth: GitHTTPServer,
+) -> str:
+    """A Kustomization applied from a repository that needs credentials; the commit sha."""
+    sha = git_repo.commit(
+        {
+            "clusters/dev/settings.yaml": SETTINGS,
+            "clusters/dev/web/deployment.yaml": DEPLOYMENT,
+            "clusters/dev/web/replicas.yaml": REPLICAS,
+            "clusters/dev/kustomization.yaml": KUSTOMIZATION,
+        },
+        message="Add the web app\n\nWith its settings.",
+    )
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "git-auth"},
+        "data": {
+            "username": base64.b64encode(git_server_auth.username.encode()).decode(),
+            "password": base64.b64encode(git_server_auth.password.encode()).decode(),
+        },
+    }
+    source = {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": {"name": "app"},
+        "spec": {
+            "interval": "10m",
+            "url": git_server_auth.repo_url(git_repo.name),
+            "ref": {"branch": "main"},
+            "secretRef": {"name": "git-auth"},
+        },
+    }
+    kustomization = {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": "dev"},
+        "spec": {
+            "interval": "10m",
+            "path": "./clusters/dev",
+            "prune": True,
+            "targetNamespace": namespace,
+            "sourceRef": {"kind": "GitRepository", "name": "app"},
+            "images": [{"name": "registry.test/web", "newTag": "1.1.0"}],
+            "postBuild": {"substitute": {"color": "blue"}},
+        },
+    }
+    admin = control_plane.kubeconfig
+    kubectl(admin, "apply", f"--namespace={namespace}", "-f", "-",
+            stdin=dump([secret, source, kustomization]))  # fmt: skip
+    wait_ready(admin, "kustomization", "dev", namespace)
+    return sha
+
+
+def test_why_ends_at_the_line(
+    control_plane: ControlPlane, namespace: str, applied: str, git_repo: GitRepo
+) -> None:
+    result = eddy("-n", namespace, "why", "configmap/settings", "-o", "json",
+                  kubeconfig=control_plane.kubeconfig)  # fmt: skip
+    assert result.code == 0, result.stderr
+    answer = result.json()
+    assert answer["object"] == {
+        "apiVersion": "v1", "kind": "ConfigMap", "name": "settings", "namespace": namespace
+    }  # fmt: skip
+    (link,) = answer["appliedBy"]
+    assert (link["kind"], link["namespace"], link["name"]) == ("Kustomization", namespace, "dev")
+    assert link["revision"] == f"main@sha1:{applied}"
+    assert link["path"] == "./clusters/dev"
+    assert answer["source"]["kind"] == "GitRepository" and answer["source"]["name"] == "app"
+    (logged,) = git_repo.log(limit=1)
+    commit = answer["commit"]
+    assert commit["sha"] == applied
+    assert commit["author"] == f"{logged.author_name} <{logged.author_email}>"
+    assert commit["message"] == "Add the web app\n\nWith its settings."
+    assert answer["definedAt"] == [{"path": "clusters/dev/settings.yaml", "line": 6}]
+    changes = [(c["by"], c["detail"], c.get("line")) for c in answer["changes"]]
+    assert (
+        "substitution", "${color} from spec.postBuild.substitute.color = 'blue'", 11
+    ) in changes  # fmt: skip
+    assert ("substitution", "${size} from the default 'small'", 12) in changes
+
+
+def test_why_names_patches_and_image_overrides(
+    control_plane: ControlPlane, namespace: str, applied: str
+) -> None:
+    result = eddy("-n", namespace, "why", "deploy/web", kubeconfig=control_plane.kubeconfig)
+    assert result.code == 0, result.stderr
+    text = result.stdout
+    assert f"Deployment {namespace}/web" in text
+    assert f"applied by     Kustomization {namespace}/dev" in text
+    assert f"commit         {applied}" in text
+    assert "defined at     clusters/dev/web/deployment.yaml:1" in text
+    assert (
+        "changed by     kustomize patch: patches[0]: web/replicas.yaml "
+        "(clusters/dev/kustomization.yaml:7)"
+    ) in text
+    assert "images[0] sets registry.test/web to registry.test/web:1.1.0" in text
+    assert f"spec.targetNamespace = '{namespace}'" in text
+
+
+def test_why_of_an_object_eddy_did_not_apply(control_plane: ControlPlane, namespace: str) -> None:
+    admin = control_plane.kubeconfig
+    kubectl(admin, "create", "configmap", "by-hand", f"--namespace={namespace}")
+    result = eddy("-n", namespace, "why", "cm/by-hand", "-o", "yaml", kubeconfig=admin)
+    assert result.code == 1, result.stderr
+    assert result.yaml()["appliedBy"] == []
+    assert "not applied by eddy or Flux" in result.yaml()["notes"][0]
+
+
+def test_why_of_what_does_not_exist(control_plane: ControlPlane, namespace: str) -> None:
+    admin = control_plane.kubeconfig
+    line = one_error_line(eddy("-n", namespace, "why", "configmap/nope", kubeconfig=admin))
+    assert f"ConfigMap nope not found in namespace {namespace}" in line
+    line = one_error_line(eddy("why", "gizmo/x", kubeconfig=admin))
+    assert "the cluster serves no kind named 'gizmo'" in line
+
+
+def test_why_when_git_refuses(control_plane: ControlPlane, namespace: str, applied: str) -> None:
+    """The chain is still told when the commit cannot be read, and says why."""
+    admin = control_plane.kubeconfig
+    patch = {"data": {"password": base64.b64encode(b"wrong").decode()}}
+    kubectl(admin, "patch", "secret", "git-auth", f"--namespace={namespace}", "--type=merge",
+            "-p", json.dumps(patch))  # fmt: skip
+    result = eddy("-n", namespace, "why", "configmap/settings", "-o", "json", kubeconfig=admin)
+    assert result.code == 0, result.stderr
+    answer = result.json()
+    assert answer["appliedBy"][0]["revision"] == f"main@sha1:{applied}"
+    assert "commit" not in answer
+    assert any("authentication failed" in n for n in answer["notes"]), answer["notes"]
+    assert "wrong" not in result.stdout
