@@ -6,11 +6,24 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from eddy_testenv.controllers import ControllerProcess
+from eddy_testenv.controlplane import free_port
+from eddy_testenv.observe import condition
+from eddy_testenv.process import find_binary
+
+from ..install.support import get
+
+TIMEOUT = 60.0
 
 
 @dataclass
@@ -58,3 +71,46 @@ def one_error_line(result: Result) -> str:
     assert errors == lines[-1:], result.stderr
     assert "Traceback" not in result.stderr
     return lines[-1]
+
+
+@contextmanager
+def git_controllers(kubeconfig: Path) -> Iterator[list[ControllerProcess]]:
+    """The source- and kustomize-controllers as processes, watching every namespace.
+
+    The test control plane has no node, so what `eddy install` creates as
+    Deployments runs here instead.
+    """
+    with tempfile.TemporaryDirectory(prefix="eddy-cli-") as tmp:
+        workdir = Path(tmp)
+        port = free_port()
+        storage = [
+            f"--storage-path={workdir / 'artifacts'}",
+            f"--storage-addr=127.0.0.1:{port}",
+            f"--storage-adv-addr=127.0.0.1:{port}",
+        ]
+        running = [
+            ControllerProcess("source_controller", kubeconfig, workdir, args=storage),
+            ControllerProcess(
+                "kustomize_controller", kubeconfig, workdir,
+                args=[f"--kustomize-path={find_binary('kustomize')}"],
+            ),
+        ]  # fmt: skip
+        try:
+            for controller in running:
+                controller.start()
+            yield running
+        finally:
+            for controller in running:
+                controller.stop()
+
+
+def wait_ready(kubeconfig: Path, resource: str, name: str, namespace: str) -> dict[str, Any]:
+    """The object once its Ready condition is True; fails with its status after TIMEOUT."""
+    deadline = time.monotonic() + TIMEOUT
+    obj: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        obj = get(kubeconfig, resource, name, f"--namespace={namespace}")
+        if condition(obj).get("status") == "True":
+            return obj
+        time.sleep(0.3)
+    raise AssertionError(f"{resource} {name} not Ready within {TIMEOUT:.0f}s: {obj.get('status')}")

@@ -8,55 +8,25 @@ Kustomization from the commit the command pushed.
 from __future__ import annotations
 
 import secrets
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import yaml
 
 from eddy_testenv import ControlPlane
 from eddy_testenv.controllers import ControllerProcess
-from eddy_testenv.controlplane import free_port
 from eddy_testenv.gitserver import GitHTTPServer, GitRepo, GitSSHServer
-from eddy_testenv.process import find_binary
 
 from ..install.support import get, kubectl
-from .support import eddy, one_error_line
+from .support import eddy, git_controllers, one_error_line
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def controllers(control_plane: ControlPlane) -> Iterator[list[ControllerProcess]]:
-    with tempfile.TemporaryDirectory(prefix="eddy-bootstrap-") as tmp:
-        workdir = Path(tmp)
-        port = free_port()
-        running = [
-            ControllerProcess(
-                "source_controller",
-                control_plane.kubeconfig,
-                workdir,
-                args=[
-                    f"--storage-path={workdir / 'artifacts'}",
-                    f"--storage-addr=127.0.0.1:{port}",
-                    f"--storage-adv-addr=127.0.0.1:{port}",
-                ],
-            ),
-            ControllerProcess(
-                "kustomize_controller",
-                control_plane.kubeconfig,
-                workdir,
-                args=[f"--kustomize-path={find_binary('kustomize')}"],
-            ),
-        ]
-        try:
-            for controller in running:
-                controller.start()
-            yield running
-        finally:
-            for controller in running:
-                controller.stop()
+    with git_controllers(control_plane.kubeconfig) as running:
+        yield running
 
 
 @pytest.fixture

@@ -4,26 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
-import tempfile
-import time
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from eddy_testenv import ControlPlane
-from eddy_testenv.controllers import ControllerProcess
-from eddy_testenv.controlplane import free_port
 from eddy_testenv.gitserver import GitHTTPServer, GitRepo
-from eddy_testenv.process import find_binary
 
-from ..install.support import dump, get, kubectl
-from .support import eddy, one_error_line
+from ..install.support import dump, kubectl
+from .support import eddy, git_controllers, one_error_line, wait_ready
 
 pytestmark = pytest.mark.integration
-
-TIMEOUT = 60.0
 
 SETTINGS = """\
 apiVersion: v1
@@ -79,39 +70,8 @@ REPLICAS = """\
 
 @pytest.fixture(scope="module")
 def controllers(control_plane: ControlPlane) -> Iterator[None]:
-    with tempfile.TemporaryDirectory(prefix="eddy-why-") as tmp:
-        workdir = Path(tmp)
-        port = free_port()
-        running = [
-            ControllerProcess(
-                "source_controller", control_plane.kubeconfig, workdir,
-                args=[f"--storage-path={workdir / 'artifacts'}",
-                      f"--storage-addr=127.0.0.1:{port}", f"--storage-adv-addr=127.0.0.1:{port}"],
-            ),
-            ControllerProcess(
-                "kustomize_controller", control_plane.kubeconfig, workdir,
-                args=[f"--kustomize-path={find_binary('kustomize')}"],
-            ),
-        ]  # fmt: skip
-        try:
-            for controller in running:
-                controller.start()
-            yield
-        finally:
-            for controller in running:
-                controller.stop()
-
-
-def wait_ready(admin: Path, resource: str, name: str, namespace: str) -> dict[str, Any]:
-    deadline = time.monotonic() + TIMEOUT
-    obj: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        obj = get(admin, resource, name, f"--namespace={namespace}")
-        conditions = (obj.get("status") or {}).get("conditions") or []
-        if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
-            return obj
-        time.sleep(0.3)
-    raise AssertionError(f"{resource} {name} not Ready: {obj.get('status')}")
+    with git_controllers(control_plane.kubeconfig):
+        yield
 
 
 @pytest.fixture
