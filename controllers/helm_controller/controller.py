@@ -10,7 +10,7 @@ import argparse
 
 from eddy_runtime import Controller, Manager, Watch, ref_key
 from eddy_runtime.dependencies import became_ready, dependency_keys
-from eddy_runtime.flags import options_from
+from eddy_runtime.flags import add_kubeconfig_flags, kubeconfig_policy_from, options_from
 from eddy_runtime.predicates import artifact_changed
 
 from .chart import chart_key
@@ -24,6 +24,7 @@ DEPENDENCY_INDEX = "dependsOn"
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
+    add_kubeconfig_flags(parser)
     parser.add_argument(
         "--helm-path",
         default="helm",
@@ -47,6 +48,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         no_cross_namespace_refs=options.no_cross_namespace_refs,
         default_service_account=options.default_service_account,
         workdir=args.workdir,
+        kubeconfig=kubeconfig_policy_from(args),
     )
 
 

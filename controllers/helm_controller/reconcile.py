@@ -22,6 +22,7 @@ from eddy_runtime.durations import format_duration, seconds_or
 from eddy_runtime.events import WARNING
 from eddy_runtime.finalizers import finalized
 from eddy_runtime.informer import Informer
+from eddy_runtime.kubeconfig import KubeconfigPolicy
 from eddy_runtime.redaction import Redactor
 from eddy_runtime.resources import ApiError
 from eddy_runtime.sessions import LazySession
@@ -57,6 +58,8 @@ class Settings:
     no_cross_namespace_refs: bool = False
     default_service_account: str = ""
     workdir: str | None = None
+    # What a kubeconfig from `spec.kubeConfig.secretRef` may ask for.
+    kubeconfig: KubeconfigPolicy = field(default_factory=KubeconfigPolicy)
 
 
 class HelmReleaseReconciler:
@@ -65,7 +68,9 @@ class HelmReleaseReconciler:
         self.charts = charts
         self.settings = settings
         self.helm = Helm.create(settings.helm, settings.workdir)
-        self.targets = Targets(manager.client, settings.default_service_account, settings.workdir)
+        self.targets = Targets(
+            manager.client, settings.default_service_account, settings.workdir, settings.kubeconfig
+        )
         self.lookup_release = cached_lookup(manager, "helmrelease", HELM_RELEASES)
         self.session = LazySession()
 
@@ -305,7 +310,10 @@ class HelmReleaseAttempt(Attempt):
         try:
             self.target = await self.reconciler.targets.for_release(self.obj, self.namespace)
         except TargetError as err:
-            raise StepError(str(err)) from err
+            # A refused kubeconfig stalls; the Secret is not watched, so it is read
+            # again at the next interval rather than never.
+            retry_in = self.interval() if err.refused else None
+            raise StepError(str(err), stalled=err.refused, retry_in=retry_in) from err
         self.status["storageNamespace"] = self.namespace
         return None
 
@@ -382,7 +390,7 @@ class HelmReleaseAttempt(Attempt):
             # Helm's own failures already had their Event from the action itself.
             await self.event(WARNING, reason, message)
         if stalled:
-            return Result.done()
+            return Result.done() if retry_in is None else Result.after(retry_in)
         if retry_in is not None:
             return Result.after(retry_in)
         # HelmRelease has no spec.retryInterval (the API server prunes one): like Flux,

@@ -9,7 +9,6 @@ or the cluster of `spec.kubeConfig.secretRef`.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import os
 import tempfile
@@ -18,17 +17,25 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from kubernetes_asyncio import config
 from kubernetes_asyncio.client import ApiClient, Configuration
 
+from eddy_runtime import kubeconfig
 from eddy_runtime.client import new_client, service_account_user
-from eddy_runtime.resources import SECRETS, ResourceClient
+from eddy_runtime.resources import ResourceClient
 
 from .objects import Obj, spec_of
 
 
 class TargetError(Exception):
-    """The kubeconfig Secret is missing or unusable; the message says which, never its content."""
+    """The kubeconfig Secret is missing or unusable; the message says which, never its content.
+
+    `refused`: the kubeconfig asks for what a tenant may not have (a program, a
+    file, no TLS verification); only an edit can fix it, so the pass stalls.
+    """
+
+    def __init__(self, message: str, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 @dataclass
@@ -93,31 +100,15 @@ def own_kubeconfig(cfg: Configuration, namespace: str, impersonate: str) -> dict
     }
 
 
-def _refuse_programs(document: dict[str, Any], where: str) -> None:
-    # Helm would run whatever an exec plugin names, on the controller's host.
-    for entry in document.get("users") or []:
-        user = (entry or {}).get("user") or {}
-        if "exec" in user or "auth-provider" in user:
-            raise TargetError(
-                f"kubeconfig in {where} uses an exec or auth-provider credential plugin, "
-                "which is not supported; use a token or client certificate"
-            )
-
-
-def _impersonate_in(document: dict[str, Any], impersonate: str) -> None:
-    current = document.get("current-context")
-    contexts = {c.get("name"): c.get("context") or {} for c in document.get("contexts") or []}
-    user_name = contexts.get(current, {}).get("user")
-    for entry in document.get("users") or []:
-        if entry.get("name") == user_name:
-            entry.setdefault("user", {})["as"] = impersonate
-
-
 class Targets:
     """Makes the Target of each reconcile; impersonating clients are kept and reused."""
 
-    def __init__(self, own: ResourceClient, default_sa: str = "", workdir: str | None = None):
+    def __init__(
+        self, own: ResourceClient, default_sa: str = "", workdir: str | None = None,
+        policy: kubeconfig.KubeconfigPolicy | None = None,
+    ) -> None:  # fmt: skip
         self.own = own
+        self.policy = policy or kubeconfig.KubeconfigPolicy()
         self.default_sa = default_sa
         self.workdir = workdir
         self._impersonating: dict[str, ResourceClient] = {}
@@ -130,20 +121,22 @@ class Targets:
         user = self.user(obj)
         secret_ref = (spec_of(obj).get("kubeConfig") or {}).get("secretRef")
         if secret_ref:
-            document = await self._remote(obj["metadata"]["namespace"], secret_ref)
-            if user:
-                _impersonate_in(document, user)
-            cfg = Configuration()
             try:
-                await config.load_kube_config_from_dict(document, client_configuration=cfg)
-            except Exception as err:
-                raise TargetError(
-                    f"kubeconfig in Secret '{obj['metadata']['namespace']}/"
-                    f"{secret_ref.get('name')}' is not usable: {type(err).__name__}"
-                ) from err
+                remote = await kubeconfig.read_secret(
+                    self.own, obj["metadata"]["namespace"], secret_ref, self.policy
+                )
+                cfg = await remote.configuration()
+            except kubeconfig.KubeconfigRefused as err:
+                raise TargetError(str(err), refused=True) from None
+            except kubeconfig.KubeconfigUnavailable as err:
+                raise TargetError(str(err)) from None
+            # The service account, when there is one, decides; else the kubeconfig's `as`.
+            user = user or remote.impersonate
             api = new_client(cfg, user)
             client = ResourceClient(api, field_manager="helm-controller", limiter=self.own.limiter)
-            path = await asyncio.to_thread(_write_private, document, self.workdir)
+            # Only the checked document reaches helm: inline data, one context, and no
+            # plugin unless the operator allowed plugins.
+            path = await asyncio.to_thread(_write_private, remote.for_user(user), self.workdir)
             return Target(path, client, api)
         document = own_kubeconfig(self.own.api.configuration, release_namespace, user)
         path = await asyncio.to_thread(_write_private, document, self.workdir)
@@ -155,26 +148,6 @@ class Targets:
             cached = ResourceClient(api, field_manager="helm-controller", limiter=self.own.limiter)
             self._impersonating[user] = cached
         return Target(path, cached)
-
-    async def _remote(self, namespace: str, ref: dict[str, Any]) -> dict[str, Any]:
-        name = str(ref.get("name", ""))
-        where = f"Secret '{namespace}/{name}'"
-        secret = await self.own.get_or_none(SECRETS, name, namespace)
-        if secret is None:
-            raise TargetError(f"kubeconfig {where} not found")
-        data = secret.get("data") or {}
-        keys = [ref["key"]] if ref.get("key") else ["value", "value.yaml"]
-        raw = next((data[k] for k in keys if k in data), None)
-        if raw is None:
-            raise TargetError(f"kubeconfig {where} has no key {' or '.join(keys)}")
-        try:
-            document = yaml.safe_load(base64.b64decode(raw))
-        except (ValueError, yaml.YAMLError) as err:
-            raise TargetError(f"kubeconfig in {where} is not valid YAML") from err
-        if not isinstance(document, dict):
-            raise TargetError(f"kubeconfig in {where} is not a kubeconfig")
-        _refuse_programs(document, where)
-        return document
 
     async def close(self) -> None:
         for client in self._impersonating.values():

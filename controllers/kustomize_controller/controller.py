@@ -10,7 +10,7 @@ import argparse
 
 from eddy_runtime import Controller, Manager, Watch, ref_key
 from eddy_runtime.dependencies import dependency_keys
-from eddy_runtime.flags import options_from
+from eddy_runtime.flags import add_kubeconfig_flags, kubeconfig_policy_from, options_from
 from eddy_runtime.predicates import artifact_changed
 
 from .dependencies import became_ready
@@ -25,6 +25,7 @@ DEPENDENCY_INDEX = "dependsOn"
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
+    add_kubeconfig_flags(parser)
     parser.add_argument(
         "--kustomize-path",
         default="kustomize",
@@ -55,6 +56,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         no_cross_namespace_refs=options.no_cross_namespace_refs,
         default_service_account=options.default_service_account,
         workdir=args.workdir,
+        kubeconfig=kubeconfig_policy_from(args),
         override_managers=tuple(args.override_manager),
     )
 

@@ -26,6 +26,7 @@ from eddy_runtime.durations import format_duration, seconds_or
 from eddy_runtime.events import NORMAL, WARNING
 from eddy_runtime.finalizers import add_finalizer, has_finalizer, is_deleting, remove_finalizer
 from eddy_runtime.informer import Informer
+from eddy_runtime.kubeconfig import KubeconfigPolicy
 from eddy_runtime.redaction import Redactor
 from eddy_runtime.resources import ApiError
 from eddy_runtime.sessions import LazySession
@@ -57,6 +58,8 @@ class Settings:
     workdir: str | None = None
     # Field managers, besides kubectl's, whose fields are taken over on apply.
     override_managers: tuple[str, ...] = ()
+    # What a kubeconfig from `spec.kubeConfig.secretRef` may ask for.
+    kubeconfig: KubeconfigPolicy = field(default_factory=KubeconfigPolicy)
 
 
 class KustomizationReconciler:
@@ -65,7 +68,9 @@ class KustomizationReconciler:
         self.sources = sources
         self.settings = settings
         self.kustomize = builder.kustomize_binary(settings.kustomize)
-        self.targets = Targets(manager.client, NAME, settings.default_service_account)
+        self.targets = Targets(
+            manager.client, NAME, settings.default_service_account, settings.kubeconfig
+        )
         self.lookup_kustomization = cached_lookup(manager, "kustomization", KUSTOMIZATIONS)
         self.session = LazySession()
 
@@ -256,7 +261,12 @@ class KustomizationAttempt(Attempt):
         try:
             self.target = await self.reconciler.targets.for_kustomization(self.obj)
         except TargetError as err:
-            raise StepError(str(err)) from err
+            # A refused kubeconfig stalls; the Secret is not watched, so it is read
+            # again at the next interval rather than never.
+            interval = seconds_or(self.spec.get("interval"), 600.0)
+            raise StepError(
+                str(err), stalled=err.refused, retry_in=interval if err.refused else None
+            ) from err
         applier = Applier(
             self.target.client, self.target.discovery, self.owner,
             force=bool(self.spec.get("force")), timeout=_timeout(self.spec),
@@ -412,7 +422,7 @@ class KustomizationAttempt(Attempt):
             self.obj, WARNING, err.reason, message, self._revision_annotation()
         )
         if err.stalled:
-            return Result.done()
+            return Result.done() if err.retry_in is None else Result.after(err.retry_in)
         return Result.after(
             seconds_or(self.spec.get("retryInterval"), seconds_or(self.spec.get("interval"), 600.0))
         )

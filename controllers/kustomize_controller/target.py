@@ -7,15 +7,13 @@ controller may manage remote clusters; each reconcile picks its client here.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-from kubernetes_asyncio import config
 from kubernetes_asyncio.client import ApiClient, Configuration
 
+from eddy_runtime import kubeconfig
 from eddy_runtime.client import new_client, service_account_user
 from eddy_runtime.resources import SECRETS, ResourceClient
 
@@ -24,7 +22,15 @@ from .objects import Obj
 
 
 class TargetError(Exception):
-    """The kubeconfig Secret is missing or unusable; the message says which."""
+    """The kubeconfig Secret is missing or unusable; the message says which.
+
+    `refused`: the kubeconfig asks for what a tenant may not have (a program, a
+    file, no TLS verification); only an edit can fix it, so the pass stalls.
+    """
+
+    def __init__(self, message: str, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 @dataclass
@@ -41,15 +47,19 @@ async def _nothing() -> None:
 class Targets:
     """Builds and caches clients; one Discovery per cluster we talk to."""
 
-    def __init__(self, own: ResourceClient, field_manager: str, default_sa: str = "") -> None:
+    def __init__(
+        self, own: ResourceClient, field_manager: str, default_sa: str = "",
+        policy: kubeconfig.KubeconfigPolicy | None = None,
+    ) -> None:  # fmt: skip
         self.own = own
+        self.policy = policy or kubeconfig.KubeconfigPolicy()
         self.field_manager = field_manager
         self.default_sa = default_sa
         self.discovery = Discovery(own)
         self._impersonating: dict[str, ResourceClient] = {}
         # Loading a kubeconfig writes its certificates to temporary files: once per
         # Secret version, not once per reconcile.
-        self._remote: dict[tuple[str, str, str], Configuration] = {}
+        self._remote: dict[tuple[str, str, str], tuple[Configuration, str]] = {}
 
     def _client(self, api: ApiClient) -> ResourceClient:
         return ResourceClient(api, field_manager=self.field_manager, limiter=self.own.limiter)
@@ -64,8 +74,9 @@ class Targets:
         user = service_account_user(namespace, account) if account else ""
         secret_ref = (spec.get("kubeConfig") or {}).get("secretRef")
         if secret_ref:
-            cfg = await self._remote_configuration(namespace, secret_ref)
-            api = new_client(cfg, user)
+            cfg, own_user = await self._remote_configuration(namespace, secret_ref)
+            # The service account, when there is one, decides; else the kubeconfig's `as`.
+            api = new_client(cfg, user or own_user)
             client = self._client(api)
             return Target(client, Discovery(client), api.close)
         if not user:
@@ -76,33 +87,26 @@ class Targets:
             self._impersonating[user] = cached
         return Target(cached, self.discovery)
 
-    async def _remote_configuration(self, namespace: str, ref: dict[str, Any]) -> Configuration:
+    async def _remote_configuration(
+        self, namespace: str, ref: dict[str, Any]
+    ) -> tuple[Configuration, str]:
         name = str(ref.get("name", ""))
-        secret = await self.own.get_or_none(SECRETS, name, namespace)
-        if secret is None:
-            raise TargetError(f"kubeconfig Secret '{namespace}/{name}' not found")
-        cache_key = (namespace, name, str(secret["metadata"].get("resourceVersion", "")))
-        cached = self._remote.get(cache_key)
-        if cached is not None:
-            return cached
-        data = secret.get("data") or {}
-        keys = [ref["key"]] if ref.get("key") else ["value", "value.yaml"]
-        raw = next((data[k] for k in keys if k in data), None)
-        if raw is None:
-            raise TargetError(
-                f"kubeconfig Secret '{namespace}/{name}' has no key {' or '.join(keys)}"
-            )
         try:
-            document = yaml.safe_load(base64.b64decode(raw))
-            cfg = Configuration()
-            await config.load_kube_config_from_dict(document, client_configuration=cfg)
-        except Exception as err:
-            raise TargetError(
-                f"kubeconfig in Secret '{namespace}/{name}' is not usable: {type(err).__name__}"
-            ) from err
+            secret = await self.own.get_or_none(SECRETS, name, namespace)
+            version = str(((secret or {}).get("metadata") or {}).get("resourceVersion", ""))
+            cache_key = (namespace, name, version)
+            cached = self._remote.get(cache_key)
+            if cached is not None:
+                return cached
+            remote = kubeconfig.from_secret(secret, namespace, ref, self.policy)
+            cfg = await remote.configuration()
+        except kubeconfig.KubeconfigRefused as err:
+            raise TargetError(str(err), refused=True) from None
+        except kubeconfig.KubeconfigUnavailable as err:
+            raise TargetError(str(err)) from None
         self._remote = {k: v for k, v in self._remote.items() if k[:2] != cache_key[:2]}
-        self._remote[cache_key] = cfg
-        return cfg
+        self._remote[cache_key] = (cfg, remote.impersonate)
+        return cfg, remote.impersonate
 
     async def close(self) -> None:
         for client in self._impersonating.values():

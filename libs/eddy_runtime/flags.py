@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .durations import parse_duration
+from .kubeconfig import KubeconfigPolicy
 
 
 def parse_bool(text: str) -> bool:
@@ -214,6 +215,36 @@ def add_runtime_flags(parser: argparse.ArgumentParser, concurrent: int = 4) -> N
         default="",
         metavar="URL",
         help="The address of an external events receiver (notification-controller).",
+    )
+
+
+def add_kubeconfig_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags of the controllers that act on remote clusters (`spec.kubeConfig`)."""
+    _flag_bool(
+        parser,
+        "--insecure-kubeconfig-exec",
+        False,
+        "Allow use of the user.exec section in kubeconfigs provided for remote apply",
+    )
+    _flag_bool(
+        parser,
+        "--insecure-kubeconfig-tls",
+        False,
+        "Allow that kubeconfigs provided for remote apply can disable TLS verification",
+    )
+    parser.add_argument(
+        "--default-kubeconfig-service-account",
+        default="",
+        metavar="NAME",
+        help="Default service account used for kubeconfig (workload identity through "
+        "spec.kubeConfig.configMapRef, which eddy refuses; accepted for Flux's arguments).",
+    )
+
+
+def kubeconfig_policy_from(args: argparse.Namespace) -> KubeconfigPolicy:
+    return KubeconfigPolicy(
+        allow_exec=args.insecure_kubeconfig_exec,
+        allow_insecure_tls=args.insecure_kubeconfig_tls,
     )
 
 

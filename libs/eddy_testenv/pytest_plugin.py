@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from eddy_runtime.resources import ResourceClient
 from eddy_testenv.controlplane import ControlPlane
+from eddy_testenv.kubeconfigs import RecordingHTTPS
 
 NAMESPACE_LABEL = "testing.eddy.dev/namespace"
 
@@ -37,6 +38,23 @@ async def control_plane(request: pytest.FixtureRequest) -> AsyncIterator[Control
         yield plane
     finally:
         plane.stop()
+
+
+@pytest.fixture(scope="session")
+def remote_control_plane() -> Iterator[ControlPlane]:
+    """A second, bare API server: the other cluster of `spec.kubeConfig` tests.
+
+    Started on the main thread, like the first, so its children live as long as
+    the session."""
+    with ControlPlane(controller_manager=False) as plane:
+        yield plane
+
+
+@pytest.fixture
+def recording_https() -> Iterator[RecordingHTTPS]:
+    """An HTTPS listener that answers 401 and records the headers of every request."""
+    with RecordingHTTPS() as listener:
+        yield listener
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
