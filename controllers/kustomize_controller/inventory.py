@@ -1,17 +1,23 @@
 """`status.inventory.entries`: what a Kustomization applied, in Flux's format.
 
 Pruning compares the previous inventory with the new one, so the ids must be
-exactly Flux's `<namespace>_<name>_<group>_<kind>` with the version beside them.
+exactly Flux's `<namespace>_<name>_<group>_<kind>` with the version beside them
+(see `inventory_id`), and an inventory Flux wrote must read the same.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from eddy_api.kustomize import inventory_id, parse_inventory_id
+
 from .apply import Change
 from .objects import Obj
+
+log = logging.getLogger("eddy.kustomize")
 
 
 @dataclass(frozen=True)
@@ -24,7 +30,7 @@ class Entry:
 
     @property
     def id(self) -> str:
-        return f"{self.namespace}_{self.name}_{self.group}_{self.kind}"
+        return inventory_id(self.namespace, self.name, self.group, self.kind)
 
     @property
     def api_version(self) -> str:
@@ -39,11 +45,8 @@ class Entry:
 
 
 def parse_id(text: str, version: str) -> Entry:
-    """Split an inventory id; names never contain '_', so four parts it must be."""
-    parts = text.split("_")
-    if len(parts) != 4:
-        raise ValueError(f"invalid inventory id {text!r}")
-    namespace, name, group, kind = parts
+    """The entry of an inventory id (see `parse_inventory_id`)."""
+    namespace, name, group, kind = parse_inventory_id(text)
     return Entry(namespace, name, group, kind, version)
 
 
@@ -53,8 +56,9 @@ def entries_of(status: dict[str, Any]) -> list[Entry]:
     for raw in inventory.get("entries") or []:
         try:
             found.append(parse_id(str(raw.get("id", "")), str(raw.get("v", ""))))
-        except ValueError:
-            continue
+        except ValueError as err:
+            # Not an id any Flux or eddy writes; nothing can be pruned by it.
+            log.warning("skipping inventory entry: %s", err)
     return found
 
 

@@ -269,9 +269,35 @@ class Kustomization(Resource):
     )
 
 
+# RBAC names may hold ':' (system:aggregate-to-view); Flux writes it as "__" in their ids.
+RBAC_KINDS = frozenset(
+    ("rbac.authorization.k8s.io", kind)
+    for kind in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
+)
+
+
 def inventory_id(namespace: str, name: str, group: str, kind: str) -> str:
-    """The inventory id of an applied object, `<namespace>_<name>_<group>_<kind>`."""
+    """The inventory id of an applied object, `<namespace>_<name>_<group>_<kind>`, as
+    Flux writes it: a ':' in an RBAC object's name becomes "__"."""
+    if (group, kind) in RBAC_KINDS:
+        name = name.replace(":", "__")
     return f"{namespace}_{name}_{group}_{kind}"
+
+
+def parse_inventory_id(text: str) -> tuple[str, str, str, str]:
+    """(namespace, name, group, kind) of an inventory id, read as Flux reads it.
+
+    Namespaces, groups and kinds never hold '_', so the namespace ends at the first
+    and the kind starts after the last; the group is the field before the kind and
+    the name is what remains. Unlike Flux, a name may hold '_' (RBAC names may), so
+    a ClusterRole `tenant_reader` is read back; "__" in a name is a ':'.
+    """
+    namespace, sep, rest = text.partition("_")
+    rest, sep_kind, kind = rest.rpartition("_")
+    name, sep_group, group = rest.rpartition("_")
+    if not (sep and sep_kind and sep_group and name and kind):
+        raise ValueError(f"invalid inventory id {text[:300]!r}")
+    return namespace, name.replace("__", ":"), group, kind
 
 
 KINDS: tuple[type[Resource], ...] = (Kustomization,)
