@@ -20,7 +20,7 @@ from eddy_runtime import Attempt, Manager, Result, Step, StepError, conditions
 from eddy_runtime.dependencies import DependencyNotReady, cached_lookup, check_dependencies
 from eddy_runtime.durations import format_duration, seconds_or
 from eddy_runtime.events import WARNING
-from eddy_runtime.finalizers import finalized
+from eddy_runtime.finalizers import account_gone, finalized
 from eddy_runtime.informer import Informer
 from eddy_runtime.kubeconfig import KubeconfigPolicy
 from eddy_runtime.redaction import Redactor
@@ -115,6 +115,9 @@ class HelmReleaseReconciler:
                     # nothing to uninstall, and a kept finalizer would block forever.
                     log.info("no release was made and its records cannot be read: %s", err)
                     return
+                if err.status in (401, 403) and await self.account_gone(obj):
+                    await self.left_in_place(obj, namespace, name)
+                    return
                 raise
             current = storage.latest(releases)
             if current is None or current.status == storage.UNINSTALLED:
@@ -123,6 +126,9 @@ class HelmReleaseReconciler:
             try:
                 await self.helm.run(args, target.kubeconfig, actions.timeout_of(spec, "uninstall"))
             except HelmError as err:
+                if await self.account_gone(obj):
+                    await self.left_in_place(obj, namespace, name)
+                    return
                 await self.manager.events.warning(obj, Reason.UNINSTALL_FAILED, str(err))
                 raise
             await self.manager.events.normal(
@@ -132,6 +138,24 @@ class HelmReleaseReconciler:
             )  # fmt: skip
         finally:
             await target.close()
+
+    async def account_gone(self, obj: Obj) -> bool:
+        """Whether this release acts as a ServiceAccount of this cluster that is gone."""
+        spec = spec_of(obj)
+        if (spec.get("kubeConfig") or {}).get("secretRef"):
+            return False
+        account = str(spec.get("serviceAccountName") or self.settings.default_service_account)
+        return await account_gone(self.manager.client, obj["metadata"]["namespace"], account)
+
+    async def left_in_place(self, obj: Obj, namespace: str, name: str) -> None:
+        spec = spec_of(obj)
+        account = str(spec.get("serviceAccountName") or self.settings.default_service_account)
+        message = (
+            f"ServiceAccount '{obj['metadata']['namespace']}/{account}' is gone, so release "
+            f"{namespace}/{name} cannot be uninstalled; left in place"
+        )
+        log.warning(message)
+        await self.manager.events.warning(obj, Reason.UNINSTALL_FAILED, message)
 
 
 @dataclass

@@ -24,7 +24,13 @@ from eddy_runtime import Attempt, Manager, Result, Step, StepError, conditions
 from eddy_runtime.dependencies import DependencyNotReady, cached_lookup, check_dependencies
 from eddy_runtime.durations import format_duration, seconds_or
 from eddy_runtime.events import NORMAL, WARNING
-from eddy_runtime.finalizers import add_finalizer, has_finalizer, is_deleting, remove_finalizer
+from eddy_runtime.finalizers import (
+    account_gone,
+    add_finalizer,
+    has_finalizer,
+    is_deleting,
+    remove_finalizer,
+)
 from eddy_runtime.informer import Informer
 from eddy_runtime.kubeconfig import KubeconfigPolicy
 from eddy_runtime.redaction import Redactor
@@ -37,7 +43,7 @@ from .apply import SKIPPED, Applier, ApplyError, ChangeSet
 from .dependencies import revision_pending
 from .health import HealthCheckError, wait_healthy
 from .inventory import Entry
-from .objects import KUSTOMIZATIONS, Obj
+from .objects import KUSTOMIZATIONS, Obj, describe
 from .prune import PruneError, delete_entries
 from .source import SourceNotReady, SourceRefused, download, find_source, ready_artifact
 from .substitute import gather_variables, substitute_objects
@@ -110,17 +116,38 @@ class KustomizationReconciler:
                         (meta["name"], meta["namespace"]), wait,
                     )  # fmt: skip
                 except (PruneError, ApiError) as err:
-                    # The finalizer stays until discovery can answer again: deleting
-                    # the Kustomization must not orphan what it applied.
-                    await self.manager.events.warning(obj, Reason.PRUNE_FAILED, str(err))
-                    raise
+                    if await self.account_gone(obj):
+                        await self.left_in_place(obj, entries)
+                    else:
+                        # The finalizer stays until the objects can be deleted: deleting
+                        # the Kustomization must not orphan what it applied.
+                        await self.manager.events.warning(obj, Reason.PRUNE_FAILED, str(err))
+                        raise
+                else:
+                    lines = "\n".join(f"{c.subject} deleted" for c in pruned.changes.changes)
+                    if lines:
+                        await self.manager.events.normal(obj, Reason.PROGRESSING, lines)
                 finally:
                     await target.close()
-                lines = "\n".join(f"{c.subject} deleted" for c in pruned.changes.changes)
-                if lines:
-                    await self.manager.events.normal(obj, Reason.PROGRESSING, lines)
         await remove_finalizer(self.manager.client, KUSTOMIZATIONS, obj)
         return Result()
+
+    async def account_gone(self, obj: Obj) -> bool:
+        """Whether this Kustomization acts as a ServiceAccount of this cluster that is gone."""
+        if ((obj.get("spec") or {}).get("kubeConfig") or {}).get("secretRef"):
+            return False
+        account = self.targets.service_account(obj)
+        return await account_gone(self.manager.client, obj["metadata"]["namespace"], account)
+
+    async def left_in_place(self, obj: Obj, entries: list[Entry]) -> None:
+        account = self.targets.service_account(obj)
+        listed = "\n".join(describe(e.as_object()) for e in entries)
+        message = (
+            f"ServiceAccount '{obj['metadata']['namespace']}/{account}' is gone, so what it "
+            f"applied cannot be pruned; left in place:\n{listed}"
+        )
+        log.warning(message)
+        await self.manager.events.warning(obj, Reason.PRUNE_FAILED, message)
 
 
 def _timeout(spec: dict[str, Any]) -> float:

@@ -13,6 +13,8 @@ from .annotations import FINALIZER
 from .reconciler import Result
 from .resources import ApiError, Obj, Resource, ResourceClient
 
+SERVICE_ACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount")
+
 
 def has_finalizer(obj: Obj, name: str = FINALIZER) -> bool:
     return name in ((obj.get("metadata") or {}).get("finalizers") or [])
@@ -77,3 +79,15 @@ async def finalized(
             await remove_finalizer(client, res, obj)
         return Result.done()
     return await run(await add_finalizer(client, res, obj))
+
+
+async def account_gone(client: ResourceClient, namespace: str, account: str) -> bool:
+    """Whether the ServiceAccount a deletion must act as no longer exists.
+
+    What it applied is then out of reach for good (in a namespace being deleted it
+    cannot come back), and a finalizer kept for it would block the deletion, and
+    the namespace's, forever: callers let go with a Warning naming what is left.
+    """
+    if not account:
+        return False
+    return await client.get_or_none(SERVICE_ACCOUNTS, account, namespace) is None
