@@ -10,7 +10,12 @@ import argparse
 
 from eddy_runtime import Controller, Manager, Watch, ref_key
 from eddy_runtime.dependencies import dependency_keys
-from eddy_runtime.flags import add_kubeconfig_flags, kubeconfig_policy_from, options_from
+from eddy_runtime.flags import (
+    add_kubeconfig_flags,
+    kubeconfig_policy_from,
+    options_from,
+    parse_bool,
+)
 from eddy_runtime.predicates import artifact_changed
 
 from .dependencies import became_ready
@@ -26,6 +31,12 @@ DEPENDENCY_INDEX = "dependsOn"
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
     add_kubeconfig_flags(parser)
+    parser.add_argument(
+        "--no-remote-bases",
+        type=parse_bool, nargs="?", const=True, default=False, metavar="BOOL",
+        help="Disallow remote bases usage in Kustomize overlays. eddy never fetches "
+        "remote bases, so this is always in effect; accepted for Flux's arguments.",
+    )  # fmt: skip
     parser.add_argument(
         "--kustomize-path",
         default="kustomize",

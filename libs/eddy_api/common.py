@@ -165,7 +165,8 @@ class KubeConfigReference:
 
     secret_ref: SecretKeyReference | None = prop(
         "Secret holding a self-contained kubeconfig under `key` (`value` or `value.yaml` when "
-        "no key is given). Exec-based credential plugins do not work inside the controller."
+        "no key is given). Only inline credentials: file paths are refused, exec and "
+        "auth-provider plugins and insecure-skip-tls-verify need the controller's opt-in flags."
     )
     config_map_ref: LocalObjectReference | None = prop(
         "ConfigMap describing a cluster reached through workload identity. " + NOT_HONOURED,

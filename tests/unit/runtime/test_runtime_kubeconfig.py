@@ -157,3 +157,28 @@ async def test_checked_document_loads_into_a_client_configuration() -> None:
     assert cfg.host == "https://127.0.0.1:6443"
     assert cfg.tls_server_name == "api"
     assert cfg.api_key["BearerToken"] == f"Bearer {SECRET_VALUE}"
+
+
+@pytest.mark.parametrize("module", ["kustomize_controller", "helm_controller"])
+def test_flux_lockdown_arguments_parse_into_the_policy(module: str) -> None:
+    import argparse
+    import importlib
+
+    from eddy_runtime.flags import add_runtime_flags
+
+    main = importlib.import_module(f"{module}.controller")
+    parser = argparse.ArgumentParser()
+    add_runtime_flags(parser)
+    main.add_flags(parser)
+    defaults = main.settings_from(parser.parse_args([]))
+    assert defaults.kubeconfig == KubeconfigPolicy()
+    args = [
+        "--insecure-kubeconfig-exec", "--insecure-kubeconfig-tls=true",
+        "--default-kubeconfig-service-account=kubeconfig", "--no-cross-namespace-refs=true",
+        "--default-service-account=default",
+    ]  # fmt: skip
+    if module == "kustomize_controller":
+        args.append("--no-remote-bases=true")
+    settings = main.settings_from(parser.parse_args(args))
+    assert settings.kubeconfig == KubeconfigPolicy(allow_exec=True, allow_insecure_tls=True)
+    assert settings.default_service_account == "default"
