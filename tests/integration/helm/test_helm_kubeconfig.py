@@ -23,9 +23,10 @@ from eddy_testenv.kubeconfigs import (
     hostile_kubeconfigs,
     secret_of,
 )
+from eddy_testenv.observe import condition
 from helm_controller.objects import HELM_RELEASES
 
-from .test_helm_release import condition, release, repository, wait_condition
+from .support import release, repository, wait_condition
 
 pytestmark = pytest.mark.integration
 

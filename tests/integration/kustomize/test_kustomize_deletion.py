@@ -13,6 +13,7 @@ from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from eddy_runtime.resources import Resource, ResourceClient
+from eddy_testenv.observe import events_for
 
 from .conftest import StartController
 from .support import (
@@ -21,10 +22,9 @@ from .support import (
     Sources,
     config_map,
     create_kustomization,
-    events_for,
     eventually,
+    ready,
 )
-from .test_kustomize_core import ready
 
 pytestmark = pytest.mark.integration
 

@@ -22,8 +22,8 @@ from .support import (
     create_kustomization,
     eventually,
     kustomization,
+    ready,
 )
-from .test_kustomize_core import ready
 
 pytestmark = pytest.mark.integration
 

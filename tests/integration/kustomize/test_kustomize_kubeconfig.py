@@ -26,6 +26,7 @@ from eddy_testenv.kubeconfigs import (
     kubeconfig,
     secret_of,
 )
+from eddy_testenv.observe import condition, events_for
 from eddy_testenv.process import find_binary
 from kustomize_controller.reconcile import Settings
 
@@ -34,13 +35,11 @@ from .support import (
     CONFIG_MAPS,
     KUSTOMIZATIONS,
     Sources,
-    condition,
     config_map,
     create_kustomization,
-    events_for,
     eventually,
+    ready,
 )
-from .test_kustomize_core import ready
 
 pytestmark = pytest.mark.integration
 
