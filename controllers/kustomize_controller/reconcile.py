@@ -134,7 +134,8 @@ class KustomizationReconciler:
 
     async def account_gone(self, obj: Obj) -> bool:
         """Whether this Kustomization acts as a ServiceAccount of this cluster that is gone."""
-        if ((obj.get("spec") or {}).get("kubeConfig") or {}).get("secretRef"):
+        spec = obj.get("spec") or {}
+        if (spec.get("kubeConfig") or {}).get("secretRef"):
             return False
         account = self.targets.service_account(obj)
         return await account_gone(self.manager.client, obj["metadata"]["namespace"], account)
