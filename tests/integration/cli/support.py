@@ -74,8 +74,8 @@ def one_error_line(result: Result) -> str:
 
 
 @contextmanager
-def git_controllers(kubeconfig: Path) -> Iterator[list[ControllerProcess]]:
-    """The source- and kustomize-controllers as processes, watching every namespace.
+def run_controllers(kubeconfig: Path, *names: str) -> Iterator[list[ControllerProcess]]:
+    """Controllers (`source-controller`, …) as processes, watching every namespace.
 
     The test control plane has no node, so what `eddy install` creates as
     Deployments runs here instead.
@@ -83,18 +83,19 @@ def git_controllers(kubeconfig: Path) -> Iterator[list[ControllerProcess]]:
     with tempfile.TemporaryDirectory(prefix="eddy-cli-") as tmp:
         workdir = Path(tmp)
         port = free_port()
-        storage = [
-            f"--storage-path={workdir / 'artifacts'}",
-            f"--storage-addr=127.0.0.1:{port}",
-            f"--storage-adv-addr=127.0.0.1:{port}",
-        ]
+        args = {
+            "source-controller": [
+                f"--storage-path={workdir / 'artifacts'}",
+                f"--storage-addr=127.0.0.1:{port}",
+                f"--storage-adv-addr=127.0.0.1:{port}",
+            ],
+            "kustomize-controller": [f"--kustomize-path={find_binary('kustomize')}"],
+            "helm-controller": [f"--helm-path={find_binary('helm')}", f"--workdir={workdir}"],
+        }
         running = [
-            ControllerProcess("source_controller", kubeconfig, workdir, args=storage),
-            ControllerProcess(
-                "kustomize_controller", kubeconfig, workdir,
-                args=[f"--kustomize-path={find_binary('kustomize')}"],
-            ),
-        ]  # fmt: skip
+            ControllerProcess(name.replace("-", "_"), kubeconfig, workdir, args=args[name])
+            for name in names
+        ]
         try:
             for controller in running:
                 controller.start()

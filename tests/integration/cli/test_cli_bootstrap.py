@@ -18,14 +18,16 @@ from eddy_testenv.controllers import ControllerProcess
 from eddy_testenv.gitserver import GitHTTPServer, GitRepo, GitSSHServer
 
 from ..install.support import get, kubectl
-from .support import eddy, git_controllers, one_error_line
+from .support import eddy, one_error_line, run_controllers
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def controllers(control_plane: ControlPlane) -> Iterator[list[ControllerProcess]]:
-    with git_controllers(control_plane.kubeconfig) as running:
+    with run_controllers(
+        control_plane.kubeconfig, "source-controller", "kustomize-controller"
+    ) as running:
         yield running
 
 

@@ -10,9 +10,10 @@ import pytest
 
 from eddy_testenv import ControlPlane
 from eddy_testenv.gitserver import GitHTTPServer, GitRepo
+from eddy_testenv.helmrepo import HelmRepo
 
 from ..install.support import dump, kubectl
-from .support import eddy, git_controllers, one_error_line, wait_ready
+from .support import eddy, one_error_line, run_controllers, wait_ready
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +71,7 @@ REPLICAS = """\
 
 @pytest.fixture(scope="module")
 def controllers(control_plane: ControlPlane) -> Iterator[None]:
-    with git_controllers(control_plane.kubeconfig):
+    with run_controllers(control_plane.kubeconfig, "source-controller", "kustomize-controller"):
         yield
 
 
@@ -209,3 +210,47 @@ def test_why_when_git_refuses(control_plane: ControlPlane, namespace: str, appli
     assert "commit" not in answer
     assert any("authentication failed" in n for n in answer["notes"]), answer["notes"]
     assert "wrong" not in result.stdout
+
+
+def test_why_of_what_a_helm_release_installed(
+    control_plane: ControlPlane, namespace: str, helm_repo: HelmRepo
+) -> None:
+    admin = control_plane.kubeconfig
+    helm_repo.package("hello", "1.0.0")
+    repository = {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "HelmRepository",
+        "metadata": {"name": "charts"},
+        "spec": {"interval": "10m", "url": helm_repo.url},
+    }
+    release = {
+        "apiVersion": "helm.toolkit.fluxcd.io/v2",
+        "kind": "HelmRelease",
+        "metadata": {"name": "hello"},
+        "spec": {
+            "interval": "10m",
+            "chart": {
+                "spec": {
+                    "chart": "hello",
+                    "version": "1.0.0",
+                    "sourceRef": {"kind": "HelmRepository", "name": "charts"},
+                }
+            },
+            "values": {"greeting": "hi"},
+            "valuesFrom": [{"kind": "ConfigMap", "name": "extra", "optional": True}],
+        },
+    }
+    with run_controllers(admin, "source-controller", "helm-controller"):
+        kubectl(admin, "apply", f"--namespace={namespace}", "-f", "-",
+                stdin=dump([repository, release]))  # fmt: skip
+        wait_ready(admin, "helmrelease", "hello", namespace)
+        result = eddy("-n", namespace, "why", "configmap/hello-hello", "-o", "json",
+                      kubeconfig=admin)  # fmt: skip
+        kubectl(admin, "delete", "helmrelease", "hello", f"--namespace={namespace}")
+    assert result.code == 0, result.stderr
+    (link,) = result.json()["appliedBy"]
+    assert link["kind"] == "HelmRelease" and link["name"] == "hello"
+    assert link["chart"] == "hello 1.0.0"
+    assert link["chartSource"] == f"HelmRepository {namespace}/charts"
+    assert link["release"] == f"{namespace}/hello v1"
+    assert link["values"] == ["spec.values", "ConfigMap extra"]
