@@ -73,6 +73,25 @@ class ControllerProcess:
     def stop(self, timeout: float = 15.0) -> None:
         self.process.stop(timeout)
 
+    def kill(self) -> None:
+        """kill -9: the process ends mid-work; start() runs it again on the same ports."""
+        self.process.kill()
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        """Still running and its /readyz answers 200."""
+        if self.process.exit_code() is not None:
+            return False
+        url = f"http://127.0.0.1:{self.health_port}/readyz"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+
     def metrics(self) -> str:
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         with urllib.request.urlopen(url, timeout=5) as resp:

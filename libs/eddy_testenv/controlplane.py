@@ -72,6 +72,7 @@ class ControlPlane(Service):
         self._etcd: Process | None = None
         self._apiserver: Process | None = None
         self._controller_manager: Process | None = None
+        self._files: certs.CertFiles | None = None
         self._want_controller_manager = controller_manager
         self._external = False
 
@@ -89,6 +90,7 @@ class ControlPlane(Service):
         plane._etcd = None
         plane._apiserver = None
         plane._controller_manager = None
+        plane._files = None
         plane._want_controller_manager = False
         plane._external = True
         plane.start_timeout = _start_timeout()
@@ -155,8 +157,26 @@ class ControlPlane(Service):
         self._etcd.start()
         self._wait_ready(self._etcd, self.etcd_port, lambda: _etcd_healthy(client_url))
 
+    def stop_apiserver(self) -> None:
+        """Stop kube-apiserver alone; etcd and its data stay, clients see a dead endpoint."""
+        if self._external or self._apiserver is None:
+            raise ProcessError("this control plane's API server was not started here")
+        self._apiserver.stop()
+
+    def start_apiserver(self) -> None:
+        """Start a stopped kube-apiserver again on the same port, certificates and etcd data.
+
+        Lets a test prove that clients ride out an API server outage without restarting.
+        """
+        if self._external or self._apiserver is None or self._files is None:
+            raise ProcessError("this control plane's API server was not started here")
+        if self._apiserver.exit_code() is None:
+            raise ProcessError("kube-apiserver is still running; stop it first")
+        self._run_apiserver(self._files)
+
     def _start_apiserver(self) -> None:
         files = certs.generate(self.workdir / "pki")
+        self._files = files
         self._apiserver = Process(
             "kube-apiserver",
             [
@@ -184,6 +204,10 @@ class ControlPlane(Service):
             self.workdir / "kube-apiserver.log",
         )
         self._write_kubeconfig(files)
+        self._run_apiserver(files)
+
+    def _run_apiserver(self, files: certs.CertFiles) -> None:
+        assert self._apiserver is not None
         self._apiserver.start()
         context = ssl.create_default_context(cafile=str(files.ca_cert))
         context.load_cert_chain(str(files.admin_cert), str(files.admin_key))

@@ -154,6 +154,15 @@ class Process:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would end it; no chance to clean up."""
+        popen = self._popen
+        if popen is None or popen.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            popen.kill()
+        popen.wait()
+
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, then SIGKILL after timeout; safe to call twice."""
         popen = self._popen
