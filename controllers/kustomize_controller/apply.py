@@ -123,8 +123,11 @@ class Applier:
         timeout: float = 60.0,
         concurrency: int = 8,
         take_over: Sequence[tuple[str, str]] = (),
+        before_create: Callable[[list[Obj]], Awaitable[None]] | None = None,
     ) -> None:
         self.client = client
+        # Told which objects a stage is about to create, after its dry-run passed.
+        self.before_create = before_create
         # (manager prefix, operation) whose fields become ours before each apply.
         self.take_over = tuple(take_over)
         self.discovery = discovery
@@ -217,6 +220,9 @@ class Applier:
         if failures:
             raise ApplyError("\n".join(failures))
         planned = [p for p in plans if isinstance(p, _Planned)]
+        created = [p.obj for p in planned if p.action == CREATED]
+        if created and self.before_create is not None:
+            await self.before_create(created)
         to_write = [p for p in planned if p.action in (CREATED, CONFIGURED)]
         results = await bounded(self.concurrency, self._write, to_write)
         failed: dict[int, BaseException] = {

@@ -15,7 +15,7 @@ from typing import Any
 from eddy_api.kustomize import inventory_id, parse_inventory_id
 
 from .apply import Change
-from .objects import Obj
+from .objects import Obj, object_id, split_api_version
 
 log = logging.getLogger("eddy.kustomize")
 
@@ -64,6 +64,19 @@ def entries_of(status: dict[str, Any]) -> list[Entry]:
 
 def from_changes(changes: Iterable[Change]) -> list[Entry]:
     entries = {c.object_id: parse_id(c.object_id, c.version) for c in changes}
+    return sorted(entries.values(), key=lambda e: e.id)
+
+
+def from_objects(objects: Iterable[Obj]) -> list[Entry]:
+    """Entries for objects about to be applied (namespaces already settled)."""
+    entries = {}
+    for obj in objects:
+        _, version = split_api_version(str(obj.get("apiVersion", "")))
+        try:
+            entry = parse_id(object_id(obj), version)
+        except ValueError:
+            continue
+        entries[entry.id] = entry
     return sorted(entries.values(), key=lambda e: e.id)
 
 

@@ -299,6 +299,7 @@ class KustomizationAttempt(Attempt):
             self.target.client, self.target.discovery, self.owner,
             force=bool(self.spec.get("force")), timeout=_timeout(self.spec),
             take_over=managers_to_take_over(NAME, self.settings.override_managers),
+            before_create=self.record_planned,
         )  # fmt: skip
         try:
             self.changes = await applier.apply_all(self.objects)
@@ -310,6 +311,20 @@ class KustomizationAttempt(Attempt):
         self.applied = inventory.from_changes(self.changes.changes)
         await self.emit_changes(self.changes)
         return None
+
+    async def record_planned(self, objects: list[Obj]) -> None:
+        """Add what is about to be created to the inventory before creating it.
+
+        A controller killed between apply and the final status patch would otherwise
+        forget the new objects, and the next revision could never prune them.
+        """
+        planned = inventory.from_objects(objects)
+        known = {e.id for e in self.previous}
+        if all(e.id in known for e in planned):
+            return
+        self.previous = inventory.merge(planned, self.previous)
+        self.status["inventory"] = inventory.to_status(self.previous)
+        self.obj = await self.manager.status.patch(KUSTOMIZATIONS, self.obj, self.status)
 
     async def prune(self) -> Result | None:
         if not self.spec.get("prune") or self.applied is None or self.target is None:

@@ -41,6 +41,8 @@ def test_inventory_ids_match_flux() -> None:
     assert parsed[1].api_version == "apps/v1"
     assert inventory.stale(parsed, parsed[:1]) == parsed[1:]
     assert describe(parsed[1].as_object()) == "Deployment/apps/web"
+    planned = [obj("ConfigMap", "c", "apps"), obj("Deployment", "web", "apps", "apps/v1")]
+    assert inventory.from_objects(planned) == entries
 
 
 def test_ordering_puts_definitions_first() -> None:
