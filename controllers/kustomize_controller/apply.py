@@ -21,12 +21,12 @@ from eddy_api.kustomize import (
     SSA_IF_NOT_PRESENT,
     SSA_IGNORE,
 )
+from eddy_kustomize.objects import CRD_KIND, Obj, annotation, describe, object_id, owner_labels
+from eddy_kustomize.ordering import in_apply_order
+from eddy_kustomize.takeover import merges_only, takeover_patch
 from eddy_runtime.resources import JSON_PATCH, ApiError, Resource, ResourceClient
 
 from .discovery import Discovery, DiscoveryError
-from .objects import CRD_KIND, Obj, annotation, describe, object_id, owner_labels
-from .ordering import in_apply_order
-from .takeover import merges_only, takeover_patch
 
 log = logging.getLogger("eddy.kustomize")
 
@@ -60,7 +60,7 @@ class _Planned:
     resource: Resource
     action: str = UNCHANGED
     recreate: bool = False
-    # JSON patch handing kubectl's fields to us before the apply (see takeover.py).
+    # JSON patch handing kubectl's fields to us before the apply (see eddy_kustomize/takeover.py).
     takeover: list[dict[str, Any]] = field(default_factory=list)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from eddy_kustomize.objects import GIT_REPOSITORIES, KUSTOMIZATIONS, Obj
 from eddy_runtime import Controller, Manager, Watch, ref_key
 from eddy_runtime.dependencies import dependency_keys
 from eddy_runtime.flags import (
@@ -19,7 +20,6 @@ from eddy_runtime.flags import (
 from eddy_runtime.predicates import artifact_changed
 
 from .dependencies import became_ready
-from .objects import GIT_REPOSITORIES, KUSTOMIZATIONS, Obj
 from .reconcile import NAME, KustomizationReconciler, Settings
 from .source import source_ref
 

@@ -7,11 +7,11 @@ cross-namespace references are off) is the runtime's; this adds the revision.
 
 from __future__ import annotations
 
+from eddy_kustomize.objects import Obj
 from eddy_runtime import dependencies
 from eddy_runtime.conditions import is_ready
 from eddy_runtime.dependencies import Pending
 
-from .objects import Obj
 from .source import source_ref
 
 

@@ -13,10 +13,9 @@ import time
 
 import aiohttp
 
+from eddy_kustomize.objects import split_api_version
 from eddy_runtime.reconciler import StepError
 from eddy_runtime.resources import ApiError, Resource, ResourceClient
-
-from .objects import split_api_version
 
 # A miss re-reads a group version at most this often: a kind that is really
 # unknown must not cost a discovery request per object.

@@ -11,11 +11,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from eddy_kustomize.objects import Obj, describe
 from eddy_runtime.reconciler import StepError
 from eddy_runtime.resources import ResourceClient
 
 from .discovery import Discovery
-from .objects import Obj, describe
 
 CURRENT = "Current"
 IN_PROGRESS = "InProgress"

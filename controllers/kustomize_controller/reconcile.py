@@ -20,6 +20,10 @@ import aiohttp
 
 from eddy_api.common import HEALTHY, Artifact, Reason
 from eddy_api.kustomize import MIN_TIMEOUT_SECONDS
+from eddy_kustomize import build as builder
+from eddy_kustomize.objects import KUSTOMIZATIONS, Obj, describe
+from eddy_kustomize.substitute import gather_variables, substitute_objects
+from eddy_kustomize.takeover import managers_to_take_over
 from eddy_runtime import Attempt, Manager, Result, Step, StepError, conditions
 from eddy_runtime.dependencies import DependencyNotReady, cached_lookup, check_dependencies
 from eddy_runtime.durations import format_duration, seconds_or
@@ -37,17 +41,13 @@ from eddy_runtime.redaction import Redactor
 from eddy_runtime.resources import ApiError
 from eddy_runtime.sessions import LazySession
 
-from . import build as builder
 from . import inventory
 from .apply import SKIPPED, Applier, ApplyError, ChangeSet
 from .dependencies import revision_pending
 from .health import HealthCheckError, wait_healthy
 from .inventory import Entry
-from .objects import KUSTOMIZATIONS, Obj, describe
 from .prune import PruneError, delete_entries
 from .source import SourceNotReady, SourceRefused, download, find_source, ready_artifact
-from .substitute import gather_variables, substitute_objects
-from .takeover import managers_to_take_over
 from .target import Target, TargetError, Targets
 
 log = logging.getLogger("eddy.kustomize")

@@ -12,12 +12,11 @@ import aiohttp
 
 from eddy_api.common import Artifact, artifact_of
 from eddy_artifacts import ArtifactError, ArtifactNotFound, fetch_artifact
+from eddy_kustomize.objects import GIT_REPOSITORIES, Obj
 from eddy_runtime.conditions import is_ready
 from eddy_runtime.informer import Informer
 from eddy_runtime.reconciler import StepError
 from eddy_runtime.resources import ResourceClient
-
-from .objects import GIT_REPOSITORIES, Obj
 
 
 class SourceNotReady(Exception):

@@ -13,12 +13,12 @@ from typing import Any
 
 from kubernetes_asyncio.client import ApiClient, Configuration
 
+from eddy_kustomize.objects import Obj
 from eddy_runtime import kubeconfig
 from eddy_runtime.client import new_client, service_account_user
 from eddy_runtime.resources import SECRETS, ResourceClient
 
 from .discovery import Discovery
-from .objects import Obj
 
 
 class TargetError(Exception):

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from eddy_kustomize import build
+from eddy_kustomize.generate import BuildError
 from eddy_testenv.process import find_binary
-from kustomize_controller import build
-from kustomize_controller.generate import BuildError
 
 
 async def test_output_past_the_limit_is_refused(

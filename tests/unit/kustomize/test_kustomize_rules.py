@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
+from eddy_kustomize.build import resolve_path
+from eddy_kustomize.confine import check_confined
+from eddy_kustomize.generate import BuildError, write_kustomization
+from eddy_kustomize.objects import describe, object_id
+from eddy_kustomize.ordering import in_apply_order, in_delete_order
 from kustomize_controller import health, inventory
 from kustomize_controller.apply import ChangeSet
-from kustomize_controller.build import resolve_path
-from kustomize_controller.confine import check_confined
-from kustomize_controller.generate import BuildError, write_kustomization
-from kustomize_controller.objects import describe, object_id
-from kustomize_controller.ordering import in_apply_order, in_delete_order
 
 
 def obj(kind: str, name: str, namespace: str = "", api: str = "v1", **rest: Any) -> dict[str, Any]:

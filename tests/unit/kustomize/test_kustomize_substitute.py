@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kustomize_controller.substitute import (
+from eddy_kustomize.substitute import (
     SubstitutionError,
     check_names,
     substitute_objects,

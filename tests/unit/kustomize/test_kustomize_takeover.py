@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kustomize_controller.takeover import (
+from eddy_kustomize.takeover import (
     LAST_APPLIED,
     managers_to_take_over,
     merges_only,
