@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure the system programs eddy's tests run are present: git (and its
-# http-backend), the OpenSSH client and server. Installs them with apt-get when
-# run as root on Debian or Ubuntu; otherwise says what to install.
+# http-backend), the OpenSSH client and server; and, for the local node and the
+# image builds, containerd, runc, the CNI plugins, iptables, iproute2, buildah,
+# skopeo and mmdebstrap. Installs them with apt-get when run as root on Debian or Ubuntu;
+# otherwise says what to install.
 set -euo pipefail
 
 missing=()
@@ -9,6 +11,15 @@ command -v git >/dev/null 2>&1 || missing+=(git)
 [[ -x "$(git --exec-path 2>/dev/null)/git-http-backend" ]] || missing+=(git)
 command -v ssh >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
 [[ -x /usr/sbin/sshd ]] || command -v sshd >/dev/null 2>&1 || missing+=(openssh-server)
+command -v containerd >/dev/null 2>&1 || missing+=(containerd)
+command -v runc >/dev/null 2>&1 || missing+=(runc)
+[[ -x /usr/lib/cni/bridge ]] || missing+=(containernetworking-plugins)
+command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+command -v conntrack >/dev/null 2>&1 || missing+=(conntrack)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v buildah >/dev/null 2>&1 || missing+=(buildah)
+command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0

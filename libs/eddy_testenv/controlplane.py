@@ -195,10 +195,13 @@ class ControlPlane(Service):
                 f"--service-account-signing-key-file={files.sa_key}",
                 "--authorization-mode=RBAC",
                 "--allow-privileged=true",
-                # No controller-manager creates default service accounts here.
-                "--disable-admission-plugins=ServiceAccount",
+                *self._admission_flags(),
                 "--enable-priority-and-fairness=false",
                 "--endpoint-reconciler-type=none",
+                # For `kubectl logs` and `exec` when a local node runs (eddy_testenv.node).
+                f"--kubelet-client-certificate={files.admin_cert}",
+                f"--kubelet-client-key={files.admin_key}",
+                "--kubelet-preferred-address-types=Hostname,InternalIP",
                 "--v=1",
             ],
             self.workdir / "kube-apiserver.log",
@@ -216,6 +219,14 @@ class ControlPlane(Service):
             self.api_port,
             lambda: _https_ok(f"{self.server}/readyz", context),
         )
+
+    def _admission_flags(self) -> list[str]:
+        if self._want_controller_manager:
+            # Pods get their ServiceAccount's token, as in any cluster: the
+            # controller-manager creates each namespace's `default` account.
+            return []
+        # Without a controller-manager nobody creates the default accounts.
+        return ["--disable-admission-plugins=ServiceAccount"]
 
     def _start_controller_manager(self) -> None:
         pki = self.workdir / "pki"
