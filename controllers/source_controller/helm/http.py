@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from eddy_api.common import Reason
+from eddy_artifacts.bounded import read_response
+from eddy_artifacts.errors import InputTooLarge
 from eddy_runtime.resources import ResourceClient
 
 from ..failures import SourceError, fetch_failed
@@ -121,12 +123,14 @@ async def download(
                 raise fetch_failed(
                     reason, f"cannot download {what} from {url}: HTTP {resp.status} {resp.reason}"
                 )
-            body = bytearray()
-            async for chunk in resp.content.iter_chunked(1 << 16):
-                body += chunk
-                if len(body) > max_size:
-                    raise fetch_failed(reason, f"{what} at {url} is larger than {max_size} bytes")
-            return bytes(body)
+            return await read_response(resp, max_size, f"{what} at {url}")
+    except InputTooLarge as err:
+        raise fetch_failed(reason, str(err)) from err
+    except TimeoutError as err:
+        # Before ClientError: aiohttp's timeouts are both.
+        raise fetch_failed(
+            reason, f"downloading {what} from {url} timed out after {timeout:g}s"
+        ) from err
     except aiohttp.ClientConnectorCertificateError as err:
         raise fetch_failed(
             reason,
@@ -135,7 +139,3 @@ async def download(
         ) from err
     except aiohttp.ClientError as err:
         raise fetch_failed(reason, f"cannot download {what} from {url}: {err}") from err
-    except TimeoutError as err:
-        raise fetch_failed(
-            reason, f"downloading {what} from {url} timed out after {timeout:g}s"
-        ) from err

@@ -17,7 +17,9 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import aiohttp
 
 from eddy_api.common import Reason
+from eddy_artifacts.bounded import read_response
 from eddy_artifacts.digest import bytes_digest
+from eddy_artifacts.errors import InputTooLarge
 from eddy_runtime.semver import InvalidVersion, parse_range, versions_of
 
 from ..failures import SourceError, fetch_failed, invalid_spec
@@ -232,16 +234,13 @@ class RegistryClient:
                     raise self._refused()
                 if resp.status == 403:
                     raise self._refused()
-                body = bytearray()
+                body = b""
                 if resp.status == 200:
-                    async for chunk in resp.content.iter_chunked(1 << 16):
-                        body += chunk
-                        if len(body) > max_size:
-                            raise fetch_failed(
-                                Reason.CHART_PULL_FAILED,
-                                f"{url} is larger than {max_size} bytes",
-                            )
-                return resp.status, dict(resp.headers), bytes(body)
+                    try:
+                        body = await read_response(resp, max_size, url)
+                    except InputTooLarge as err:
+                        raise fetch_failed(Reason.CHART_PULL_FAILED, str(err)) from err
+                return resp.status, dict(resp.headers), body
         raise self._refused()  # pragma: no cover - the loop always returns or raises
 
     async def login(self) -> None:
