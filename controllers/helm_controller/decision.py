@@ -11,9 +11,9 @@ from typing import Any
 
 from eddy_api.common import Reason
 
-from . import actions, storage
+from . import actions, records
 from .actions import INSTALL, UPGRADE
-from .storage import Release
+from .records import Release
 
 # What next_action can ask for.
 STALL = "stall"  # retries exhausted: only an edit or a reset helps
@@ -85,11 +85,11 @@ def next_action(
     spec: dict[str, Any], releases: list[Release], observed: Observed, desired: Desired
 ) -> Action:
     """Install, upgrade, test, unlock, stall or nothing, the way Flux decides it."""
-    current = storage.latest(releases)
+    current = records.latest(releases)
     last = observed.last_action
     if (
         current is not None
-        and current.status == storage.FAILED
+        and current.status == records.FAILED
         and last
         and not actions.retry_on_failure(spec, last)
         and actions.exhausted(spec, last, observed.failures(last))
@@ -102,23 +102,23 @@ def next_action(
             "chart or values, or request a reset with the reconcile.fluxcd.io/resetAt "
             "annotation",
         )
-    if current is not None and current.status in storage.PENDING:
-        good = storage.last_successful(releases, below=current.version)
+    if current is not None and current.status in records.PENDING:
+        good = records.last_successful(releases, below=current.version)
         return Action(UNLOCK, current, rollback_to=good)
     failed_first = (
         current is not None
-        and current.status == storage.FAILED
-        and storage.last_successful(releases) is None
+        and current.status == records.FAILED
+        and records.last_successful(releases) is None
     )
     if failed_first and not actions.retry_on_failure(spec, INSTALL):
         return Action(INSTALL_AFTER_UNINSTALL, current)
-    if current is None or current.status in (storage.UNINSTALLED, storage.UNINSTALLING):
+    if current is None or current.status in (records.UNINSTALLED, records.UNINSTALLING):
         return Action(INSTALL, current)
     if failed_first:
         # With RetryOnFailure the failed install stays until `install --replace`
         # takes its name: nothing is uninstalled on the user's behalf.
         return Action(INSTALL, current)
-    if current.status == storage.DEPLOYED and desired.matches(current):
+    if current.status == records.DEPLOYED and desired.matches(current):
         return Action(TEST if _untested(spec, current, observed) else NOTHING, current)
     return Action(UPGRADE, current)
 
@@ -161,7 +161,7 @@ def remediation(
     spec: dict[str, Any], action: str, failed: Release, releases: list[Release]
 ) -> tuple[str, Release | None]:
     """Roll a failed upgrade back to the last good release, else uninstall the failed one."""
-    good = storage.last_successful(releases, below=failed.version)
+    good = records.last_successful(releases, below=failed.version)
     if action == UPGRADE and actions.upgrade_strategy(spec) == "rollback" and good:
         return ROLLBACK, good
     return UNINSTALL, None

@@ -27,7 +27,7 @@ from eddy_runtime.redaction import Redactor
 from eddy_runtime.resources import ApiError
 from eddy_runtime.sessions import LazySession
 
-from . import actions, storage
+from . import actions, records
 from .chart import (
     ChartNotReady,
     ChartRefused,
@@ -107,7 +107,7 @@ class HelmReleaseReconciler:
             return
         try:
             try:
-                releases = await storage.history(target.client, namespace, name)
+                releases = await records.history(target.client, namespace, name)
             except ApiError as err:
                 if err.status == 403 and not (obj.get("status") or {}).get("history"):
                     # This release never made a Helm release (its account may never have
@@ -119,8 +119,8 @@ class HelmReleaseReconciler:
                     await self.left_in_place(obj, namespace, name)
                     return
                 raise
-            current = storage.latest(releases)
-            if current is None or current.status == storage.UNINSTALLED:
+            current = records.latest(releases)
+            if current is None or current.status == records.UNINSTALLED:
                 return
             args = actions.uninstall_args(spec, name, namespace)
             try:

@@ -21,11 +21,11 @@ from eddy_runtime.durations import format_duration
 from eddy_runtime.events import NORMAL, WARNING
 from eddy_runtime.redaction import Redactor
 
-from . import actions, decision, storage
+from . import actions, decision, records
 from .actions import INSTALL
 from .decision import Desired, Observed
 from .helm import Helm, HelmError
-from .storage import Release
+from .records import Release
 from .target import Target
 from .values import Values
 
@@ -82,7 +82,7 @@ class Releaser:
             await self.act(INSTALL, None)
         elif action.name in (decision.TEST, decision.NOTHING):
             assert current is not None
-            self.status["history"] = storage.snapshots(releases)
+            self.status["history"] = records.snapshots(releases)
             if action.name == decision.TEST:
                 last = str(self.status.get("lastAttemptedReleaseAction") or INSTALL)
                 await self.test(current, last)
@@ -109,14 +109,14 @@ class Releaser:
             await self.action_failed(action, current, str(err))
         self.status["lastAttemptedReleaseActionDuration"] = _since(started)
         releases = await self.history()
-        made = storage.latest(releases)
+        made = records.latest(releases)
         assert made is not None
         reason = Reason.INSTALL_SUCCEEDED if action == INSTALL else Reason.UPGRADE_SUCCEEDED
         message = (
             f"Helm {action} succeeded for release {self.where(made)} "
             f"with chart {made.chart_name}@{made.chart_version}"
         )
-        self.status["history"] = storage.snapshots(releases)
+        self.status["history"] = records.snapshots(releases)
         self.set(RELEASED, conditions.TRUE, reason, message)
         conditions.delete(self.status, REMEDIATED)
         await self.event(NORMAL, reason, message)
@@ -128,10 +128,10 @@ class Releaser:
         message = f"Helm {action} failed for release {self.namespace}/{self.name} with chart " \
                   f"{self.chart_label}: {error}"  # fmt: skip
         releases = await self.history()
-        self.status["history"] = storage.snapshots(releases)
+        self.status["history"] = records.snapshots(releases)
         self.set(RELEASED, conditions.FALSE, reason, self.redact(message))
         await self.event(WARNING, reason, message)
-        made = storage.latest(releases)
+        made = records.latest(releases)
         left_record = made is not None and (current is None or made.version > current.version)
         await self.after_failure(action, reason, message, made if left_record else None, releases)
 
@@ -146,7 +146,7 @@ class Releaser:
         except HelmError as err:
             message = f"Helm test failed for release {self.where(made)} with chart {chart}: {err}"
             self.set(TEST_SUCCESS, conditions.FALSE, Reason.TEST_FAILED, self.redact(message))
-            self.status["history"] = storage.snapshots(await self.history())
+            self.status["history"] = records.snapshots(await self.history())
             await self.event(WARNING, Reason.TEST_FAILED, message)
             if actions.ignore_test_failures(self.spec, action):
                 return
@@ -154,7 +154,7 @@ class Releaser:
             await self.after_failure(action, Reason.TEST_FAILED, message, made, None)
         message = f"Helm test succeeded for release {self.where(made)} with chart {chart}"
         self.set(TEST_SUCCESS, conditions.TRUE, Reason.TEST_SUCCEEDED, message)
-        self.status["history"] = storage.snapshots(await self.history())
+        self.status["history"] = records.snapshots(await self.history())
         await self.event(NORMAL, Reason.TEST_SUCCEEDED, message)
 
     async def after_failure(
@@ -235,7 +235,7 @@ class Releaser:
 
     async def remediated(self, reason: str, message: str) -> None:
         self.set(REMEDIATED, conditions.TRUE, reason, message)
-        self.status["history"] = storage.snapshots(await self.history())
+        self.status["history"] = records.snapshots(await self.history())
         await self.event(NORMAL, reason, message)
 
     async def remediation_failed(self, reason: str, error: str) -> None:
@@ -246,7 +246,7 @@ class Releaser:
     # -- plumbing ---------------------------------------------------------------------
 
     async def history(self) -> list[Release]:
-        return await storage.history(self.target.client, self.namespace, self.name)
+        return await records.history(self.target.client, self.namespace, self.name)
 
     async def run_helm(self, args: list[str], section: str) -> str:
         timeout = actions.timeout_of(self.spec, section)

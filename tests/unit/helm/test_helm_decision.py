@@ -8,7 +8,7 @@ import pytest
 
 from helm_controller import decision
 from helm_controller.decision import Desired, Observed, next_action
-from helm_controller.storage import Release
+from helm_controller.records import Release
 from helm_controller.values import config_digest
 
 VALUES = {"replicas": 2}
@@ -31,7 +31,7 @@ def record(
 
 
 def history(*releases: Release) -> list[Release]:
-    """Newest first, as storage.history returns them."""
+    """Newest first, as records.history returns them."""
     return sorted(releases, key=lambda r: r.version, reverse=True)
 
 

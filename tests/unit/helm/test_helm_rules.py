@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helm_controller import actions, storage
+from helm_controller import actions, records
 from helm_controller.chart import desired_chart
 from helm_controller.objects import helm_chart_name, helm_chart_namespace, release_name
 from helm_controller.values import (
@@ -114,7 +114,7 @@ def test_release_records_decode_as_helm_stores_them() -> None:
         "hooks": [{"name": "t", "events": ["test"], "last_run": {"phase": "Succeeded"}}],
     }  # fmt: skip
     raw = base64.b64encode(gzip.compress(json.dumps(record).encode()))
-    rel = storage.decode({"data": {"release": base64.b64encode(raw).decode()}})
+    rel = records.decode({"data": {"release": base64.b64encode(raw).decode()}})
     snap = rel.snapshot()
     assert (snap["chartName"], snap["chartVersion"], snap["version"]) == ("app", "1.0.0", 2)
     assert snap["firstDeployed"] == "2026-01-02T02:04:05Z"
@@ -149,17 +149,17 @@ def test_a_crafted_release_record_is_refused_before_it_fills_memory() -> None:
     raw = bytearray()
     with gzip.GzipFile(fileobj=_Sink(raw), mode="wb", compresslevel=1) as out:
         block = b"\0" * (1 << 20)
-        for _ in range(2 * storage.MAX_RECORD_SIZE >> 20):
+        for _ in range(2 * records.MAX_RECORD_SIZE >> 20):
             out.write(block)
-    with pytest.raises(storage.RecordError, match="larger than 32 MiB") as caught:
-        storage.decode(_record_secret(bytes(raw)))
+    with pytest.raises(records.RecordError, match="larger than 32 MiB") as caught:
+        records.decode(_record_secret(bytes(raw)))
     assert "sh.helm.release.v1.app.v1" in str(caught.value)
 
 
 def test_a_release_record_that_is_not_json_is_refused_with_its_name() -> None:
     for payload in (gzip.compress(b"not json"), b"[1, 2]", gzip.compress(b"[" * 100_000)):
-        with pytest.raises(storage.RecordError, match="delete it or fix its data"):
-            storage.decode(_record_secret(payload))
+        with pytest.raises(records.RecordError, match="delete it or fix its data"):
+            records.decode(_record_secret(payload))
 
 
 class _Sink:
