@@ -44,6 +44,7 @@ from eddy_runtime.sessions import LazySession
 from . import inventory
 from .apply import SKIPPED, Applier, ApplyError, ChangeSet
 from .dependencies import revision_pending
+from .discovery import DiscoveryError
 from .health import HealthCheckError, wait_healthy
 from .inventory import Entry
 from .prune import PruneError, delete_entries
@@ -118,6 +119,13 @@ class KustomizationReconciler:
                 except (PruneError, ApiError) as err:
                     if await self.account_gone(obj):
                         await self.left_in_place(obj, entries)
+                    elif await self.all_gone(obj, entries):
+                        # Pruning could not act (its account lost its rights, say),
+                        # but there is nothing left for it to do.
+                        await self.manager.events.warning(
+                            obj, Reason.PRUNE_FAILED,
+                            f"{err}\nnone of the applied objects exists any more; letting go",
+                        )  # fmt: skip
                     else:
                         # The finalizer stays until the objects can be deleted: deleting
                         # the Kustomization must not orphan what it applied.
@@ -139,6 +147,29 @@ class KustomizationReconciler:
             return False
         account = self.targets.service_account(obj)
         return await account_gone(self.manager.client, obj["metadata"]["namespace"], account)
+
+    async def all_gone(self, obj: Obj, entries: list[Entry]) -> bool:
+        """Whether the controller itself sees that none of `entries` exists any more.
+
+        Only on its own cluster, and only when it may read them: a kind that is not
+        served or an object it may not read proves nothing.
+        """
+        spec = obj.get("spec") or {}
+        if (spec.get("kubeConfig") or {}).get("secretRef"):
+            return False
+        for entry in entries:
+            try:
+                resource = await self.targets.discovery.lookup(entry.api_version, entry.kind)
+                if resource is None:
+                    return False
+                live = await self.manager.client.get_or_none(
+                    resource, entry.name, entry.namespace or None
+                )
+            except (DiscoveryError, ApiError):
+                return False
+            if live is not None:
+                return False
+        return True
 
     async def left_in_place(self, obj: Obj, entries: list[Entry]) -> None:
         account = self.targets.service_account(obj)

@@ -107,3 +107,27 @@ async def test_a_namespace_whose_account_is_gone_finishes_deleting(
         except ApiException as err:
             if err.status != 404:
                 raise
+
+
+async def test_deleting_after_the_objects_are_gone_ends_without_the_rights(
+    kube: ResourceClient, sources: Sources, start_controller: StartController, namespace: str
+) -> None:
+    """The account still exists but may no longer read what it applied; the objects
+    are gone already, as the controller can see: nothing is left to wait for."""
+    await tenant(kube, namespace)
+    await sources.publish("repo", {"app/cm.yaml": config_map("applied", a="b")})
+    await start_controller()
+    await create_kustomization(kube, "app", namespace, path="./app", serviceAccountName="tenant")
+    await ready(kube, namespace, "app")
+    await kube.delete(ROLE_BINDINGS, "tenant", namespace)
+    await kube.delete(CONFIG_MAPS, "applied", namespace)
+
+    await kube.delete(KUSTOMIZATIONS, "app", namespace)
+
+    async def deleted() -> bool:
+        return await kube.get_or_none(KUSTOMIZATIONS, "app", namespace) is None
+
+    await eventually(deleted, timeout=30)
+    warnings = [e for e in await events_for(kube, namespace, "app") if e["type"] == "Warning"]
+    assert any("none of the applied objects exists any more" in e["message"] for e in warnings)
+    assert await kube.get_or_none(SERVICE_ACCOUNTS, "tenant", namespace) is not None
