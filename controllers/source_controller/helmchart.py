@@ -147,9 +147,12 @@ class HelmChartAttempt(SourceAttempt):
         wanted = str(self.spec.get("version") or "*")
         repository = location.repository(self.chart)
         try:
-            async with aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=timeout)
-            ) as session:
+            # spec.timeout bounds the whole pull (every tags page, the manifest, the
+            # layer), not each request alone.
+            async with (
+                asyncio.timeout(timeout),
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
+            ):
                 registry = RegistryClient(session, location, access.basic, access.tls)
                 if is_exact_version(wanted):
                     version = wanted.strip()
