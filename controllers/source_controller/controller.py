@@ -1,4 +1,4 @@
-"""The source-controller as the runtime runs it: flags, settings, storage, the three kinds.
+"""The source-controller as the runtime runs it: flags, settings, storage, the source kinds.
 
 Storage is the one thing the kinds share: the artifact server (run by the manager,
 like every long-running piece) serves the directory their reconcilers write to.
@@ -14,7 +14,7 @@ from pathlib import Path
 from eddy_runtime import Controller, Manager
 from eddy_runtime.flags import duration_flag
 
-from . import gitrepository, helmchart, helmrepository
+from . import gitrepository, helmchart, helmrepository, ocirepository
 from .artifact_server import artifact_app
 from .storage import Retention, Storage
 
@@ -98,6 +98,7 @@ def serve_storage(manager: Manager, settings: Settings) -> Storage:
 def source_controllers(manager: Manager, storage: Storage) -> list[Controller]:
     return [
         gitrepository.controller(manager, storage),
+        ocirepository.controller(manager, storage),
         helmrepository.controller(manager, storage),
         helmchart.controller(manager, storage),
     ]

@@ -11,3 +11,6 @@ from eddy_runtime.resources import Resource
 GIT_REPOSITORIES = Resource(GROUP, VERSION, "gitrepositories", "GitRepository")
 HELM_REPOSITORIES = Resource(GROUP, VERSION, "helmrepositories", "HelmRepository")
 HELM_CHARTS = Resource(GROUP, VERSION, "helmcharts", "HelmChart")
+OCI_REPOSITORIES = Resource(GROUP, VERSION, "ocirepositories", "OCIRepository")
+# Read for their image pull secrets (OCIRepository spec.serviceAccountName).
+SERVICE_ACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount")

@@ -1,4 +1,4 @@
-"""The source.toolkit.fluxcd.io/v1 kinds: GitRepository, HelmRepository, HelmChart.
+"""The source.toolkit.fluxcd.io/v1 kinds: GitRepository, OCIRepository, HelmRepository, HelmChart.
 
 Sources turn something remote into an artifact in the source-controller's storage;
 their status is the contract every consumer reads.
@@ -433,4 +433,150 @@ class HelmChart(Resource):
     )
 
 
-KINDS: tuple[type[Resource], ...] = (GitRepository, HelmRepository, HelmChart)
+# --- OCIRepository ---------------------------------------------------------
+
+OCI_LAYER_OPERATIONS = ("extract", "copy")
+
+
+@dataclass
+class OCIRepositoryRef:
+    """Which artifact to pull; digest wins over semver, semver over tag."""
+
+    digest: str | None = prop(
+        "Digest of the artifact to pull, as `sha256:<hex>`; takes precedence over semver."
+    )
+    semver: str | None = prop(
+        "SemVer range of tags; the highest matching tag is pulled. Takes precedence over tag."
+    )
+    semver_filter: str | None = prop(
+        "Regular expression the tags must match to be considered for semver.",
+        json="semverFilter",
+    )
+    tag: str | None = prop("Tag to pull; `latest` when no field is set.")
+
+
+@dataclass
+class OCILayerSelector:
+    """Which layer of the artifact becomes the source artifact, and how."""
+
+    media_type: str | None = prop(
+        "Media type of the layer to use; the first layer of that type is selected. The "
+        "first layer of the artifact when empty."
+    )
+    operation: str | None = prop(
+        "What to do with the layer: `extract` its tarball (the default) or `copy` the "
+        "compressed layer into storage as it is.",
+        enum=OCI_LAYER_OPERATIONS,
+    )
+
+
+@dataclass
+class OCIArtifactVerification(OCIRepositoryVerification):
+    """How to verify the signature of an OCI artifact."""
+
+    trusted_root_secret_ref: LocalObjectReference | None = prop(
+        "Secret with a Sigstore `trusted_root.json` for self-hosted keyless verification. "
+        + NOT_HONOURED,
+        honoured=False,
+    )
+
+
+@dataclass
+class OCIRepositorySpec:
+    """Desired state of an OCIRepository."""
+
+    url: str = prop(
+        "Address of the artifact repository, `oci://<host>[:<port>]/<repository>`, without a "
+        "tag or digest.",
+        required=True,
+        zero=str,
+        pattern=r"^oci://.*$",
+    )
+    ref: OCIRepositoryRef | None = prop(
+        "The reference to pull and follow; the `latest` tag when empty.", json="ref"
+    )
+    layer_selector: OCILayerSelector | None = prop(
+        "Which layer to use; the first layer, extracted, when empty."
+    )
+    provider: str = prop(
+        "How to authenticate: `generic` (credentials from secretRef or serviceAccountName), "
+        "or a cloud identity (`aws`, `azure`, `gcp`). Only `generic` is honoured by eddy; "
+        "other values are refused in status.",
+        enum=CLOUD_PROVIDERS,
+        default="generic",
+    )
+    secret_ref: LocalObjectReference | None = prop(
+        "Secret of type kubernetes.io/dockerconfigjson with the registry credentials."
+    )
+    verify: OCIArtifactVerification | None = prop(
+        "Verify the artifact's signature before it is stored. eddy verifies cosign "
+        "signatures with the public keys in secretRef; keyless and notation verification "
+        "are refused in status.",
+        json="verify",
+    )
+    service_account_name: str | None = prop(
+        "ServiceAccount whose image pull secrets authenticate to the registry."
+    )
+    cert_secret_ref: LocalObjectReference | None = prop(
+        "Secret (type Opaque or kubernetes.io/tls) with a client certificate and key "
+        "(`tls.crt`, `tls.key`) and/or a CA certificate (`ca.crt`) for the registry."
+    )
+    proxy_secret_ref: LocalObjectReference | None = prop(
+        "Secret with the proxy (`address`, optional `username` and `password`) to reach the "
+        "registry through."
+    )
+    interval: str = interval("the repository: look for a new digest and pull it")
+    timeout: str = duration(
+        "Time limit for registry operations such as pulling.", default="60s", short=True
+    )
+    ignore: str | None = prop(
+        "Paths to leave out of the artifact, in .gitignore syntax; replaces the built-in list."
+    )
+    insecure: bool | None = prop("Allow plain HTTP to the registry.")
+    suspend: bool | None = suspend("this repository")
+
+
+@dataclass
+class OCIRepositoryStatus:
+    """Observed state of an OCIRepository."""
+
+    observed_generation: int | None = observed_generation()
+    conditions: list[Condition] | None = conditions()
+    url: str | None = prop("Address of the latest artifact; prefer artifact.url.")
+    artifact: Artifact | None = prop("The artifact of the last successful reconcile.")
+    observed_ignore: str | None = prop("Ignore rules used for the current artifact.")
+    observed_layer_selector: OCILayerSelector | None = prop(
+        "Layer selector used for the current artifact."
+    )
+    last_handled_reconcile_at: str | None = last_handled_reconcile_at()
+
+
+@dataclass
+class OCIRepository(Resource):
+    """An OCI artifact repository to follow; each new digest becomes an artifact."""
+
+    INFO = KindInfo(
+        group=GROUP,
+        kind="OCIRepository",
+        plural="ocirepositories",
+        versions=(VERSION,),
+        storage_version=VERSION,
+        component=COMPONENT,
+        description="An OCI artifact repository to follow; each new digest becomes an artifact.",
+        short_names=("ocirepo",),
+        categories=CATEGORIES,
+        printer_columns=(URL_COLUMN, READY_COLUMN, STATUS_COLUMN, AGE_COLUMN),
+    )
+
+    spec: OCIRepositorySpec = prop("Desired state.", zero=OCIRepositorySpec)
+    status: OCIRepositoryStatus = prop(
+        "Observed state.", default={"observedGeneration": -1}, zero=OCIRepositoryStatus
+    )
+
+
+KINDS: tuple[type[Resource], ...] = (
+    GitRepository,
+    OCIRepository,
+    HelmRepository,
+    HelmChart,
+)

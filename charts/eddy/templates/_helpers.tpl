@@ -18,13 +18,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{/* What each controller's own code calls; see manifests/rbac for the why. */}}
 {{- define "eddy.rules.source-controller" -}}
 - apiGroups: [source.toolkit.fluxcd.io]
-  resources: [gitrepositories, helmrepositories, helmcharts]
+  resources: [gitrepositories, ocirepositories, helmrepositories, helmcharts]
   verbs: [get, list, watch, patch]
 - apiGroups: [source.toolkit.fluxcd.io]
-  resources: [gitrepositories/status, helmrepositories/status, helmcharts/status]
+  resources: [gitrepositories/status, ocirepositories/status, helmrepositories/status, helmcharts/status]
   verbs: [patch]
 - apiGroups: [""]
-  resources: [secrets]
+  resources: [secrets, serviceaccounts]
   verbs: [get]
 {{- end -}}
 

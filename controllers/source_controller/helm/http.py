@@ -19,6 +19,7 @@ from eddy_runtime.resources import ResourceClient
 
 from ..failures import SourceError, fetch_failed
 from ..secrets import read_secret
+from ..tls import tls_context
 from .oci import basic_from_docker_config
 
 MAX_INDEX_SIZE = 50 << 20
@@ -73,35 +74,8 @@ async def repo_access(
     if isinstance(cert_ref, dict) and cert_ref.get("name"):
         tls_data = await read_secret(client, namespace, str(cert_ref["name"]))
     return RepoAccess(
-        basic, _tls_context(tls_data), urlsplit(url).netloc, bool(spec.get("passCredentials"))
+        basic, tls_context(tls_data), urlsplit(url).netloc, bool(spec.get("passCredentials"))
     )
-
-
-def _tls_context(data: dict[str, bytes]) -> ssl.SSLContext | None:
-    ca, cert, key = data.get("ca.crt"), data.get("tls.crt"), data.get("tls.key")
-    if not (ca or cert):
-        return None
-    context = ssl.create_default_context()
-    try:
-        if ca:
-            context.load_verify_locations(cadata=ca.decode())
-        if cert and key:
-            import tempfile
-            from pathlib import Path
-
-            with tempfile.TemporaryDirectory(prefix="eddy-tls-") as tmp:
-                cert_file, key_file = Path(tmp) / "tls.crt", Path(tmp) / "tls.key"
-                cert_file.write_bytes(cert)
-                key_file.write_bytes(key)
-                key_file.chmod(0o600)
-                context.load_cert_chain(cert_file, key_file)
-    except (ssl.SSLError, ValueError, UnicodeDecodeError) as err:
-        raise SourceError(
-            Reason.AUTHENTICATION_FAILED,
-            f"the TLS certificates in the Secret are not valid PEM: {err}",
-            condition="FetchFailed",
-        ) from err
-    return context
 
 
 async def download(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from eddy_api.kinds import ALL_KINDS
 from eddy_testenv import ControlPlane
 
 from .support import (
@@ -90,7 +91,7 @@ def test_values_choose_controllers_and_settings() -> None:
 
 def test_server_accepts_the_chart(control_plane: ControlPlane, chart_namespace: str) -> None:
     docs = render_chart(chart_namespace)
-    assert len(of_kind(docs, "CustomResourceDefinition")) == 8
+    assert len(of_kind(docs, "CustomResourceDefinition")) == len(ALL_KINDS)
     # Nothing is stored: cluster-scoped names may equal those of a real install.
     out = kubectl(control_plane.kubeconfig, "apply", "--server-side", "--dry-run=server",
                   "--force-conflicts", "--field-manager=eddy-chart-test", "-f", "-",

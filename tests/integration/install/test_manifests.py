@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from eddy_api.kinds import ALL_KINDS
 from eddy_testenv import ControlPlane
 
 from .support import (
@@ -49,7 +50,7 @@ def test_base_installs_into_flux_system(tmp_path: Path) -> None:
         assert doc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "eddy"
     assert {d["metadata"]["name"] for d in of_kind(docs, "ServiceAccount")} == set(CONTROLLERS)
     assert {d["metadata"]["name"] for d in of_kind(docs, "Deployment")} == set(CONTROLLERS)
-    assert len(of_kind(docs, "CustomResourceDefinition")) == 8
+    assert len(of_kind(docs, "CustomResourceDefinition")) == len(ALL_KINDS)
 
 
 def test_deployments_run_like_flux(tmp_path: Path) -> None:
