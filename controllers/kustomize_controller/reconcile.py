@@ -19,22 +19,16 @@ from typing import Any
 import aiohttp
 
 from eddy_api.common import HEALTHY, Artifact, Reason
-from eddy_api.kustomize import MIN_TIMEOUT_SECONDS
+from eddy_api.kustomize import Kustomization
 from eddy_kustomize import build as builder
 from eddy_kustomize.objects import KUSTOMIZATIONS, Obj, describe
 from eddy_kustomize.substitute import gather_variables, substitute_objects
 from eddy_kustomize.takeover import managers_to_take_over
 from eddy_runtime import Attempt, Manager, Result, Step, StepError, conditions
 from eddy_runtime.dependencies import DependencyNotReady, cached_lookup, check_dependencies
-from eddy_runtime.durations import format_duration, seconds_or
+from eddy_runtime.durations import format_duration
 from eddy_runtime.events import NORMAL, WARNING
-from eddy_runtime.finalizers import (
-    account_gone,
-    add_finalizer,
-    has_finalizer,
-    is_deleting,
-    remove_finalizer,
-)
+from eddy_runtime.finalizers import account_gone, finalized
 from eddy_runtime.informer import Informer
 from eddy_runtime.kubeconfig import KubeconfigPolicy
 from eddy_runtime.redaction import Redactor
@@ -86,22 +80,18 @@ class KustomizationReconciler:
         await self.targets.close()
 
     async def reconcile(self, obj: Obj) -> Result:
-        if is_deleting(obj):
-            return await self.finalize(obj)
-        obj = await add_finalizer(self.manager.client, KUSTOMIZATIONS, obj)
+        return await finalized(
+            self.manager.client, KUSTOMIZATIONS, obj, self.attempt, self.finalize
+        )
+
+    async def attempt(self, obj: Obj) -> Result:
         return await KustomizationAttempt(self, obj).run()
 
-    async def finalize(self, obj: Obj) -> Result:
-        """Delete what we applied when the deletion policy says so, then let go."""
-        if not has_finalizer(obj):
-            return Result()
-        spec = obj.get("spec") or {}
-        policy = spec.get("deletionPolicy") or "MirrorPrune"
-        remove = policy in ("Delete", "WaitForTermination") or (
-            policy == "MirrorPrune" and bool(spec.get("prune"))
-        )
+    async def finalize(self, obj: Obj) -> None:
+        """Delete what we applied when the deletion policy says so."""
+        spec = Kustomization.from_dict(obj).spec
         entries = inventory.entries_of(obj.get("status") or {})
-        if remove and entries and not spec.get("suspend"):
+        if spec.deletes_on_deletion() and entries and not spec.suspend:
             meta = obj["metadata"]
             try:
                 target = await self.targets.for_kustomization(obj)
@@ -110,7 +100,8 @@ class KustomizationReconciler:
                 # only block the deletion forever.
                 await self.manager.events.warning(obj, Reason.PRUNE_FAILED, str(err))
             else:
-                wait = _timeout(spec) if policy == "WaitForTermination" else None
+                waits = spec.effective_deletion_policy() == "WaitForTermination"
+                wait = spec.timeout_seconds() if waits else None
                 try:
                     pruned = await delete_entries(
                         target.client, target.discovery, entries,
@@ -137,8 +128,6 @@ class KustomizationReconciler:
                         await self.manager.events.normal(obj, Reason.PROGRESSING, lines)
                 finally:
                     await target.close()
-        await remove_finalizer(self.manager.client, KUSTOMIZATIONS, obj)
-        return Result()
 
     async def account_gone(self, obj: Obj) -> bool:
         """Whether this Kustomization acts as a ServiceAccount of this cluster that is gone."""
@@ -182,11 +171,6 @@ class KustomizationReconciler:
         await self.manager.events.warning(obj, Reason.PRUNE_FAILED, message)
 
 
-def _timeout(spec: dict[str, Any]) -> float:
-    interval = seconds_or(spec.get("interval"), 600.0)
-    return max(seconds_or(spec.get("timeout"), interval), MIN_TIMEOUT_SECONDS)
-
-
 @dataclass
 class KustomizationAttempt(Attempt):
     """One reconcile of one Kustomization, step by step."""
@@ -213,6 +197,8 @@ class KustomizationAttempt(Attempt):
         self.status.pop("observedGeneration", None)
         self.previous = inventory.entries_of(self.status)
         self.spec: dict[str, Any] = self.obj.get("spec") or {}
+        # The spec as eddy_api types it, for the rules written there (timeouts, intervals).
+        self.typed = Kustomization.from_dict(self.obj).spec
         self.settings = self.reconciler.settings
         self.manager = self.reconciler.manager
         self.meta: dict[str, Any] = self.obj["metadata"]
@@ -280,7 +266,7 @@ class KustomizationAttempt(Attempt):
         conditions.set_condition(
             self.status, conditions.RECONCILING, conditions.TRUE, Reason.PROGRESSING,
             f"Fetching manifests for revision {self.revision} with a timeout of "
-            f"{format_duration(_timeout(self.spec))}",
+            f"{format_duration(self.typed.timeout_seconds())}",
             generation,
         )  # fmt: skip
         conditions.set_condition(
@@ -304,7 +290,10 @@ class KustomizationAttempt(Attempt):
     async def build(self) -> Result | None:
         assert self.workdir is not None
         objects = await builder.build(
-            self.reconciler.kustomize, self.workdir / "source", self.spec, _timeout(self.spec)
+            self.reconciler.kustomize,
+            self.workdir / "source",
+            self.spec,
+            self.typed.timeout_seconds(),
         )
         post_build = self.spec.get("postBuild")
         if isinstance(post_build, dict):
@@ -322,13 +311,13 @@ class KustomizationAttempt(Attempt):
         except TargetError as err:
             # A refused kubeconfig stalls; the Secret is not watched, so it is read
             # again at the next interval rather than never.
-            interval = seconds_or(self.spec.get("interval"), 600.0)
+            interval = self.typed.interval_seconds()
             raise StepError(
                 str(err), stalled=err.refused, retry_in=interval if err.refused else None
             ) from err
         applier = Applier(
             self.target.client, self.target.discovery, self.owner,
-            force=bool(self.spec.get("force")), timeout=_timeout(self.spec),
+            force=bool(self.spec.get("force")), timeout=self.typed.timeout_seconds(),
             take_over=managers_to_take_over(NAME, self.settings.override_managers),
             before_create=self.record_planned,
         )  # fmt: skip
@@ -389,7 +378,7 @@ class KustomizationAttempt(Attempt):
             return None
         try:
             self.health_seconds = await wait_healthy(
-                self.target.client, self.target.discovery, targets, _timeout(self.spec)
+                self.target.client, self.target.discovery, targets, self.typed.timeout_seconds()
             )
         except HealthCheckError as err:
             conditions.set_condition(
@@ -497,9 +486,7 @@ class KustomizationAttempt(Attempt):
         )
         if err.stalled:
             return Result.done() if err.retry_in is None else Result.after(err.retry_in)
-        return Result.after(
-            seconds_or(self.spec.get("retryInterval"), seconds_or(self.spec.get("interval"), 600.0))
-        )
+        return Result.after(self.typed.retry_interval_seconds())
 
     async def succeeded(self) -> Result:
         elapsed = time.monotonic() - self.started
@@ -522,7 +509,7 @@ class KustomizationAttempt(Attempt):
         self.status["lastAttemptedRevision"] = self.revision
         self.status["inventory"] = inventory.to_status(self.applied or [])
         await self.manager.status.patch(KUSTOMIZATIONS, self.obj, self.status)
-        interval = seconds_or(self.spec.get("interval"), 600.0)
+        interval = self.typed.interval_seconds()
         if not was_ready or previous_revision != self.revision or self.changes.summary():
             await self.manager.events.event(
                 self.obj, NORMAL, Reason.RECONCILIATION_SUCCEEDED,

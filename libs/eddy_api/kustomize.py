@@ -63,6 +63,8 @@ SOURCE_KINDS = ("OCIRepository", "GitRepository", "Bucket", "ExternalArtifact")
 DELETION_POLICIES = ("MirrorPrune", "Delete", "WaitForTermination", "Orphan")
 
 MIN_TIMEOUT_SECONDS = 30.0
+# When a Kustomization has no interval (the schema requires one): ten minutes.
+DEFAULT_INTERVAL_SECONDS = 600.0
 
 
 @dataclass
@@ -218,11 +220,23 @@ class KustomizationSpec:
         seconds = parse_duration(text) if text else MIN_TIMEOUT_SECONDS
         return max(seconds, MIN_TIMEOUT_SECONDS)
 
+    def interval_seconds(self) -> float:
+        return parse_duration(self.interval) if self.interval else DEFAULT_INTERVAL_SECONDS
+
     def retry_interval_seconds(self) -> float:
-        return parse_duration(self.retry_interval or self.interval)
+        if self.retry_interval:
+            return parse_duration(self.retry_interval)
+        return self.interval_seconds()
 
     def effective_deletion_policy(self) -> str:
         return self.deletion_policy or "MirrorPrune"
+
+    def deletes_on_deletion(self) -> bool:
+        """Whether deleting the Kustomization deletes what it applied (its policy says so)."""
+        policy = self.effective_deletion_policy()
+        return policy in ("Delete", "WaitForTermination") or (
+            policy == "MirrorPrune" and bool(self.prune)
+        )
 
 
 @dataclass

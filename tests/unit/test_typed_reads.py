@@ -21,6 +21,12 @@ NOT_OURS = {"kustomize_controller/health.py"}
 
 # Fields whose rule lives in a typed method, per controller package.
 TYPED_RULES = {
+    "kustomize_controller": {
+        '"deletionPolicy"': "KustomizationSpec.deletes_on_deletion()",
+        '"retryInterval"': "KustomizationSpec.retry_interval_seconds()",
+        '"timeout"': "KustomizationSpec.timeout_seconds()",
+        '"interval"': "KustomizationSpec.interval_seconds()",
+    },
     "helm_controller": {
         '"releaseName"': "HelmRelease.release_name()",
         '"targetNamespace"': "HelmRelease.release_namespace()",
