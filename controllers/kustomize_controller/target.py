@@ -58,7 +58,8 @@ class Targets:
         self.discovery = Discovery(own)
         self._impersonating: dict[str, ResourceClient] = {}
         # Loading a kubeconfig writes its certificates to temporary files: once per
-        # Secret version, not once per reconcile.
+        # Secret version, not once per reconcile (but every time for a credential
+        # plugin, whose token may expire and which the client would not refresh).
         self._remote: dict[tuple[str, str, str], tuple[Configuration, str]] = {}
 
     def _client(self, api: ApiClient) -> ResourceClient:
@@ -105,7 +106,8 @@ class Targets:
         except kubeconfig.KubeconfigUnavailable as err:
             raise TargetError(str(err)) from None
         self._remote = {k: v for k, v in self._remote.items() if k[:2] != cache_key[:2]}
-        self._remote[cache_key] = (cfg, remote.impersonate)
+        if not remote.runs_plugin:
+            self._remote[cache_key] = (cfg, remote.impersonate)
         return cfg, remote.impersonate
 
     async def close(self) -> None:

@@ -68,6 +68,13 @@ class RemoteKubeconfig:
     impersonate: str
     where: str
 
+    @property
+    def runs_plugin(self) -> bool:
+        """Whether credentials come from an exec or auth-provider plugin (opted in):
+        they may expire, so a Configuration loaded from this must not be kept."""
+        user = self.document["users"][0]["user"]
+        return any(key in user for key in _PROGRAMS)
+
     def for_user(self, impersonate: str) -> dict[str, Any]:
         """The document with `as` set to `impersonate` (none when empty), e.g. for helm."""
         document = copy.deepcopy(self.document)

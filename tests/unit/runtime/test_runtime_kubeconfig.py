@@ -96,6 +96,8 @@ def test_credential_plugins_need_the_exec_flag(field: str) -> None:
     assert "/bin/sh" not in message
     allowed = check(kubeconfig({field: plugin}), KubeconfigPolicy(allow_exec=True), "here")
     assert allowed.document["users"][0]["user"][field] == plugin
+    assert allowed.runs_plugin
+    assert not check(kubeconfig(), KubeconfigPolicy(allow_exec=True), "here").runs_plugin
 
 
 def test_skipping_tls_verification_needs_the_tls_flag() -> None:
