@@ -22,7 +22,7 @@ from eddy_runtime.durations import format_duration, seconds_or
 from eddy_runtime.events import WARNING
 from eddy_runtime.finalizers import account_gone, finalized
 from eddy_runtime.informer import Informer
-from eddy_runtime.kubeconfig import KubeconfigPolicy
+from eddy_runtime.kubeconfig import KubeconfigPolicy, TargetError
 from eddy_runtime.redaction import Redactor
 from eddy_runtime.resources import ApiError
 from eddy_runtime.sessions import LazySession
@@ -41,7 +41,7 @@ from .decision import Desired
 from .helm import Helm, HelmError
 from .objects import HELM_RELEASES, Obj, release_name, release_namespace, spec_of, typed
 from .release import RELEASED, TEST_SUCCESS, Releaser
-from .target import Target, TargetError, Targets
+from .target import Target, Targets
 from .values import Values, compose, config_digest, values_checksum
 
 log = logging.getLogger("eddy.helm")

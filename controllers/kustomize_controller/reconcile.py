@@ -30,7 +30,7 @@ from eddy_runtime.durations import format_duration
 from eddy_runtime.events import NORMAL, WARNING
 from eddy_runtime.finalizers import account_gone, finalized
 from eddy_runtime.informer import Informer
-from eddy_runtime.kubeconfig import KubeconfigPolicy
+from eddy_runtime.kubeconfig import KubeconfigPolicy, TargetError
 from eddy_runtime.redaction import Redactor
 from eddy_runtime.resources import ApiError
 from eddy_runtime.sessions import LazySession
@@ -43,7 +43,7 @@ from .health import HealthCheckError, wait_healthy
 from .inventory import Entry
 from .prune import PruneError, delete_entries
 from .source import SourceNotReady, SourceRefused, download, find_source, ready_artifact
-from .target import Target, TargetError, Targets
+from .target import Target, Targets
 
 log = logging.getLogger("eddy.kustomize")
 

@@ -16,21 +16,10 @@ from kubernetes_asyncio.client import ApiClient, Configuration
 from eddy_kustomize.objects import Obj
 from eddy_runtime import kubeconfig
 from eddy_runtime.client import new_client, service_account_user
+from eddy_runtime.kubeconfig import TargetError
 from eddy_runtime.resources import SECRETS, ResourceClient
 
 from .discovery import Discovery
-
-
-class TargetError(Exception):
-    """The kubeconfig Secret is missing or unusable; the message says which.
-
-    `refused`: the kubeconfig asks for what a tenant may not have (a program, a
-    file, no TLS verification); only an edit can fix it, so the pass stalls.
-    """
-
-    def __init__(self, message: str, refused: bool = False) -> None:
-        super().__init__(message)
-        self.refused = refused
 
 
 @dataclass

@@ -59,6 +59,19 @@ class KubeconfigRefused(Exception):
     """
 
 
+class TargetError(Exception):
+    """The cluster a spec names cannot be reached: the kubeconfig Secret is missing or
+    unusable; the message says which, never its content.
+
+    `refused`: the kubeconfig asks for what a tenant may not have (a program, a
+    file, no TLS verification); only an edit can fix it, so the pass stalls.
+    """
+
+    def __init__(self, message: str, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
+
+
 @dataclass(frozen=True)
 class RemoteKubeconfig:
     """A checked kubeconfig: one cluster, one user, one context, inline data only."""
