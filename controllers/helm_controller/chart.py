@@ -1,16 +1,19 @@
 """The chart a HelmRelease installs: the HelmChart made from `spec.chart`, or `spec.chartRef`.
 
 The source-controller builds chart artifacts; the helm-controller only declares the
-HelmChart it wants, waits for its artifact and downloads it, digest verified.
+HelmChart it wants (or names a HelmChart or OCIRepository in chartRef), waits for
+its artifact and downloads it, digest verified.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import yaml
 
 from eddy_api.common import Artifact, artifact_of
 from eddy_artifacts import ArtifactError, ArtifactNotFound, fetch_artifact
@@ -21,6 +24,7 @@ from eddy_runtime.reconciler import StepError
 from eddy_runtime.resources import ApiError, ResourceClient
 
 from .objects import (
+    CHART_SOURCES,
     HELM_CHARTS,
     HELM_RELEASES,
     Obj,
@@ -39,13 +43,14 @@ class ChartRefused(Exception):
     """The reference cannot work until the spec is edited."""
 
 
-def chart_key(obj: Obj) -> tuple[str, str]:
-    """(namespace, name) of the HelmChart this release follows."""
+def chart_key(obj: Obj) -> tuple[str, str, str]:
+    """(kind, namespace, name) of the chart source this release follows."""
     spec = spec_of(obj)
     ref = spec.get("chartRef")
     if isinstance(ref, dict):
-        return str(ref.get("namespace") or obj["metadata"]["namespace"]), str(ref.get("name", ""))
-    return helm_chart_namespace(obj), helm_chart_name(obj)
+        namespace = str(ref.get("namespace") or obj["metadata"]["namespace"])
+        return str(ref.get("kind", "")), namespace, str(ref.get("name", ""))
+    return HELM_CHARTS.kind, helm_chart_namespace(obj), helm_chart_name(obj)
 
 
 def desired_chart(obj: Obj, default_interval: str) -> Obj:
@@ -143,42 +148,45 @@ async def delete_chart(client: ResourceClient, obj: Obj) -> None:
 
 
 async def referenced_chart(
-    client: ResourceClient, cache: Informer, obj: Obj, no_cross_namespace_refs: bool
+    client: ResourceClient,
+    caches: Mapping[str, Informer],
+    obj: Obj,
+    no_cross_namespace_refs: bool,
 ) -> Obj:
-    """The HelmChart that spec.chartRef names; other kinds are refused."""
-    ref = spec_of(obj).get("chartRef") or {}
-    kind = str(ref.get("kind", ""))
-    namespace, name = chart_key(obj)
-    if kind != HELM_CHARTS.kind:
+    """The HelmChart or OCIRepository that spec.chartRef names; other kinds are refused."""
+    kind, namespace, name = chart_key(obj)
+    resource, cache = CHART_SOURCES.get(kind), caches.get(kind)
+    if resource is None or cache is None:
+        served = ", ".join(sorted(CHART_SOURCES))
         raise ChartRefused(
-            f"chartRef kind {kind} is not served by eddy yet; reference a HelmChart, or use "
+            f"chartRef kind {kind} is not served by eddy yet; reference one of {served}, or use "
             "spec.chart with a HelmRepository or GitRepository source"
         )
     if no_cross_namespace_refs and namespace != obj["metadata"]["namespace"]:
         raise ChartRefused(
-            f"cannot use HelmChart '{namespace}/{name}': cross-namespace references are "
+            f"cannot use {kind} '{namespace}/{name}': cross-namespace references are "
             "disabled on this controller"
         )
-    found = cache.get(name, namespace) or await client.get_or_none(HELM_CHARTS, name, namespace)
+    found = cache.get(name, namespace) or await client.get_or_none(resource, name, namespace)
     if found is None:
-        raise ChartNotReady(f"HelmChart '{namespace}/{name}' not found")
+        raise ChartNotReady(f"{kind} '{namespace}/{name}' not found")
     return found
 
 
 def ready_artifact(chart: Obj) -> Artifact:
-    """The HelmChart's artifact, or ChartNotReady quoting why it has none."""
+    """The chart source's artifact, or ChartNotReady quoting why it has none."""
     meta = chart["metadata"]
-    where = f"{meta.get('namespace')}/{meta['name']}"
+    where = f"{chart.get('kind', HELM_CHARTS.kind)} '{meta.get('namespace')}/{meta['name']}'"
     artifact = artifact_of(chart)
     if artifact is None or not artifact.url or not artifact.digest:
         ready = conditions.get(chart.get("status") or {}, conditions.READY)
         why = f": {ready.get('message')}" if ready and ready.get("message") else ""
-        raise ChartNotReady(f"HelmChart '{where}' is not ready{why}")
+        raise ChartNotReady(f"{where} is not ready{why}")
     generation = meta.get("generation")
     observed = (chart.get("status") or {}).get("observedGeneration")
     if generation is not None and observed != generation and not is_ready(chart):
         # An artifact from before the spec changed is not the chart that was asked for.
-        raise ChartNotReady(f"HelmChart '{where}' is not ready: reconciling its new spec")
+        raise ChartNotReady(f"{where} is not ready: reconciling its new spec")
     return artifact
 
 
@@ -190,7 +198,7 @@ async def download_chart(
         await fetch_artifact(session, artifact.url, artifact.digest, dest)
     except ArtifactNotFound as err:
         raise ChartNotReady(
-            f"artifact of HelmChart '{where}' not found for version {artifact.revision}"
+            f"artifact of {where} not found for revision {artifact.revision}"
         ) from err
     except ArtifactError as err:
         raise StepError(
@@ -206,3 +214,15 @@ def _chart_dir(root: Path) -> Path:
     if len(found) != 1:
         raise StepError("the chart artifact does not hold exactly one chart")
     return found[0]
+
+
+def chart_version(chart_dir: Path) -> str:
+    """The version in a chart's Chart.yaml (for charts from OCI artifacts)."""
+    try:
+        meta = yaml.safe_load((chart_dir / "Chart.yaml").read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise StepError(f"cannot read the chart's Chart.yaml: {err}") from err
+    version = meta.get("version") if isinstance(meta, dict) else None
+    if not version:
+        raise StepError("the chart's Chart.yaml has no version")
+    return str(version)

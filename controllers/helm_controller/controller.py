@@ -14,7 +14,7 @@ from eddy_runtime.flags import add_kubeconfig_flags, kubeconfig_policy_from, opt
 from eddy_runtime.predicates import artifact_changed
 
 from .chart import chart_key
-from .objects import HELM_CHARTS, HELM_RELEASES, Obj
+from .objects import CHART_SOURCES, HELM_RELEASES, Obj
 from .reconcile import NAME, HelmReleaseReconciler, Settings
 
 __all__ = ["NAME", "Settings", "add_flags", "controllers", "settings_from"]
@@ -53,19 +53,24 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def chart_keys(obj: Obj) -> list[str]:
-    namespace, name = chart_key(obj)
-    return [ref_key(HELM_CHARTS.kind, namespace, name)] if name else []
+    kind, namespace, name = chart_key(obj)
+    return [ref_key(kind, namespace, name)] if name else []
 
 
 def controllers(manager: Manager, settings: Settings) -> list[Controller]:
-    reconciler = HelmReleaseReconciler(manager, manager.informer(HELM_CHARTS), settings)
+    caches = {kind: manager.informer(resource) for kind, resource in CHART_SOURCES.items()}
+    reconciler = HelmReleaseReconciler(manager, caches, settings)
+    chart_watches = [
+        Watch(resource, index=CHART_INDEX, predicate=artifact_changed)
+        for resource in CHART_SOURCES.values()
+    ]
     return [
         Controller(
             name="helmrelease",
             resource=HELM_RELEASES,
             reconciler=reconciler,
             watches=[
-                Watch(HELM_CHARTS, index=CHART_INDEX, predicate=artifact_changed),
+                *chart_watches,
                 Watch(HELM_RELEASES, index=DEPENDENCY_INDEX, predicate=became_ready),
             ],
             indexes={CHART_INDEX: chart_keys, DEPENDENCY_INDEX: dependency_keys(HELM_RELEASES)},

@@ -15,6 +15,9 @@ Obj = dict[str, Any]
 
 HELM_RELEASES = Resource("helm.toolkit.fluxcd.io", "v2", "helmreleases", "HelmRelease")
 HELM_CHARTS = Resource("source.toolkit.fluxcd.io", "v1", "helmcharts", "HelmChart")
+OCI_REPOSITORIES = Resource("source.toolkit.fluxcd.io", "v1", "ocirepositories", "OCIRepository")
+# The kinds spec.chartRef may name, by kind.
+CHART_SOURCES = {r.kind: r for r in (HELM_CHARTS, OCI_REPOSITORIES)}
 
 
 def spec_of(obj: Obj) -> dict[str, Any]:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import logging
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ from . import actions, records
 from .chart import (
     ChartNotReady,
     ChartRefused,
+    chart_version,
     delete_chart,
     download_chart,
     ensure_chart,
@@ -39,7 +42,15 @@ from .chart import (
 )
 from .decision import Desired
 from .helm import Helm, HelmError
-from .objects import HELM_RELEASES, Obj, release_name, release_namespace, spec_of, typed
+from .objects import (
+    HELM_CHARTS,
+    HELM_RELEASES,
+    Obj,
+    release_name,
+    release_namespace,
+    spec_of,
+    typed,
+)
 from .release import RELEASED, TEST_SUCCESS, Releaser
 from .target import Target, Targets
 from .values import Values, compose, config_digest, values_checksum
@@ -63,8 +74,11 @@ class Settings:
 
 
 class HelmReleaseReconciler:
-    def __init__(self, manager: Manager, charts: Informer, settings: Settings) -> None:
+    def __init__(
+        self, manager: Manager, charts: Mapping[str, Informer], settings: Settings
+    ) -> None:
         self.manager = manager
+        # The caches of the kinds a chart comes from (HelmChart, OCIRepository), by kind.
         self.charts = charts
         self.settings = settings
         self.helm = Helm.create(settings.helm, settings.workdir)
@@ -170,6 +184,8 @@ class HelmReleaseAttempt(Attempt):
     digest: str = ""
     workdir: Path | None = None
     chart_dir: Path | None = None
+    # How messages name the chart source: "HelmChart 'ns/name'", "OCIRepository 'ns/name'".
+    where: str = ""
     target: Target | None = None
     waiting: tuple[str, str] | None = None
     # What this pass did, for the final summary: (reason, message) of the release.
@@ -221,13 +237,16 @@ class HelmReleaseAttempt(Attempt):
         return None
 
     async def resolve_chart(self) -> Result | None:
-        client, cache = self.manager.client, self.reconciler.charts
+        client, caches = self.manager.client, self.reconciler.charts
+        cache = caches[HELM_CHARTS.kind]
         try:
             template = self.typed.spec.chart
             if self.typed.spec.chart_ref is not None:
                 chart = await referenced_chart(
-                    client, cache, self.obj, self.settings.no_cross_namespace_refs
+                    client, caches, self.obj, self.settings.no_cross_namespace_refs
                 )
+                if chart.get("kind") != HELM_CHARTS.kind:
+                    return await self._chart_from_artifact(chart)
             else:
                 ref = template.spec.source_ref if template is not None else None
                 own = self.meta["namespace"]
@@ -243,11 +262,35 @@ class HelmReleaseAttempt(Attempt):
                 chart = await ensure_chart(client, cache, self.obj)
             meta = chart["metadata"]
             self.status["helmChart"] = f"{meta['namespace']}/{meta['name']}"
+            self.status.pop("lastAttemptedRevisionDigest", None)
+            self.where = f"HelmChart '{self.status['helmChart']}'"
             self.artifact = ready_artifact(chart)
         except ChartRefused as err:
             raise StepError(str(err), reason=Reason.ACCESS_DENIED, stalled=True) from err
         except ChartNotReady as err:
             return self._wait_for(Reason.ARTIFACT_FAILED, str(err))
+        return None
+
+    async def _chart_from_artifact(self, source: Obj) -> Result | None:
+        """A chart in a source artifact (OCIRepository): fetched now, its version from Chart.yaml.
+
+        The release follows the chart's version, as with a HelmChart; the artifact's
+        digest is kept in lastAttemptedRevisionDigest, as Flux does.
+        """
+        try:
+            artifact = ready_artifact(source)
+        except ChartNotReady as err:
+            return self._wait_for(Reason.ARTIFACT_FAILED, str(err))
+        meta = source["metadata"]
+        self.where = f"{source.get('kind')} '{meta['namespace']}/{meta['name']}'"
+        self.status.pop("helmChart", None)
+        waiting = await self._download(artifact)
+        if waiting is not None:
+            return waiting
+        assert self.chart_dir is not None
+        version = await asyncio.to_thread(chart_version, self.chart_dir)
+        self.artifact = dataclasses.replace(artifact, revision=version)
+        self.status["lastAttemptedRevisionDigest"] = artifact.revision.rpartition("@")[2]
         return None
 
     async def compose_values(self) -> Result | None:
@@ -310,13 +353,17 @@ class HelmReleaseAttempt(Attempt):
 
     async def fetch_chart(self) -> Result | None:
         assert self.artifact is not None
+        if self.chart_dir is not None:
+            return None  # fetched while resolving the chart's version
+        return await self._download(self.artifact)
+
+    async def _download(self, artifact: Artifact) -> Result | None:
         base = self.settings.workdir
         self.workdir = Path(await asyncio.to_thread(tempfile.mkdtemp, "", "helmrelease-", base))
         try:
             self.chart_dir = await download_chart(
-                self.reconciler.session(), self.artifact, self.status["helmChart"],
-                self.workdir / "chart",
-            )  # fmt: skip
+                self.reconciler.session(), artifact, self.where, self.workdir / "chart"
+            )
         except ChartNotReady as err:
             return self._wait_for(Reason.ARTIFACT_FAILED, str(err))
         return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from eddy_kustomize.objects import GIT_REPOSITORIES, KUSTOMIZATIONS, Obj
+from eddy_kustomize.objects import KUSTOMIZATIONS, SOURCES, Obj
 from eddy_runtime import Controller, Manager, Watch, ref_key
 from eddy_runtime.dependencies import dependency_keys
 from eddy_runtime.flags import (
@@ -78,14 +78,19 @@ def source_keys(obj: Obj) -> list[str]:
 
 
 def controllers(manager: Manager, settings: Settings) -> list[Controller]:
-    reconciler = KustomizationReconciler(manager, manager.informer(GIT_REPOSITORIES), settings)
+    caches = {kind: manager.informer(resource) for kind, resource in SOURCES.items()}
+    reconciler = KustomizationReconciler(manager, caches, settings)
+    source_watches = [
+        Watch(resource, index=SOURCE_INDEX, predicate=artifact_changed)
+        for resource in SOURCES.values()
+    ]
     return [
         Controller(
             name="kustomization",
             resource=KUSTOMIZATIONS,
             reconciler=reconciler,
             watches=[
-                Watch(GIT_REPOSITORIES, index=SOURCE_INDEX, predicate=artifact_changed),
+                *source_watches,
                 Watch(KUSTOMIZATIONS, index=DEPENDENCY_INDEX, predicate=became_ready),
             ],
             indexes={SOURCE_INDEX: source_keys, DEPENDENCY_INDEX: dependency_keys(KUSTOMIZATIONS)},

@@ -12,6 +12,7 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,9 @@ class Settings:
 
 
 class KustomizationReconciler:
-    def __init__(self, manager: Manager, sources: Informer, settings: Settings) -> None:
+    def __init__(
+        self, manager: Manager, sources: Mapping[str, Informer], settings: Settings
+    ) -> None:
         self.manager = manager
         self.sources = sources
         self.settings = settings

@@ -6,13 +6,14 @@ source kind fulfils; the one artifact fetcher checks the digest before extractin
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import aiohttp
 
 from eddy_api.common import Artifact, artifact_of
 from eddy_artifacts import ArtifactError, ArtifactNotFound, fetch_artifact
-from eddy_kustomize.objects import GIT_REPOSITORIES, Obj
+from eddy_kustomize.objects import SOURCES, Obj
 from eddy_runtime.conditions import is_ready
 from eddy_runtime.informer import Informer
 from eddy_runtime.reconciler import StepError
@@ -35,7 +36,10 @@ def source_ref(kustomization: Obj) -> tuple[str, str, str]:
 
 
 async def find_source(
-    kustomization: Obj, cache: Informer, client: ResourceClient, no_cross_namespace_refs: bool
+    kustomization: Obj,
+    caches: Mapping[str, Informer],
+    client: ResourceClient,
+    no_cross_namespace_refs: bool,
 ) -> Obj:
     kind, namespace, name = source_ref(kustomization)
     own_namespace = kustomization["metadata"]["namespace"]
@@ -44,11 +48,11 @@ async def find_source(
             f"cannot use {kind} '{namespace}/{name}': cross-namespace references are disabled "
             "on this controller; put the source in the Kustomization's namespace"
         )
-    if kind != GIT_REPOSITORIES.kind:
-        raise SourceRefused(f"source kind {kind} is not served by eddy yet; use a GitRepository")
-    source = cache.get(name, namespace) or await client.get_or_none(
-        GIT_REPOSITORIES, name, namespace
-    )
+    resource, cache = SOURCES.get(kind), caches.get(kind)
+    if resource is None or cache is None:
+        served = ", ".join(sorted(SOURCES))
+        raise SourceRefused(f"source kind {kind} is not served by eddy yet; use one of {served}")
+    source = cache.get(name, namespace) or await client.get_or_none(resource, name, namespace)
     if source is None:
         raise SourceNotReady(f"Source '{kind}/{namespace}/{name}' not found")
     return source

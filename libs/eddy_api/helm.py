@@ -164,8 +164,8 @@ class CrossNamespaceSourceReference:
 
     api_version: str | None = prop("API version of the referenced object.")
     kind: str = prop(
-        "Kind of the referenced object. eddy serves HelmChart; OCIRepository and "
-        "ExternalArtifact are accepted but not reconciled yet.",
+        "Kind of the referenced object. eddy serves HelmChart and OCIRepository; "
+        "ExternalArtifact is accepted but not reconciled yet.",
         required=True,
         zero=str,
         enum=CHART_REF_KINDS,

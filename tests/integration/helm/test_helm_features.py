@@ -286,14 +286,18 @@ async def test_cross_namespace_references_are_refused_when_disabled(
             "kind": "HelmChart", "name": "anything", "namespace": other,
         })  # fmt: skip
         del by_ref["spec"]["chart"]
+        by_oci = release("by-oci", namespace, chartRef={
+            "kind": "OCIRepository", "name": "anything", "namespace": other,
+        })  # fmt: skip
+        del by_oci["spec"]["chart"]
         by_dependency = release("by-dependency", namespace,
                                 dependsOn=[{"name": "base", "namespace": other}])  # fmt: skip
         async with running_helm_controller(
             control_plane, namespace, kube, no_cross_namespace_refs=True
         ):
-            for obj in (by_source, by_ref, by_dependency):
+            for obj in (by_source, by_ref, by_oci, by_dependency):
                 await kube.create(HELM_RELEASES, obj, namespace)
-            for name in ("by-source", "by-ref"):
+            for name in ("by-source", "by-ref", "by-oci"):
                 obj = await wait_condition(kube, namespace, name, "Stalled", "True", "AccessDenied")
                 assert condition(obj, "Ready")["reason"] == "AccessDenied"
                 assert "cross-namespace references are disabled" in \

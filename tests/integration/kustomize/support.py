@@ -24,6 +24,12 @@ from eddy_testenv.waiting import eventually as eventually  # re-exported for the
 
 KUSTOMIZATIONS = Resource("kustomize.toolkit.fluxcd.io", "v1", "kustomizations", "Kustomization")
 GIT_REPOSITORIES = Resource("source.toolkit.fluxcd.io", "v1", "gitrepositories", "GitRepository")
+OCI_REPOSITORIES = Resource("source.toolkit.fluxcd.io", "v1", "ocirepositories", "OCIRepository")
+# How each source kind's spec and revision look, for sources published by hand.
+_SOURCE_SPECS = {
+    "GitRepository": ({"url": "https://example.invalid/repo.git"}, "main@sha1:{sha1}"),
+    "OCIRepository": ({"url": "oci://example.invalid/repo"}, "latest@sha256:{sha256}"),
+}
 DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
 SERVICES = Resource("", "v1", "services", "Service")
 CONFIG_MAPS = Resource("", "v1", "configmaps", "ConfigMap")
@@ -66,7 +72,7 @@ class ArtifactServer:
 
 
 class Sources:
-    """Creates GitRepositories and publishes revisions into their status."""
+    """Creates sources (GitRepositories by default) and publishes revisions into their status."""
 
     def __init__(self, kube: ResourceClient, server: ArtifactServer, namespace: str) -> None:
         self.kube = kube
@@ -74,27 +80,36 @@ class Sources:
         self.namespace = namespace
 
     async def publish(
-        self, name: str, files: dict[str, str], namespace: str | None = None, digest: str = ""
+        self,
+        name: str,
+        files: dict[str, str],
+        namespace: str | None = None,
+        digest: str = "",
+        kind: Resource = GIT_REPOSITORIES,
     ) -> str:
-        """Make `files` the latest artifact of GitRepository `name`; returns the revision."""
+        """Make `files` the latest artifact of source `name`; returns the revision."""
         ns = namespace or self.namespace
-        existing = await self.kube.get_or_none(GIT_REPOSITORIES, name, ns)
+        spec, revision_format = _SOURCE_SPECS[kind.kind]
+        existing = await self.kube.get_or_none(kind, name, ns)
         if existing is None:
             existing = await self.kube.create(
-                GIT_REPOSITORIES,
+                kind,
                 {
-                    "apiVersion": GIT_REPOSITORIES.api_version,
-                    "kind": GIT_REPOSITORIES.kind,
+                    "apiVersion": kind.api_version,
+                    "kind": kind.kind,
                     "metadata": {"name": name, "namespace": ns},
-                    "spec": {"url": "https://example.invalid/repo.git", "interval": "1h"},
+                    "spec": {**spec, "interval": "1h"},
                 },
             )
         url, real_digest, size = await self.server.archive(files, f"{ns}-{name}")
-        revision = f"main@sha1:{hashlib.sha1(real_digest.encode()).hexdigest()}"
+        revision = revision_format.format(
+            sha1=hashlib.sha1(real_digest.encode()).hexdigest(),
+            sha256=hashlib.sha256(real_digest.encode()).hexdigest(),
+        )
         status = {
             "observedGeneration": existing["metadata"]["generation"],
             "artifact": {
-                "path": f"gitrepository/{ns}/{name}/{url.rsplit('/', 1)[1]}",
+                "path": f"{kind.kind.lower()}/{ns}/{name}/{url.rsplit('/', 1)[1]}",
                 "url": url,
                 "revision": revision,
                 "digest": digest or real_digest,
@@ -112,7 +127,7 @@ class Sources:
                 }
             ],
         }
-        await self.kube.patch_status(GIT_REPOSITORIES, name, {"status": status}, ns)
+        await self.kube.patch_status(kind, name, {"status": status}, ns)
         return revision
 
 

@@ -1,0 +1,70 @@
+"""Source kinds besides GitRepository: a Kustomization applies an OCIRepository's artifact.
+
+Sources publish their status by hand here, as a source-controller would; the point
+is that the kind is followed by watch and refused across namespaces like any other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from eddy_runtime.resources import ResourceClient
+from eddy_testenv.observe import condition
+
+from .conftest import StartController
+from .support import (
+    CONFIG_MAPS,
+    KUSTOMIZATIONS,
+    OCI_REPOSITORIES,
+    Sources,
+    config_map,
+    create_kustomization,
+    eventually,
+    ready,
+)
+
+pytestmark = pytest.mark.integration
+
+OCI = {"kind": "OCIRepository", "name": "manifests"}
+
+
+async def test_oci_repository_revisions_flow_by_watch(
+    kube: ResourceClient, sources: Sources, start_controller: StartController, namespace: str
+) -> None:
+    first = await sources.publish("manifests", {"app/cm.yaml": config_map("app", v="1")},
+                                  kind=OCI_REPOSITORIES)  # fmt: skip
+    await start_controller()
+    await create_kustomization(kube, "app", namespace, path="./app", sourceRef=OCI)
+    obj = await ready(kube, namespace, "app", first)
+    assert first.startswith("latest@sha256:")
+    assert condition(obj, "Ready")["message"] == f"Applied revision: {first}"
+    assert (await kube.get(CONFIG_MAPS, "app", namespace))["data"] == {"v": "1"}
+
+    # A new artifact reaches the Kustomization through the watch, long before its interval.
+    second = await sources.publish("manifests", {"app/cm.yaml": config_map("app", v="2")},
+                                   kind=OCI_REPOSITORIES)  # fmt: skip
+    await ready(kube, namespace, "app", second)
+    assert (await kube.get(CONFIG_MAPS, "app", namespace))["data"] == {"v": "2"}
+
+
+async def test_oci_repository_across_namespaces_is_refused_when_disabled(
+    kube: ResourceClient, sources: Sources, start_controller: StartController, namespace: str
+) -> None:
+    await start_controller(no_cross_namespace_refs=True)
+    await create_kustomization(kube, "elsewhere", namespace, path="./app",
+                               sourceRef={**OCI, "namespace": "default"})  # fmt: skip
+    await create_kustomization(kube, "bucket", namespace, path="./app",
+                               sourceRef={"kind": "Bucket", "name": "b"})  # fmt: skip
+
+    async def refused(name: str) -> dict[str, Any] | None:
+        obj = await kube.get(KUSTOMIZATIONS, name, namespace)
+        return obj if condition(obj, "Ready").get("reason") == "AccessDenied" else None
+
+    obj = await eventually(lambda: refused("elsewhere"))
+    message = condition(obj, "Ready")["message"]
+    assert "OCIRepository 'default/manifests'" in message and "cross-namespace" in message
+    assert condition(obj, "Stalled")["status"] == "True"
+    obj = await eventually(lambda: refused("bucket"))
+    assert "source kind Bucket is not served by eddy yet" in condition(obj, "Ready")["message"]
