@@ -199,11 +199,25 @@ class Client:
                     READ_OPERATION_FAILED,
                     f"listing tags of {image.canonical}: the registry's answer is not JSON",
                 ) from None
-            tags.extend(str(t) for t in (page.get("tags") or []) if isinstance(t, str))
+            listed_tags = page.get("tags") if isinstance(page, dict) else None
+            if not isinstance(listed_tags, list | None):
+                raise ScanError(
+                    READ_OPERATION_FAILED,
+                    f"listing tags of {image.canonical}: the registry's answer has no list of tags",
+                )
+            tags.extend(str(t) for t in (listed_tags or []) if isinstance(t, str))
             link = _LINK_NEXT.search(headers.get("Link", ""))
             if link is None:
                 return tags
-            url = urljoin(url, link.group(1))
+            following = urljoin(url, link.group(1))
+            if _origin(following) != _origin(url):
+                # The next page must come from the same registry: credentials go along.
+                raise ScanError(
+                    READ_OPERATION_FAILED,
+                    f"listing tags of {image.canonical}: the registry's next page is on "
+                    f"another host ({_origin(following)}); refusing to follow it",
+                )
+            url = following
         return tags
 
     async def _request(self, url: str, authorization: str | None) -> tuple[int, Any, bytes]:
@@ -241,6 +255,10 @@ class Client:
                 READ_OPERATION_FAILED,
                 f"{_origin(url)} did not answer within "
                 f"{self.timeout:g}s; raise spec.timeout or check the registry",
+            ) from None
+        except aiohttp.TooManyRedirects:
+            raise ScanError(
+                READ_OPERATION_FAILED, f"{_origin(url)} answered with too many redirects"
             ) from None
         except (aiohttp.ClientError, OSError) as err:
             raise ScanError(
