@@ -188,11 +188,17 @@ class ImageUpdateAutomationAttempt(Attempt):
             raise ConfigError("spec.git.commit.author.email is required to write commits")
         if (self.spec.get("update") or {}).get("strategy", "Setters") != "Setters":
             raise ConfigError("only spec.update.strategy Setters is supported")
+        path = str((self.spec.get("update") or {}).get("path") or "")
+        if ".." in path.replace("\\", "/").split("/"):
+            raise ConfigError(
+                f"spec.update.path {path[:100]!r} climbs out of the repository with '..'; "
+                "give a path inside it"
+            )
         if self.template:
             try:
                 parse(str(self.template))
             except TemplateError as err:
-                raise ConfigError(str(err)) from None
+                raise ConfigError(f"spec.git.commit.messageTemplate: {err}") from None
         return None
 
     async def find_source(self) -> Result | None:
