@@ -54,8 +54,9 @@ e2e: venv tools system-deps
 demo: venv tools system-deps
 	$(BIN)/python hack/demo.py
 
-crds: venv
+crds: venv tools
 	$(BIN)/python -m eddy_api.crdgen manifests/crds
+	@$(MAKE) --no-print-directory install-yaml
 
 ## The install manifests the `eddy` command ships: manifests/, built. Run after changing manifests/.
 install-yaml: tools
