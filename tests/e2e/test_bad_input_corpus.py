@@ -34,6 +34,7 @@ from eddy_runtime.resources import NAMESPACES, ApiError, Resource, ResourceClien
 from eddy_testenv import ControlPlane
 from eddy_testenv.controllers import ControllerProcess
 from eddy_testenv.gitserver import GitHTTPServer, GitRepos, git
+from eddy_testenv.kubeconfigs import exec_plugin, kubeconfig
 from eddy_testenv.observe import condition
 from eddy_testenv.pytest_plugin import NAMESPACE_LABEL
 from tests.integration.source.test_gitrepository_unsafe_paths import write_tree
@@ -322,17 +323,11 @@ def ks(title: str, cause: str, **args: Any) -> Row:
     return Row("kustomize", title, kustomize_setup, cause, args, keep_config_map)
 
 
-def kubeconfig(user: dict[str, Any], server: str = "https://127.0.0.1:9",
-               cluster: dict[str, Any] | None = None) -> str:  # fmt: skip
-    return yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": server, **(cluster or {})}}],
-        "users": [{"name": "u", "user": user}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-    })  # fmt: skip
+def kubeconfig_row(
+    title: str, cause: str, config: Callable[[World, str], str], controller: str = "kustomize"
+) -> Row:
+    """A kubeConfig.secretRef to a Secret holding `config`, on a Kustomization or HelmRelease."""
 
-
-def kubeconfig_row(title: str, cause: str, config: Callable[[World, str], str]) -> Row:
     def spec(world: World, ns: str) -> dict[str, Any]:
         return {"kubeConfig": {"secretRef": {"name": f"kubeconfig-{ns}"}}}
 
@@ -340,13 +335,24 @@ def kubeconfig_row(title: str, cause: str, config: Callable[[World, str], str]) 
         await world.kube.create(SECRETS, {
             "metadata": {"name": f"kubeconfig-{ns}"}, "stringData": {"value": config(world, ns)},
         }, ns)  # fmt: skip
+        if controller == "helm":
+            return await helm_setup(row, world, ns)
         return await kustomize_setup(row, world, ns)
 
-    return Row("kustomize", title, setup, cause, {"spec": spec}, keep_config_map)
+    kept = release_kept if controller == "helm" else keep_config_map
+    return Row(controller, title, setup, cause, {"spec": spec}, kept)
 
 
-def marker(world: World, ns: str) -> str:
-    return str(world.escape / f"kubeconfig-{ns}")
+def hostile_user(user: Callable[[World, str], dict[str, Any]], **cluster: Any) -> Any:
+    def config(world: World, ns: str) -> str:
+        return yaml.safe_dump(kubeconfig({"server": "https://127.0.0.1:9", **cluster},
+                                         user(world, ns)))  # fmt: skip
+
+    return config
+
+
+def exec_marker(world: World, ns: str) -> dict[str, Any]:
+    return {"exec": exec_plugin(world.escape / f"exec-{ns}", {"token": "from-exec"})}
 
 
 BAD_SERVICE = (
@@ -595,8 +601,11 @@ async def helm_setup(row: Row, world: World, ns: str) -> tuple[Resource, str]:
     if archive is not None:
         url, digest = world.artifacts.put(archive, ".tgz")
         await published(world, HELM_CHARTS, "demo", ns, url, digest, "2.0.0")
-    if row.args.get("spec"):
-        await kube.patch(HELM_RELEASES, "demo", {"spec": row.args["spec"]}, ns)
+    patch = row.args.get("spec")
+    if callable(patch):
+        patch = patch(world, ns)
+    if patch:
+        await kube.patch(HELM_RELEASES, "demo", {"spec": patch}, ns)
     return HELM_RELEASES, "demo"
 
 
@@ -802,8 +811,29 @@ IMAGE_ROWS = [
     ),
 ]
 
+TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+HOSTILE_KUBECONFIGS = [
+    ("exec credential plugin", "exec", hostile_user(exec_marker)),
+    ("auth-provider", "auth-provider",
+     hostile_user(lambda w, ns: {"auth-provider": {"name": "oidc", "config": {}}})),
+    ("tokenFile of the controller's own token", "tokenFile",
+     hostile_user(lambda w, ns: {"tokenFile": TOKEN_FILE})),
+    ("client-key read from a path", "client-key",
+     hostile_user(lambda w, ns: {"client-certificate-data": "eA==", "client-key": "/etc/passwd"})),
+    ("certificate-authority read from a path", "certificate-authority",
+     hostile_user(lambda w, ns: {"token": "t"}, **{"certificate-authority": "/etc/passwd"})),
+    ("insecure-skip-tls-verify", "insecure-skip-tls-verify",
+     hostile_user(lambda w, ns: {"token": "t"}, **{"insecure-skip-tls-verify": True})),
+]  # fmt: skip
+KUBECONFIG_ROWS = [
+    *[kubeconfig_row(f"kubeconfig: {t}", c, f) for t, c, f in HOSTILE_KUBECONFIGS],
+    kubeconfig_row("kubeconfig: server that is a file URL", "server",
+                   hostile_user(lambda w, ns: {"token": "t"}, server="file:///etc/passwd")),
+    *[kubeconfig_row(f"kubeconfig: {t}", c, f, "helm") for t, c, f in HOSTILE_KUBECONFIGS[:3]],
+]  # fmt: skip
+
 CONTROLLERS = ("kustomize", "source", "helm", "image")
-ROWS = KUSTOMIZE_ROWS + SOURCE_ROWS + HELM_ROWS + IMAGE_ROWS
+ROWS = KUSTOMIZE_ROWS + SOURCE_ROWS + HELM_ROWS + IMAGE_ROWS + KUBECONFIG_ROWS
 
 
 # -- running the corpus -----------------------------------------------------------------
@@ -938,7 +968,7 @@ async def test_bad_input_corpus(world: World, rows: list[Row]) -> None:
     started = time.monotonic()
     outcomes: list[Outcome] = []
     only = os.environ.get("EDDY_CORPUS_ONLY", "")
-    for group in (KUSTOMIZE_ROWS, SOURCE_ROWS, HELM_ROWS, IMAGE_ROWS):
+    for group in (KUSTOMIZE_ROWS + KUBECONFIG_ROWS, SOURCE_ROWS, HELM_ROWS, IMAGE_ROWS):
         chosen = [r for r in group if not only or r.controller in only.split(",")]
         if chosen:
             outcomes += await run_group(world, chosen)
