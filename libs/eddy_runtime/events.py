@@ -2,6 +2,7 @@
 
 `kubectl describe` and `flux events` show what a controller did and why it failed;
 repeated identical events are folded into one with a count instead of piling up.
+With `--events-addr` each event is also posted to the notification-controller.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import aiohttp
 
 from .conditions import now_rfc3339
+from .forward import ERROR, INFO, EventForwarder, flux_event
 from .resources import EVENTS, ApiError, Obj, ResourceClient
 
 log = logging.getLogger("eddy.events")
@@ -33,16 +35,29 @@ DEPENDENCY_NOT_READY = "DependencyNotReady"
 # Identical events within this window update the first one's count.
 _FOLD_WINDOW = 600.0
 _MESSAGE_LIMIT = 1024
+# Flux's eventv1.Event allows messages up to 39,000 characters.
+_FORWARD_LIMIT = 39000
 
 
 class EventRecorder:
     """Posts Events with source.component / reportingController named like Flux's."""
 
-    def __init__(self, client: ResourceClient, controller: str, instance: str = "") -> None:
+    def __init__(
+        self,
+        client: ResourceClient,
+        controller: str,
+        instance: str = "",
+        events_addr: str = "",
+    ) -> None:
         self.client = client
         self.controller = controller
         self.instance = instance or os.environ.get("POD_NAME") or socket.gethostname()
         self._recent: dict[tuple[str, str, str, str], tuple[str, int, float]] = {}
+        self.forwarder = EventForwarder(events_addr) if events_addr else None
+
+    async def close(self) -> None:
+        if self.forwarder is not None:
+            await self.forwarder.close()
 
     async def event(
         self,
@@ -53,6 +68,14 @@ class EventRecorder:
         annotations: dict[str, str] | None = None,
     ) -> None:
         """Record one Event; failures are logged, never raised into the reconcile."""
+        if self.forwarder is not None:
+            severity = ERROR if event_type == WARNING else INFO
+            self.forwarder.submit(
+                flux_event(
+                    obj, severity, reason, message[:_FORWARD_LIMIT], annotations,
+                    self.controller, self.instance,
+                )
+            )  # fmt: skip
         try:
             await self._record(obj, event_type, reason, message[:_MESSAGE_LIMIT], annotations)
         except (ApiError, aiohttp.ClientError, OSError, TimeoutError) as err:

@@ -126,7 +126,7 @@ class Manager:
         limiter = TokenBucket(options.kube_api_qps, options.kube_api_burst)
         self.client = ResourceClient(api, field_manager=name, limiter=limiter)
         self.status = StatusPatcher(self.client)
-        self.events = EventRecorder(self.client, name)
+        self.events = EventRecorder(self.client, name, events_addr=options.events_addr)
         self.metrics = ControllerMetrics()
         self.metrics.registry.add_collector(self._collect)
         self.metrics_port = 0
@@ -293,6 +293,7 @@ class Manager:
             for runner in runners:
                 await runner.cleanup()
             await self._close_reconcilers()
+            await self.events.close()
             self.done = True
         log.info("stopped")
         return code

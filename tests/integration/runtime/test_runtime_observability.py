@@ -15,6 +15,7 @@ from conftest import StartManager, widget
 from eddy_runtime import logs
 from eddy_runtime.resources import SECRETS, ResourceClient
 from eddy_testenv.observe import events_for
+from eddy_testenv.webhooks import webhook_server
 
 pytestmark = pytest.mark.integration
 
@@ -110,3 +111,51 @@ async def test_secret_data_never_appears_in_a_log_line(
     assert logs.REDACTED in out
     assert password not in out
     assert base64.b64encode(password.encode()).decode() not in out
+
+
+async def test_events_are_posted_to_the_events_address_in_flux_format(
+    kube: ResourceClient, namespace: str, start_manager: StartManager
+) -> None:
+    async with webhook_server() as receiver:
+        # The first post is answered 503: the forwarder retries it.
+        receiver.statuses = [503]
+        await start_manager(events_addr=receiver.url + "/")
+        await kube.create(WIDGETS, widget("ok", namespace, events=True))
+        await kube.create(WIDGETS, widget("broken", namespace, fail=True))
+
+        def posted(name: str, reason: str) -> dict[str, object] | None:
+            for request in receiver.requests:
+                body = request.json()
+                if body["involvedObject"]["name"] == name and body["reason"] == reason:
+                    assert request.method == "POST" and request.path == "/"
+                    assert request.headers["content-type"] == "application/json"
+                    return body  # type: ignore[no-any-return]
+            return None
+
+        async def arrived(name: str, reason: str) -> dict[str, object] | None:
+            return posted(name, reason)
+
+        ok = await eventually(lambda: arrived("ok", "ReconciliationSucceeded"))
+        assert ok["severity"] == "info"
+        assert ok["message"] == "widget is ready"
+        assert ok["reportingController"] == NAME
+        assert ok["reportingInstance"]
+        assert str(ok["timestamp"]).endswith("Z")
+        involved = ok["involvedObject"]
+        assert involved["kind"] == "Widget"  # type: ignore[index]
+        assert involved["apiVersion"] == WIDGETS.api_version  # type: ignore[index]
+        assert involved["namespace"] == namespace  # type: ignore[index]
+        assert involved["uid"]  # type: ignore[index]
+        broken = await eventually(lambda: arrived("broken", "ReconciliationFailed"))
+        assert broken["severity"] == "error"
+        # Sent in order: the refused first event is posted again before any other.
+        assert receiver.requests[1].body == receiver.requests[0].body
+
+
+async def test_no_events_address_posts_nothing(
+    kube: ResourceClient, namespace: str, start_manager: StartManager
+) -> None:
+    running = await start_manager()
+    assert running.manager.events.forwarder is None
+    await kube.create(WIDGETS, widget("ok", namespace, events=True))
+    await eventually(lambda: ready_widget(kube, namespace, "ok"))
