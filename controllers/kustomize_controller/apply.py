@@ -24,9 +24,8 @@ from eddy_api.kustomize import (
 from eddy_kustomize.objects import CRD_KIND, Obj, annotation, describe, object_id, owner_labels
 from eddy_kustomize.ordering import in_apply_order
 from eddy_kustomize.takeover import merges_only, takeover_patch
+from eddy_runtime.discovery import Discovery, DiscoveryError
 from eddy_runtime.resources import JSON_PATCH, ApiError, Resource, ResourceClient
-
-from .discovery import Discovery, DiscoveryError
 
 log = logging.getLogger("eddy.kustomize")
 

@@ -27,6 +27,7 @@ from eddy_kustomize.substitute import gather_variables, substitute_objects
 from eddy_kustomize.takeover import managers_to_take_over
 from eddy_runtime import Attempt, Manager, Result, Step, StepError, conditions
 from eddy_runtime.dependencies import DependencyNotReady, cached_lookup, check_dependencies
+from eddy_runtime.discovery import DiscoveryError
 from eddy_runtime.durations import format_duration
 from eddy_runtime.events import NORMAL, WARNING
 from eddy_runtime.finalizers import account_gone, finalized
@@ -39,7 +40,6 @@ from eddy_runtime.sessions import LazySession
 from . import inventory
 from .apply import SKIPPED, Applier, ApplyError, ChangeSet
 from .dependencies import revision_pending
-from .discovery import DiscoveryError
 from .health import HealthCheckError, wait_healthy
 from .inventory import Entry
 from .prune import PruneError, delete_entries

@@ -16,10 +16,9 @@ from kubernetes_asyncio.client import ApiClient, Configuration
 from eddy_kustomize.objects import Obj
 from eddy_runtime import kubeconfig
 from eddy_runtime.client import new_client, service_account_user
+from eddy_runtime.discovery import Discovery
 from eddy_runtime.kubeconfig import TargetError
 from eddy_runtime.resources import SECRETS, ResourceClient
-
-from .discovery import Discovery
 
 
 @dataclass

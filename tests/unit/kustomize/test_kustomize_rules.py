@@ -12,7 +12,8 @@ from eddy_kustomize.confine import check_confined
 from eddy_kustomize.generate import BuildError, write_kustomization
 from eddy_kustomize.objects import describe, object_id
 from eddy_kustomize.ordering import in_apply_order, in_delete_order
-from kustomize_controller import health, inventory
+from eddy_runtime import kstatus as health
+from kustomize_controller import inventory
 from kustomize_controller.apply import ChangeSet
 
 

@@ -13,9 +13,8 @@ import time
 
 import aiohttp
 
-from eddy_kustomize.objects import split_api_version
-from eddy_runtime.reconciler import StepError
-from eddy_runtime.resources import ApiError, Resource, ResourceClient
+from .reconciler import StepError
+from .resources import ApiError, Resource, ResourceClient
 
 # A miss re-reads a group version at most this often: a kind that is really
 # unknown must not cost a discovery request per object.
@@ -62,7 +61,7 @@ class Discovery:
         self._failed.pop(api_version, None)
 
     async def _fetch(self, api_version: str) -> None:
-        group, version = split_api_version(api_version)
+        group, _, version = api_version.rpartition("/")
         path = f"/apis/{group}/{version}" if group else f"/api/{version}"
         kinds: dict[str, Resource] = {}
         self._fetched[api_version] = time.monotonic()
