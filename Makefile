@@ -9,7 +9,7 @@ TOOLS_BIN := $(CURDIR)/.tools/bin
 export EDDY_TOOLS_BIN := $(TOOLS_BIN)
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: all venv tools system-deps test check lint type unit integration e2e demo crds install-yaml bench-runtime bench-kustomize bench-source clean
+.PHONY: all venv tools system-deps test check lint type unit integration e2e demo dashboard screenshots crds install-yaml bench-runtime bench-kustomize bench-source bench-dashboard clean
 
 all: test
 
@@ -54,6 +54,14 @@ e2e: venv tools system-deps
 demo: venv tools system-deps
 	$(BIN)/python hack/demo.py
 
+## The dashboard on 127.0.0.1 with your kubeconfig ($KUBECONFIG); it prints the link to open.
+dashboard: venv
+	$(BIN)/python -m eddy_web
+
+## docs/img/dashboard-*.png: each view of the dashboard, from a real local cluster.
+screenshots: venv tools system-deps
+	$(BIN)/python hack/screenshots.py
+
 crds: venv tools
 	$(BIN)/python -m eddy_api.crdgen manifests/crds
 	@$(MAKE) --no-print-directory install-yaml
@@ -69,6 +77,9 @@ bench-runtime: venv tools
 
 bench-kustomize: venv tools
 	$(BIN)/python bench/kustomize.py
+
+bench-dashboard: venv tools system-deps
+	$(BIN)/python bench/dashboard.py 1000
 
 bench-source: venv tools system-deps
 	$(BIN)/python bench/source_scale.py 100 1000

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Makes sure the system programs eddy's tests run are present: git (and its
-# http-backend), the OpenSSH client and server; and, for the local node and the
+# http-backend), the OpenSSH client and server; for the local node and the
 # image builds, containerd, runc, the CNI plugins, iptables, iproute2, buildah,
-# skopeo and mmdebstrap. Installs them with apt-get when run as root on Debian or Ubuntu;
-# otherwise says what to install.
+# skopeo and mmdebstrap; and Chromium with its driver (and a font) for the
+# dashboard's browser tests and screenshots. Installs them with apt-get when run
+# as root on Debian or Ubuntu; otherwise says what to install.
 set -euo pipefail
 
 missing=()
@@ -20,6 +21,9 @@ command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v buildah >/dev/null 2>&1 || missing+=(buildah)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
 command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+[[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || missing+=(fonts-dejavu-core)
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the pinned programs eddy runs (etcd, kube-apiserver,
 # kube-controller-manager, kubectl, kustomize, helm), the OCI registry its
-# tests push to, and the local node's kube-scheduler, kubelet, kube-proxy and CoreDNS from the
-# Go module proxy, once, into a cache outside the repository; and the node's
-# pause program from hack/pause.
+# tests push to, Dex (the OIDC provider the dashboard's login tests use), and
+# the local node's kube-scheduler, kubelet, kube-proxy and CoreDNS from the Go
+# module proxy, once, into a cache outside the repository; and the node's pause
+# program from hack/pause.
 #
 #   hack/tools.sh build [NAME...]   build what is missing (all by default)
 #   hack/tools.sh path NAME         print the cached binary's path
@@ -34,6 +35,7 @@ tools=(
   "podinfo|podinfo|github.com/stefanprodan/podinfo/cmd/podinfo|github.com/stefanprodan/podinfo"
   "podcli|podinfo|github.com/stefanprodan/podinfo/cmd/podcli|github.com/stefanprodan/podinfo"
   "pause|../pause|.|-"
+  "dex|dex|github.com/dexidp/dex/cmd/dex|github.com/dexidp/dex"
 )
 
 die() { printf 'hack/tools.sh: %s\n' "$*" >&2; exit 1; }
@@ -81,6 +83,7 @@ ldflags_for() {
     kustomize) printf -- '-X sigs.k8s.io/kustomize/api/provenance.version=%s' "$v" ;;
     helm) printf -- '-X helm.sh/helm/v3/internal/version.version=%s' "$v" ;;
     registry) printf -- '-X github.com/distribution/distribution/v3/version.version=%s' "$v" ;;
+    dex) printf -- '-X main.version=%s' "$v" ;;
   esac
 }
 

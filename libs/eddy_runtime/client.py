@@ -13,8 +13,10 @@ from typing import Any
 import yaml
 from kubernetes_asyncio import config
 from kubernetes_asyncio.client import ApiClient, Configuration
+from multidict import CIMultiDict
 
 IMPERSONATE_USER = "Impersonate-User"
+IMPERSONATE_GROUP = "Impersonate-Group"
 
 
 class KubeconfigError(ValueError):
@@ -50,6 +52,29 @@ def new_client(configuration: Configuration, impersonate: str = "") -> ApiClient
     api = ApiClient(configuration)
     if impersonate:
         api.set_default_header(IMPERSONATE_USER, impersonate)
+    return api
+
+
+def person_client(configuration: Configuration, user: str, groups: tuple[str, ...]) -> ApiClient:
+    """An ApiClient that acts as a person: their user name and every group they belong to.
+
+    For clients that act on behalf of someone logged in elsewhere (the dashboard
+    after an OIDC login), where the API server cannot know the groups itself.
+    The API server wants one header per group, which a plain dict cannot hold.
+    """
+    api = new_client(configuration, user)
+    if not groups:
+        return api
+    rest = api.rest_client
+    send = rest.request
+
+    async def request(method: str, url: str, *args: Any, headers: Any = None, **kw: Any) -> Any:
+        merged = CIMultiDict(headers or {})
+        for group in groups:
+            merged.add(IMPERSONATE_GROUP, group)
+        return await send(method, url, *args, headers=merged, **kw)
+
+    rest.request = request
     return api
 
 

@@ -7,18 +7,14 @@ conditions, applied objects, reverted drift, pruned objects, Events, metrics.
 from __future__ import annotations
 
 import asyncio
-import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from eddy_testenv import ControlPlane, find_binary, free_port
 from eddy_testenv.controllers import ControllerProcess
 from eddy_testenv.gitserver import GitHTTPServer, GitRepo
 
@@ -58,38 +54,6 @@ def config_map(greeting: str) -> str:
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
         f"data:\n  greeting: {greeting}\n"
     )
-
-
-@pytest.fixture(scope="module")
-def controllers(control_plane: ControlPlane) -> Iterator[list[ControllerProcess]]:
-    with tempfile.TemporaryDirectory(prefix="eddy-e2e-") as tmp:
-        workdir = Path(tmp)
-        port = free_port()
-        running = [
-            ControllerProcess(
-                "source_controller",
-                control_plane.kubeconfig,
-                workdir,
-                args=[
-                    f"--storage-path={workdir / 'artifacts'}",
-                    f"--storage-addr=127.0.0.1:{port}",
-                    f"--storage-adv-addr=127.0.0.1:{port}",
-                ],
-            ),
-            ControllerProcess(
-                "kustomize_controller",
-                control_plane.kubeconfig,
-                workdir,
-                args=[f"--kustomize-path={find_binary('kustomize')}"],
-            ),
-        ]
-        try:
-            for controller in running:
-                controller.start()
-            yield running
-        finally:
-            for controller in running:
-                controller.stop()
 
 
 async def eventually(what: str, check: Callable[[], Awaitable[bool]]) -> float:

@@ -1,0 +1,105 @@
+"""Dex, a real OIDC provider, on loopback: the identity provider of the dashboard's login tests.
+
+Users are Dex's own static passwords, with groups; the dashboard is a static
+client. The login form is Dex's, filled in by a real browser.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from eddy_testenv.controlplane import free_port
+from eddy_testenv.process import Process, ProcessError, Service, find_binary
+
+_START_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class DexUser:
+    email: str
+    password: str
+    groups: tuple[str, ...]
+
+
+class Dex(Service):
+    """`dex serve` with in-memory storage, one static client and static users."""
+
+    def __init__(self, users: list[DexUser], redirect_urls: list[str]) -> None:
+        self.port = free_port()
+        self.issuer = f"http://127.0.0.1:{self.port}/dex"
+        self.client_id = "eddy-dashboard"
+        self.client_secret = secrets.token_urlsafe(24)
+        self.users = users
+        self.redirect_urls = redirect_urls
+        self.workdir = Path(tempfile.mkdtemp(prefix="eddy-dex-"))
+        self._process: Process | None = None
+
+    def _config(self) -> dict[str, object]:
+        try:
+            import bcrypt
+        except ImportError as err:  # pragma: no cover - a test dependency
+            raise ProcessError("the Dex fixture needs the 'bcrypt' package") from err
+        # Dex refuses bcrypt costs below 10.
+        passwords = [
+            {
+                "email": user.email,
+                "hash": bcrypt.hashpw(user.password.encode(), bcrypt.gensalt(rounds=10)).decode(),
+                "username": user.email.split("@")[0],
+                "userID": secrets.token_hex(8),
+                "groups": list(user.groups),
+            }
+            for user in self.users
+        ]
+        return {
+            "issuer": self.issuer,
+            "storage": {"type": "memory"},
+            "web": {"http": f"127.0.0.1:{self.port}"},
+            "logger": {"level": "info", "format": "json"},
+            "oauth2": {"skipApprovalScreen": True, "passwordConnector": "local"},
+            "enablePasswordDB": True,
+            "staticPasswords": passwords,
+            "staticClients": [
+                {
+                    "id": self.client_id,
+                    "name": "eddy dashboard",
+                    "secret": self.client_secret,
+                    "redirectURIs": self.redirect_urls,
+                }
+            ],
+        }
+
+    def start(self) -> None:
+        config = self.workdir / "config.yaml"
+        config.write_text(yaml.safe_dump(self._config()))
+        self._process = Process(
+            "dex", [find_binary("dex"), "serve", str(config)], self.workdir / "dex.log"
+        )
+        self._process.start()
+        deadline = time.monotonic() + _START_TIMEOUT
+        url = f"{self.issuer}/.well-known/openid-configuration"
+        while time.monotonic() < deadline:
+            if self._process.exit_code() is not None:
+                raise ProcessError(f"dex exited while starting:\n{self._process.tail()}")
+            try:
+                with urllib.request.urlopen(url, timeout=1) as resp:
+                    if json.load(resp).get("issuer") == self.issuer:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise ProcessError(f"dex did not answer within {_START_TIMEOUT:.0f}s")
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)

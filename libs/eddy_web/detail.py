@@ -1,0 +1,515 @@
+"""Everything the page of one object shows: tree, drift, history, events, dependencies.
+
+Read on demand, as the person, from the hub's caches and the API server: the
+inventory's live objects and what they own, who changed which field, and why an
+application is not applied yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import gzip
+import json
+from typing import Any
+
+import yaml
+
+from eddy_runtime import conditions
+from eddy_runtime.discovery import Discovery, DiscoveryError
+from eddy_runtime.kstatus import assess
+from eddy_runtime.resources import EVENTS, SECRETS, ApiError, Obj, Resource, ResourceClient
+from eddy_web.hub import Hub
+from eddy_web.kinds import APPS, RESOURCES, SELF_SUBJECT_ACCESS_REVIEWS
+from eddy_web.summary import READY, helm_chart_of, row, source_ref, state_of
+
+MAX_OBJECTS = 300
+REPLICA_SETS = Resource("apps", "v1", "replicasets", "ReplicaSet")
+PODS = Resource("", "v1", "pods", "Pod")
+JOBS = Resource("batch", "v1", "jobs", "Job")
+# Managers that write fields no one declares in Git: not drift.
+SYSTEM_MANAGERS = ("kube-controller-manager", "kube-scheduler", "kubelet", "before-first-apply")
+GITOPS_MANAGERS = ("kustomize-controller", "helm-controller", "helm")
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+async def describe(hub: Hub, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+    res = RESOURCES[kind]
+    obj = hub.get(kind, namespace, name) or await hub.client.get_or_none(res, name, namespace)
+    if obj is None:
+        return None
+    found: dict[str, Any] = {
+        "row": row(obj),
+        "conditions": (obj.get("status") or {}).get("conditions") or [],
+        "spec": obj.get("spec") or {},
+        "metadata": {k: v for k, v in _dict(obj.get("metadata")).items() if k != "managedFields"},
+    }
+    events, may_patch = await asyncio.gather(
+        _events(hub.client, kind, namespace, name),
+        _may(hub.client, "patch", res, namespace, name),
+    )
+    found["events"] = events
+    found["permissions"] = {"patch": may_patch}
+    if kind in APPS:
+        found["dependsOn"] = _dependencies(hub, obj)
+        found["dependents"] = _dependents(hub, kind, namespace, name)
+        found["sources"] = [
+            row(src) for ref in (source_ref(obj), helm_chart_of(obj)) if ref
+            for src in [hub.get(ref["kind"], ref["namespace"], ref["name"])] if src
+        ]  # fmt: skip
+        found["tree"], found["drift"] = await _tree(hub.client, obj)
+        found["history"] = _history(obj, events)
+    else:
+        found["consumers"] = _consumers(hub, kind, namespace, name)
+    return found
+
+
+# -- events and permissions -----------------------------------------------------------
+
+
+async def _events(client: ResourceClient, kind: str, namespace: str, name: str) -> list[Obj]:
+    selector = f"involvedObject.kind={kind},involvedObject.name={name}"
+    try:
+        listed = await client.list(EVENTS, namespace, field_selector=selector)
+    except ApiError:
+        return []
+    items = [_event(e) for e in listed.get("items") or []]
+    items.sort(key=lambda e: e["last"], reverse=True)
+    return items[:100]
+
+
+def _event(event: Obj) -> dict[str, Any]:
+    meta = _dict(event.get("metadata"))
+    last = event.get("lastTimestamp") or event.get("eventTime") or meta.get("creationTimestamp", "")
+    return {
+        "type": event.get("type", ""),
+        "reason": event.get("reason", ""),
+        "message": event.get("message", ""),
+        "count": event.get("count") or 1,
+        "first": event.get("firstTimestamp") or last,
+        "last": last,
+        "source": _dict(event.get("source")).get("component")
+        or event.get("reportingComponent", ""),
+        "annotations": meta.get("annotations") or {},
+    }
+
+
+async def _may(client: ResourceClient, verb: str, res: Resource, namespace: str, name: str) -> bool:
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectAccessReview",
+        "spec": {
+            "resourceAttributes": {
+                "verb": verb,
+                "group": res.group,
+                "resource": res.plural,
+                "namespace": namespace,
+                "name": name,
+            }
+        },
+    }
+    try:
+        answer = await client.create(SELF_SUBJECT_ACCESS_REVIEWS, review)
+    except ApiError:
+        return False
+    return bool(_dict(answer.get("status")).get("allowed"))
+
+
+# -- dependencies -----------------------------------------------------------------------
+
+
+def _dependencies(hub: Hub, obj: Obj) -> list[dict[str, Any]]:
+    """Each dependency, whether it counts as ready, and why not in a person's words."""
+    kind = str(obj.get("kind"))
+    found = []
+    for dep in row(obj).get("dependsOn") or []:
+        other = hub.get(kind, dep["namespace"], dep["name"])
+        entry: dict[str, Any] = {"kind": kind, **dep}
+        if other is None:
+            entry.update(ready=False, why=f"{kind} {dep['namespace']}/{dep['name']} does not exist")
+        elif not conditions.is_ready(other):
+            state, _, message = state_of(other)
+            entry.update(
+                ready=False,
+                state=state,
+                why=f"{kind} {dep['namespace']}/{dep['name']} is {state}"
+                + (f": {message}" if message else ""),
+            )
+        else:
+            entry.update(ready=True, state=READY, why="")
+        found.append(entry)
+    return found
+
+
+def _dependents(hub: Hub, kind: str, namespace: str, name: str) -> list[dict[str, Any]]:
+    found = []
+    for other in hub.objects(kind):
+        other_row = row(other)
+        for dep in other_row.get("dependsOn") or []:
+            if dep["namespace"] == namespace and dep["name"] == name:
+                found.append(
+                    {
+                        "kind": kind,
+                        "namespace": other_row["namespace"],
+                        "name": other_row["name"],
+                        "state": other_row["state"],
+                    }
+                )
+    return sorted(found, key=lambda d: (d["namespace"], d["name"]))
+
+
+def _consumers(hub: Hub, kind: str, namespace: str, name: str) -> list[dict[str, Any]]:
+    """Applications (and image objects) that use this source or repository."""
+    found = []
+    for app_kind in APPS:
+        for app in hub.objects(app_kind):
+            refs = [source_ref(app), helm_chart_of(app)]
+            if any(
+                r and (r["kind"], r["namespace"], r["name"]) == (kind, namespace, name)
+                for r in refs
+            ):
+                found.append(row(app))
+    for other_kind in ("ImagePolicy", "ImageUpdateAutomation"):
+        for other in hub.objects(other_kind):
+            spec = _dict(other.get("spec"))
+            ref = _dict(spec.get("imageRepositoryRef")) or _dict(spec.get("sourceRef"))
+            ref_kind = ref.get("kind") or ("ImageRepository" if other_kind == "ImagePolicy" else "")
+            ref_ns = ref.get("namespace") or _dict(other.get("metadata")).get("namespace")
+            if (ref_kind, ref_ns, ref.get("name")) == (kind, namespace, name):
+                found.append(row(other))
+    return found
+
+
+# -- history --------------------------------------------------------------------------
+
+
+def _history(obj: Obj, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Revisions applied, newest first: from status.history, else from the Events."""
+    status = _dict(obj.get("status"))
+    entries = []
+    for item in status.get("history") or []:
+        item = _dict(item)
+        meta = _dict(item.get("metadata"))
+        entries.append(
+            {
+                "revision": meta.get("revision")
+                or (
+                    f"{item.get('chartName')}@{item.get('chartVersion')}"
+                    if item.get("chartName")
+                    else item.get("digest", "")
+                ),
+                "first": item.get("firstReconciled") or item.get("firstDeployed", ""),
+                "last": item.get("lastReconciled") or item.get("lastDeployed", ""),
+                "status": item.get("lastReconciledStatus") or item.get("status", ""),
+                "count": item.get("totalReconciliations") or 1,
+                "version": item.get("version"),
+            }
+        )
+    if entries:
+        return entries
+    by_revision: dict[str, dict[str, Any]] = {}
+    for event in events:
+        annotations = event["annotations"]
+        revision = next((v for k, v in annotations.items() if k.endswith("/revision")), "")
+        if not revision:
+            continue
+        entry = by_revision.setdefault(
+            revision,
+            {"revision": revision, "first": event["first"], "last": event["last"],
+             "status": "", "count": 0, "messages": []},
+        )  # fmt: skip
+        entry["first"] = min(entry["first"], event["first"])
+        entry["last"] = max(entry["last"], event["last"])
+        entry["count"] += event["count"]
+        if event["reason"] == "ReconciliationSucceeded" and not entry["status"]:
+            entry["status"] = "Succeeded"
+        elif event["type"] == "Warning" and not entry["status"]:
+            entry["status"] = "Failed"
+        entry["messages"].append(event["message"][:300])
+    current = status.get("lastAppliedRevision")
+    if current and current not in by_revision:
+        ready = conditions.get(status, conditions.READY) or {}
+        by_revision[current] = {
+            "revision": current, "first": ready.get("lastTransitionTime", ""),
+            "last": ready.get("lastTransitionTime", ""), "status": "Succeeded", "count": 1,
+            "messages": [],
+        }  # fmt: skip
+    return sorted(by_revision.values(), key=lambda e: e["last"], reverse=True)
+
+
+# -- the resource tree ------------------------------------------------------------------
+
+
+def _parse_id(entry: dict[str, Any]) -> dict[str, str] | None:
+    parts = str(entry.get("id", "")).split("_")
+    if len(parts) != 4:
+        return None
+    namespace, name, group, kind = parts
+    version = str(entry.get("v", "v1"))
+    return {
+        "namespace": namespace,
+        "name": name,
+        "kind": kind,
+        "apiVersion": f"{group}/{version}" if group else version,
+    }
+
+
+async def _helm_manifest_refs(client: ResourceClient, obj: Obj) -> list[dict[str, str]]:
+    """The objects of a Helm release's latest revision, read from Helm's own storage."""
+    status = _dict(obj.get("status"))
+    history = status.get("history") or []
+    if not history:
+        return []
+    latest = _dict(history[0])
+    spec = _dict(obj.get("spec"))
+    release, version = latest.get("name"), latest.get("version")
+    namespace = str(
+        spec.get("storageNamespace") or latest.get("namespace") or obj["metadata"]["namespace"]
+    )
+    secret = await client.get_or_none(
+        SECRETS, f"sh.helm.release.v1.{release}.v{version}", namespace
+    )
+    if secret is None:
+        return []
+    raw = base64.b64decode(base64.b64decode(_dict(secret.get("data")).get("release", "")))
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    manifest = str(json.loads(raw).get("manifest", ""))
+    target_ns = str(latest.get("namespace") or namespace)
+    refs = []
+    for doc in yaml.safe_load_all(manifest):
+        if not isinstance(doc, dict) or not doc.get("kind"):
+            continue
+        meta = _dict(doc.get("metadata"))
+        refs.append(
+            {
+                "apiVersion": str(doc.get("apiVersion", "")),
+                "kind": str(doc["kind"]),
+                "name": str(meta.get("name", "")),
+                "namespace": str(meta.get("namespace") or target_ns),
+            }
+        )
+    return refs
+
+
+async def _tree(
+    client: ResourceClient, obj: Obj
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The application's objects with what they own, and the fields changed outside Git."""
+    try:
+        if obj.get("kind") == "HelmRelease":
+            refs = await _helm_manifest_refs(client, obj)
+        else:
+            entries = _dict(_dict(obj.get("status")).get("inventory")).get("entries") or []
+            refs = [r for r in (_parse_id(_dict(e)) for e in entries) if r]
+    except (ApiError, ValueError, OSError, yaml.YAMLError) as err:
+        return [{"kind": "", "name": "", "error": f"cannot read the inventory: {err}"}], []
+    discovery = Discovery(client)
+    gate = asyncio.Semaphore(16)
+    children = _Children(client)
+
+    async def node(ref: dict[str, str]) -> dict[str, Any]:
+        found: dict[str, Any] = {**ref}
+        async with gate:
+            try:
+                res = await discovery.lookup(ref["apiVersion"], ref["kind"])
+                live = (
+                    await client.get_or_none(res, ref["name"], ref["namespace"] or None)
+                    if res is not None
+                    else None
+                )
+            except (ApiError, DiscoveryError) as err:
+                found["health"] = {"state": "Unknown", "message": str(err)}
+                return found
+        health = assess(live)
+        found["health"] = {"state": health.state, "message": health.message}
+        if live is not None:
+            found["created"] = _dict(live.get("metadata")).get("creationTimestamp", "")
+            found["drift"] = drift_of(live)
+            found["children"] = await children.of(live)
+        if len(refs) > MAX_OBJECTS:
+            found["truncated"] = True
+        return found
+
+    nodes = await asyncio.gather(*(node(r) for r in refs[:MAX_OBJECTS]))
+    drift = [
+        {"kind": n["kind"], "namespace": n["namespace"], "name": n["name"], **d}
+        for n in nodes
+        for d in n.pop("drift", [])
+    ]
+    return list(nodes), drift
+
+
+class _Children:
+    """ReplicaSets, Pods and Jobs owned by a live object, listed once per namespace."""
+
+    def __init__(self, client: ResourceClient) -> None:
+        self.client = client
+        self._lists: dict[tuple[str, str], asyncio.Task[list[Obj]]] = {}
+
+    async def _list(self, res: Resource, namespace: str) -> list[Obj]:
+        key = (res.plural, namespace)
+        if key not in self._lists:
+            self._lists[key] = asyncio.ensure_future(self._fetch(res, namespace))
+        return await self._lists[key]
+
+    async def _fetch(self, res: Resource, namespace: str) -> list[Obj]:
+        try:
+            items, _ = await self.client.list_all(res, namespace)
+        except ApiError:
+            return []
+        return items
+
+    async def of(self, live: Obj) -> list[dict[str, Any]]:
+        kind = live.get("kind")
+        meta = _dict(live.get("metadata"))
+        namespace = str(meta.get("namespace", ""))
+        wanted = {
+            "Deployment": (REPLICA_SETS,),
+            "StatefulSet": (PODS,),
+            "DaemonSet": (PODS,),
+            "ReplicaSet": (PODS,),
+            "Job": (PODS,),
+            "CronJob": (JOBS,),
+        }.get(str(kind), ())
+        found = []
+        for res in wanted:
+            for child in await self._list(res, namespace):
+                owners = _dict(child.get("metadata")).get("ownerReferences") or []
+                if not any(o.get("uid") == meta.get("uid") for o in owners):
+                    continue
+                if (
+                    res is REPLICA_SETS
+                    and not (child.get("spec") or {}).get("replicas")
+                    and not (child.get("status") or {}).get("replicas")
+                ):
+                    continue  # an old ReplicaSet scaled to zero: history, not the tree
+                health = assess(child)
+                found.append(
+                    {
+                        "kind": res.kind,
+                        "apiVersion": res.api_version,
+                        "namespace": namespace,
+                        "name": _dict(child.get("metadata")).get("name", ""),
+                        "created": _dict(child.get("metadata")).get("creationTimestamp", ""),
+                        "health": {"state": health.state, "message": health.message},
+                        "children": await self.of(child),
+                    }
+                )
+        return sorted(found, key=lambda c: (c["kind"], c["name"]))
+
+
+# -- drift ------------------------------------------------------------------------------
+
+
+def drift_of(live: Obj) -> list[dict[str, Any]]:
+    """Fields of a live object last written by someone other than eddy or the cluster.
+
+    The API server records who set each field (managedFields); a field that a
+    person or another tool took over from eddy's apply is drift, and we name who.
+    """
+    found = []
+    for entry in _dict(live.get("metadata")).get("managedFields") or []:
+        entry = _dict(entry)
+        manager = str(entry.get("manager", ""))
+        if entry.get("subresource") == "status":
+            continue
+        if manager in SYSTEM_MANAGERS or manager in GITOPS_MANAGERS:
+            continue
+        for path, selector in _field_paths(_dict(entry.get("fieldsV1"))):
+            if path[:1] == ["status"] or path[:2] in (
+                ["metadata", "resourceVersion"],
+                ["metadata", "generation"],
+            ):
+                continue
+            if (
+                path[:2] == ["metadata", "annotations"]
+                and len(path) > 2
+                and path[2]
+                in (
+                    "deployment.kubernetes.io/revision",
+                    "kubectl.kubernetes.io/last-applied-configuration",
+                )
+            ):
+                continue
+            found.append(
+                {
+                    "field": selector,
+                    "value": _value_at(live, path),
+                    "manager": manager,
+                    "operation": entry.get("operation", ""),
+                    "subresource": entry.get("subresource", ""),
+                    "time": entry.get("time", ""),
+                }
+            )
+    return found
+
+
+def _field_paths(
+    fields: dict[str, Any], prefix: list[Any] | None = None
+) -> list[tuple[list[Any], str]]:
+    """Leaf paths of a fieldsV1 set, as key lists and as readable selectors."""
+    prefix = prefix or []
+    leaves: list[tuple[list[Any], str]] = []
+    for key, sub in fields.items():
+        if key == ".":
+            continue
+        if key.startswith("f:"):
+            step: Any = key[2:]
+        elif key.startswith("k:"):
+            try:
+                step = {"match": json.loads(key[2:])}
+            except ValueError:
+                continue
+        elif key.startswith("v:"):
+            try:
+                step = {"value": json.loads(key[2:])}
+            except ValueError:
+                continue
+        else:
+            continue
+        path = [*prefix, step]
+        if isinstance(sub, dict) and any(k != "." for k in sub):
+            leaves.extend(_field_paths(sub, path))
+        else:
+            leaves.append((path, _selector(path)))
+    return leaves
+
+
+def _selector(path: list[Any]) -> str:
+    text = ""
+    for step in path:
+        if isinstance(step, dict) and "match" in step:
+            text += "[" + ",".join(f"{k}={v}" for k, v in step["match"].items()) + "]"
+        elif isinstance(step, dict):
+            text += f"[{json.dumps(step['value'])}]"
+        else:
+            text += ("." if text else "") + str(step)
+    return text
+
+
+def _value_at(obj: Any, path: list[Any]) -> Any:
+    current = obj
+    for step in path:
+        if isinstance(step, dict):
+            if not isinstance(current, list):
+                return None
+            if "match" in step:
+                current = next(
+                    (i for i in current if isinstance(i, dict)
+                     and all(i.get(k) == v for k, v in step["match"].items())),
+                    None,
+                )  # fmt: skip
+            else:
+                return step["value"]
+        elif isinstance(current, dict):
+            current = current.get(step)
+        else:
+            return None
+    if isinstance(current, (dict, list)):
+        text = json.dumps(current)
+        return text if len(text) < 200 else text[:200] + "…"
+    return current

@@ -1,0 +1,370 @@
+"""The dashboard in a real Chromium, against real controllers and a real API server.
+
+What a person checks by looking: every application listed with its state, the
+tree down to the Pods, drift after `kubectl scale`, history after a push, a
+suspend click that suspends, and a read-only user who cannot.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from selenium.webdriver.common.by import By
+
+from eddy_testenv import ControlPlane, find_binary
+from eddy_testenv.controllers import ControllerProcess
+from eddy_testenv.dashboard import Browser, DashboardProcess
+from eddy_testenv.gitserver import GitHTTPServer, GitRepo, GitRepos
+
+TIMEOUT = 60.0
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: web
+          image: nginx:1.27
+"""
+SERVICE = """\
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector: {app: web}
+  ports: [{port: 80}]
+"""
+
+
+def config_map(greeting: str) -> str:
+    return (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
+        f"data:\n  greeting: {greeting}\n"
+    )
+
+
+@dataclass
+class Scene:
+    plane: ControlPlane
+    namespace: str
+    repo: GitRepo
+    dashboard: DashboardProcess
+
+    def kubectl(self, *args: str, stdin: str = "") -> str:
+        done = subprocess.run(
+            [find_binary("kubectl"), f"--kubeconfig={self.plane.kubeconfig}", *args],
+            input=stdin, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {done.stderr}")
+        return done.stdout
+
+    def get(self, kind: str, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(
+            self.kubectl("get", kind, name, "-n", self.namespace, "-o", "json")
+        )
+        return found
+
+    def url(self, path: str) -> str:
+        return self.dashboard.base_url + path
+
+
+def kustomization(name: str, path: str, depends_on: str = "") -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "interval": "10m",
+        "path": path,
+        "prune": True,
+        "sourceRef": {"kind": "GitRepository", "name": "app"},
+    }
+    if depends_on:
+        spec["dependsOn"] = [{"name": depends_on}]
+    return {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+@pytest.fixture(scope="module")
+def scene(
+    control_plane: ControlPlane,
+    controllers: list[ControllerProcess],
+    git_repos: GitRepos,
+    git_server: GitHTTPServer,
+) -> Iterator[Scene]:
+    namespace = f"dashboard-{secrets.token_hex(3)}"
+    name = f"dashboard-{secrets.token_hex(3)}"
+    git_repos.create(name)
+    repo = GitRepo(git_repos, name)
+    repo.commit(
+        {
+            "web/deployment.yaml": DEPLOYMENT,
+            "web/service.yaml": SERVICE,
+            "web/configmap.yaml": config_map("hello"),
+            "db/configmap.yaml": config_map("db").replace("settings", "db-settings"),
+        },
+        message="first version of the web app",
+    )
+    with tempfile.TemporaryDirectory(prefix="eddy-dashboard-") as tmp:
+        dashboard = DashboardProcess(control_plane.kubeconfig, Path(tmp))
+        scene = Scene(control_plane, namespace, repo, dashboard)
+        scene.kubectl("create", "namespace", namespace)
+        source = {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "GitRepository",
+            "metadata": {"name": "app"},
+            "spec": {
+                "interval": "10m",
+                "url": git_server.repo_url(name),
+                "ref": {"branch": "main"},
+            },
+        }
+        objects = [
+            source,
+            {
+                **kustomization("web", "./web"),
+                "spec": {**kustomization("web", "./web")["spec"], "targetNamespace": namespace},
+            },
+            kustomization("db", "./db"),
+            kustomization("frontend", "./web", depends_on="payments"),
+        ]
+        scene.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump_all(objects))
+        scene.kubectl(
+            "wait", "-n", namespace, "--for=condition=Ready", "--timeout=90s",
+            "kustomization/web", "kustomization/db",
+        )  # fmt: skip
+        dashboard.start()
+        try:
+            yield scene
+        finally:
+            dashboard.stop()
+            subprocess.run(
+                [find_binary("kubectl"), f"--kubeconfig={control_plane.kubeconfig}",
+                 "delete", "namespace", namespace, "--wait=false"],
+                capture_output=True, check=False, timeout=60,
+            )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def page(scene: Scene, browser: Browser) -> Browser:
+    browser.get(scene.dashboard.login_url)
+    browser.one("#apps")
+    return browser
+
+
+def rows(browser: Browser, namespace: str) -> dict[str, str]:
+    """Application name -> the state its badge shows, for one namespace."""
+    found = {}
+    for tr in browser.css("#apps tbody tr"):
+        key = tr.get_attribute("data-key") or ""
+        _, ns, name = key.split("/")
+        if ns == namespace:
+            found[name] = tr.get_attribute("data-state") or ""
+    return found
+
+
+def test_apps_list_shows_every_application_live(scene: Scene, page: Browser) -> None:
+    page.get(scene.url(f"/apps?namespace={scene.namespace}"))
+    states = page.wait(
+        "the three applications are listed",
+        lambda: (r := rows(page, scene.namespace)) and len(r) == 3 and r,
+    )
+    assert states["web"] == "Ready"
+    assert states["db"] == "Ready"
+    assert states["frontend"] in ("Failed", "Reconciling", "Unknown")
+    web = page.css(f'#apps tr[data-key="Kustomization/{scene.namespace}/web"]')[0]
+    assert "GitRepository" in web.text and "main@" in web.text
+
+    # Typing in the filter narrows the list; the URL keeps it for a deep link.
+    search = page.one("#q")
+    search.send_keys("front")
+    page.wait("only frontend is left", lambda: list(rows(page, scene.namespace)) == ["frontend"])
+    assert "q=front" in page.driver.current_url
+    search.clear()
+    search.send_keys(" ")
+
+    # A new application appears without a reload.
+    scene.kubectl(
+        "apply", "-n", scene.namespace, "-f", "-",
+        stdin=yaml.safe_dump(kustomization("late", "./db")),
+    )  # fmt: skip
+    page.wait("the new application appears live", lambda: "late" in rows(page, scene.namespace))
+    assert page.errors() == []
+
+
+def test_tree_shows_objects_down_to_pods(scene: Scene, page: Browser) -> None:
+    page.get(scene.url(f"/apps/Kustomization/{scene.namespace}/web"))
+    page.one(".tree")
+    cards = page.wait(
+        "the Deployment, its ReplicaSet and two Pods are in the tree",
+        lambda: (
+            (found := [c.get_attribute("data-node") or "" for c in page.css(".tree .card")])
+            and sum(1 for c in found if c.startswith("Pod/")) == 2
+            and found
+        ),
+    )
+    kinds = {c.split("/")[0] for c in cards}
+    assert {"Kustomization", "Deployment", "ReplicaSet", "Pod", "Service", "ConfigMap"} <= kinds
+    deployment = page.css(f'.card[data-node="Deployment/{scene.namespace}/web"]')[0]
+    # The Deployment's kstatus health and its reason are shown on its card.
+    assert "DEPLOYMENT" in deployment.text.upper()
+    assert page.errors() == []
+
+
+def test_drift_after_kubectl_scale(scene: Scene, page: Browser) -> None:
+    scene.kubectl("scale", "-n", scene.namespace, "deployment/web", "--replicas=5")
+    page.get(scene.url(f"/apps/Kustomization/{scene.namespace}/web?tab=drift"))
+    table = page.wait(
+        "the drift table names spec.replicas",
+        lambda: (t := page.css("#drift")) and "spec.replicas" in t[0].text and t[0],
+        timeout=TIMEOUT,
+    )
+    line = next(
+        r for r in table.find_elements(By.CSS_SELECTOR, "tbody tr") if "spec.replicas" in r.text
+    )
+    assert "5" in line.text
+    assert "kubectl" in line.text
+    assert page.errors() == []
+
+
+def test_history_after_push(scene: Scene, page: Browser) -> None:
+    first = scene.get("kustomization", "web")["status"]["lastAppliedRevision"]
+    second = scene.repo.commit({"web/configmap.yaml": config_map("bonjour")}, message="say bonjour")
+    page.get(scene.url(f"/apps/Kustomization/{scene.namespace}/web?tab=history"))
+    page.one('button[data-action="reconcile-source"]').click()
+    page.wait(
+        "the history lists the pushed revision above the first one",
+        lambda: (
+            (t := page.css("#history"))
+            and second[:7] in t[0].text
+            and first.split(":")[-1][:7] in t[0].text
+        ),
+        timeout=TIMEOUT,
+    )
+    newest = page.css("#history tbody tr")[0].text
+    assert second[:7] in newest
+    assert scene.get("configmap", "settings")["data"]["greeting"] == "bonjour"
+    assert page.errors() == []
+
+
+def test_dependencies_say_why_not_applied(scene: Scene, page: Browser) -> None:
+    page.get(scene.url(f"/apps/Kustomization/{scene.namespace}/frontend?tab=deps"))
+    notice = page.wait(
+        "the page says what frontend waits for",
+        lambda: (n := page.css("#tab .notice.bad")) and n[0],
+    )
+    assert "payments" in notice.text and "does not exist" in notice.text
+
+
+def test_suspend_click_suspends(scene: Scene, page: Browser) -> None:
+    page.get(scene.url(f"/apps/Kustomization/{scene.namespace}/db"))
+    page.one('button[data-action="suspend"]').click()
+    page.wait(
+        "the API shows the Kustomization suspended",
+        lambda: scene.get("kustomization", "db")["spec"].get("suspend") is True,
+    )
+    page.wait(
+        "the page shows it Suspended",
+        lambda: page.one("#view").get_attribute("data-state") == "Suspended",
+    )
+    page.one('button[data-action="resume"]').click()
+    page.wait(
+        "the API shows it resumed",
+        lambda: scene.get("kustomization", "db")["spec"].get("suspend") is False,
+    )
+    assert page.errors() == []
+
+
+VIEWER_ROLE = """\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: {name}
+rules:
+  - apiGroups: [source.toolkit.fluxcd.io, kustomize.toolkit.fluxcd.io, helm.toolkit.fluxcd.io,
+                image.toolkit.fluxcd.io]
+    resources: ["*"]
+    verbs: [get, list, watch]
+  - apiGroups: ["", apps, batch]
+    resources: [events, pods, services, configmaps, deployments, replicasets, jobs]
+    verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: {name}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {name}}}
+subjects:
+  - {{apiGroup: rbac.authorization.k8s.io, kind: User, name: {user}}}
+"""
+
+
+def test_read_only_user_cannot_suspend(scene: Scene, browser: Browser, tmp_path: Path) -> None:
+    user = f"viewer-{secrets.token_hex(3)}"
+    scene.kubectl("apply", "-f", "-", stdin=VIEWER_ROLE.format(name=user, user=user))
+    config = yaml.safe_load(scene.plane.kubeconfig.read_text())
+    for entry in config["users"]:
+        entry["user"]["as"] = user
+    kubeconfig = tmp_path / "viewer.kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    with DashboardProcess(kubeconfig, tmp_path, name="viewer-dashboard") as viewer:
+        browser.get(viewer.login_url)
+        browser.get(viewer.base_url + f"/apps/Kustomization/{scene.namespace}/web")
+        notice = browser.one("#readonly")
+        assert "not change it" in notice.text
+        button = browser.one('button[data-action="suspend"]')
+        assert button.get_attribute("aria-disabled") == "true"
+        assert f"Signed in as {user}" in browser.text("#user")
+        button.click()
+        toast = browser.wait(
+            "a message says why",
+            lambda: (t := browser.css("#toast")) and t[0].is_displayed() and t[0],
+        )
+        assert "may not suspend" in toast.text
+        # Sent anyway (as a script could), the API server refuses as the person.
+        answer = browser.driver.execute_async_script(
+            """
+            const done = arguments[arguments.length - 1];
+            const url = arguments[0];
+            (async () => {
+              const s = await (await fetch('/api/session')).json();
+              const headers = {'X-CSRF-Token': s.csrf};
+              const r = await fetch(url, {method: 'POST', headers});
+              done({status: r.status, body: await r.json()});
+            })();
+            """,
+            f"/api/objects/Kustomization/{scene.namespace}/web/suspend",
+        )
+        assert answer["status"] == 403
+        assert "allows viewing only" in answer["body"]["error"]
+        # Without the CSRF token the dashboard itself refuses before asking the API.
+        forged = browser.driver.execute_async_script(
+            """
+            const done = arguments[arguments.length - 1];
+            fetch(arguments[0], {method: 'POST'}).then((r) => done(r.status));
+            """,
+            f"/api/objects/Kustomization/{scene.namespace}/web/suspend",
+        )
+        assert forged == 403
+    # The 403 answers above are the positive signal that nothing was changed.
+    assert scene.get("kustomization", "web")["spec"].get("suspend") in (None, False)

@@ -1,0 +1,121 @@
+"""The dashboard's pure rules: states, drift from managedFields, flux-style actions, OIDC names."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from eddy_web.actions import requested_now
+from eddy_web.detail import drift_of
+from eddy_web.oidc import LoginError, OIDCLogin, OIDCSettings
+from eddy_web.summary import row, state_of
+
+
+def obj(
+    conditions: list[dict[str, Any]], generation: int = 1, observed: int = 1, **spec: Any
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": "app", "namespace": "team", "generation": generation},
+        "spec": {"sourceRef": {"kind": "GitRepository", "name": "repo"}, **spec},
+        "status": {"observedGeneration": observed, "conditions": conditions},
+    }
+
+
+READY = {"type": "Ready", "status": "True", "reason": "ReconciliationSucceeded", "message": "ok"}
+FAILED = {"type": "Ready", "status": "False", "reason": "BuildFailed", "message": "bad yaml"}
+
+
+@pytest.mark.parametrize(
+    ("item", "state"),
+    [
+        (obj([READY]), "Ready"),
+        (obj([FAILED]), "Failed"),
+        (obj([READY], generation=2, observed=1), "Reconciling"),
+        (
+            obj([{"type": "Reconciling", "status": "True", "reason": "Progressing"}, FAILED]),
+            "Reconciling",
+        ),
+        (obj([{"type": "Stalled", "status": "True", "reason": "InvalidPath"}, FAILED]), "Stalled"),
+        (obj([READY], suspend=True), "Suspended"),
+        (obj([]), "Unknown"),
+    ],
+)
+def test_state_of(item: dict[str, Any], state: str) -> None:
+    assert state_of(item)[0] == state
+
+
+def test_row_names_the_source_in_the_objects_namespace() -> None:
+    found = row(obj([READY], dependsOn=[{"name": "infra"}]))
+    assert found["source"] == {"kind": "GitRepository", "namespace": "team", "name": "repo"}
+    assert found["dependsOn"] == [{"namespace": "team", "name": "infra"}]
+
+
+def test_drift_names_the_field_its_live_value_and_who_changed_it() -> None:
+    live = {
+        "metadata": {
+            "managedFields": [
+                {"manager": "kustomize-controller", "operation": "Apply",
+                 "fieldsV1": {"f:spec": {"f:replicas": {}, "f:template": {}}}},
+                {"manager": "kubectl", "operation": "Update", "subresource": "scale",
+                 "time": "2026-01-01T00:00:00Z", "fieldsV1": {"f:spec": {"f:replicas": {}}}},
+                {"manager": "kube-controller-manager", "operation": "Update",
+                 "fieldsV1": {"f:metadata": {"f:annotations": {
+                     "f:deployment.kubernetes.io/revision": {}}}}},
+                {"manager": "kube-controller-manager", "operation": "Update",
+                 "subresource": "status", "fieldsV1": {"f:status": {"f:replicas": {}}}},
+                {"manager": "kubectl-edit", "operation": "Update",
+                 "fieldsV1": {"f:spec": {"f:template": {"f:spec": {"f:containers": {
+                     'k:{"name":"web"}': {".": {}, "f:image": {}}}}}}}},
+            ]
+        },
+        "spec": {
+            "replicas": 5,
+            "template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.28"}]}},
+        },
+    }  # fmt: skip
+    found = {(d["field"], d["manager"]): d for d in drift_of(live)}
+    assert set(found) == {
+        ("spec.replicas", "kubectl"),
+        ("spec.template.spec.containers[name=web].image", "kubectl-edit"),
+    }
+    assert found["spec.replicas", "kubectl"]["value"] == 5
+    assert found["spec.replicas", "kubectl"]["subresource"] == "scale"
+    assert (
+        found["spec.template.spec.containers[name=web].image", "kubectl-edit"]["value"]
+        == "nginx:1.28"
+    )
+
+
+def test_requested_at_looks_like_the_flux_clis() -> None:
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", requested_now())
+
+
+def login(**kw: str) -> OIDCLogin:
+    return OIDCLogin(OIDCSettings(issuer="https://idp", client_id="c", client_secret="s",
+                                  redirect_url="https://d/auth/callback", **kw))  # fmt: skip
+
+
+def test_oidc_identity_takes_user_and_groups_with_prefixes() -> None:
+    identity = login(username_prefix="oidc:", groups_prefix="oidc:").identity(
+        {"email": "ann@example.com", "email_verified": True, "groups": ["ops", "dev"]}
+    )
+    assert identity.user == "oidc:ann@example.com"
+    assert identity.groups == ("oidc:dev", "oidc:ops")
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"email": "ann@example.com", "groups": ["system:masters"]},
+        {"email": "system:admin"},
+        {"email": "ann@example.com", "email_verified": False},
+        {"name": "no email"},
+    ],
+)
+def test_oidc_identity_refuses_reserved_unverified_or_missing_names(claims: dict[str, Any]) -> None:
+    with pytest.raises(LoginError):
+        login().identity(claims)
