@@ -153,6 +153,15 @@ class Browser:
 
         return self.wait(f"{selector} is on the page", first, timeout)
 
+    def click(self, selector: str, timeout: float = 30.0) -> None:
+        """Click the element, again if the page redrew it in between."""
+
+        def clicked() -> bool:
+            self.one(selector, timeout).click()
+            return True
+
+        self.wait(f"{selector} can be clicked", clicked, timeout)
+
     def text(self, selector: str) -> str:
         found = self.css(selector)
         return found[0].text if found else ""

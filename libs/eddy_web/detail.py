@@ -237,7 +237,10 @@ def _history(obj: Obj, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "last": ready.get("lastTransitionTime", ""), "status": "Succeeded", "count": 1,
             "messages": [],
         }  # fmt: skip
-    return sorted(by_revision.values(), key=lambda e: e["last"], reverse=True)
+    # Newest revision first: the one applied now, then by when each first appeared.
+    return sorted(
+        by_revision.values(), key=lambda e: (e["revision"] == current, e["first"]), reverse=True
+    )
 
 
 # -- the resource tree ------------------------------------------------------------------

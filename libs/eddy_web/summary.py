@@ -13,10 +13,10 @@ from eddy_runtime.annotations import is_suspended, requested_at
 from eddy_runtime.resources import Obj
 
 # The state a person filters on, worst first.
-FAILED, STALLED, RECONCILING, SUSPENDED, READY, UNKNOWN = (
-    "Failed", "Stalled", "Reconciling", "Suspended", "Ready", "Unknown",
+FAILED, STALLED, WAITING, RECONCILING, SUSPENDED, READY, UNKNOWN = (
+    "Failed", "Stalled", "Waiting", "Reconciling", "Suspended", "Ready", "Unknown",
 )  # fmt: skip
-STATES = (FAILED, STALLED, RECONCILING, SUSPENDED, UNKNOWN, READY)
+STATES = (FAILED, STALLED, WAITING, RECONCILING, SUSPENDED, UNKNOWN, READY)
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -33,6 +33,10 @@ def state_of(obj: Obj) -> tuple[str, str, str]:
     stalled = conditions.get(status, conditions.STALLED)
     if stalled and stalled.get("status") == conditions.TRUE:
         return STALLED, str(stalled.get("reason", "")), str(stalled.get("message", ""))
+    if not ready and "observedGeneration" not in status:
+        return UNKNOWN, "", "not reconciled yet: is its controller running?"
+    if ready.get("status") != conditions.TRUE and reason == conditions.DEPENDENCY_NOT_READY:
+        return WAITING, reason, message
     generation = _dict(obj.get("metadata")).get("generation")
     observed = status.get("observedGeneration")
     behind = generation is not None and observed != generation

@@ -153,9 +153,9 @@ def test_operator_logs_in_and_suspends_as_themselves(site: Site, browser: Browse
     # No token in the page: nothing JWT-shaped in its HTML or its readable cookies.
     assert "eyJ" not in browser.driver.page_source
     assert browser.script("return document.cookie") == ""
-    browser.one('button[data-action="suspend"]').click()
+    browser.click('button[data-action="suspend"]')
     browser.wait("the API shows the Kustomization suspended", lambda: site.suspended() is True)
-    browser.one('button[data-action="resume"]').click()
+    browser.click('button[data-action="resume"]')
     browser.wait("the API shows it resumed", lambda: site.suspended() is False)
 
 

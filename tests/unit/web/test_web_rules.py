@@ -34,6 +34,7 @@ FAILED = {"type": "Ready", "status": "False", "reason": "BuildFailed", "message"
     [
         (obj([READY]), "Ready"),
         (obj([FAILED]), "Failed"),
+        (obj([{**FAILED, "reason": "DependencyNotReady"}]), "Waiting"),
         (obj([READY], generation=2, observed=1), "Reconciling"),
         (
             obj([{"type": "Reconciling", "status": "True", "reason": "Progressing"}, FAILED]),
@@ -42,6 +43,7 @@ FAILED = {"type": "Ready", "status": "False", "reason": "BuildFailed", "message"
         (obj([{"type": "Stalled", "status": "True", "reason": "InvalidPath"}, FAILED]), "Stalled"),
         (obj([READY], suspend=True), "Suspended"),
         (obj([]), "Unknown"),
+        ({"kind": "Kustomization", "metadata": {"generation": 1}, "spec": {}}, "Unknown"),
     ],
 )
 def test_state_of(item: dict[str, Any], state: str) -> None:

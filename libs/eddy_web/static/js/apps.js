@@ -41,7 +41,7 @@ export function appsView(view) {
   view.innerHTML = `
     <div class="page-head"><h1>Applications</h1><span class="sub">Kustomizations and HelmReleases</span></div>
     <div class="toolbar">
-      <input type="search" id="q" placeholder="Filter by name, source, revision, message" aria-label="Filter applications">
+      <input type="search" id="q" placeholder="Filter: name, source, revision…" aria-label="Filter applications">
       <select id="ns" aria-label="Namespace"><option value="">All namespaces</option></select>
       <select id="kind" aria-label="Kind"><option value="">All kinds</option><option>Kustomization</option><option>HelmRelease</option></select>
       <div class="chips" id="chips" role="group" aria-label="Status"></div>

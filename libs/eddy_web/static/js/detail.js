@@ -150,7 +150,7 @@ function actionsBar(d) {
 }
 
 export function detailView(view, kind, namespace, name) {
-  let data = null, disposed = false, loading = null, again = false;
+  let data = null, seen = "", disposed = false, loading = null, again = false;
   const isApp = APP_KINDS.includes(kind);
   const params = new URLSearchParams(location.search);
   let tab = params.get("tab") || "tree";
@@ -184,8 +184,10 @@ export function detailView(view, kind, namespace, name) {
     if (loading) { again = true; return; }
     loading = api(`/api/objects/${encodeURIComponent(kind)}/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`);
     try {
-      data = await loading;
-      if (!disposed) draw();
+      const fresh = await loading;
+      const text = JSON.stringify(fresh);
+      // Redraw only on a change: a page that stays put keeps focus and selection.
+      if (!disposed && text !== seen) { seen = text; data = fresh; draw(); }
     } catch (err) {
       if (!disposed) view.innerHTML = html`<div class="crumbs"><a href="${back[0]}" data-link>${back[1]}</a></div><div class="notice bad">${err.message}</div>`.text;
     } finally {

@@ -1,7 +1,7 @@
 // The cluster at a glance: counts by state, failing first, and controller health.
 import { api } from "./main.js";
 import { store } from "./store.js";
-import { STATES, badge, esc, html, link, raw, when } from "./util.js";
+import { STATES, badge, esc, html, link, raw } from "./util.js";
 
 export function overviewView(view) {
   view.innerHTML = `<div class="page-head"><h1>Cluster</h1><span class="sub">Everything eddy manages, worst first</span></div>
@@ -22,7 +22,7 @@ export function overviewView(view) {
       tile("Suspended", count(apps, "Suspended"), "off") +
       tile("Sources", store.rows("sources").length, "") +
       tile("Image objects", store.rows("images").length, "") + `</div>`;
-    const bad = all.filter((r) => ["Failed", "Stalled", "Unknown"].includes(r.state))
+    const bad = all.filter((r) => ["Failed", "Stalled", "Waiting", "Unknown"].includes(r.state))
       .sort((a, b) => STATES.indexOf(a.state) - STATES.indexOf(b.state));
     view.querySelector("#failing").innerHTML = html`<div class="panel"><h2>Needs attention <span class="muted">${String(bad.length)}</span></h2>
       <table class="grid" id="attention"><thead><tr><th>Status</th><th>Object</th><th>Namespace</th><th>Reason</th><th>Message</th></tr></thead><tbody>
@@ -35,8 +35,8 @@ export function overviewView(view) {
       if (disposed) return;
       const rows = data.controllers || [];
       view.querySelector("#controllers").innerHTML = html`<div class="panel"><h2>Controllers</h2>
-        <table class="grid" id="controllers-table"><thead><tr><th>Health</th><th>Controller</th><th>Namespace</th><th>Ready replicas</th><th>Leader</th><th>Lease renewed</th></tr></thead><tbody>
-        ${rows.length ? rows.map((c) => html`<tr><td>${badge(c.state)}</td><td><b>${c.name}</b></td><td>${c.namespace}</td><td>${c.replicas}</td><td class="mono">${c.leader || "—"}</td><td>${when(c.renewed)}</td></tr>`) : raw(`<tr><td colspan="6" class="muted">${esc(data.message || "No eddy controller Deployment found.")}</td></tr>`)}
+        <table class="grid" id="controllers-table"><thead><tr><th>Health</th><th>Controller</th><th>Namespace</th><th>Ready replicas</th><th>/readyz</th></tr></thead><tbody>
+        ${rows.length ? rows.map((c) => html`<tr><td>${badge(c.state)}</td><td><b>${c.name}</b></td><td>${c.namespace}</td><td>${c.replicas}</td><td class="mono">${c.readyz || "—"}</td></tr>`) : raw(`<tr><td colspan="5" class="muted">${esc(data.message || "No eddy controller Deployment found.")}</td></tr>`)}
         </tbody></table></div>`.text;
     } catch (err) {
       if (!disposed) view.querySelector("#controllers").innerHTML = `<div class="notice warn">Controller health: ${esc(err.message)}</div>`;

@@ -54,6 +54,7 @@ export function connect() {
     emit(change);
   });
   source.onerror = () => {
+    if (!source) return;
     setLive(false, "reconnecting");
     // EventSource retries by itself while the server is reachable; after a
     // hard failure (e.g. 401) it stops, so start over with a backoff.
@@ -76,3 +77,18 @@ async function reconnect() {
   }
   connect();
 }
+
+// A browser opens at most six connections to one host over HTTP/1.1, and each
+// open stream holds one: pages in the background or being left let theirs go,
+// and take a fresh snapshot when they are shown again.
+function pause() {
+  if (source) { source.close(); source = null; }
+  setLive(false, "paused");
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden) pause();
+  else if (!source) connect();
+});
+window.addEventListener("pagehide", pause);
+window.addEventListener("pageshow", (ev) => { if (ev.persisted && !source) connect(); });

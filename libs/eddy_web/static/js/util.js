@@ -78,5 +78,5 @@ export function link(kind, namespace, name, text) {
 
 export function key(row) { return `${row.kind}/${row.namespace}/${row.name}`; }
 
-export const STATES = ["Failed", "Stalled", "Reconciling", "Suspended", "Unknown", "Ready"];
+export const STATES = ["Failed", "Stalled", "Waiting", "Reconciling", "Suspended", "Unknown", "Ready"];
 export const STATE_RANK = Object.fromEntries(STATES.map((s, i) => [s, i]));
