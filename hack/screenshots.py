@@ -8,6 +8,7 @@ each view as a person would see it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -103,7 +104,7 @@ class Scene:
     def start(self) -> None:
         self.plane.start()
         self.running.append(self.plane)
-        self.kubectl("apply", "--server-side", "-f", str(ROOT / "manifests" / "crds"))
+        asyncio.run(self.plane.install_crds(ROOT / "manifests" / "crds"))
         self.git.start()
         self.running.append(self.git)
         port = free_port()
@@ -168,10 +169,6 @@ class Scene:
             "wait", "--for=condition=Ready", "--timeout=90s",
             "-n", "shop", "kustomization/web", "kustomization/api",
         )  # fmt: skip
-        self.kubectl("scale", "-n", "shop", "deployment/web", "--replicas=5")
-        self.kubectl(
-            "set", "image", "-n", "shop", "deployment/api", "api=ghcr.io/example/api:2.5.0-hotfix"
-        )
         # A second revision, applied, so the history has two entries.
         head = self.repos.commit(
             "platform",
@@ -192,10 +189,19 @@ class Scene:
             )  # fmt: skip
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            web = json.loads(self.kubectl("get", "-n", "shop", "kustomization/web", "-o", "json"))
-            if str(web.get("status", {}).get("lastAppliedRevision", "")).endswith(head):
+            applied = [
+                json.loads(self.kubectl("get", "-n", "shop", f"kustomization/{n}", "-o", "json"))
+                .get("status", {}).get("lastAppliedRevision", "")
+                for n in ("web", "api")
+            ]  # fmt: skip
+            if all(str(r).endswith(head) for r in applied):
                 break
             time.sleep(1)
+        # Changes by hand, after the last apply: the drift eddy would revert next time.
+        self.kubectl("scale", "-n", "shop", "deployment/web", "--replicas=5")
+        self.kubectl(
+            "set", "image", "-n", "shop", "deployment/api", "api=ghcr.io/example/api:2.5.0-hotfix"
+        )
 
 
 def shoot(browser: Browser, url: str, name: str, ready: str, settle: float = 1.5) -> None:

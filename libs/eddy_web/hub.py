@@ -96,7 +96,7 @@ class Hub:
         views: dict[str, list[dict[str, Any]]] = {"apps": [], "sources": [], "images": []}
         for kind, informer in self.informers.items():
             views[view_of(kind)].extend(row(obj) for obj in informer.objects())
-        return {"views": views, "unavailable": self.unavailable}
+        return {"views": views, "unavailable": self.unavailable, "served": list(self.informers)}
 
     # -- streams --------------------------------------------------------------
 

@@ -38,10 +38,12 @@ function facts(d) {
   return raw('<div class="facts">' + items.map(([k, v]) => html`<div><div class="k">${k}</div><div class="v">${v}</div></div>`.text).join("") + "</div>");
 }
 
-function healthBadge(h) { return h ? badge(h.state) : raw(""); }
+// kstatus words, said the way Argo CD users read them.
+const HEALTH_WORDS = { Current: "Healthy", InProgress: "Progressing", Failed: "Degraded", NotFound: "Missing", Unknown: "Unknown" };
+function healthBadge(h) { return h ? badge(h.state, HEALTH_WORDS[h.state] || h.state) : raw(""); }
 
 function card(n, root = false) {
-  const drifted = n.driftCount ? html` <span class="drifted" title="fields changed outside Git">· drift ${n.driftCount}</span>` : raw("");
+  const drifted = n.driftCount ? html` <span class="drifted" title="fields changed outside Git">· ${n.driftCount} drifted</span>` : raw("");
   return html`<div class="card ${root ? "root" : `h-${n.health ? n.health.state : "Unknown"}`}" tabindex="0" data-node="${n.kind}/${n.namespace}/${n.name}">
     <div class="ck"><span>${n.kind}${drifted}</span>${root ? raw("") : healthBadge(n.health)}</div>
     <div class="cn" title="${n.namespace ? n.namespace + "/" : ""}${n.name}">${n.name}</div>
@@ -72,7 +74,7 @@ function driftTab(d) {
   return html`<div class="notice warn">${drift.length} field(s) changed outside Git. eddy sets them back at the next reconcile unless they are excluded.</div>
   <div class="panel"><table class="grid" id="drift"><thead><tr><th>Object</th><th>Field</th><th>Live value</th><th>Changed by</th><th>When</th></tr></thead><tbody>
   ${drift.map((x) => html`<tr><td class="nowrap">${x.kind} <b>${x.name}</b></td><td><code>${x.field}</code></td><td><code>${typeof x.value === "string" ? x.value : JSON.stringify(x.value)}</code></td>
-  <td class="nowrap"><b>${x.manager}</b> <span class="muted">${x.operation}${x.subresource ? " /" + x.subresource : ""}</span></td><td class="nowrap">${when(x.time)}</td></tr>`)}
+  <td class="nowrap"><b>${x.manager}</b> <span class="muted">${x.operation}${x.subresource ? " /" + x.subresource : ""}</span></td><td class="nowrap">${x.time ? when(x.time) : raw('<span class="muted">—</span>')}</td></tr>`)}
   </tbody></table></div>`;
 }
 

@@ -4,8 +4,9 @@ import { STATE_RANK, badge, bytes, esc, html, link, raw, revision, when } from "
 
 function table(id, title, rows, columns, why) {
   const head = columns.map(([label]) => `<th>${esc(label)}</th>`).join("");
+  const cls = (label) => (label === "Message" ? ' class="msg"' : ["Size", "Last fetch", "Last scan", "Last push", "Last run", "Revision", "Name"].includes(label) ? ' class="nowrap"' : "");
   const body = rows.length
-    ? rows.map((r) => `<tr data-state="${esc(r.state)}">` + columns.map(([, cell]) => `<td>${cell(r)}</td>`).join("") + "</tr>").join("")
+    ? rows.map((r) => `<tr data-state="${esc(r.state)}">` + columns.map(([label, cell]) => `<td${cls(label)}>${cell(r)}</td>`).join("") + "</tr>").join("")
     : `<tr><td colspan="${columns.length}" class="muted">${esc(why || "None.")}</td></tr>`;
   return `<div class="panel"><h2>${esc(title)} <span class="muted">${rows.length}</span></h2><table class="grid" id="${id}"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table></div>`;
 }
@@ -13,7 +14,7 @@ function table(id, title, rows, columns, why) {
 const status = (r) => badge(r.state).text;
 const name = (r) => html`<span class="name">${link(r.kind, r.namespace, r.name)}</span>`.text;
 const ns = (r) => esc(r.namespace);
-const msg = (r) => html`<span class="msg" title="${r.message}">${r.message.length > 90 ? r.message.slice(0, 90) + "…" : r.message}</span>`.text;
+const msg = (r) => html`<span title="${r.message}">${r.message}</span>`.text;
 const sorted = (rows) => rows.sort((a, b) => (STATE_RANK[a.state] - STATE_RANK[b.state]) || a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
 
 function listView(view, heading, sub, sections) {
@@ -22,7 +23,9 @@ function listView(view, heading, sub, sections) {
   const draw = () => {
     frame = 0;
     if (!store.loaded) return;
-    view.querySelector("#tables").innerHTML = sections.map(([kind, title, columns, viewName]) => {
+    // Kinds this cluster does not serve get no empty table; ones you may not list say so.
+    const shown = sections.filter(([kind, , , viewName]) => store.served.includes(kind) || store.unavailable[kind] || store.rows(viewName).some((r) => r.kind === kind));
+    view.querySelector("#tables").innerHTML = shown.map(([kind, title, columns, viewName]) => {
       const rows = sorted(store.rows(viewName).filter((r) => r.kind === kind));
       const why = store.unavailable[kind] ? `${kind}: ${store.unavailable[kind]}` : `No ${kind} yet, or none you may see.`;
       return table(kind, title, rows, columns, why);

@@ -4,6 +4,7 @@
 
 const views = { apps: new Map(), sources: new Map(), images: new Map() };
 let unavailable = {};
+let served = [];
 let loaded = false;
 const listeners = new Set();
 let source = null;
@@ -14,6 +15,7 @@ export const store = {
   rows(view) { return [...views[view].values()]; },
   get(view, kind, namespace, name) { return views[view].get(`${kind}/${namespace}/${name}`); },
   get unavailable() { return unavailable; },
+  get served() { return served; },
   subscribe(fn) { listeners.add(fn); return () => listeners.delete(fn); },
 };
 
@@ -37,6 +39,7 @@ export function connect() {
       views[view] = new Map(rows.map((r) => [`${r.kind}/${r.namespace}/${r.name}`, r]));
     }
     unavailable = data.unavailable || {};
+    served = data.served || [];
     loaded = true;
     retry = 1000;
     setLive(true, "live");
