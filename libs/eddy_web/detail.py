@@ -298,16 +298,48 @@ async def _helm_manifest_refs(client: ResourceClient, obj: Obj) -> list[dict[str
     return refs
 
 
+async def inventory_refs(client: ResourceClient, obj: Obj) -> list[dict[str, str]]:
+    """{apiVersion, kind, namespace, name} of each object the application applied."""
+    if obj.get("kind") == "HelmRelease":
+        return await _helm_manifest_refs(client, obj)
+    entries = _dict(_dict(obj.get("status")).get("inventory")).get("entries") or []
+    return [r for r in (_parse_id(_dict(e)) for e in entries) if r]
+
+
+async def watched_resources(client: ResourceClient, obj: Obj) -> set[tuple[Resource, str]]:
+    """(resource, namespace) pairs whose changes can change the application's tree."""
+    try:
+        refs = await inventory_refs(client, obj)
+    except (ApiError, ValueError, OSError, yaml.YAMLError):
+        return set()
+    discovery = Discovery(client)
+    found: set[tuple[Resource, str]] = set()
+    for ref in refs[:MAX_OBJECTS]:
+        try:
+            res = await discovery.lookup(ref["apiVersion"], ref["kind"])
+        except DiscoveryError:
+            continue
+        if res is None:
+            continue
+        namespace = ref["namespace"] if res.namespaced else ""
+        found.add((res, namespace))
+        if namespace and ref["kind"] in (
+            "Deployment",
+            "StatefulSet",
+            "DaemonSet",
+            "Job",
+            "CronJob",
+        ):
+            found.update({(REPLICA_SETS, namespace), (PODS, namespace), (JOBS, namespace)})
+    return found
+
+
 async def _tree(
     client: ResourceClient, obj: Obj
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The application's objects with what they own, and the fields changed outside Git."""
     try:
-        if obj.get("kind") == "HelmRelease":
-            refs = await _helm_manifest_refs(client, obj)
-        else:
-            entries = _dict(_dict(obj.get("status")).get("inventory")).get("entries") or []
-            refs = [r for r in (_parse_id(_dict(e)) for e in entries) if r]
+        refs = await inventory_refs(client, obj)
     except (ApiError, ValueError, OSError, yaml.YAMLError) as err:
         return [{"kind": "", "name": "", "error": f"cannot read the inventory: {err}"}], []
     discovery = Discovery(client)

@@ -23,6 +23,7 @@ from aiohttp import web
 from kubernetes_asyncio.client import Configuration
 
 from eddy_runtime.client import kubeconfig_impersonation, load_configuration, person_client
+from eddy_runtime.informer import Informer
 from eddy_runtime.resources import ApiError, ResourceClient
 from eddy_web import actions, controllers, detail
 from eddy_web.hub import Hub
@@ -34,6 +35,8 @@ log = logging.getLogger("eddy.web")
 
 STATIC = Path(__file__).parent / "static"
 HEARTBEAT_SECONDS = 15.0
+# Watches one application's page may hold open: its kinds and namespaces.
+MAX_WATCHES = 24
 PAGES = ("/", "/apps", "/sources", "/images", "/overview")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -288,6 +291,59 @@ async def object_detail(request: web.Request) -> web.StreamResponse:
     return _json(found)
 
 
+async def watch_object(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: "changed" soon after any object of an application's tree changes.
+
+    Watches (as the person) the kinds and namespaces of the application's inventory
+    and what its workloads own, for as long as the page is open.
+    """
+    dash = request.app[DASHBOARD]
+    kind, namespace, name = _target(request)
+    hub = await dash.hub(_session(request).identity)
+    obj = hub.get(kind, namespace, name)
+    pairs = await detail.watched_resources(hub.client, obj) if obj is not None else set()
+    changed = asyncio.Event()
+    informers = [Informer(hub.client, res, ns or None) for res, ns in sorted(
+        pairs, key=lambda p: (p[0].plural, p[1]))][:MAX_WATCHES]  # fmt: skip
+
+    def mark(event: str, old: Any, new: Any) -> None:
+        changed.set()
+
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
+    await response.prepare(request)
+    tasks = []
+    try:
+        for informer in informers:
+            tasks.append(asyncio.create_task(informer.run()))
+        # The initial lists are not changes.
+        if informers:
+            await asyncio.wait(
+                [asyncio.create_task(i.synced.wait()) for i in informers], timeout=30
+            )
+        for informer in informers:
+            informer.add_handler(mark)
+        await response.write(b"event: ready\ndata: {}\n\n")
+        while True:
+            try:
+                await asyncio.wait_for(changed.wait(), HEARTBEAT_SECONDS)
+            except TimeoutError:
+                await response.write(b": keep-alive\n\n")
+                continue
+            # A rollout changes many objects at once: one message for the burst.
+            await asyncio.sleep(0.2)
+            changed.clear()
+            await response.write(b"event: changed\ndata: {}\n\n")
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return response
+
+
 async def act(request: web.Request) -> web.StreamResponse:
     dash = request.app[DASHBOARD]
     kind, namespace, name = _target(request)
@@ -332,6 +388,7 @@ def build_app(dash: Dashboard) -> web.Application:
     app.router.add_get("/api/stream", stream)
     app.router.add_get("/api/controllers", controller_health)
     app.router.add_get("/api/objects/{kind}/{namespace}/{name}", object_detail)
+    app.router.add_get("/api/objects/{kind}/{namespace}/{name}/watch", watch_object)
     app.router.add_post("/api/objects/{kind}/{namespace}/{name}/{action}", act)
     app.router.add_static("/static/", STATIC, append_version=False)
 

@@ -230,12 +230,14 @@ def test_tree_shows_objects_down_to_pods(scene: Scene, page: Browser) -> None:
 
 
 def test_drift_after_kubectl_scale(scene: Scene, page: Browser) -> None:
-    scene.kubectl("scale", "-n", scene.namespace, "deployment/web", "--replicas=5")
     page.get(scene.url(f"/apps/Kustomization/{scene.namespace}/web?tab=drift"))
+    page.wait("the page says there is no drift", lambda: "No drift" in page.text("#tab"))
+    scene.kubectl("scale", "-n", scene.namespace, "deployment/web", "--replicas=5")
+    # Live, from the watch on the tree's objects: well before the page's slow re-read.
     table = page.wait(
-        "the drift table names spec.replicas",
+        "the drift table names spec.replicas without a reload",
         lambda: (t := page.css("#drift")) and "spec.replicas" in t[0].text and t[0],
-        timeout=TIMEOUT,
+        timeout=10,
     )
     line = next(
         r for r in table.find_elements(By.CSS_SELECTOR, "tbody tr") if "spec.replicas" in r.text

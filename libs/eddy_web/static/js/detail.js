@@ -212,8 +212,8 @@ export function detailView(view, kind, namespace, name) {
     load();
   }
 
-  // Re-read when this object, its source or a dependency changes, and every few
-  // seconds for the live objects of the tree (the stream carries eddy's kinds only).
+  // Re-read when this object, its source or a dependency changes (the page's
+  // stream), or when an object of its tree changes (the tree's own watch).
   const stop = store.subscribe((change) => {
     if (change.op === "snapshot") return load();
     const r = change.row || change;
@@ -221,7 +221,26 @@ export function detailView(view, kind, namespace, name) {
       (data && data.row.source && r.kind === data.row.source.kind && r.name === data.row.source.name);
     if (related) load();
   });
-  const poll = setInterval(() => { if (!document.hidden) load(); }, 5000);
+  // The objects of an application's tree are watched by the server for this page.
+  let watch = null;
+  const base = `/api/objects/${encodeURIComponent(kind)}/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`;
+  function watchTree() {
+    if (!isApp || watch || disposed || document.hidden) return;
+    watch = new EventSource(`${base}/watch`);
+    watch.addEventListener("changed", () => load());
+  }
+  function unwatch() { if (watch) { watch.close(); watch = null; } }
+  const onVisibility = () => { if (document.hidden) unwatch(); else { watchTree(); load(); } };
+  document.addEventListener("visibilitychange", onVisibility);
+  window.addEventListener("pagehide", unwatch);
+  const poll = setInterval(() => { if (!document.hidden) load(); }, 15000);
   load();
-  return { dispose() { disposed = true; stop(); clearInterval(poll); } };
+  watchTree();
+  return {
+    dispose() {
+      disposed = true; stop(); clearInterval(poll); unwatch();
+      document.removeEventListener("visibilitychange", onVisibility);
+      window.removeEventListener("pagehide", unwatch);
+    },
+  };
 }
