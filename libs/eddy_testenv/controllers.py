@@ -47,7 +47,15 @@ class ControllerProcess:
 
     def start(self, timeout: float = 30.0) -> None:
         """Start the process and wait until its /readyz answers 200."""
+        self.launch()
+        self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the process without waiting; call it on the thread that should own it."""
         self.process.start(env=self.env)
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Wait until /readyz answers 200; safe to run in another thread."""
         deadline = time.monotonic() + timeout
         url = f"http://127.0.0.1:{self.health_port}/readyz"
         while time.monotonic() < deadline:

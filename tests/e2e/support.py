@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,15 +72,27 @@ def controller_processes(
     if selector:
         common.append(f"--watch-label-selector={selector}")
     try:
+        # Launched here, on the thread they belong to; they become ready side by side.
         for name in names:
             args = [*per_controller[name], *common, *(extra or {}).get(name, [])]
             process = ControllerProcess(MODULES[name], kubeconfig, workdir, args=args)
             running[name] = process
-            process.start()
+            process.launch()
+        for process in running.values():
+            process.wait_ready()
         yield running
     finally:
-        for process in running.values():
-            process.stop()
+        with ThreadPoolExecutor(max_workers=len(running) or 1) as pool:
+            list(pool.map(lambda p: p.stop(), running.values()))
+
+
+async def restart(process: ControllerProcess) -> None:
+    """Start a stopped or killed controller again and wait until it is ready.
+
+    Launched on the event loop's thread: a child dies with the thread that started it.
+    """
+    process.launch()
+    await asyncio.to_thread(process.wait_ready)
 
 
 def ready(obj: Obj | None) -> dict[str, Any]:
