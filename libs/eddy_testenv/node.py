@@ -359,6 +359,13 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     def _make_cgroups(self) -> None:
         for top in self._cgroup_tops():
             top.mkdir(exist_ok=True)
+            # The node's pods share one cgroup against every process on the host:
+            # give them the weight of several, so a busy machine does not starve
+            # them past their probes' patience.
+            for knob, value in (("cpu.shares", "8192"), ("cpu.weight", "800")):
+                with contextlib.suppress(OSError):
+                    if (top / knob).exists():
+                        (top / knob).write_text(value)
 
     def _remove_cgroups(self) -> None:
         deadline = time.monotonic() + 10
