@@ -9,7 +9,7 @@ TOOLS_BIN := $(CURDIR)/.tools/bin
 export EDDY_TOOLS_BIN := $(TOOLS_BIN)
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: all venv tools system-deps test check lint type unit integration e2e demo dashboard screenshots crds install-yaml bench-runtime bench-kustomize bench-source bench-dashboard clean
+.PHONY: all venv tools system-deps images release-local test check lint type unit integration e2e demo dashboard screenshots crds install-yaml bench-runtime bench-kustomize bench-source bench-dashboard clean
 
 all: test
 
@@ -27,6 +27,16 @@ tools:
 
 system-deps:
 	@hack/system-deps.sh
+
+## eddy's container image, built without a daemon (buildah) from Debian packages;
+## IMAGE=host/repo:tag also pushes it there.
+images: venv system-deps
+	@hack/images.sh build
+	@if [ -n "$(IMAGE)" ]; then hack/images.sh push "$(IMAGE)"; fi
+
+## The CI workflow's release job (.github/workflows/ci.yml) against a local registry.
+release-local: venv tools system-deps
+	$(BIN)/python hack/release_local.py
 
 ## The test command: lint, types, then every test suite against a real control plane.
 test: venv tools system-deps check
