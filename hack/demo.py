@@ -3,26 +3,38 @@
 It starts a local control plane and Git server, runs eddy's source-controller
 and kustomize-controller as separate processes, and walks through the GitOps
 loop: sync, a new commit, a manual edit reverted, a deleted file pruned.
+
+On a machine that can run containers (root, containerd; see `make
+system-deps`) it also starts a local node and a registry, so the app (podinfo,
+built here into an image) really runs and answers; then it plays CI: a new image
+tag is pushed, eddy's image automation commits it to Git, and the new pods
+answer with the new version. Set EDDY_DEMO_NODE=0 to skip the node.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 from eddy_testenv import ControlPlane, ProcessError, find_binary, free_port
 from eddy_testenv.controllers import ControllerProcess
 from eddy_testenv.gitserver import GitHTTPServer, GitRepos
+from eddy_testenv.images import push_binary_image
+from eddy_testenv.node import Node, unavailable_reason
+from eddy_testenv.registry import Registry
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "demo"
-WAIT = 90.0
+WAIT = 180.0
+POLICY_MARKER = '# {"$imagepolicy": "flux-system:web"}'
 
 
 class DemoFailed(Exception):
@@ -41,6 +53,12 @@ class Demo:
         self.git_server = GitHTTPServer(self.repos, workdir=workdir / "git-server")
         self.controllers: list[ControllerProcess] = []
         self.env = {**os.environ, "KUBECONFIG": str(workdir / "cluster" / "kubeconfig")}
+        self.no_node = (
+            "EDDY_DEMO_NODE=0" if os.environ.get("EDDY_DEMO_NODE") == "0" else unavailable_reason()
+        )
+        self.registry: Registry | None = None
+        self.node: Node | None = None
+        self.image = ""
 
     # -- helpers -------------------------------------------------------------
 
@@ -92,17 +110,30 @@ class Demo:
         self.kubectl("apply", "--server-side", "-k", str(ROOT / "manifests" / "crds"), show=False)
         print("   installed eddy's CRDs from manifests/crds")
 
+        if self.no_node:
+            say("Running without a local node, so no pod will run; objects are still applied")
+            print(f"   (why: {self.no_node})")
+        else:
+            self.start_node()
+
         say("Starting a local Git server holding the example repository")
         files = {
             f"apps/demo/{p.name}": p.read_text()
             for p in sorted((EXAMPLE / "apps" / "demo").glob("*.yaml"))
         }
+        if self.node:
+            files = {name: self.with_podinfo(text) for name, text in files.items()}
         self.repos.create("demo", files, message="Add the demo app")
         self.git_server.start()
         url = self.git_server.repo_url("demo")
         print(f"   {url}: " + ", ".join(sorted(files)))
 
-        say("Starting eddy's source-controller and kustomize-controller as separate processes")
+        names = (
+            "source-, kustomize- and image-automation-controller"
+            if self.node
+            else ("source-controller and kustomize-controller")
+        )
+        say(f"Starting eddy's {names} as separate processes")
         logs = self.workdir / "logs"
         logs.mkdir()
         storage_port = free_port()
@@ -124,6 +155,10 @@ class Demo:
                 args=[f"--kustomize-path={find_binary('kustomize')}"],
             ),
         ]
+        if self.node:
+            self.controllers.append(
+                ControllerProcess("image_automation_controller", self.plane.kubeconfig, logs)
+            )
         for controller in self.controllers:
             controller.start()
             print(f"   {controller.name} is up (pid {controller.process.pid})")
@@ -139,6 +174,8 @@ class Demo:
         )  # fmt: skip
         self.kubectl("-n", "flux-system", "get", "gitrepositories,kustomizations")
         self.kubectl("-n", "demo", "get", "deployments,services,configmaps")
+        if self.node:
+            self.show_app_answering("1.0.0")
 
         say("Pushing a commit that changes the ConfigMap")
         clone = self.workdir / "clone"
@@ -192,11 +229,100 @@ class Demo:
         )  # fmt: skip
         self.kubectl("-n", "demo", "get", "deployments,services,configmaps")
         self.kubectl("-n", "flux-system", "get", "kustomizations")
+        if self.node:
+            self.ci_pushes_a_new_image(clone)
+
+    # -- the node and the CI step ------------------------------------------------
+
+    def start_node(self) -> None:
+        say("Starting a registry and a local node (containerd, kubelet, kube-proxy, CoreDNS)")
+        started = time.monotonic()
+        self.registry = Registry(workdir=self.workdir / "registry")
+        self.registry.start()
+        self.node = Node(self.plane, self.registry, workdir=self.workdir / "node")
+        self.node.start()
+        print(f"   node ready in {time.monotonic() - started:.1f}s; pods pull from "
+              f"{self.registry.host}")  # fmt: skip
+        self.kubectl("get", "nodes", "-o", "wide")
+        self.image = f"{self.registry.host}/demo/podinfo"
+        self.build_podinfo("1.0.0")
+
+    def build_podinfo(self, tag: str) -> None:
+        """What a CI pipeline does: build the app into an image and push it."""
+        print(f"$ build and push {self.image}:{tag} (podinfo, built from the Go module proxy)")
+        push_binary_image(
+            [Path(find_binary("podinfo")), Path(find_binary("podcli"))],
+            f"{self.image}:{tag}",
+            env={"PODINFO_UI_MESSAGE": f"hello from podinfo {tag}"},
+        )
+
+    def with_podinfo(self, text: str) -> str:
+        """The example app, with the podinfo image built here and its image policy marker."""
+        text = text.replace("image: nginx:1.27", f"image: {self.image}:1.0.0 {POLICY_MARKER}")
+        text = text.replace("containerPort: 80", "containerPort: 9898")
+        return text.replace("targetPort: 80", "targetPort: 9898")
+
+    def answer(self) -> str:
+        assert self.node is not None
+        address = self.jsonpath("-n", "demo", "service", "web", "-o", "jsonpath={.spec.clusterIP}")
+        port = self.node.forward(address, 80)
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as resp:
+                body = json.load(resp)
+        except (OSError, ValueError):
+            return ""
+        return str(body.get("message", ""))
+
+    def show_app_answering(self, tag: str) -> None:
+        self.kubectl("-n", "demo", "rollout", "status", "deployment/web", "--timeout=180s")
+        self.kubectl("-n", "demo", "get", "pods", "-o", "wide")
+        expected = f"hello from podinfo {tag}"
+        self.wait_for(f"the Service answers: {expected!r}", lambda: self.answer() == expected)
+
+    def ci_pushes_a_new_image(self, clone: Path) -> None:
+        say("Image automation: eddy watches the registry and keeps Git on the newest 1.x tag")
+        automation = (EXAMPLE / "image-automation.yaml").read_text()
+        automation = automation.replace("registry.example.com/demo/podinfo", self.image)
+        path = self.workdir / "image-automation.yaml"
+        path.write_text(automation)
+        self.kubectl("apply", "-f", str(path))
+        self.kubectl("-n", "flux-system", "wait", "--for=condition=Ready", "--timeout=90s",
+                     "imagerepository/web", "imagepolicy/web")  # fmt: skip
+        self.kubectl("-n", "flux-system", "get", "imagepolicy", "web",
+                     "-o", "jsonpath={.status.latestRef.tag}")  # fmt: skip
+        print()
+
+        say("The CI step: a new version of the app is built and pushed as 1.1.0")
+        self.build_podinfo("1.1.0")
+        self.wait_for(
+            "the ImagePolicy picked 1.1.0",
+            lambda: self.jsonpath("-n", "flux-system", "imagepolicy", "web",
+                                  "-o", "jsonpath={.status.latestRef.tag}") == "1.1.0",
+        )  # fmt: skip
+
+        def committed() -> bool:
+            self.git("pull", "--quiet", "origin", "main", cwd=clone)
+            deployment = (clone / "apps" / "demo" / "deployment.yaml").read_text()
+            return f"{self.image}:1.1.0" in deployment
+
+        self.wait_for("eddy committed the new tag to Git", committed)
+        print(self.git("log", "-1", "--stat", cwd=clone))
+        sha = self.git("rev-parse", "HEAD", cwd=clone).strip()
+        self.wait_for(
+            f"the Kustomization applied main@sha1:{sha[:12]}…",
+            lambda: sha in self.jsonpath("-n", "flux-system", "kustomization", "demo",
+                                         "-o", "jsonpath={.status.lastAppliedRevision}"),
+        )  # fmt: skip
+        self.show_app_answering("1.1.0")
 
     def stop(self) -> None:
         for controller in reversed(self.controllers):
             controller.stop()
         self.git_server.stop()
+        if self.node:
+            self.node.stop()
+        if self.registry:
+            self.registry.stop()
         self.plane.stop()
 
 

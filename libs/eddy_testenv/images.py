@@ -70,6 +70,7 @@ def push_binary_image(
     *,
     entrypoint: Sequence[str] | None = None,
     user: str = "65534:65534",
+    env: dict[str, str] | None = None,
 ) -> None:
     """Build an image of static binaries (each at /<name>) and push it over plain HTTP.
 
@@ -80,6 +81,9 @@ def push_binary_image(
         for binary in binaries:
             buildah.run("copy", "--chmod=0755", container, str(binary), f"/{binary.name}")
         command = list(entrypoint) if entrypoint else [f"/{binaries[0].name}"]
-        buildah.run("config", f"--entrypoint={json.dumps(command)}", f"--user={user}", container)
+        settings = [f"--env={key}={value}" for key, value in (env or {}).items()]
+        buildah.run(
+            "config", f"--entrypoint={json.dumps(command)}", f"--user={user}", *settings, container
+        )
         buildah.run("commit", "--format=oci", container, "image")
         buildah.run("push", "--tls-verify=false", "image", f"docker://{reference}")

@@ -37,6 +37,7 @@ NODE_NAME = "localhost"
 NODE_ADDRESS = "10.255.255.1"
 POD_CIDR = "10.244.0.0/16"
 POD_SUBNET = "10.244.0.0/24"
+SERVICE_CIDR = "10.0.0.0/16"
 CLUSTER_DNS = "10.0.0.10"
 CLUSTER_DOMAIN = "cluster.local"
 PAUSE_REPOSITORY = "eddy/pause"
@@ -45,6 +46,17 @@ CNI_BIN_DIR = "/usr/lib/cni"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 _READY_TIMEOUT = 180.0
+
+
+def unavailable_reason() -> str | None:
+    """Why this machine cannot run a local node, or None when it can."""
+    try:
+        _require_host()
+        for tool in ("kube-scheduler", "kubelet", "kube-proxy", "coredns", "pause"):
+            find_binary(tool)
+    except ProcessError as err:
+        return str(err)
+    return None
 
 
 def _require_host() -> None:
@@ -172,6 +184,12 @@ class Node(Service):
         """Make the host's 127.0.0.1:port reachable from pods at NODE_ADDRESS:port."""
         self._start_bridge([f"in:{port}"], [])
 
+    def forward(self, address: str, port: int) -> int:
+        """A host port on 127.0.0.1 that reaches address:port inside the node (a Service)."""
+        local = free_port()
+        self._start_bridge([], [f"out:{local}:{address}:{port}"])
+        return local
+
     # -- pieces --------------------------------------------------------------
 
     def _in_node(self, *argv: str) -> str:
@@ -220,6 +238,9 @@ class Node(Service):
         self._in_node("ip", "link", "set", "lo", "up")
         # On lo, as this kernel may have no dummy interfaces; pods reach it all the same.
         self._in_node("ip", "addr", "add", f"{NODE_ADDRESS}/32", "dev", "lo")
+        # A route for Service addresses, so the node itself (not only its pods)
+        # reaches them: kube-proxy rewrites the destination after this lookup.
+        self._in_node("ip", "route", "add", SERVICE_CIDR, "dev", "lo", "src", NODE_ADDRESS)
         # Both are per network namespace: the host's values stay as they are.
         self._in_node("sysctl", "-qw", "net.ipv4.ip_forward=1")
         self._in_node("sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1")

@@ -7,7 +7,8 @@ kubelet out of it. Run as `python -m eddy_testenv.portbridge --netns PATH RULE..
 
 A rule `in:PORT` listens on every address inside the node and connects to
 127.0.0.1:PORT on the host; `out:PORT` listens on the host's 127.0.0.1:PORT and
-connects to 127.0.0.1:PORT inside the node.
+connects to 127.0.0.1:PORT inside the node; `out:PORT:ADDRESS:TARGET` connects
+to ADDRESS:TARGET inside the node instead (a Service's cluster IP, say).
 """
 
 from __future__ import annotations
@@ -63,13 +64,13 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 def _handler(
-    connect: Callable[[], socket.socket], port: int
+    connect: Callable[[], socket.socket], port: int, address: str = "127.0.0.1"
 ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], object]:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         loop = asyncio.get_running_loop()
         upstream = connect()
         try:
-            await loop.sock_connect(upstream, ("127.0.0.1", port))
+            await loop.sock_connect(upstream, (address, port))
             up_reader, up_writer = await asyncio.open_connection(sock=upstream)
         except OSError:
             upstream.close()
@@ -96,7 +97,8 @@ async def serve(netns: str, rules: list[str]) -> None:
 
     servers = []
     for rule in rules:
-        direction, _, raw_port = rule.partition(":")
+        direction, _, rest = rule.partition(":")
+        raw_port, _, target = rest.partition(":")
         port = int(raw_port)
         if direction == "in":
             with inside(netns_fd, host_fd):
@@ -104,7 +106,8 @@ async def serve(netns: str, rules: list[str]) -> None:
             handle = _handler(_plain_socket, port)
         elif direction == "out":
             listener = _listener("127.0.0.1", port)
-            handle = _handler(node_socket, port)
+            address, _, target_port = target.partition(":")
+            handle = _handler(node_socket, int(target_port or port), address or "127.0.0.1")
         else:
             raise SystemExit(f"portbridge: unknown rule {rule!r} (in:PORT or out:PORT)")
         servers.append(await asyncio.start_server(handle, sock=listener))  # type: ignore[arg-type]

@@ -34,7 +34,7 @@ STANDALONE = [
     ".venv/bin/python -m eddy_api.crdgen /tmp/crds",
 ]
 NOT_RUN_HERE = {
-    "make demo": "the demo has its own end-to-end test",
+    "make demo": "test_demo.py runs it",
     "make test": "this test runs inside it",
     "make tools": "the test run starts after it",
     ".venv/bin/python -m eddy_api.crdgen": "rewrites manifests/crds; test_crds.py checks it",
