@@ -277,11 +277,21 @@ async def _helm_manifest_refs(client: ResourceClient, obj: Obj) -> list[dict[str
     )
     if secret is None:
         return []
-    raw = base64.b64decode(base64.b64decode(_dict(secret.get("data")).get("release", "")))
+    encoded = str(_dict(secret.get("data")).get("release", ""))
+    return release_objects(encoded, str(latest.get("namespace") or namespace))
+
+
+def release_objects(encoded: str, target_ns: str) -> list[dict[str, str]]:
+    """The objects in a Helm release record as Helm stores it in a Secret's `release` key.
+
+    The Secret's data is base64 (the API's) of base64 (Helm's) of gzipped JSON,
+    whose `manifest` is the rendered YAML; objects without a namespace are in the
+    release's.
+    """
+    raw = base64.b64decode(base64.b64decode(encoded))
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
     manifest = str(json.loads(raw).get("manifest", ""))
-    target_ns = str(latest.get("namespace") or namespace)
     refs = []
     for doc in yaml.safe_load_all(manifest):
         if not isinstance(doc, dict) or not doc.get("kind"):

@@ -276,6 +276,31 @@ def test_dependencies_say_why_not_applied(scene: Scene, page: Browser) -> None:
     assert "payments" in notice.text and "does not exist" in notice.text
 
 
+def test_sources_and_cluster_overview(scene: Scene, page: Browser) -> None:
+    page.get(scene.url("/sources"))
+    row = page.wait(
+        "the GitRepository is listed Ready with its revision",
+        lambda: next(
+            (r for r in page.css("#GitRepository tbody tr") if scene.namespace in r.text), None
+        ),
+    )
+    assert row.get_attribute("data-state") == "Ready"
+    assert "main@" in row.text and "branch: main" in row.text
+    page.get(scene.url(f"/sources/GitRepository/{scene.namespace}/app"))
+    used_by = page.wait(
+        "the source's page lists what uses it",
+        lambda: (p := page.css(".panel")) and "web" in p[0].text and p[0],
+    )
+    assert "frontend" in used_by.text and "db" in used_by.text
+    page.get(scene.url("/overview"))
+    attention = page.wait(
+        "the overview puts the waiting application first",
+        lambda: (t := page.css("#attention")) and f"{scene.namespace}" in t[0].text and t[0],
+    )
+    assert "frontend" in attention.text
+    assert page.errors() == []
+
+
 def test_suspend_click_suspends(scene: Scene, page: Browser) -> None:
     page.get(scene.url(f"/apps/Kustomization/{scene.namespace}/db"))
     page.click('button[data-action="suspend"]')

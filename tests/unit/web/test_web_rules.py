@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
+import json
 import re
 from typing import Any
 
 import pytest
 
 from eddy_web.actions import requested_now
-from eddy_web.detail import drift_of
+from eddy_web.detail import drift_of, release_objects
 from eddy_web.oidc import LoginError, OIDCLogin, OIDCSettings
 from eddy_web.summary import row, state_of
 
@@ -121,3 +124,17 @@ def test_oidc_identity_takes_user_and_groups_with_prefixes() -> None:
 def test_oidc_identity_refuses_reserved_unverified_or_missing_names(claims: dict[str, Any]) -> None:
     with pytest.raises(LoginError):
         login().identity(claims)
+
+
+def test_a_helm_release_record_lists_its_objects() -> None:
+    manifest = (
+        "---\n# Source: web/templates/service.yaml\napiVersion: v1\nkind: Service\n"
+        "metadata:\n  name: web\n---\n# Source: web/templates/deployment.yaml\n"
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: other\n"
+    )
+    record = gzip.compress(json.dumps({"name": "web", "manifest": manifest}).encode())
+    encoded = base64.b64encode(base64.b64encode(record)).decode()
+    assert release_objects(encoded, "apps") == [
+        {"apiVersion": "v1", "kind": "Service", "name": "web", "namespace": "apps"},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "namespace": "other"},
+    ]
