@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from eddy_api.kustomize import inventory_id, parse_inventory_id
+from eddy_kustomize.apply import Change
 from eddy_kustomize.objects import Obj, object_id, split_api_version
-
-from .apply import Change
 
 log = logging.getLogger("eddy.kustomize")
 

@@ -12,12 +12,12 @@ import time
 from dataclasses import dataclass, field
 
 from eddy_api.kustomize import PRUNE_ANNOTATION, RECONCILE_ANNOTATION
+from eddy_kustomize.apply import DELETED, ChangeSet
 from eddy_kustomize.objects import Obj, annotation, describe, is_owned_by
 from eddy_kustomize.ordering import sort_key
 from eddy_runtime.discovery import Discovery, DiscoveryError
 from eddy_runtime.resources import ApiError, ResourceClient
 
-from .apply import DELETED, ChangeSet
 from .inventory import Entry
 
 

@@ -22,6 +22,7 @@ import aiohttp
 from eddy_api.common import HEALTHY, Artifact, Reason
 from eddy_api.kustomize import Kustomization
 from eddy_kustomize import build as builder
+from eddy_kustomize.apply import SKIPPED, Applier, ApplyError, ChangeSet
 from eddy_kustomize.objects import KUSTOMIZATIONS, Obj, describe
 from eddy_kustomize.substitute import gather_variables, substitute_objects
 from eddy_kustomize.takeover import managers_to_take_over
@@ -38,7 +39,6 @@ from eddy_runtime.resources import ApiError
 from eddy_runtime.sessions import LazySession
 
 from . import inventory
-from .apply import SKIPPED, Applier, ApplyError, ChangeSet
 from .dependencies import revision_pending
 from .health import HealthCheckError, wait_healthy
 from .inventory import Entry

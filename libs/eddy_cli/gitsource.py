@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from dulwich.objects import ObjectID
@@ -104,6 +105,45 @@ async def read_commit(cluster: Cluster, repo: Mapping[str, Any], revision: str) 
     try:
         return await eddy_git.in_thread(
             60, f"fetching {redact_url(url)}", lambda: _read(url, auth, sha, 60)
+        )
+    except GitError as err:
+        raise CliError(err.message) from err
+
+
+def _checkout(url: str, auth: GitAuth, ref: str, dest: Path, timeout: float) -> str:
+    with eddy_git.scratch_repo() as repo:
+        with eddy_git.Remote(url, auth, timeout) as remote:
+            refs = remote.refs()
+            candidates = [f"refs/heads/{ref}", f"refs/tags/{ref}{eddy_git.PEELED}",
+                          f"refs/tags/{ref}", ref]  # fmt: skip
+            sha = next((refs[c] for c in candidates if c in refs), None)
+            if sha is None and re.fullmatch(r"[0-9a-f]{40}", ref):
+                # A commit by its sha: fetch the history of every branch to find it.
+                remote.fetch(
+                    repo, sorted({v for k, v in refs.items() if k.startswith("refs/heads/")}), None
+                )
+                sha = ref
+            elif sha is None:
+                raise CliError(
+                    f"{redact_url(url)} has no branch or tag {ref!r}; pass a branch, a tag "
+                    "or a full commit sha"
+                )
+            else:
+                remote.fetch(repo, [sha], 1)
+        if ObjectID(sha.encode()) not in repo.object_store:
+            raise CliError(f"commit {sha} is not on any branch of {redact_url(url)}")
+        commit = eddy_git.peel(repo, sha)
+        eddy_git.write_tree(repo, commit.id.decode(), dest)
+        return commit.id.decode()
+
+
+async def checkout(cluster: Cluster, repo: Mapping[str, Any], ref: str, dest: Path) -> str:
+    """Write the files of `ref` (branch, tag or sha) of the GitRepository's repository."""
+    url = str((repo.get("spec") or {}).get("url", ""))
+    auth = await auth_for(cluster, repo)
+    try:
+        return await eddy_git.in_thread(
+            120, f"fetching {redact_url(url)}", lambda: _checkout(url, auth, ref, dest, 60)
         )
     except GitError as err:
         raise CliError(err.message) from err

@@ -20,7 +20,8 @@ from .output import failure
 EPILOG = """\b
 Exit codes:
   0  success
-  1  the answer is "no": check found a problem, why found an object eddy did not apply
+  1  the answer is "no": check found a problem, plan found changes, why found
+     an object eddy did not apply
   2  error: bad input, no cluster, or a server refused the request
 
 \b
@@ -48,7 +49,7 @@ Shell completion (bash; zsh and fish likewise):
 )
 @click.pass_context
 def cli(ctx: click.Context, kubeconfig: str, context: str, namespace: str) -> None:
-    """eddy: install eddy, check it, and ask why an object looks the way it does.
+    """eddy: install, bootstrap and check eddy; plan changes; ask why an object is there.
 
     The unmodified `flux` command reads and drives eddy's objects as well
     (get, reconcile, suspend, resume, events, tree).

@@ -17,6 +17,7 @@ COMMANDS = (
     "why",
     "push",
     "bootstrap",
+    "plan",
     "dashboard",
 )
 

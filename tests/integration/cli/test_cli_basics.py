@@ -14,7 +14,7 @@ from .support import eddy, one_error_line
 
 pytestmark = pytest.mark.integration
 
-COMMANDS = ["install", "uninstall", "check", "why", "push"]
+COMMANDS = ["install", "uninstall", "check", "why", "push", "bootstrap", "plan"]
 
 
 def test_help_lists_every_command_and_the_exit_codes() -> None:
@@ -26,7 +26,8 @@ def test_help_lists_every_command_and_the_exit_codes() -> None:
 
 
 @pytest.mark.parametrize("command", [["install"], ["uninstall"], ["check"], ["why"],
-                                     ["push", "artifact"]])  # fmt: skip
+                                     ["push", "artifact"], ["bootstrap", "git"],
+                                     ["plan"]])  # fmt: skip
 def test_every_command_has_examples(command: list[str]) -> None:
     result = eddy(*command, "--help")
     assert result.code == 0, result.stderr

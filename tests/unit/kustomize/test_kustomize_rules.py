@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from eddy_kustomize.apply import ChangeSet
 from eddy_kustomize.build import resolve_path
 from eddy_kustomize.confine import check_confined
 from eddy_kustomize.generate import BuildError, write_kustomization
@@ -14,7 +15,6 @@ from eddy_kustomize.objects import describe, object_id
 from eddy_kustomize.ordering import in_apply_order, in_delete_order
 from eddy_runtime import kstatus as health
 from kustomize_controller import inventory
-from kustomize_controller.apply import ChangeSet
 
 
 def obj(kind: str, name: str, namespace: str = "", api: str = "v1", **rest: Any) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """Server-side apply of a built set: validate everything by dry-run, then write what differs.
 
 Objects are applied in two stages (CRDs, Namespaces and other cluster-wide kinds,
-then the rest), each reported as created, configured, unchanged or skipped.
+then the rest), each reported as created, configured, unchanged or skipped. With
+`dry_run` nothing is written: the plans, with the live and the would-be objects,
+are what `eddy plan` shows.
 """
 
 from __future__ import annotations
@@ -54,13 +56,18 @@ class Change:
 
 
 @dataclass
-class _Planned:
+class Planned:
+    """What applying one object would do; `live` and `dry` (the server's answer to
+    a dry-run apply) are kept so a plan can show the difference."""
+
     obj: Obj
-    resource: Resource
+    resource: Resource | None
     action: str = UNCHANGED
     recreate: bool = False
-    # JSON patch handing kubectl's fields to us before the apply (see eddy_kustomize/takeover.py).
+    # JSON patch handing kubectl's fields to us before the apply (see takeover.py).
     takeover: list[dict[str, Any]] = field(default_factory=list)
+    live: Obj | None = None
+    dry: Obj | None = None
 
 
 @dataclass
@@ -123,8 +130,14 @@ class Applier:
         concurrency: int = 8,
         take_over: Sequence[tuple[str, str]] = (),
         before_create: Callable[[list[Obj]], Awaitable[None]] | None = None,
+        dry_run: bool = False,
     ) -> None:
         self.client = client
+        self.dry_run = dry_run
+        # Every object's plan, in apply order (what a dry run reports).
+        self.plans: list[Planned] = []
+        # (apiVersion, kind) of the custom kinds the set being applied defines.
+        self._defined: set[tuple[str, str]] = set()
         # Told which objects a stage is about to create, after its dry-run passed.
         self.before_create = before_create
         # (manager prefix, operation) whose fields become ours before each apply.
@@ -166,6 +179,7 @@ class Applier:
             for v in (d.get("spec") or {}).get("versions") or []
             if isinstance(d.get("spec"), dict) and d["spec"].get("names")
         }
+        self._defined = set(defined)
         first, second, errors = [], [], []
         for obj in ordered:
             try:
@@ -194,7 +208,8 @@ class Applier:
         if errors:
             raise ApplyError("\n".join(errors))
         await self._stage(first, changes)
-        await self._wait_for_definitions([o for o in first if o.get("kind") == CRD_KIND])
+        if not self.dry_run:
+            await self._wait_for_definitions([o for o in first if o.get("kind") == CRD_KIND])
         await self._stage(second, changes)
         return changes
 
@@ -218,7 +233,12 @@ class Applier:
         ]
         if failures:
             raise ApplyError("\n".join(failures))
-        planned = [p for p in plans if isinstance(p, _Planned)]
+        planned = [p for p in plans if isinstance(p, Planned)]
+        self.plans.extend(planned)
+        if self.dry_run:
+            for p in planned:
+                changes.add(p.obj, p.action)
+            return
         created = [p.obj for p in planned if p.action == CREATED]
         if created and self.before_create is not None:
             await self.before_create(created)
@@ -239,9 +259,13 @@ class Applier:
                 )
             )
 
-    async def _plan(self, obj: Obj) -> _Planned:
+    async def _plan(self, obj: Obj) -> Planned:
+        key = (str(obj.get("apiVersion")), str(obj.get("kind")))
+        if self.dry_run and key in self._defined and await self.discovery.lookup(*key) is None:
+            # Its CRD is in this very set and not applied in a dry run: nothing to ask.
+            return Planned(obj, None, CREATED)
         resource = await self._resource(obj)
-        plan = _Planned(obj, resource)
+        plan = Planned(obj, resource)
         if annotation(obj, RECONCILE_ANNOTATION) == "disabled" or (
             annotation(obj, SSA_ANNOTATION) == SSA_IGNORE
         ):
@@ -255,6 +279,7 @@ class Applier:
                 plan.action, plan.recreate = CONFIGURED, True
                 return plan
             raise
+        plan.dry = dry
         existed = bool((dry.get("metadata") or {}).get("resourceVersion"))
         if not existed:
             plan.action = CREATED
@@ -267,6 +292,7 @@ class Applier:
             return plan
         meta = obj["metadata"]
         live = await self.client.get_or_none(resource, meta["name"], meta.get("namespace"))
+        plan.live = live
         if live is None:
             plan.action = CREATED
             return plan
@@ -276,14 +302,16 @@ class Applier:
             plan.action = CONFIGURED
         return plan
 
-    async def _write(self, plan: _Planned) -> None:
+    async def _write(self, plan: Planned) -> None:
+        assert plan.resource is not None  # only a dry run plans without one
         if plan.recreate:
             await self._delete_and_wait(plan.resource, plan.obj)
         elif plan.takeover:
             await self._take_over(plan)
         await self.client.apply(plan.resource, plan.obj, force=True)
 
-    async def _take_over(self, plan: _Planned) -> None:
+    async def _take_over(self, plan: Planned) -> None:
+        assert plan.resource is not None  # only a dry run plans without one
         meta = plan.obj["metadata"]
         try:
             await self.client.patch(

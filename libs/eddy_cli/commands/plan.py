@@ -1,0 +1,144 @@
+"""`eddy plan`: what a proposed revision would change in the cluster, before it is merged.
+
+Builds every Kustomization of a GitRepository from a local directory or another
+revision with the kustomize-controller's own code, dry-runs it on the cluster and
+diffs it: exit code 0 no change, 1 changes, 2 error.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import click
+
+from eddy_kustomize.build import kustomize_binary
+from eddy_runtime.discovery import Discovery
+
+from ..errors import ERROR, FINDINGS, CliError
+from ..gitsource import checkout
+from ..kube import Cluster, Settings, run
+from ..output import data, step
+from ..plan import (
+    KustomizationPlan,
+    as_markdown,
+    as_text,
+    kustomizations_of,
+    plan_kustomization,
+    total_changes,
+)
+from ..resources import SOURCES
+
+EXAMPLES = """\b
+Examples:
+  # In a pull request's checkout: what would merging it change?
+  eddy plan --source-dir . --output markdown > plan.md
+\b
+  # A branch of the repository the GitRepository flux-system fetches
+  eddy plan --revision feature/new-app
+\b
+  # Another GitRepository, in another namespace
+  eddy -n apps plan --source app-repo --revision v1.4.0 -o json
+\b
+Exit codes: 0 no change, 1 changes, 2 error (a build or dry run failed).
+"""
+
+
+async def _plan(
+    cluster: Cluster, namespace: str, source: str, source_dir: Path | None, revision: str,
+    kustomize: str,
+) -> tuple[list[KustomizationPlan], str]:  # fmt: skip
+    repo = await cluster.client.get_or_none(SOURCES["GitRepository"], source, namespace)
+    if repo is None:
+        raise CliError(
+            f"GitRepository {namespace}/{source} not found; name the source with --source "
+            "and its namespace with -n"
+        )
+    kustomizations = await kustomizations_of(cluster, "GitRepository", source, namespace)
+    if not kustomizations:
+        raise CliError(f"no Kustomization builds from GitRepository {namespace}/{source}")
+    ignore = (repo.get("spec") or {}).get("ignore")
+    kinds = Discovery(cluster.client)
+    with tempfile.TemporaryDirectory(prefix="eddy-plan-") as tmp:
+        root, label = source_dir, str(source_dir)
+        if root is None:
+            root = Path(tmp) / "checkout"
+            root.mkdir()
+            step(f"fetching {revision} of GitRepository {namespace}/{source}")
+            sha = await checkout(cluster, repo, revision, root)
+            label = f"{revision}@sha1:{sha}"
+        plans = []
+        for ks in kustomizations:
+            meta = ks["metadata"]
+            step(f"planning Kustomization {meta['namespace']}/{meta['name']}")
+            plans.append(await plan_kustomization(cluster, kinds, ks, root, ignore, kustomize))
+    return plans, label
+
+
+@click.command(epilog=EXAMPLES)
+@click.option(
+    "--source-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A checkout of the repository with the proposed changes.",
+)
+@click.option("--revision", default="", help="A branch, tag or commit of the repository.")
+@click.option(
+    "--source",
+    default="flux-system",
+    show_default=True,
+    help="The GitRepository (in -n's namespace) whose Kustomizations to plan.",
+)
+@click.option(
+    "--kustomize-path",
+    default="kustomize",
+    show_default=True,
+    help="The kustomize binary (the version the controller pins).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["text", "markdown", "json", "yaml"]),
+    default="text",
+    show_default=True,
+)
+@click.pass_obj
+def command(
+    settings: Settings,
+    source_dir: Path | None,
+    revision: str,
+    source: str,
+    kustomize_path: str,
+    output: str,
+) -> None:
+    """Show what a proposed revision would change, object by object and field by field."""
+    if (source_dir is None) == (not revision):
+        raise CliError("give either --source-dir DIR or --revision REF")
+    if source_dir is not None and not source_dir.is_dir():
+        raise CliError(f"--source-dir {source_dir} is not a directory")
+    binary = kustomize_binary(kustomize_path)
+    if shutil.which(binary) is None:
+        raise CliError(
+            f"kustomize not found at {kustomize_path!r}; install it or pass --kustomize-path"
+        )
+    plans, label = run(
+        settings,
+        lambda cluster: _plan(
+            cluster,
+            settings.namespace,
+            source,
+            source_dir.resolve() if source_dir else None,
+            revision,
+            binary,
+        ),
+    )
+    if output == "markdown":
+        click.echo(as_markdown(plans, label), nl=False)
+    elif output == "text":
+        click.echo(as_text(plans), nl=False)
+    else:
+        data({"revision": label, "kustomizations": [p.as_dict() for p in plans]}, output)
+    if any(p.error for p in plans):
+        raise SystemExit(ERROR)
+    if total_changes(plans):
+        raise SystemExit(FINDINGS)

@@ -1,0 +1,200 @@
+"""`eddy plan` against a Kustomization the real controllers applied: exit codes, diffs, prunes."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from eddy_testenv import ControlPlane
+from eddy_testenv.gitserver import GitHTTPServer, GitRepo
+from eddy_testenv.process import find_binary
+
+from ..install.support import dump, kubectl
+from .support import eddy, one_error_line, run_controllers, wait_ready
+
+pytestmark = pytest.mark.integration
+
+
+def config_map(name: str, greeting: str) -> str:
+    return (
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n"
+        f"data:\n  greeting: {greeting}\n  color: ${{color}}\n"
+    )
+
+
+FILES = {
+    "apps/settings.yaml": config_map("settings", "hello"),
+    "apps/old.yaml": config_map("old", "bye"),
+    "apps/secret.yaml": (
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: token\n"
+        f"data:\n  token: {base64.b64encode(b'first').decode()}\n"
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def controllers(control_plane: ControlPlane) -> Iterator[None]:
+    with run_controllers(control_plane.kubeconfig, "source-controller", "kustomize-controller"):
+        yield
+
+
+@pytest.fixture
+def synced(
+    controllers: None,
+    control_plane: ControlPlane,
+    namespace: str,
+    git_repo: GitRepo,
+    git_server: GitHTTPServer,
+) -> str:
+    git_repo.commit(FILES, message="apps")
+    source = {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": {"name": "flux-system"},
+        "spec": {
+            "interval": "10m",
+            "url": git_server.repo_url(git_repo.name),
+            "ref": {"branch": "main"},
+        },
+    }
+    kustomization = {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": "apps"},
+        "spec": {
+            "interval": "10m",
+            "path": "./apps",
+            "prune": True,
+            "targetNamespace": namespace,
+            "sourceRef": {"kind": "GitRepository", "name": "flux-system"},
+            "postBuild": {"substitute": {"color": "blue"}},
+        },
+    }
+    admin = control_plane.kubeconfig
+    kubectl(
+        admin, "apply", f"--namespace={namespace}", "-f", "-", stdin=dump([source, kustomization])
+    )
+    wait_ready(admin, "kustomization", "apps", namespace)
+    return namespace
+
+
+def checkout(root: Path, files: dict[str, str | None]) -> Path:
+    for name, text in {**FILES, **files}.items():
+        if text is not None:
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_text(text)
+    return root
+
+
+def plan(kubeconfig: Path, namespace: str, *args: str) -> tuple[int, str, str]:
+    result = eddy(
+        "-n",
+        namespace,
+        "plan",
+        f"--kustomize-path={find_binary('kustomize')}",
+        *args,
+        kubeconfig=kubeconfig,
+    )
+    return result.code, result.stdout, result.stderr
+
+
+def test_no_change_exits_0(control_plane: ControlPlane, synced: str, tmp_path: Path) -> None:
+    root = checkout(tmp_path, {})
+    code, out, err = plan(control_plane.kubeconfig, synced, "--source-dir", str(root))
+    assert code == 0, err
+    assert f"Kustomization {synced}/apps (./apps): no changes (3 objects unchanged)" in out
+
+
+def test_changes_field_by_field_and_prunes(
+    control_plane: ControlPlane, synced: str, tmp_path: Path
+) -> None:
+    root = checkout(
+        tmp_path,
+        {
+            "apps/settings.yaml": config_map("settings", "hi"),
+            "apps/old.yaml": None,
+            "apps/new.yaml": config_map("new", "welcome"),
+            "apps/secret.yaml": (
+                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: token\n"
+                f"data:\n  token: {base64.b64encode(b'second').decode()}\n"
+            ),
+        },
+    )
+    code, out, err = plan(control_plane.kubeconfig, synced, "--source-dir", str(root), "-o", "json")
+    assert code == 1, err
+    (ks,) = json.loads(out)["kustomizations"]
+    changes = {c["object"]: c for c in ks["changes"]}
+    assert changes[f"ConfigMap/{synced}/settings"]["fields"] == [
+        {"path": "data.greeting", "live": "hello", "new": "hi"}
+    ]
+    assert changes[f"ConfigMap/{synced}/new"]["action"] == "created"
+    assert changes[f"ConfigMap/{synced}/old"]["action"] == "pruned"
+    assert changes[f"Secret/{synced}/token"]["fields"] == [
+        {"path": "data.token", "live": "***", "new": "***"}
+    ]
+    assert base64.b64encode(b"second").decode() not in out
+    # Nothing was written: the live object still says hello.
+    live = kubectl(
+        control_plane.kubeconfig,
+        "get",
+        "configmap",
+        "settings",
+        "-n",
+        synced,
+        "-o",
+        "jsonpath={.data.greeting}",
+    )
+    assert live == "hello"
+
+    code, markdown, _ = plan(
+        control_plane.kubeconfig, synced, "--source-dir", str(root), "--output", "markdown"
+    )
+    assert code == 1
+    assert markdown.startswith("### eddy plan: 4 changes in 1 Kustomization")
+    assert (
+        f"| update | `ConfigMap/{synced}/settings` | `data.greeting`: `hello` → `hi` |" in markdown
+    )
+    assert f"| prune | `ConfigMap/{synced}/old` | pruned |" in markdown
+
+
+def test_a_revision_of_the_repository(
+    control_plane: ControlPlane, synced: str, git_repo: GitRepo
+) -> None:
+    git_repo.create_branch("feature")
+    sha = git_repo.commit({"apps/settings.yaml": config_map("settings", "howdy")}, branch="feature")
+    code, out, err = plan(control_plane.kubeconfig, synced, "--revision", "feature")
+    assert code == 1, err
+    assert f"~ ConfigMap/{synced}/settings configured" in out
+    assert "data.greeting: hello → howdy" in out
+    code, out, err = plan(control_plane.kubeconfig, synced, "--revision", "main", "-o", "yaml")
+    assert code == 0, err
+    assert sha not in out
+
+
+def test_a_build_error_exits_2(control_plane: ControlPlane, synced: str, tmp_path: Path) -> None:
+    root = checkout(tmp_path, {"apps/kustomization.yaml": "resources:\n  - ../../etc\n"})
+    code, out, err = plan(control_plane.kubeconfig, synced, "--source-dir", str(root))
+    assert code == 2, err
+    assert "points outside the source artifact" in out
+
+
+def test_bad_input(control_plane: ControlPlane, namespace: str, tmp_path: Path) -> None:
+    admin = control_plane.kubeconfig
+    line = one_error_line(eddy("plan", kubeconfig=admin))
+    assert "either --source-dir DIR or --revision REF" in line
+    line = one_error_line(
+        eddy(
+            "-n",
+            namespace,
+            "plan",
+            f"--kustomize-path={find_binary('kustomize')}",
+            "--source-dir",
+            str(tmp_path),
+            kubeconfig=admin,
+        )
+    )
+    assert f"GitRepository {namespace}/flux-system not found" in line
