@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from eddy_api import helm, image, kustomize, source
+from eddy_api import helm, image, kustomize, notification, source
 from eddy_api.resource import Resource
 
-ALL_KINDS: tuple[type[Resource], ...] = source.KINDS + kustomize.KINDS + helm.KINDS + image.KINDS
+ALL_KINDS: tuple[type[Resource], ...] = (
+    source.KINDS + kustomize.KINDS + helm.KINDS + image.KINDS + notification.KINDS
+)
 
 
 def by_kind(kind: str) -> type[Resource]:

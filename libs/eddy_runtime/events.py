@@ -53,7 +53,10 @@ class EventRecorder:
         self.controller = controller
         self.instance = instance or os.environ.get("POD_NAME") or socket.gethostname()
         self._recent: dict[tuple[str, str, str, str], tuple[str, int, float]] = {}
-        self.forwarder = EventForwarder(events_addr) if events_addr else None
+        # The notification-controller reads the same flag as its listen address
+        # (":9090"); only a URL is somewhere to post to.
+        forward = events_addr.startswith(("http://", "https://"))
+        self.forwarder = EventForwarder(events_addr) if forward else None
 
     async def close(self) -> None:
         if self.forwarder is not None:

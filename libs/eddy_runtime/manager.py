@@ -155,6 +155,10 @@ class Manager:
         self._servers.append(server)
         return server
 
+    def server(self, name: str) -> Server:
+        """A server registered with add_server, e.g. to read the port it bound."""
+        return next(s for s in self._servers if s.name == name)
+
     def informer(self, resource: Resource) -> Informer:
         """The shared cache of a resource in the watched namespaces, created on first use.
 

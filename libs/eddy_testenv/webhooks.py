@@ -23,6 +23,8 @@ from .certs import generate
 
 @dataclass
 class Received:
+    """One request; `path` as sent on the wire (percent-escapes kept)."""
+
     method: str
     path: str
     query: str
@@ -56,7 +58,7 @@ class WebhookServer:
         self.requests.append(
             Received(
                 request.method,
-                request.path,
+                request.raw_path.split("?", 1)[0],
                 request.query_string,
                 {k.lower(): v for k, v in request.headers.items()},
                 body,

@@ -1,0 +1,1 @@
+"""The notification-controller: Provider, Alert and Receiver; events in, alerts out, webhooks in."""

@@ -1,0 +1,313 @@
+"""Providers, Alerts and Receivers on a real control plane, with loopback services.
+
+Events are POSTed to the events server as the other controllers post them; what a
+service receives, what status says and which objects get annotated are checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import logging
+from typing import Any
+
+import aiohttp
+import pytest
+
+from eddy_runtime import logs
+from eddy_runtime.annotations import RECONCILE_REQUESTED_AT
+from eddy_runtime.manager import Manager
+from eddy_runtime.resources import SECRETS, Obj, ResourceClient
+from eddy_testenv.observe import condition, events_for
+from eddy_testenv.waiting import eventually
+from eddy_testenv.webhooks import webhook_server
+from notification_controller.objects import ALERTS, FLUX_KINDS, PROVIDERS, RECEIVERS
+
+from .support import events_url, receiver_url
+
+pytestmark = pytest.mark.integration
+
+GIT_REPOSITORIES = FLUX_KINDS["GitRepository"]
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+def secret(name: str, namespace: str, **data: str) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "stringData": data,
+    }
+
+
+def provider(name: str, namespace: str, **spec: Any) -> Obj:
+    return {
+        "apiVersion": PROVIDERS.api_version,
+        "kind": "Provider",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+
+
+def alert(name: str, namespace: str, **spec: Any) -> Obj:
+    return {
+        "apiVersion": ALERTS.api_version,
+        "kind": "Alert",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+
+
+def event(
+    namespace: str,
+    name: str = "app",
+    severity: str = "error",
+    message: str = "boom",
+    **metadata: str,
+) -> dict[str, Any]:
+    return {
+        "involvedObject": {
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "name": name,
+            "namespace": namespace,
+        },
+        "severity": severity,
+        "timestamp": "2026-01-02T03:04:05Z",
+        "message": message,
+        "reason": "ReconciliationFailed" if severity == "error" else "ReconciliationSucceeded",
+        "metadata": {"kustomize.toolkit.fluxcd.io/revision": f"main@sha1:{SHA}", **metadata},
+        "reportingController": "kustomize-controller",
+        "reportingInstance": "kc-0",
+    }
+
+
+async def ready(
+    kube: ResourceClient, res: Any, namespace: str, name: str, status: str = "True"
+) -> Obj:
+    async def probe() -> Obj | None:
+        obj = await kube.get(res, name, namespace)
+        cond = condition(obj)
+        gen = (obj.get("status") or {}).get("observedGeneration")
+        done = cond.get("status") == status and gen == obj["metadata"]["generation"]
+        return obj if done else None
+
+    return await eventually(probe)
+
+
+async def post(url: str, body: Any, headers: dict[str, str] | None = None) -> int:
+    async with aiohttp.ClientSession() as http:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        async with http.post(url, data=data, headers=headers or {}) as resp:
+            return resp.status
+
+
+async def test_provider_without_its_secret_is_not_ready_naming_it(
+    kube: ResourceClient, namespace: str, notifier: Manager
+) -> None:
+    await kube.create(
+        PROVIDERS,
+        provider("slack", namespace, type="slack", secretRef={"name": "slack-url"}),
+        namespace,
+    )
+    obj = await ready(kube, PROVIDERS, namespace, "slack", "False")
+    cond = condition(obj)
+    assert cond["reason"] == "ValidationFailed"
+    assert f"Secret '{namespace}/slack-url' not found" in cond["message"]
+    await kube.create(
+        SECRETS,
+        secret("slack-url", namespace, address="https://hooks.slack.com/services/T/B/X"),
+        namespace,
+    )
+    await kube.patch(
+        PROVIDERS,
+        "slack",
+        {"metadata": {"annotations": {RECONCILE_REQUESTED_AT: "now"}}},
+        namespace,
+    )
+    obj = await ready(kube, PROVIDERS, namespace, "slack")
+    assert "hooks.slack.com" not in json.dumps(obj["status"])
+    await kube.create(
+        ALERTS,
+        alert(
+            "a",
+            namespace,
+            providerRef={"name": "nope"},
+            eventSources=[{"kind": "Kustomization", "name": "*"}],
+        ),
+        namespace,
+    )
+    bad = await ready(kube, ALERTS, namespace, "a", "False")
+    assert condition(bad)["reason"] == "ProviderNotFound"
+    assert f"Provider '{namespace}/nope' not found" in condition(bad)["message"]
+
+
+async def test_an_event_goes_out_through_a_matching_alert(
+    kube: ResourceClient, namespace: str, notifier: Manager
+) -> None:
+    async with webhook_server() as service:
+        await kube.create(
+            SECRETS,
+            secret("hook", namespace, address=service.url + "/alerts", headers="X-Env: prod\n"),
+            namespace,
+        )
+        await kube.create(
+            PROVIDERS,
+            provider("hook", namespace, type="generic", secretRef={"name": "hook"}),
+            namespace,
+        )
+        await kube.create(
+            ALERTS,
+            alert(
+                "errors",
+                namespace,
+                providerRef={"name": "hook"},
+                eventSeverity="error",
+                eventSources=[{"kind": "Kustomization", "name": "*"}],
+                exclusionList=["^ignored"],
+                eventMetadata={"cluster": "prod-1"},
+                summary="payments",
+            ),
+            namespace,
+        )
+        await ready(kube, PROVIDERS, namespace, "hook")
+        await ready(kube, ALERTS, namespace, "errors")
+        url = events_url(notifier)
+        token = "kustomize.toolkit.fluxcd.io/token"
+        assert await post(url, event(namespace, **{token: "t1"})) == 202
+        # The same event again within the window is refused as Flux does.
+        assert await post(url, event(namespace, **{token: "t1"})) == 429
+        # Filtered: info severity, an excluded message, another namespace.
+        assert await post(url, event(namespace, severity="info")) == 202
+        assert await post(url, event(namespace, message="ignored: noise")) == 202
+        assert await post(url, event("elsewhere")) == 202
+        assert await post(url, event(namespace, name="last", message="last one")) == 202
+        received = await service.wait_for(2)
+        assert [r.json()["involvedObject"]["name"] for r in received] == ["app", "last"]
+        first = received[0]
+        assert first.path == "/alerts" and first.headers["x-env"] == "prod"
+        assert first.headers["gotk-component"] == "kustomize-controller"
+        assert first.json()["metadata"] == {
+            "kustomize.toolkit.fluxcd.io/revision": f"main@sha1:{SHA}",
+            "cluster": "prod-1",
+            "summary": "payments",
+        }
+        assert await post(url, {"severity": "error"}) == 400
+        assert await post(url, b"not json") == 400
+
+
+def signed(token: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(token.encode(), body, hashlib.sha256).hexdigest()
+
+
+async def test_a_github_receiver_asks_for_a_reconcile(
+    kube: ResourceClient, namespace: str, notifier: Manager
+) -> None:
+    token = "webhook-t0ken"
+    await kube.create(SECRETS, secret("hook-token", namespace, token=token), namespace)
+    await kube.create(
+        GIT_REPOSITORIES,
+        {
+            "apiVersion": GIT_REPOSITORIES.api_version,
+            "kind": "GitRepository",
+            "metadata": {"name": "app", "namespace": namespace},
+            "spec": {"url": "https://git.example/app.git", "interval": "1h", "suspend": True},
+        },
+        namespace,
+    )
+    await kube.create(
+        RECEIVERS,
+        {
+            "apiVersion": RECEIVERS.api_version,
+            "kind": "Receiver",
+            "metadata": {"name": "github", "namespace": namespace},
+            "spec": {
+                "type": "github",
+                "events": ["push"],
+                "secretRef": {"name": "hook-token"},
+                "resources": [{"kind": "GitRepository", "name": "app"}],
+            },
+        },
+        namespace,
+    )
+    obj = await ready(kube, RECEIVERS, namespace, "github")
+    path = "/hook/" + hashlib.sha256(f"{token}github{namespace}".encode()).hexdigest()
+    assert obj["status"]["webhookPath"] == path
+    assert condition(obj)["message"] == f"Receiver initialized for path: {path}"
+    assert token not in json.dumps(obj["status"])
+    url = receiver_url(notifier, path)
+    body = json.dumps({"ref": "refs/heads/main"}).encode()
+
+    async def requested() -> str | None:
+        repo = await kube.get(GIT_REPOSITORIES, "app", namespace)
+        return (repo["metadata"].get("annotations") or {}).get(RECONCILE_REQUESTED_AT)
+
+    # Refused, and nothing annotated: bad signature, unlisted event, unknown path, too big.
+    push = {"X-GitHub-Event": "push", "Content-Type": "application/json"}
+    assert await post(url, body, {**push, "X-Hub-Signature-256": signed("wrong", body)}) == 400
+    assert (
+        await post(
+            url, body, {"X-GitHub-Event": "issues", "X-Hub-Signature-256": signed(token, body)}
+        )
+        == 400
+    )
+    assert await post(receiver_url(notifier, "/hook/" + "0" * 64), body) == 404
+    huge = b"x" * (6 * 1024 * 1024)
+    assert await post(url, huge, {**push, "X-Hub-Signature-256": signed(token, huge)}) == 413
+    ping = {"X-GitHub-Event": "ping", "X-Hub-Signature-256": signed(token, body)}
+    assert await post(url, body, ping) == 200
+    assert await requested() is None
+    assert await post(url, body, {**push, "X-Hub-Signature-256": signed(token, body)}) == 200
+    assert (await requested() or "").endswith("Z")
+
+
+async def test_secrets_stay_out_of_logs_status_and_events(
+    kube: ResourceClient, namespace: str, notifier: Manager
+) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.JSONFormatter(controller="notification-controller"))
+    logging.getLogger("eddy").addHandler(handler)
+    try:
+        async with webhook_server() as service:
+            service.status = 500
+            secret_address = service.url + "/hooks/s3cr3t-path?key=s3cr3t-key"
+            await kube.create(
+                SECRETS,
+                secret("creds", namespace, address=secret_address, token="s3cr3t-token"),
+                namespace,
+            )
+            await kube.create(
+                PROVIDERS,
+                provider("gh", namespace, type="generic-hmac", secretRef={"name": "creds"}),
+                namespace,
+            )
+            await kube.create(
+                ALERTS,
+                alert(
+                    "all",
+                    namespace,
+                    providerRef={"name": "gh"},
+                    eventSources=[{"kind": "Kustomization", "name": "app"}],
+                ),
+                namespace,
+            )
+            await ready(kube, PROVIDERS, namespace, "gh")
+            await ready(kube, ALERTS, namespace, "all")
+            assert await post(events_url(notifier), event(namespace)) == 202
+            await service.wait_for(1)
+            await eventually(lambda: _logged(stream, "answered HTTP 500"))
+    finally:
+        logging.getLogger("eddy").removeHandler(handler)
+    text = stream.getvalue()
+    objects = [await kube.get(PROVIDERS, "gh", namespace), await kube.get(ALERTS, "all", namespace)]
+    found = json.dumps([o.get("status") for o in objects])
+    found += json.dumps(await events_for(kube, namespace, "gh"))
+    for leaked in ("s3cr3t",):
+        assert leaked not in text and leaked not in found
+
+
+async def _logged(stream: io.StringIO, words: str) -> bool | None:
+    return True if words in stream.getvalue() else None
