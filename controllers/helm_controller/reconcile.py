@@ -85,7 +85,7 @@ class HelmReleaseReconciler:
         self.targets = Targets(
             manager.client, settings.default_service_account, settings.workdir, settings.kubeconfig
         )
-        self.lookup_release = cached_lookup(manager, "helmrelease", HELM_RELEASES)
+        self.lookup_release = cached_lookup(manager, HELM_RELEASES)
         self.session = LazySession()
 
     async def close(self) -> None:

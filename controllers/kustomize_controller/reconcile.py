@@ -75,7 +75,7 @@ class KustomizationReconciler:
         self.targets = Targets(
             manager.client, NAME, settings.default_service_account, settings.kubeconfig
         )
-        self.lookup_kustomization = cached_lookup(manager, "kustomization", KUSTOMIZATIONS)
+        self.lookup_kustomization = cached_lookup(manager, KUSTOMIZATIONS)
         self.session = LazySession()
 
     async def close(self) -> None:

@@ -46,11 +46,11 @@ def became_ready(old: Obj | None, new: Obj) -> bool:
     return is_ready(new) and (old is None or not is_ready(old))
 
 
-def cached_lookup(manager: Manager, controller: str, resource: Resource) -> Lookup:
+def cached_lookup(manager: Manager, resource: Resource) -> Lookup:
     """Find a dependency in the controller's cache, else ask the API server."""
 
     async def lookup(namespace: str, name: str) -> Obj | None:
-        cached = manager.cache(controller).get(name, namespace)
+        cached = manager.informer(resource).get(name, namespace)
         if cached is not None:
             return cached
         return await manager.client.get_or_none(resource, name, namespace)

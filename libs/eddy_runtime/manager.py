@@ -174,10 +174,6 @@ class Manager:
     def controller(self, name: str) -> Controller:
         return self._running[name].controller
 
-    def cache(self, controller_name: str) -> Informer:
-        """The cache of a registered controller's own objects (for mapping functions)."""
-        return self._running[controller_name].informer
-
     @property
     def watch_namespace(self) -> str | None:
         return None if self.options.watch_all_namespaces else self.options.runtime_namespace

@@ -43,7 +43,7 @@ async def test_broken_watch_and_410_recover_without_missing_a_change(
         running = await start_manager(kubeconfig)
         await kube.create(WIDGETS, widget("w", namespace, size=1))
         await eventually(lambda: ready_widget(kube, namespace, "w"))
-        informer = running.manager.cache("widget")
+        informer = running.manager.informer(WIDGETS)
 
         # A broken watch: the connection dies, a change happens, the watch resumes.
         proxy.drop_connections()
