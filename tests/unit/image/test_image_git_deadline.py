@@ -24,7 +24,7 @@ async def test_an_update_against_a_trickling_server_times_out() -> None:
         with pytest.raises(GitError, match="timed out after 2s"):
             # No outer limit: the update's own deadline has to end it.
             await eddy_git.in_thread(None, "updating", lambda: update(request))
-        assert time.monotonic() - started < 5
+        assert time.monotonic() - started < 8  # a 2s deadline, with room for a loaded machine
         deadline = time.monotonic() + 5
         while server.open_connections:
             assert time.monotonic() < deadline, "the update kept reading after its deadline"

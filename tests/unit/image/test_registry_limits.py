@@ -66,4 +66,4 @@ async def test_a_trickling_registry_is_given_up_at_the_timeout() -> None:
             started = time.monotonic()
             with pytest.raises(ScanError, match=r"(took longer than|did not answer within) 2s"):
                 await client.list_tags(image)
-            assert time.monotonic() - started < 4
+            assert time.monotonic() - started < 6
