@@ -17,6 +17,9 @@ from urllib.parse import urlencode, urljoin
 
 import aiohttp
 
+from eddy_artifacts.bounded import read_response
+from eddy_artifacts.errors import InputTooLarge
+
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MANIFEST_MEDIA_TYPES = (OCI_MANIFEST, "application/vnd.docker.distribution.manifest.v2+json")
 MAX_MANIFEST_SIZE = 4 << 20
@@ -31,6 +34,14 @@ class OCIError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
+
+
+class CredentialsRefused(OCIError):
+    """The registry (or its token service) turned the credentials down: 401 or 403."""
+
+
+class TooLarge(OCIError):
+    """An answer was larger than the caller allows."""
 
 
 def basic_auth(username: str, password: str) -> str:
@@ -79,11 +90,11 @@ class RegistryClient:
 
     def refused(self) -> OCIError:
         if self.basic:
-            return OCIError(
+            return CredentialsRefused(
                 f"registry {self.host} refused the credentials; check the username and password",
                 401,
             )
-        return OCIError(f"registry {self.host} requires credentials; log in first", 401)
+        return CredentialsRefused(f"registry {self.host} requires credentials; log in first", 401)
 
     async def _token(self, params: dict[str, str]) -> None:
         realm = params.get("realm", "")
@@ -126,18 +137,18 @@ class RegistryClient:
                         continue
                     raise self.refused()
                 if resp.status == 403:
-                    raise OCIError(
+                    raise CredentialsRefused(
                         f"registry {self.host} denied {method} {path.split('?')[0]} (HTTP 403); "
                         "the credentials may not allow it",
                         403,
                     )
-                body = bytearray()
+                body = b""
                 if method != "HEAD":
-                    async for chunk in resp.content.iter_chunked(1 << 16):
-                        body += chunk
-                        if len(body) > max_size:
-                            raise OCIError(f"{url} is larger than {max_size} bytes")
-                return resp.status, dict(resp.headers), bytes(body)
+                    try:
+                        body = await read_response(resp, max_size, url)
+                    except InputTooLarge as err:
+                        raise TooLarge(str(err)) from err
+                return resp.status, dict(resp.headers), body
         raise self.refused()  # pragma: no cover - the loop always returns or raises
 
     # -- the distribution API -------------------------------------------------

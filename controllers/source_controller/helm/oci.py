@@ -12,14 +12,14 @@ import re
 import ssl
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import aiohttp
 
+import eddy_oci
 from eddy_api.common import Reason
-from eddy_artifacts.bounded import read_response
 from eddy_artifacts.digest import bytes_digest
-from eddy_artifacts.errors import InputTooLarge
+from eddy_oci.client import CredentialsRefused, OCIError, TooLarge
 from eddy_runtime.semver import InvalidVersion, parse_range, versions_of
 
 from ..failures import SourceError, fetch_failed, invalid_spec
@@ -39,7 +39,6 @@ _EXACT = re.compile(
     r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?"
 )
-_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 
 @dataclass(frozen=True)
@@ -145,18 +144,10 @@ def basic_from_docker_config(data: bytes, host: str) -> str | None:
     return None
 
 
-def _challenge(resp: aiohttp.ClientResponse) -> tuple[str, dict[str, str]]:
-    header = resp.headers.get("WWW-Authenticate", "")
-    scheme, _, rest = header.partition(" ")
-    return scheme.lower(), dict(_CHALLENGE_PARAM.findall(rest))
-
-
 class RegistryClient:
-    """The distribution API of one registry, with basic auth or a bearer token.
-
-    Credentials are sent up front (the registry answers 401 with a Basic
-    challenge otherwise); a Bearer challenge is answered from its realm.
-    """
+    """The distribution API of one registry, for charts: eddy_oci's client underneath
+    (basic auth up front, Bearer challenges answered from their realm), its failures
+    told in terms of the HelmRepository."""
 
     def __init__(
         self,
@@ -165,46 +156,9 @@ class RegistryClient:
         basic: str | None,
         tls: ssl.SSLContext | None,
     ) -> None:
-        self.session = session
         self.location = location
         self.basic = basic
-        self.ssl: ssl.SSLContext | bool = tls or True
-        self._token: str | None = None
-
-    def _headers(self, accept: str | None) -> dict[str, str]:
-        headers = {"Accept": accept} if accept else {}
-        if self._token:
-            headers["Authorization"] = f"Bearer {self._token}"
-        elif self.basic:
-            headers["Authorization"] = self.basic
-        return headers
-
-    async def _token_for(self, params: dict[str, str]) -> None:
-        realm = params.get("realm", "")
-        if not realm.startswith(("http://", "https://")):
-            raise fetch_failed(
-                Reason.AUTHENTICATION_FAILED,
-                f"registry {self.location.host} asked for a token without a valid realm",
-            )
-        query = {k: v for k, v in params.items() if k in ("service", "scope")}
-        url = realm + ("&" if "?" in realm else "?") + urlencode(query) if query else realm
-        headers = {"Authorization": self.basic} if self.basic else {}
-        async with self.session.get(url, headers=headers, ssl=self.ssl) as resp:
-            if resp.status in (401, 403):
-                raise self._refused()
-            if resp.status != 200:
-                raise fetch_failed(
-                    Reason.AUTHENTICATION_FAILED,
-                    f"token service of {self.location.host} answered HTTP {resp.status}",
-                )
-            body = await resp.json(content_type=None)
-        token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
-        if not token:
-            raise fetch_failed(
-                Reason.AUTHENTICATION_FAILED,
-                f"token service of {self.location.host} answered without a token",
-            )
-        self._token = str(token)
+        self.oci = eddy_oci.RegistryClient(session, location.base_url, basic, tls)
 
     def _refused(self) -> SourceError:
         if self.basic:
@@ -223,25 +177,19 @@ class RegistryClient:
         self, path: str, *, accept: str | None = None, max_size: int = MAX_MANIFEST_SIZE
     ) -> tuple[int, dict[str, str], bytes]:
         """GET path (relative to the registry); 401s are answered once, then refused."""
-        url = urljoin(self.location.base_url + "/", path.lstrip("/"))
-        for attempt in range(2):
-            async with self.session.get(url, headers=self._headers(accept), ssl=self.ssl) as resp:
-                if resp.status == 401:
-                    scheme, params = _challenge(resp)
-                    if attempt == 0 and scheme == "bearer" and not self._token:
-                        await self._token_for(params)
-                        continue
-                    raise self._refused()
-                if resp.status == 403:
-                    raise self._refused()
-                body = b""
-                if resp.status == 200:
-                    try:
-                        body = await read_response(resp, max_size, url)
-                    except InputTooLarge as err:
-                        raise fetch_failed(Reason.CHART_PULL_FAILED, str(err)) from err
-                return resp.status, dict(resp.headers), body
-        raise self._refused()  # pragma: no cover - the loop always returns or raises
+        headers = {"Accept": accept} if accept else None
+        try:
+            status, found, body = await self.oci.request(
+                "GET", path, headers=headers, max_size=max_size
+            )
+        except CredentialsRefused as err:
+            raise self._refused() from err
+        except TooLarge as err:
+            raise fetch_failed(Reason.CHART_PULL_FAILED, err.message) from err
+        except OCIError as err:
+            # What is left is the token service failing us.
+            raise fetch_failed(Reason.AUTHENTICATION_FAILED, err.message) from err
+        return status, found, body if status == 200 else b""
 
     async def login(self) -> None:
         """GET /v2/: the registry answers, and accepts the credentials (if any)."""
