@@ -26,6 +26,7 @@ from pathlib import Path
 
 from eddy_testenv import ControlPlane, ProcessError, find_binary, free_port
 from eddy_testenv.controllers import ControllerProcess
+from eddy_testenv.dashboard import DashboardProcess
 from eddy_testenv.gitserver import GitHTTPServer, GitRepos
 from eddy_testenv.images import push_binary_image
 from eddy_testenv.node import Node, unavailable_reason
@@ -52,6 +53,7 @@ class Demo:
         self.repos = GitRepos(workdir / "git")
         self.git_server = GitHTTPServer(self.repos, workdir=workdir / "git-server")
         self.controllers: list[ControllerProcess] = []
+        self.dashboard: DashboardProcess | None = None
         self.env = {**os.environ, "KUBECONFIG": str(workdir / "cluster" / "kubeconfig")}
         self.no_node = (
             "EDDY_DEMO_NODE=0" if os.environ.get("EDDY_DEMO_NODE") == "0" else unavailable_reason()
@@ -162,6 +164,11 @@ class Demo:
         for controller in self.controllers:
             controller.start()
             print(f"   {controller.name} is up (pid {controller.process.pid})")
+
+        say("Starting eddy's dashboard on 127.0.0.1")
+        self.dashboard = DashboardProcess(self.plane.kubeconfig, logs)
+        self.dashboard.start()
+        print(f"   open {self.dashboard.login_url} to watch the rest live", flush=True)
 
         say("Applying the GitRepository and Kustomization from examples/demo/sync.yaml")
         sync = (EXAMPLE / "sync.yaml").read_text().replace("http://git.example.com/demo.git", url)
@@ -316,6 +323,8 @@ class Demo:
         self.show_app_answering("1.1.0")
 
     def stop(self) -> None:
+        if self.dashboard is not None:
+            self.dashboard.stop()
         for controller in reversed(self.controllers):
             controller.stop()
         self.git_server.stop()
@@ -333,6 +342,8 @@ def main() -> int:
     try:
         demo.run()
         say("Done: Git drove every change above")
+        if sys.stdin.isatty() and demo.dashboard is not None:
+            input(f"The dashboard is still at {demo.dashboard.login_url}; press Enter to stop. ")
     except (DemoFailed, ProcessError) as err:
         print(f"\ndemo failed: {err}", file=sys.stderr)
         code = 1

@@ -129,7 +129,11 @@ def _dependencies(hub: Hub, obj: Obj) -> list[dict[str, Any]]:
         other = hub.get(kind, dep["namespace"], dep["name"])
         entry: dict[str, Any] = {"kind": kind, **dep}
         if other is None:
-            entry.update(ready=False, why=f"{kind} {dep['namespace']}/{dep['name']} does not exist")
+            entry.update(
+                ready=False,
+                state="Missing",
+                why=f"{kind} {dep['namespace']}/{dep['name']} does not exist",
+            )
         elif not conditions.is_ready(other):
             state, _, message = state_of(other)
             entry.update(

@@ -40,6 +40,13 @@ def state_of(obj: Obj) -> tuple[str, str, str]:
     generation = _dict(obj.get("metadata")).get("generation")
     observed = status.get("observedGeneration")
     behind = generation is not None and observed != generation
+    retrying = conditions.get(status, conditions.RECONCILING) or {}
+    if (
+        ready.get("status") == conditions.FALSE
+        and retrying.get("reason") == conditions.PROGRESSING_WITH_RETRY
+    ):
+        # It failed and is trying again: a failure to the person looking.
+        return FAILED, reason, message
     if conditions.is_true(status, conditions.RECONCILING) or (behind and not ready):
         cond = conditions.get(status, conditions.RECONCILING) or ready
         return RECONCILING, str(cond.get("reason", "")), str(cond.get("message", ""))

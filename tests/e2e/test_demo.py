@@ -26,6 +26,8 @@ def test_make_demo_tells_the_story() -> None:
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
     for step in (
+        "==> Starting eddy's dashboard on 127.0.0.1",
+        "to watch the rest live",
         "==> Pushing a commit that changes the ConfigMap",
         "   replicas are back to 2",
         "   the ConfigMap is gone",

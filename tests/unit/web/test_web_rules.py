@@ -44,6 +44,15 @@ FAILED = {"type": "Ready", "status": "False", "reason": "BuildFailed", "message"
             "Reconciling",
         ),
         (obj([{"type": "Stalled", "status": "True", "reason": "InvalidPath"}, FAILED]), "Stalled"),
+        (
+            obj(
+                [
+                    {"type": "Reconciling", "status": "True", "reason": "ProgressingWithRetry"},
+                    FAILED,
+                ]
+            ),
+            "Failed",
+        ),
         (obj([READY], suspend=True), "Suspended"),
         (obj([]), "Unknown"),
         ({"kind": "Kustomization", "metadata": {"generation": 1}, "spec": {}}, "Unknown"),
