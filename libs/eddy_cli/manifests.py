@@ -23,18 +23,13 @@ Doc = dict[str, Any]
 DEFAULT_NAMESPACE = "flux-system"
 IMAGE = "ghcr.io/eddy-gitops/eddy"
 DEFAULT_REGISTRY = IMAGE.rpartition("/")[0]
-CONTROLLERS = (
-    "source-controller",
-    "kustomize-controller",
-    "helm-controller",
-    "image-automation-controller",
-)
 # The API group whose kinds each controller reconciles: its CRDs install with it.
 GROUPS = {
     "source.toolkit.fluxcd.io": "source-controller",
     "kustomize.toolkit.fluxcd.io": "kustomize-controller",
     "helm.toolkit.fluxcd.io": "helm-controller",
     "image.toolkit.fluxcd.io": "image-automation-controller",
+    "notification.toolkit.fluxcd.io": "notification-controller",
 }
 CLUSTER_KINDS = {"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"}
 PART_OF = ("app.kubernetes.io/part-of", "eddy")
@@ -44,6 +39,16 @@ def packaged() -> list[Doc]:
     """The install manifests as built from manifests/, in apply order."""
     text = resources.files(__package__).joinpath("data", "eddy.yaml").read_text()
     return [d for d in yaml.safe_load_all(text) if d]
+
+
+def _controllers() -> tuple[str, ...]:
+    """The controllers the manifests install: one Deployment each, in a stable order."""
+    names = [d["metadata"]["name"] for d in packaged() if d["kind"] == "Deployment"]
+    known = [c for c in GROUPS.values() if c in names]
+    return tuple(known + sorted(set(names) - set(known)))
+
+
+CONTROLLERS = _controllers()
 
 
 @dataclass(frozen=True)
