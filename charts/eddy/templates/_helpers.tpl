@@ -4,7 +4,8 @@
   "source-controller" .Values.controllers.source
   "kustomize-controller" .Values.controllers.kustomize
   "helm-controller" .Values.controllers.helm
-  "image-automation-controller" .Values.controllers.imageAutomation -}}
+  "image-automation-controller" .Values.controllers.imageAutomation
+  "notification-controller" .Values.controllers.notification -}}
 {{- range $name, $c := $all }}{{ if $c.enabled }}{{ $name }} {{ end }}{{ end -}}
 {{- end -}}
 
@@ -80,6 +81,33 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 - apiGroups: [source.toolkit.fluxcd.io]
   resources: [gitrepositories]
   verbs: [get, list, watch]
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+{{- end -}}
+
+{{- define "eddy.rules.notification-controller" -}}
+- apiGroups: [notification.toolkit.fluxcd.io]
+  resources: [providers, alerts, receivers]
+  verbs: [get, list, watch, patch]
+- apiGroups: [notification.toolkit.fluxcd.io]
+  resources: [providers/status, alerts/status, receivers/status]
+  verbs: [patch]
+- apiGroups: [source.toolkit.fluxcd.io]
+  resources: [gitrepositories, ocirepositories, helmrepositories, helmcharts, buckets, externalartifacts]
+  verbs: [get, list, patch]
+- apiGroups: [source.extensions.fluxcd.io]
+  resources: [artifactgenerators]
+  verbs: [get, list, patch]
+- apiGroups: [kustomize.toolkit.fluxcd.io]
+  resources: [kustomizations]
+  verbs: [get, list, patch]
+- apiGroups: [helm.toolkit.fluxcd.io]
+  resources: [helmreleases]
+  verbs: [get, list, patch]
+- apiGroups: [image.toolkit.fluxcd.io]
+  resources: [imagerepositories, imagepolicies, imageupdateautomations]
+  verbs: [get, list, patch]
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]

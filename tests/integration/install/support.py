@@ -24,6 +24,7 @@ CONTROLLERS = [
     "kustomize-controller",
     "helm-controller",
     "image-automation-controller",
+    "notification-controller",
 ]
 
 Doc = dict[str, Any]

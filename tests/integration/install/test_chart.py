@@ -69,6 +69,7 @@ def test_values_choose_controllers_and_settings() -> None:
         "eddy",
         "controllers.helm.enabled=false",
         "controllers.imageAutomation.enabled=false",
+        "controllers.notification.enabled=false",
         "leaderElection=false",
         "logLevel=debug",
         "image.tag=dev",
@@ -86,6 +87,8 @@ def test_values_choose_controllers_and_settings() -> None:
         assert container["image"] == "ghcr.io/eddy-gitops/eddy:dev"
         assert "--log-level=debug" in container["args"]
         assert "--enable-leader-election" not in container["args"]
+        # Without a notification-controller there is nowhere to post events.
+        assert not any(a.startswith("--events-addr") for a in container["args"])
         assert deployment["spec"]["strategy"] == {"type": "Recreate"}
 
 

@@ -1,19 +1,24 @@
 """The RBAC in manifests/rbac is enough for the controllers, and no more.
 
-The source-, kustomize- and helm-controllers run as processes that authenticate as
-their ServiceAccounts (with tokens the API server issues, as in their Pods), with
-only the roles manifests/rbac grants. A GitRepository and a Kustomization, a
-HelmRepository and a HelmRelease become Ready and apply their objects, Events are
-recorded, no call is refused, and an account cannot do what its role leaves out.
+The source-, kustomize-, helm- and notification-controllers run as processes that
+authenticate as their ServiceAccounts (with tokens the API server issues, as in
+their Pods), with only the roles manifests/rbac grants. A GitRepository and a
+Kustomization, a HelmRepository and a HelmRelease become Ready and apply their
+objects, Events are recorded and alerted on, a Receiver annotates, no call is
+refused, and an account cannot do what its role leaves out.
 """
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -67,7 +72,12 @@ def rbac(control_plane: ControlPlane, tmp_path: Path) -> Iterator[Installed]:
             stdin=dump([d for d in docs if d is not reconciler]))  # fmt: skip
     kubeconfigs = {
         name: service_account_kubeconfig(admin, namespace, name, tmp_path / f"{name}.kubeconfig")
-        for name in ("source-controller", "kustomize-controller", "helm-controller")
+        for name in (
+            "source-controller",
+            "kustomize-controller",
+            "helm-controller",
+            "notification-controller",
+        )
     }
     try:
         yield Installed(namespace, kubeconfigs, reconciler)
@@ -162,13 +172,17 @@ def start_controllers(rbac: Installed, tmp_path: Path) -> Iterator[StartControll
         "helm-controller": [f"--helm-path={find_binary('helm')}", f"--workdir={tmp_path}"],
     }
 
-    def start(*names: str) -> list[ControllerProcess]:
+    def start(*names: str, args: dict[str, list[str]] | None = None) -> list[ControllerProcess]:
         for name in names:
             controller = ControllerProcess(
                 name.replace("-", "_"),
                 rbac.kubeconfigs[name],
                 tmp_path,
-                args=["--enable-leader-election", *extra.get(name, [])],
+                args=[
+                    "--enable-leader-election",
+                    *extra.get(name, []),
+                    *(args or {}).get(name, []),
+                ],
                 env={"RUNTIME_NAMESPACE": rbac.namespace},
             )
             running.append(controller)
@@ -323,3 +337,82 @@ def kustomization(name: str, path: str, namespace: str, service_account: str = "
         "metadata": {"name": name},
         "spec": spec,
     }
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    received: ClassVar[list[Doc]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        type(self).received.append(json.loads(self.rfile.read(length)))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+def test_alerts_and_receivers_with_only_their_rbac(
+    rbac: Installed,
+    start_controllers: StartControllers,
+    app_namespace: str,
+    control_plane: ControlPlane,
+) -> None:
+    admin, app = control_plane.kubeconfig, app_namespace
+    events_port, receiver_port = free_port(), free_port()
+    service = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    _Recorder.received = []
+    threading.Thread(target=service.serve_forever, daemon=True).start()
+    try:
+        controllers = start_controllers(
+            "source-controller",
+            "notification-controller",
+            args={
+                "source-controller": [f"--events-addr=http://127.0.0.1:{events_port}/"],
+                "notification-controller": [f"--events-addr=127.0.0.1:{events_port}",
+                                            f"--receiver-addr=127.0.0.1:{receiver_port}"],
+            },
+        )  # fmt: skip
+        address = f"http://127.0.0.1:{service.server_address[1]}/alerts"
+        docs: list[Doc] = [
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hook"},
+             "stringData": {"address": address, "token": "receiver-token"}},
+            {"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Provider",
+             "metadata": {"name": "hook"},
+             "spec": {"type": "generic", "secretRef": {"name": "hook"}}},
+            {"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Alert",
+             "metadata": {"name": "sources"},
+             "spec": {"providerRef": {"name": "hook"}, "eventSeverity": "error",
+                      "eventSources": [{"kind": "GitRepository", "name": "*"}]}},
+            {"apiVersion": "notification.toolkit.fluxcd.io/v1", "kind": "Receiver",
+             "metadata": {"name": "push"},
+             "spec": {"type": "generic", "secretRef": {"name": "hook"},
+                      "resources": [{"kind": "GitRepository", "name": "broken"}]}},
+        ]  # fmt: skip
+        kubectl(admin, "apply", f"--namespace={app}", "-f", "-", stdin=dump(docs))
+        for kind, name in (("provider", "hook"), ("alert", "sources"), ("receiver", "push")):
+            wait_ready(admin, kind, name, app)
+        broken: Doc = {
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+            "metadata": {"name": "broken"},
+            "spec": {"interval": "10m", "url": "http://127.0.0.1:1/nothing.git",
+                     "ref": {"branch": "main"}},
+        }  # fmt: skip
+        kubectl(admin, "apply", f"--namespace={app}", "-f", "-", stdin=dump([broken]))
+        deadline = time.monotonic() + TIMEOUT
+        while not _Recorder.received and time.monotonic() < deadline:
+            time.sleep(0.2)
+        (first, *_) = _Recorder.received
+        assert first["involvedObject"]["name"] == "broken" and first["severity"] == "error"
+
+        path = get(admin, "receiver", "push", f"--namespace={app}")["status"]["webhookPath"]
+        request = urllib.request.Request(f"http://127.0.0.1:{receiver_port}{path}", data=b"{}")
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            assert resp.status == 200
+        annotations = get(admin, "gitrepository", "broken", f"--namespace={app}")["metadata"]
+        assert "reconcile.fluxcd.io/requestedAt" in annotations.get("annotations", {})
+        kubectl(admin, "delete", "receivers,alerts,providers,gitrepositories", "--all",
+                f"--namespace={app}", "--timeout=30s")  # fmt: skip
+        assert_nothing_refused(controllers)
+    finally:
+        service.shutdown()
