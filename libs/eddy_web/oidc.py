@@ -22,7 +22,7 @@ import aiohttp
 import jwt
 from aiohttp import web
 
-from eddy_web.sessions import Identity
+from eddy_web.sessions import Identity, safe_target, same_secret
 
 STATE_COOKIE = "eddy_oidc"
 STATE_SECONDS = 600
@@ -154,9 +154,7 @@ class OIDCLogin:
         doc = await self.discovery()
         state, nonce, verifier = (secrets.token_urlsafe(24) for _ in range(3))
         challenge = _b64(hashlib.sha256(verifier.encode()).digest())
-        target = request.query.get("next", "/apps")
-        if not target.startswith("/") or target.startswith("//"):
-            target = "/apps"
+        target = safe_target(request.query.get("next", "/apps"))
         query = urlencode(
             {
                 "response_type": "code",
@@ -193,7 +191,7 @@ class OIDCLogin:
             remembered = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
         except ValueError as err:
             raise LoginError("the login took too long or cookies are blocked; try again") from err
-        if not secrets.compare_digest(str(remembered.get("state")), request.query.get("state", "")):
+        if not same_secret(str(remembered.get("state")), request.query.get("state", "")):
             raise LoginError("state does not match; start the login again")
         doc = await self.discovery()
         form = {
@@ -224,7 +222,7 @@ class OIDCLogin:
             raise LoginError(f"the ID token is not valid: {err}") from err
         if claims.get("nonce") != remembered.get("nonce"):
             raise LoginError("the ID token's nonce does not match this login")
-        return self.identity(claims), str(remembered.get("next") or "/apps")
+        return self.identity(claims), safe_target(str(remembered.get("next") or "/apps"))
 
     def identity(self, claims: dict[str, Any]) -> Identity:
         user = claims.get(self.settings.username_claim)

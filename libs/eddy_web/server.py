@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 from kubernetes_asyncio.client import Configuration
@@ -29,7 +30,15 @@ from eddy_web import actions, controllers, detail
 from eddy_web.hub import Hub
 from eddy_web.kinds import RESOURCES
 from eddy_web.oidc import OIDCLogin, OIDCSettings
-from eddy_web.sessions import COOKIE, CSRF_HEADER, Identity, Session, Sessions
+from eddy_web.sessions import (
+    COOKIE,
+    CSRF_HEADER,
+    Identity,
+    Session,
+    Sessions,
+    safe_target,
+    same_secret,
+)
 
 log = logging.getLogger("eddy.web")
 
@@ -162,9 +171,7 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 
 
 def _safe_next(target: str) -> str:
-    from urllib.parse import quote
-
-    return quote(target if target.startswith("/") and not target.startswith("//") else "/")
+    return quote(safe_target(target, "/"))
 
 
 def set_session_cookie(response: web.StreamResponse, dash: Dashboard, session_id: str) -> None:
@@ -178,7 +185,7 @@ async def local_login(request: web.Request) -> web.StreamResponse:
     """The link `eddy dashboard` prints: proves the browser belongs to its user."""
     dash = request.app[DASHBOARD]
     token = request.query.get("token", "")
-    if dash.oidc is not None or not secrets.compare_digest(token, dash.options.login_token):
+    if dash.oidc is not None or not same_secret(dash.options.login_token, token):
         return web.Response(
             status=401, content_type="text/html", text=(STATIC / "locked.html").read_text()
         )

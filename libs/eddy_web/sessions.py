@@ -16,6 +16,21 @@ CSRF_HEADER = "X-CSRF-Token"
 SESSION_SECONDS = 12 * 3600
 
 
+def same_secret(expected: str, given: str) -> bool:
+    """Constant-time comparison that any input, even non-ASCII, can go through."""
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
+def safe_target(target: str, default: str = "/apps") -> str:
+    """A path on this site to go to after a login; anything else becomes `default`.
+
+    `//host` and `/\\host` are other sites to a browser.
+    """
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
 @dataclass(frozen=True)
 class Identity:
     """The person the API sees: "" means the kubeconfig's own user, as is."""
@@ -35,7 +50,7 @@ class Session:
     expires: float = field(default_factory=lambda: time.time() + SESSION_SECONDS)
 
     def csrf_ok(self, token: str | None) -> bool:
-        return bool(token) and hmac.compare_digest(self.csrf, token or "")
+        return bool(token) and hmac.compare_digest(self.csrf.encode(), (token or "").encode())
 
 
 class Sessions:

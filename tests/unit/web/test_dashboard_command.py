@@ -63,6 +63,7 @@ def test_the_printed_link_logs_in_and_nothing_else_does(link: str) -> None:
     assert request(link, "/api/session").status == 401
     assert request(link, "/apps").status == 401
     assert request(link, "/login?token=wrong").status == 401
+    assert request(link, "/login?token=%C3%A9").status == 401
 
     answer = request(link, f"{parts.path}?{parts.query}")
     assert answer.status == 302

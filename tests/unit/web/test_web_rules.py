@@ -13,6 +13,7 @@ import pytest
 from eddy_web.actions import requested_now
 from eddy_web.detail import drift_of, release_objects
 from eddy_web.oidc import LoginError, OIDCLogin, OIDCSettings
+from eddy_web.sessions import safe_target, same_secret
 from eddy_web.summary import row, state_of
 
 
@@ -147,3 +148,22 @@ def test_a_helm_release_record_lists_its_objects() -> None:
         {"apiVersion": "v1", "kind": "Service", "name": "web", "namespace": "apps"},
         {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "namespace": "other"},
     ]
+
+
+@pytest.mark.parametrize(
+    ("target", "kept"),
+    [
+        ("/apps/Kustomization/a/b?tab=drift", True),
+        ("//evil.example.com/", False),
+        ("/\\evil.example.com/", False),
+        ("https://evil.example.com/", False),
+        ("apps", False),
+    ],
+)
+def test_only_paths_on_this_site_are_followed_after_a_login(target: str, kept: bool) -> None:
+    assert (safe_target(target) == target) is kept
+
+
+def test_secrets_compare_whatever_is_sent() -> None:
+    assert same_secret("abc", "abc")
+    assert not same_secret("abc", "ábc")
