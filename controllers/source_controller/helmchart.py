@@ -176,9 +176,17 @@ class HelmChartAttempt(SourceAttempt):
         self.event_reason = Reason.CHART_PULL_SUCCEEDED
         archive = self.scratch / f"{self.chart}-{version}.tgz"
         await asyncio.to_thread(archive.write_bytes, data)
+        # Unpacked even when stored as pulled: an archive that could not be unpacked
+        # safely (a path out of the chart, a link, a bomb) is refused here, not served.
+        unpacked = self.scratch / "chart"
+        try:
+            await asyncio.to_thread(extract_archive, archive, unpacked)
+        except (ArtifactError, OSError) as err:
+            raise fetch_failed(
+                Reason.CHART_PULL_FAILED,
+                f"chart '{self.chart}' {version} is not a safe chart archive: {err}",
+            ) from err
         if self.values_files:
-            unpacked = self.scratch / "chart"
-            await self._extract(archive, unpacked)
             chart_dir = _single_dir(unpacked)
             archive = await self._package(chart_dir, chart_dir, None)
         await self._store(archive, version, f"pulled '{self.chart}' chart with version '{version}'")
