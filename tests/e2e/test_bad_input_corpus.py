@@ -44,6 +44,7 @@ from .support import (
     GIT_REPOSITORIES,
     HELM_CHARTS,
     HELM_RELEASES,
+    HELM_REPOSITORIES,
     IMAGE_POLICIES,
     IMAGE_REPOSITORIES,
     IMAGE_UPDATE_AUTOMATIONS,
@@ -504,8 +505,9 @@ async def git_setup(row: Row, world: World, ns: str) -> tuple[Resource, str]:
     return GIT_REPOSITORIES, "repo"
 
 
-async def artifact_kept(world: World, ns: str) -> str | None:
-    obj = await world.kube.get(GIT_REPOSITORIES, "repo", ns)
+async def artifact_kept(world: World, ns: str, res: Resource = GIT_REPOSITORIES,
+                        name: str = "repo") -> str | None:  # fmt: skip
+    obj = await world.kube.get(res, name, ns)
     artifact = (obj.get("status") or {}).get("artifact")
     if not artifact:
         return "the last good artifact is gone from status"
@@ -533,6 +535,69 @@ def commit_tree_with_dotdot(world: World, repo: str, ns: str) -> None:
     parent = world.git_repos.rev_parse(repo, "main")
     sha = git("commit-tree", root, "-p", parent, cwd=path, input=b"crafted").strip()
     git("update-ref", "refs/heads/main", sha, cwd=path)
+
+
+def helm_index(ns: str, versions: dict[str, dict[str, Any]]) -> bytes:
+    entries = [{"apiVersion": "v2", "name": "demo", "version": v, **e} for v, e in versions.items()]
+    return yaml.safe_dump({"apiVersion": "v1", "entries": {"demo": entries}}).encode()
+
+
+async def helm_source_setup(row: Row, world: World, ns: str) -> tuple[Resource, str]:
+    """A HelmRepository served from a folder, and a HelmChart built from it; then bad input."""
+    kube = world.kube
+    folder = world.artifacts.root / ns
+    folder.mkdir()
+    (folder / "demo-1.0.0.tgz").write_bytes(chart("1.0.0", {"keep.yaml": GOOD_TEMPLATE}))
+    good = {"1.0.0": {"urls": ["demo-1.0.0.tgz"]}}
+    (folder / "index.yaml").write_bytes(helm_index(ns, good))
+    url = f"{world.artifacts.base}/{ns}"
+    spec = {"url": url, "interval": "1h", "timeout": "10s"}
+    await kube.create(HELM_REPOSITORIES, manifest(HELM_REPOSITORIES, "charts", ns, spec, SUITE))
+    chart_spec = {"chart": "demo", "version": "*", "interval": "1h",
+                  "sourceRef": {"kind": "HelmRepository", "name": "charts"}}  # fmt: skip
+    await kube.create(HELM_CHARTS, manifest(HELM_CHARTS, "demo", ns, chart_spec, SUITE))
+    for res, name in ((HELM_REPOSITORIES, "charts"), (HELM_CHARTS, "demo")):
+        await wait_for(f"{row.id}: {res.kind} is ready", lambda res=res, name=name: _ready(
+            kube, res, name, ns), timeout=ROW_TIMEOUT)  # type: ignore[misc]  # fmt: skip
+    index = row.args.get("index")
+    if callable(index):
+        index = index()
+    if index is not None:
+        (folder / "index.yaml").write_bytes(index)
+        await request_reconcile(kube, HELM_REPOSITORIES, "charts", ns)
+        return HELM_REPOSITORIES, "charts"
+    entry, archive = row.args["version"](world, ns)
+    if archive is not None:
+        (folder / "demo-2.0.0.tgz").write_bytes(archive)
+    (folder / "index.yaml").write_bytes(helm_index(ns, {**good, "2.0.0": entry}))
+    await request_reconcile(kube, HELM_REPOSITORIES, "charts", ns)
+    await request_reconcile(kube, HELM_CHARTS, "demo", ns)
+    return HELM_CHARTS, "demo"
+
+
+async def helm_source_kept(world: World, ns: str) -> str | None:
+    return await artifact_kept(world, ns, HELM_REPOSITORIES, "charts") or await artifact_kept(
+        world, ns, HELM_CHARTS, "demo")  # fmt: skip
+
+
+def hsrc(title: str, cause: str, **args: Any) -> Row:
+    return Row("source", title, helm_source_setup, cause, args, helm_source_kept)
+
+
+HELM_SOURCE_ROWS = [
+    hsrc("Helm index that is not YAML", "index.yaml", index=b"entries: [unclosed\n"),
+    hsrc("Helm index that is a list", "index", index=b"- a\n- b\n"),
+    hsrc("Helm index of 60 MiB", "MiB",
+         index=lambda: b"apiVersion: v1\nentries: {}\n#" + b"x" * (60 << 20) + b"\n"),
+    hsrc("chart URL on the file system", "file:///etc/passwd",
+         version=lambda w, ns: ({"urls": ["file:///etc/passwd"]}, None)),
+    hsrc("chart archive with an entry climbing out", "..", version=lambda w, ns: (
+        {"urls": ["demo-2.0.0.tgz"]},
+        chart("2.0.0", {"keep.yaml": GOOD_TEMPLATE}, [regular(up(w.escape, f"hs-{ns}"), "x")]))),
+    hsrc("chart digest that does not match", "digest", version=lambda w, ns: (
+        {"urls": ["demo-2.0.0.tgz"], "digest": "0" * 64},
+        chart("2.0.0", {"keep.yaml": GOOD_TEMPLATE}))),
+]  # fmt: skip
 
 
 SOURCE_ROWS = [
@@ -833,7 +898,7 @@ KUBECONFIG_ROWS = [
 ]  # fmt: skip
 
 CONTROLLERS = ("kustomize", "source", "helm", "image")
-ROWS = KUSTOMIZE_ROWS + SOURCE_ROWS + HELM_ROWS + IMAGE_ROWS + KUBECONFIG_ROWS
+ROWS = KUSTOMIZE_ROWS + SOURCE_ROWS + HELM_SOURCE_ROWS + HELM_ROWS + IMAGE_ROWS + KUBECONFIG_ROWS
 
 
 # -- running the corpus -----------------------------------------------------------------
@@ -968,7 +1033,12 @@ async def test_bad_input_corpus(world: World, rows: list[Row]) -> None:
     started = time.monotonic()
     outcomes: list[Outcome] = []
     only = os.environ.get("EDDY_CORPUS_ONLY", "")
-    for group in (KUSTOMIZE_ROWS + KUBECONFIG_ROWS, SOURCE_ROWS, HELM_ROWS, IMAGE_ROWS):
+    for group in (
+        KUSTOMIZE_ROWS + KUBECONFIG_ROWS,
+        SOURCE_ROWS + HELM_SOURCE_ROWS,
+        HELM_ROWS,
+        IMAGE_ROWS,
+    ):
         chosen = [r for r in group if not only or r.controller in only.split(",")]
         if chosen:
             outcomes += await run_group(world, chosen)
