@@ -9,7 +9,7 @@ TOOLS_BIN := $(CURDIR)/.tools/bin
 export EDDY_TOOLS_BIN := $(TOOLS_BIN)
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: all venv tools system-deps images release-local test check lint type unit integration e2e demo dashboard screenshots crds install-yaml bench-runtime bench-kustomize bench-source bench-dashboard clean
+.PHONY: all venv tools system-deps images release-local test check lint type unit integration e2e demo dashboard screenshots crds install-yaml bench-runtime bench-kustomize bench-source bench-dashboard bench-latency clean
 
 all: test
 
@@ -87,6 +87,9 @@ bench-runtime: venv tools
 
 bench-kustomize: venv tools
 	$(BIN)/python bench/kustomize.py
+
+bench-latency: venv tools
+	$(BIN)/python bench/latency.py 10
 
 bench-dashboard: venv tools system-deps
 	$(BIN)/python bench/dashboard.py 1000
