@@ -62,7 +62,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.corpus]
 
 SUITE = "corpus"
 SELECTOR = f"{SUITE_LABEL}={SUITE}"
-TRACEBACK_MARKS = ("Traceback", 'File "', "Error(", "object at 0x")
+# The last one is how an unexpected exception in a step reads: a bug, not a refusal.
+TRACEBACK_MARKS = ("Traceback", 'File "', "Error(", "object at 0x", "internal error")
 ROW_TIMEOUT = 60.0
 
 
@@ -1047,6 +1048,13 @@ async def test_bad_input_corpus(world: World, rows: list[Row]) -> None:
     print(text)
     print(f"{len(ROWS)} rows in {time.monotonic() - started:.0f}s")
     assert not escaped, f"files written outside their target: {escaped}"
+    internal = [
+        f"{process.name}: {str(record)[:300]}"
+        for process in world.procs.values()
+        for record in process.log_records()
+        if "internal error" in str(record.get("message", record.get("msg", "")))
+    ]
+    assert not internal, "unexpected exceptions in controllers:\n" + "\n".join(internal[:5])
     assert all(not o.problems for o in outcomes), (
         f"{sum(bool(o.problems) for o in outcomes)} of {len(outcomes)} rows failed:\n{text}"
     )
