@@ -41,19 +41,6 @@ data:
   push: "{n}"
 """
 
-# The Git server runs this after every push: GitHub's push webhook, signed.
-HOOK = """#!{python}
-import hashlib, hmac, json, sys, urllib.request
-for line in sys.stdin:
-    old, new, ref = line.split()
-    body = json.dumps({{"ref": ref, "before": old, "after": new}}).encode()
-    sig = "sha256=" + hmac.new({token!r}.encode(), body, hashlib.sha256).hexdigest()
-    req = urllib.request.Request({url!r}, data=body, headers={{
-        "Content-Type": "application/json", "X-GitHub-Event": "push",
-        "X-Hub-Signature-256": sig}})
-    urllib.request.urlopen(req, timeout=10).read()
-"""
-
 
 def obj(res: Resource, name: str, spec: dict[str, object]) -> dict[str, object]:
     return {"apiVersion": res.api_version, "kind": res.kind,
@@ -131,17 +118,14 @@ async def run(plane: ControlPlane, work: Path, pushes: int) -> None:
             found = await kube.get(RECEIVERS, "github", NAMESPACE)
             path = (found.get("status") or {}).get("webhookPath", "")
             await asyncio.sleep(0.05)
-        hook = repos.path("app") / "hooks" / "post-receive"
-        url = f"http://127.0.0.1:{receiver_port}{path}"
-        hook.write_text(HOOK.format(python=sys.executable, token=TOKEN, url=url))
-        hook.chmod(0o755)
+        repos.set_push_webhook("app", f"http://127.0.0.1:{receiver_port}{path}", TOKEN)
 
         clone = work / "clone"
         git("clone", "--quiet", server.repo_url("app"), str(clone), cwd=work)
         print(f"== {pushes} pushes, each followed by the Git server's webhook call")
         webhook = await measure(kube, clone, 1, pushes, "webhook")
 
-        hook.unlink()
+        repos.set_push_webhook("app", None)
         await kube.patch(GIT_REPOSITORIES, "app", {"spec": {"interval": POLL_INTERVAL}},
                          NAMESPACE)  # fmt: skip
         print(f"== {pushes} pushes, polling only (GitRepository interval {POLL_INTERVAL})")

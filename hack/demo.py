@@ -1,8 +1,10 @@
 """The demo behind `make demo`: a commit in Git becomes objects in a cluster.
 
-It starts a local control plane and Git server, runs eddy's source-controller
-and kustomize-controller as separate processes, and walks through the GitOps
-loop: sync, a new commit, a manual edit reverted, a deleted file pruned.
+It starts a local control plane and Git server, runs eddy's source-,
+kustomize- and notification-controller as separate processes, and walks through
+the GitOps loop: sync, a new commit, a manual edit reverted, a deleted file
+pruned, a failed reconcile arriving as an alert, and a push applied at once
+through a Receiver the Git server calls.
 
 On a machine that can run containers (root, containerd; see `make
 system-deps`) it also starts a local node and a registry, so the app (podinfo,
@@ -13,16 +15,19 @@ answer with the new version. Set EDDY_DEMO_NODE=0 to skip the node.
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
 from eddy_testenv import ControlPlane, ProcessError, find_binary, free_port
 from eddy_testenv.controllers import ControllerProcess
@@ -36,6 +41,28 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "demo"
 WAIT = 180.0
 POLICY_MARKER = '# {"$imagepolicy": "flux-system:web"}'
+WEBHOOK_SECRET = "demo-webhook-secret"
+
+
+class AlertInbox(http.server.BaseHTTPRequestHandler):
+    """A local stand-in for Slack or a pager: prints each alert it is sent."""
+
+    received: ClassVar[list[dict[str, object]]] = []
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+        type(self).received.append(body)
+        involved = body.get("involvedObject", {})
+        print(
+            f"   alert received: {involved.get('kind')}/{involved.get('name')} "
+            f"{body.get('severity')} {body.get('reason')}: {body.get('message')}",
+            flush=True,
+        )
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        return
 
 
 class DemoFailed(Exception):
@@ -54,6 +81,8 @@ class Demo:
         self.git_server = GitHTTPServer(self.repos, workdir=workdir / "git-server")
         self.controllers: list[ControllerProcess] = []
         self.dashboard: DashboardProcess | None = None
+        self.inbox: http.server.ThreadingHTTPServer | None = None
+        self.receiver_port = 0
         self.env = {**os.environ, "KUBECONFIG": str(workdir / "cluster" / "kubeconfig")}
         self.no_node = (
             "EDDY_DEMO_NODE=0" if os.environ.get("EDDY_DEMO_NODE") == "0" else unavailable_reason()
@@ -131,14 +160,16 @@ class Demo:
         print(f"   {url}: " + ", ".join(sorted(files)))
 
         names = (
-            "source-, kustomize- and image-automation-controller"
+            "source-, kustomize-, notification- and image-automation-controller"
             if self.node
-            else ("source-controller and kustomize-controller")
+            else ("source-, kustomize- and notification-controller")
         )
         say(f"Starting eddy's {names} as separate processes")
         logs = self.workdir / "logs"
         logs.mkdir()
         storage_port = free_port()
+        events_port, self.receiver_port = free_port(), free_port()
+        events = f"--events-addr=http://127.0.0.1:{events_port}/"
         self.controllers = [
             ControllerProcess(
                 "source_controller",
@@ -148,18 +179,30 @@ class Demo:
                     f"--storage-path={self.workdir / 'artifacts'}",
                     f"--storage-addr=127.0.0.1:{storage_port}",
                     f"--storage-adv-addr=127.0.0.1:{storage_port}",
+                    events,
                 ],
             ),
             ControllerProcess(
                 "kustomize_controller",
                 self.plane.kubeconfig,
                 logs,
-                args=[f"--kustomize-path={find_binary('kustomize')}"],
+                args=[f"--kustomize-path={find_binary('kustomize')}", events],
+            ),
+            ControllerProcess(
+                "notification_controller",
+                self.plane.kubeconfig,
+                logs,
+                args=[
+                    f"--events-addr=127.0.0.1:{events_port}",
+                    f"--receiver-addr=127.0.0.1:{self.receiver_port}",
+                ],
             ),
         ]
         if self.node:
             self.controllers.append(
-                ControllerProcess("image_automation_controller", self.plane.kubeconfig, logs)
+                ControllerProcess(
+                    "image_automation_controller", self.plane.kubeconfig, logs, args=[events]
+                )
             )
         for controller in self.controllers:
             controller.start()
@@ -236,8 +279,55 @@ class Demo:
         )  # fmt: skip
         self.kubectl("-n", "demo", "get", "deployments,services,configmaps")
         self.kubectl("-n", "flux-system", "get", "kustomizations")
+        self.alerts_and_webhooks(clone)
         if self.node:
             self.ci_pushes_a_new_image(clone)
+
+    # -- alerts out, webhooks in ---------------------------------------------------
+
+    def alerts_and_webhooks(self, clone: Path) -> None:
+        say("Alerts: a failed reconcile is sent to a webhook on this machine")
+        inbox = http.server.ThreadingHTTPServer(("127.0.0.1", 0), AlertInbox)
+        self.inbox = inbox
+        threading.Thread(target=inbox.serve_forever, daemon=True).start()
+        address = f"http://127.0.0.1:{inbox.server_address[1]}/eddy"
+        manifests = (EXAMPLE / "notifications.yaml").read_text()
+        path = self.workdir / "notifications.yaml"
+        path.write_text(manifests.replace("http://alerts.example.com/eddy", address))
+        self.kubectl("apply", "-f", str(path))
+        self.kubectl(
+            "-n", "flux-system", "wait", "--for=condition=Ready", "--timeout=60s",
+            "provider/alerts-webhook", "alert/demo-failures", "receiver/demo-push",
+        )  # fmt: skip
+        (clone / "apps" / "demo" / "broken.yaml").write_text("kind: [this is not a manifest\n")
+        self.git("add", "apps/demo/broken.yaml", cwd=clone)
+        self.git("commit", "--quiet", "-m", "Break the build", cwd=clone)
+        self.git("push", "--quiet", "origin", "main", cwd=clone)
+        self.wait_for("the failure arrived as an alert", lambda: bool(AlertInbox.received))
+
+        say("Webhooks: the Git server calls a Receiver on push; no waiting for the poll")
+        self.kubectl("-n", "flux-system", "patch", "gitrepository", "demo", "--type=merge",
+                     "-p", '{"spec":{"interval":"1h"}}')  # fmt: skip
+        hook_path = self.jsonpath("-n", "flux-system", "receiver", "demo-push",
+                                  "-o", "jsonpath={.status.webhookPath}")  # fmt: skip
+        print(f"   Receiver demo-push listens on {hook_path}")
+        url = f"http://127.0.0.1:{self.receiver_port}{hook_path}"
+        self.repos.set_push_webhook("demo", url, WEBHOOK_SECRET)
+        self.git("rm", "--quiet", "apps/demo/broken.yaml", cwd=clone)
+        self.git("commit", "--quiet", "-m", "Fix the build", cwd=clone)
+        started = time.monotonic()
+        self.git("push", "--quiet", "origin", "main", cwd=clone)
+        sha = self.git("rev-parse", "HEAD", cwd=clone).strip()
+        while time.monotonic() - started < WAIT:
+            applied = self.jsonpath("-n", "flux-system", "kustomization", "demo",
+                                    "-o", "jsonpath={.status.lastAppliedRevision}")  # fmt: skip
+            if sha in applied:
+                break
+            time.sleep(0.1)
+        else:
+            raise DemoFailed("the push through the Receiver was not applied")
+        print(f"   push applied through the Receiver in {time.monotonic() - started:.1f}s "
+              f"(the GitRepository polls only every hour now)", flush=True)  # fmt: skip
 
     # -- the node and the CI step ------------------------------------------------
 
@@ -323,6 +413,8 @@ class Demo:
         self.show_app_answering("1.1.0")
 
     def stop(self) -> None:
+        if self.inbox is not None:
+            self.inbox.shutdown()
         if self.dashboard is not None:
             self.dashboard.stop()
         for controller in reversed(self.controllers):

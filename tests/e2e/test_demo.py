@@ -31,6 +31,8 @@ def test_make_demo_tells_the_story() -> None:
         "==> Pushing a commit that changes the ConfigMap",
         "   replicas are back to 2",
         "   the ConfigMap is gone",
+        "   alert received: Kustomization/demo error BuildFailed",
+        "   push applied through the Receiver in",
         "==> Done: Git drove every change above",
     ):
         assert step in output, output[-4000:]
