@@ -37,12 +37,14 @@ class Received:
 
 @dataclass
 class WebhookServer:
-    """What was received; `statuses` are answered in order, then `status` for the rest."""
+    """What was received; `statuses` are answered in order, then `status` for the rest,
+    each with the JSON text `answer`."""
 
     url: str = ""
     requests: list[Received] = field(default_factory=list)
     status: int = 200
     statuses: list[int] = field(default_factory=list)
+    answer: str = "{}"
     ca_file: Path | None = None
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -66,7 +68,7 @@ class WebhookServer:
         )
         self.arrived.set()
         status = self.statuses.pop(0) if self.statuses else self.status
-        return web.Response(status=status, text="{}", content_type="application/json")
+        return web.Response(status=status, text=self.answer, content_type="application/json")
 
 
 @contextlib.asynccontextmanager

@@ -6,6 +6,7 @@ service receives, what status says and which objects get annotated are checked.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import io
@@ -311,3 +312,192 @@ async def test_secrets_stay_out_of_logs_status_and_events(
 
 async def _logged(stream: io.StringIO, words: str) -> bool | None:
     return True if words in stream.getvalue() else None
+
+
+def _hmac(token: str, body: bytes, algo: Any = hashlib.sha256) -> str:
+    return hmac.new(token.encode(), body, algo).hexdigest()
+
+
+TOKEN = "receiver-t0ken"
+CDEVENT = {
+    "context": {
+        "specversion": "0.4.1",
+        "id": "1",
+        "source": "ci",
+        "timestamp": "2026-01-01T00:00:00Z",
+        "type": "dev.cdevents.change.merged.0.2.0",
+    },
+    "subject": {"id": "pr-1", "content": {}},
+}
+# type -> (headers and body of a genuine call, headers and body of a forged one)
+CALLS: dict[str, tuple[tuple[dict[str, str], bytes], tuple[dict[str, str], bytes]]] = {
+    "generic": (({}, b"{}"), ({}, b"{}")),
+    "generic-hmac": (
+        ({"X-Signature": "sha256=" + _hmac(TOKEN, b'{"a":1}')}, b'{"a":1}'),
+        ({"X-Signature": "sha256=" + _hmac("nope", b'{"a":1}')}, b'{"a":1}'),
+    ),
+    "gitlab": (
+        ({"X-Gitlab-Token": TOKEN, "X-Gitlab-Event": "Push Hook"}, b"{}"),
+        ({"X-Gitlab-Token": "wrong", "X-Gitlab-Event": "Push Hook"}, b"{}"),
+    ),
+    "bitbucket": (
+        (
+            {
+                "X-Hub-Signature": "sha256=" + _hmac(TOKEN, b"{}"),
+                "X-Event-Key": "repo:refs_changed",
+            },
+            b"{}",
+        ),
+        ({"X-Hub-Signature": "sha256=" + _hmac(TOKEN, b"{}"), "X-Event-Key": "pr:opened"}, b"{}"),
+    ),
+    "harbor": (({"Authorization": TOKEN}, b"{}"), ({"Authorization": "Bearer x"}, b"{}")),
+    "dockerhub": (
+        (
+            {},
+            json.dumps(
+                {
+                    "push_data": {"tag": "1.0"},
+                    "repository": {"repo_url": "https://hub.docker.com/r/o/app"},
+                }
+            ).encode(),
+        ),
+        ({}, b"not json"),
+    ),
+    "quay": (
+        ({}, json.dumps({"docker_url": "quay.io/o/app", "updated_tags": ["1.0"]}).encode()),
+        ({}, b"[]"),
+    ),
+    "nexus": (
+        (
+            {"X-Nexus-Webhook-Signature": _hmac(TOKEN, b'{"action":"CREATED"}', hashlib.sha1)},
+            b'{"action":"CREATED"}',
+        ),
+        (
+            {"X-Nexus-Webhook-Signature": _hmac("x", b'{"action":"CREATED"}', hashlib.sha1)},
+            b'{"action":"CREATED"}',
+        ),
+    ),
+    "cdevents": (
+        ({"Ce-Type": "dev.cdevents.change.merged.0.2.0"}, json.dumps(CDEVENT).encode()),
+        ({"Ce-Type": "dev.cdevents.change.merged.0.2.0"}, json.dumps({"context": {}}).encode()),
+    ),
+}
+EVENTS = {
+    "gitlab": ["Push Hook"],
+    "bitbucket": ["repo:refs_changed"],
+    "cdevents": ["dev.cdevents.change.merged.0.2.0"],
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CALLS))
+async def test_each_receiver_type_acts_on_a_genuine_call_only(
+    kube: ResourceClient, namespace: str, notifier: Manager, kind: str
+) -> None:
+    await kube.create(SECRETS, secret("token", namespace, token=TOKEN), namespace)
+    await kube.create(
+        GIT_REPOSITORIES,
+        {
+            "apiVersion": GIT_REPOSITORIES.api_version,
+            "kind": "GitRepository",
+            "metadata": {"name": "app", "namespace": namespace, "labels": {"team": "a"}},
+            "spec": {"url": "https://git.example/app.git", "interval": "1h", "suspend": True},
+        },
+        namespace,
+    )
+    spec: dict[str, Any] = {
+        "type": kind,
+        "secretRef": {"name": "token"},
+        "resources": [{"kind": "GitRepository", "name": "*", "matchLabels": {"team": "a"}}],
+    }
+    if kind in EVENTS:
+        spec["events"] = EVENTS[kind]
+    await kube.create(
+        RECEIVERS,
+        {
+            "apiVersion": RECEIVERS.api_version,
+            "kind": "Receiver",
+            "metadata": {"name": "r", "namespace": namespace},
+            "spec": spec,
+        },
+        namespace,
+    )
+    url = receiver_url(
+        notifier, (await ready(kube, RECEIVERS, namespace, "r"))["status"]["webhookPath"]
+    )
+
+    async def requested() -> str | None:
+        repo = await kube.get(GIT_REPOSITORIES, "app", namespace)
+        return (repo["metadata"].get("annotations") or {}).get(RECONCILE_REQUESTED_AT)
+
+    (good_headers, good), (bad_headers, bad) = CALLS[kind]
+    if kind != "generic":
+        assert await post(url, bad, bad_headers) == 400
+        assert await requested() is None
+    assert await post(url, good, good_headers) == 200
+    assert await requested()
+
+
+async def test_a_gcr_call_needs_a_token_google_vouches_for(
+    kube: ResourceClient, namespace: str, control_plane: Any
+) -> None:
+    from eddy_testenv.managers import running_manager
+    from notification_controller.controller import NAME, Settings, controllers
+
+    async with webhook_server() as google:
+        google.statuses = [400]
+        settings = Settings(
+            events_addr="127.0.0.1:0",
+            receiver_addr="127.0.0.1:0",
+            gcr_tokeninfo_url=google.url + "/tokeninfo",
+        )
+        async with running_manager(
+            NAME,
+            str(control_plane.kubeconfig),
+            lambda m: controllers(m, settings),
+            watch_all_namespaces=False,
+            runtime_namespace=namespace,
+        ) as manager:
+            await kube.create(SECRETS, secret("token", namespace, token=TOKEN), namespace)
+            await kube.create(
+                GIT_REPOSITORIES,
+                {
+                    "apiVersion": GIT_REPOSITORIES.api_version,
+                    "kind": "GitRepository",
+                    "metadata": {"name": "app", "namespace": namespace},
+                    "spec": {
+                        "url": "https://git.example/app.git",
+                        "interval": "1h",
+                        "suspend": True,
+                    },
+                },
+                namespace,
+            )
+            await kube.create(
+                RECEIVERS,
+                {
+                    "apiVersion": RECEIVERS.api_version,
+                    "kind": "Receiver",
+                    "metadata": {"name": "gcr", "namespace": namespace},
+                    "spec": {
+                        "type": "gcr",
+                        "secretRef": {"name": "token"},
+                        "resources": [{"kind": "GitRepository", "name": "app"}],
+                    },
+                },
+                namespace,
+            )
+            obj = await ready(kube, RECEIVERS, namespace, "gcr")
+            url = receiver_url(manager, obj["status"]["webhookPath"])
+            data = base64.b64encode(json.dumps({"action": "INSERT", "tag": "o/app:1"}).encode())
+            body = json.dumps({"message": {"data": data.decode(), "messageId": "1"}}).encode()
+            headers = {"Authorization": "Bearer google-signed-jwt"}
+            assert await post(url, body, headers) == 400  # tokeninfo says no
+            google.status = 200
+            assert await post(url, body, headers) == 400  # an answer without email_verified
+            assert google.requests[0].query == "id_token=google-signed-jwt"
+            repo = await kube.get(GIT_REPOSITORIES, "app", namespace)
+            assert RECONCILE_REQUESTED_AT not in (repo["metadata"].get("annotations") or {})
+            google.answer = json.dumps({"email": "push@example.iam", "email_verified": "true"})
+            assert await post(url, body, headers) == 200
+            repo = await kube.get(GIT_REPOSITORIES, "app", namespace)
+            assert RECONCILE_REQUESTED_AT in (repo["metadata"].get("annotations") or {})
