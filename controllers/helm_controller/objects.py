@@ -16,8 +16,11 @@ Obj = dict[str, Any]
 HELM_RELEASES = Resource("helm.toolkit.fluxcd.io", "v2", "helmreleases", "HelmRelease")
 HELM_CHARTS = Resource("source.toolkit.fluxcd.io", "v1", "helmcharts", "HelmChart")
 OCI_REPOSITORIES = Resource("source.toolkit.fluxcd.io", "v1", "ocirepositories", "OCIRepository")
+EXTERNAL_ARTIFACTS = Resource(
+    "source.toolkit.fluxcd.io", "v1", "externalartifacts", "ExternalArtifact"
+)
 # The kinds spec.chartRef may name, by kind.
-CHART_SOURCES = {r.kind: r for r in (HELM_CHARTS, OCI_REPOSITORIES)}
+CHART_SOURCES = {r.kind: r for r in (HELM_CHARTS, OCI_REPOSITORIES, EXTERNAL_ARTIFACTS)}
 
 
 def spec_of(obj: Obj) -> dict[str, Any]:

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from eddy_runtime import Controller, Manager
-from eddy_runtime.flags import duration_flag
+from eddy_runtime.flags import duration_flag, options_from
 
-from . import gitrepository, helmchart, helmrepository, ocirepository
+from . import artifactgenerator, gitrepository, helmchart, helmrepository, ocirepository
 from .artifact_server import artifact_app
 from .storage import Retention, Storage
 
@@ -27,6 +27,7 @@ class Settings:
     storage_addr: str = ":9090"
     storage_adv_addr: str = ""
     retention: Retention = field(default_factory=Retention)
+    no_cross_namespace_refs: bool = False
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -73,6 +74,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         storage_addr=args.storage_addr,
         storage_adv_addr=args.storage_adv_addr,
         retention=Retention(max(1, args.artifact_retention_records), args.artifact_retention_ttl),
+        no_cross_namespace_refs=options_from(args).no_cross_namespace_refs,
     )
 
 
@@ -95,14 +97,18 @@ def serve_storage(manager: Manager, settings: Settings) -> Storage:
     return Storage(root, address, settings.retention, server)
 
 
-def source_controllers(manager: Manager, storage: Storage) -> list[Controller]:
+def source_controllers(
+    manager: Manager, storage: Storage, no_cross_namespace_refs: bool = False
+) -> list[Controller]:
     return [
         gitrepository.controller(manager, storage),
         ocirepository.controller(manager, storage),
         helmrepository.controller(manager, storage),
         helmchart.controller(manager, storage),
+        artifactgenerator.controller(manager, storage, no_cross_namespace_refs),
     ]
 
 
 def controllers(manager: Manager, settings: Settings) -> list[Controller]:
-    return source_controllers(manager, serve_storage(manager, settings))
+    storage = serve_storage(manager, settings)
+    return source_controllers(manager, storage, settings.no_cross_namespace_refs)

@@ -164,8 +164,8 @@ class CrossNamespaceSourceReference:
 
     api_version: str | None = prop("API version of the referenced object.")
     kind: str = prop(
-        "Kind of the referenced object. eddy serves HelmChart and OCIRepository; "
-        "ExternalArtifact is accepted but not reconciled yet.",
+        "Kind of the referenced object: a HelmChart, or an OCIRepository or "
+        "ExternalArtifact whose artifact is a chart.",
         required=True,
         zero=str,
         enum=CHART_REF_KINDS,

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from eddy_api import helm, image, kustomize, notification, source
+from eddy_api import helm, image, kustomize, notification, source, sourceext
 from eddy_api.resource import Resource
 
 ALL_KINDS: tuple[type[Resource], ...] = (
-    source.KINDS + kustomize.KINDS + helm.KINDS + image.KINDS + notification.KINDS
+    source.KINDS + sourceext.KINDS + kustomize.KINDS + helm.KINDS + image.KINDS + notification.KINDS
 )
 
 

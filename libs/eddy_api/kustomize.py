@@ -73,8 +73,8 @@ class CrossNamespaceSourceReference:
 
     api_version: str | None = prop("API version of the source.")
     kind: str = prop(
-        "Kind of the source. eddy serves GitRepository and OCIRepository; the other kinds "
-        "are accepted for compatibility but not reconciled yet.",
+        "Kind of the source. eddy serves GitRepository, OCIRepository and ExternalArtifact; "
+        "Bucket is accepted for compatibility but refused in status.",
         required=True,
         zero=str,
         enum=SOURCE_KINDS,

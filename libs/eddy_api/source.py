@@ -16,6 +16,7 @@ from eddy_api.common import (
     Artifact,
     Condition,
     LocalObjectReference,
+    NamespacedObjectKindReference,
     conditions,
     interval,
     last_handled_reconcile_at,
@@ -574,9 +575,58 @@ class OCIRepository(Resource):
     )
 
 
+# --- ExternalArtifact ------------------------------------------------------
+
+
+@dataclass
+class ExternalArtifactSpec:
+    """Desired state of an ExternalArtifact."""
+
+    source_ref: NamespacedObjectKindReference | None = prop(
+        "The object that produces this artifact, e.g. an ArtifactGenerator."
+    )
+
+
+@dataclass
+class ExternalArtifactStatus:
+    """Observed state of an ExternalArtifact, written by its producer."""
+
+    observed_generation: int | None = observed_generation()
+    artifact: Artifact | None = prop("The artifact the producer stored.")
+    conditions: list[Condition] | None = conditions()
+
+
+@dataclass
+class ExternalArtifact(Resource):
+    """An artifact produced outside the source kinds (by an ArtifactGenerator), for consumers."""
+
+    INFO = KindInfo(
+        group=GROUP,
+        kind="ExternalArtifact",
+        plural="externalartifacts",
+        versions=(VERSION,),
+        storage_version=VERSION,
+        component=COMPONENT,
+        description="An artifact produced by another object (such as an ArtifactGenerator), "
+        "consumed like any source.",
+        short_names=("ea",),
+        categories=CATEGORIES,
+        printer_columns=(
+            AGE_COLUMN,
+            READY_COLUMN,
+            STATUS_COLUMN,
+            PrinterColumn("Source", ".spec.sourceRef.name"),
+        ),
+    )
+
+    spec: ExternalArtifactSpec = prop("Desired state.", zero=ExternalArtifactSpec)
+    status: ExternalArtifactStatus = prop("Observed state.", zero=ExternalArtifactStatus)
+
+
 KINDS: tuple[type[Resource], ...] = (
     GitRepository,
     OCIRepository,
     HelmRepository,
     HelmChart,
+    ExternalArtifact,
 )

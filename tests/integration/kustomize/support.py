@@ -25,10 +25,20 @@ from eddy_testenv.waiting import eventually as eventually  # re-exported for the
 KUSTOMIZATIONS = Resource("kustomize.toolkit.fluxcd.io", "v1", "kustomizations", "Kustomization")
 GIT_REPOSITORIES = Resource("source.toolkit.fluxcd.io", "v1", "gitrepositories", "GitRepository")
 OCI_REPOSITORIES = Resource("source.toolkit.fluxcd.io", "v1", "ocirepositories", "OCIRepository")
+EXTERNAL_ARTIFACTS = Resource(
+    "source.toolkit.fluxcd.io", "v1", "externalartifacts", "ExternalArtifact"
+)
 # How each source kind's spec and revision look, for sources published by hand.
-_SOURCE_SPECS = {
-    "GitRepository": ({"url": "https://example.invalid/repo.git"}, "main@sha1:{sha1}"),
-    "OCIRepository": ({"url": "oci://example.invalid/repo"}, "latest@sha256:{sha256}"),
+_SOURCE_SPECS: dict[str, tuple[dict[str, Any], str]] = {
+    "GitRepository": (
+        {"url": "https://example.invalid/repo.git", "interval": "1h"},
+        "main@sha1:{sha1}",
+    ),
+    "OCIRepository": (
+        {"url": "oci://example.invalid/repo", "interval": "1h"},
+        "latest@sha256:{sha256}",
+    ),
+    "ExternalArtifact": ({}, "latest@sha256:{sha256}"),
 }
 DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
 SERVICES = Resource("", "v1", "services", "Service")
@@ -98,7 +108,7 @@ class Sources:
                     "apiVersion": kind.api_version,
                     "kind": kind.kind,
                     "metadata": {"name": name, "namespace": ns},
-                    "spec": {**spec, "interval": "1h"},
+                    "spec": spec,
                 },
             )
         url, real_digest, size = await self.server.archive(files, f"{ns}-{name}")
@@ -106,7 +116,7 @@ class Sources:
             sha1=hashlib.sha1(real_digest.encode()).hexdigest(),
             sha256=hashlib.sha256(real_digest.encode()).hexdigest(),
         )
-        status = {
+        status: dict[str, Any] = {
             "observedGeneration": existing["metadata"]["generation"],
             "artifact": {
                 "path": f"{kind.kind.lower()}/{ns}/{name}/{url.rsplit('/', 1)[1]}",

@@ -1,4 +1,4 @@
-"""Source kinds besides GitRepository: a Kustomization applies an OCIRepository's artifact.
+"""Source kinds besides GitRepository: OCIRepository and ExternalArtifact artifacts applied.
 
 Sources publish their status by hand here, as a source-controller would; the point
 is that the kind is followed by watch and refused across namespaces like any other.
@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
-from eddy_runtime.resources import ResourceClient
+from eddy_runtime.resources import Resource, ResourceClient
 from eddy_testenv.observe import condition
 
 from .conftest import StartController
 from .support import (
     CONFIG_MAPS,
+    EXTERNAL_ARTIFACTS,
     KUSTOMIZATIONS,
     OCI_REPOSITORIES,
     Sources,
@@ -30,13 +31,19 @@ pytestmark = pytest.mark.integration
 OCI = {"kind": "OCIRepository", "name": "manifests"}
 
 
-async def test_oci_repository_revisions_flow_by_watch(
-    kube: ResourceClient, sources: Sources, start_controller: StartController, namespace: str
+@pytest.mark.parametrize("kind", [OCI_REPOSITORIES, EXTERNAL_ARTIFACTS], ids=lambda r: r.kind)
+async def test_revisions_flow_by_watch(
+    kube: ResourceClient,
+    sources: Sources,
+    start_controller: StartController,
+    namespace: str,
+    kind: Resource,
 ) -> None:
     first = await sources.publish("manifests", {"app/cm.yaml": config_map("app", v="1")},
-                                  kind=OCI_REPOSITORIES)  # fmt: skip
+                                  kind=kind)  # fmt: skip
     await start_controller()
-    await create_kustomization(kube, "app", namespace, path="./app", sourceRef=OCI)
+    await create_kustomization(kube, "app", namespace, path="./app",
+                               sourceRef={"kind": kind.kind, "name": "manifests"})  # fmt: skip
     obj = await ready(kube, namespace, "app", first)
     assert first.startswith("latest@sha256:")
     assert condition(obj, "Ready")["message"] == f"Applied revision: {first}"
@@ -44,7 +51,7 @@ async def test_oci_repository_revisions_flow_by_watch(
 
     # A new artifact reaches the Kustomization through the watch, long before its interval.
     second = await sources.publish("manifests", {"app/cm.yaml": config_map("app", v="2")},
-                                   kind=OCI_REPOSITORIES)  # fmt: skip
+                                   kind=kind)  # fmt: skip
     await ready(kube, namespace, "app", second)
     assert (await kube.get(CONFIG_MAPS, "app", namespace))["data"] == {"v": "2"}
 
