@@ -26,6 +26,7 @@ DEFAULT_REGISTRY = IMAGE.rpartition("/")[0]
 # The API group whose kinds each controller reconciles: its CRDs install with it.
 GROUPS = {
     "source.toolkit.fluxcd.io": "source-controller",
+    "source.extensions.fluxcd.io": "source-controller",
     "kustomize.toolkit.fluxcd.io": "kustomize-controller",
     "helm.toolkit.fluxcd.io": "helm-controller",
     "image.toolkit.fluxcd.io": "image-automation-controller",

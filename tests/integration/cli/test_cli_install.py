@@ -83,7 +83,11 @@ def test_export_changes_namespace_image_and_components() -> None:
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         assert container["image"] == "registry.test/x/eddy:1.2.3"
     groups = {d["spec"]["group"] for d in docs if d["kind"] == "CustomResourceDefinition"}
-    assert {"source.toolkit.fluxcd.io", "kustomize.toolkit.fluxcd.io"} <= groups
+    assert {
+        "source.toolkit.fluxcd.io",
+        "source.extensions.fluxcd.io",
+        "kustomize.toolkit.fluxcd.io",
+    } <= groups
     assert not groups & {"helm.toolkit.fluxcd.io", "image.toolkit.fluxcd.io"}
     for doc in docs:
         for subject in doc.get("subjects") or []:
