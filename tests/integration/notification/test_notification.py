@@ -501,3 +501,50 @@ async def test_a_gcr_call_needs_a_token_google_vouches_for(
             assert await post(url, body, headers) == 200
             repo = await kube.get(GIT_REPOSITORIES, "app", namespace)
             assert RECONCILE_REQUESTED_AT in (repo["metadata"].get("annotations") or {})
+
+
+async def test_a_provider_trusts_the_ca_of_its_cert_secret(
+    kube: ResourceClient, namespace: str, notifier: Manager, tmp_path: Any
+) -> None:
+    async with webhook_server(tls_dir=tmp_path) as service:
+        assert service.ca_file is not None
+        await kube.create(
+            PROVIDERS,
+            provider(
+                "tls",
+                namespace,
+                type="generic",
+                address=service.url + "/in",
+                certSecretRef={"name": "tls-ca"},
+            ),
+            namespace,
+        )
+        missing = await ready(kube, PROVIDERS, namespace, "tls", "False")
+        assert f"Secret '{namespace}/tls-ca' not found" in condition(missing)["message"]
+        assert "spec.certSecretRef" in condition(missing)["message"]
+        await kube.create(
+            SECRETS,
+            secret("tls-ca", namespace, **{"ca.crt": service.ca_file.read_text()}),
+            namespace,
+        )
+        await kube.patch(
+            PROVIDERS,
+            "tls",
+            {"metadata": {"annotations": {RECONCILE_REQUESTED_AT: "now"}}},
+            namespace,
+        )
+        await ready(kube, PROVIDERS, namespace, "tls")
+        await kube.create(
+            ALERTS,
+            alert(
+                "tls",
+                namespace,
+                providerRef={"name": "tls"},
+                eventSources=[{"kind": "Kustomization", "name": "app"}],
+            ),
+            namespace,
+        )
+        await ready(kube, ALERTS, namespace, "tls")
+        assert await post(events_url(notifier), event(namespace, message="over TLS")) == 202
+        (received,) = await service.wait_for(1)
+        assert received.path == "/in" and received.json()["message"] == "over TLS"
