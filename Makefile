@@ -97,6 +97,7 @@ bench-dashboard: venv tools system-deps
 bench-source: venv tools system-deps
 	$(BIN)/python bench/source_scale.py 100 1000
 	$(BIN)/python bench/source_bigrepo.py 2
+	$(BIN)/python bench/source_oci.py 1000
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache
