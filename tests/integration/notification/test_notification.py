@@ -548,3 +548,46 @@ async def test_a_provider_trusts_the_ca_of_its_cert_secret(
         assert await post(events_url(notifier), event(namespace, message="over TLS")) == 202
         (received,) = await service.wait_for(1)
         assert received.path == "/in" and received.json()["message"] == "over TLS"
+
+
+async def test_a_provider_goes_through_the_proxy_of_its_proxy_secret(
+    kube: ResourceClient, namespace: str, notifier: Manager
+) -> None:
+    async with webhook_server() as proxy:
+        await kube.create(
+            SECRETS,
+            secret("proxy", namespace, address=proxy.url, username="u", password="proxy-pw"),
+            namespace,
+        )
+        # Only the proxy can reach this name: a request there proves the proxy was used.
+        await kube.create(
+            PROVIDERS,
+            provider(
+                "via",
+                namespace,
+                type="generic",
+                address="http://alerts.internal.invalid/in",
+                proxySecretRef={"name": "proxy"},
+            ),
+            namespace,
+        )
+        await kube.create(
+            ALERTS,
+            alert(
+                "via",
+                namespace,
+                providerRef={"name": "via"},
+                eventSources=[{"kind": "Kustomization", "name": "app"}],
+            ),
+            namespace,
+        )
+        await ready(kube, PROVIDERS, namespace, "via")
+        await ready(kube, ALERTS, namespace, "via")
+        assert await post(events_url(notifier), event(namespace, message="proxied")) == 202
+        (received,) = await proxy.wait_for(1)
+        assert received.headers["host"] == "alerts.internal.invalid"
+        assert (
+            received.headers["proxy-authorization"]
+            == "Basic " + base64.b64encode(b"u:proxy-pw").decode()
+        )
+        assert received.json()["message"] == "proxied"
