@@ -6,7 +6,6 @@ An OCI HelmRepository has no index: a chart's versions are the tags of
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import ssl
@@ -19,6 +18,7 @@ import aiohttp
 import eddy_oci
 from eddy_api.common import Reason
 from eddy_artifacts.digest import bytes_digest
+from eddy_oci.auth import docker_config_auth
 from eddy_oci.client import CredentialsRefused, OCIError, TooLarge
 from eddy_runtime.semver import InvalidVersion, parse_range, versions_of
 
@@ -116,32 +116,13 @@ def select_version(tags: list[str], wanted: str, chart: str) -> str:
 def basic_from_docker_config(data: bytes, host: str) -> str | None:
     """The basic Authorization header for `host` in a `.dockerconfigjson`, if any."""
     try:
-        config = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as err:
+        return docker_config_auth(data, host)
+    except OCIError as err:
         raise SourceError(
             Reason.AUTHENTICATION_FAILED,
-            f"the .dockerconfigjson in spec.secretRef is not valid JSON: {err.__class__.__name__}",
+            f"the .dockerconfigjson in spec.secretRef is not valid JSON: {err.message}",
             condition="FetchFailed",
         ) from err
-    auths = config.get("auths") if isinstance(config, dict) else None
-    if not isinstance(auths, dict):
-        return None
-    for key, entry in auths.items():
-        # Keys are written as "host", "https://host" or "https://host/v1/".
-        key_host = urlsplit(key if "://" in key else f"//{key}").netloc
-        if key_host != host or not isinstance(entry, dict):
-            continue
-        if entry.get("auth"):
-            try:
-                decoded = base64.b64decode(str(entry["auth"])).decode()
-            except (ValueError, UnicodeDecodeError):
-                continue
-            username, _, password = decoded.partition(":")
-        else:
-            username, password = str(entry.get("username", "")), str(entry.get("password", ""))
-        if username and password:
-            return aiohttp.encode_basic_auth(username, password)
-    return None
 
 
 class RegistryClient:
