@@ -441,7 +441,7 @@ async def serve(options: Options, ready: Callable[[Dashboard], None] | None = No
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="eddy dashboard",
+        prog="eddy-dashboard",
         description="Serve eddy's dashboard. Locally it uses your kubeconfig and listens "
         "on 127.0.0.1; in a cluster, people log in with OIDC and act as themselves.",
     )
