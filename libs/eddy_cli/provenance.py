@@ -34,6 +34,8 @@ HELM_NAME = "helm.toolkit.fluxcd.io/name"
 HELM_NAMESPACE = "helm.toolkit.fluxcd.io/namespace"
 RELEASE_NAME = "meta.helm.sh/release-name"
 RELEASE_NAMESPACE = "meta.helm.sh/release-namespace"
+ORIGIN_SOURCE = "org.opencontainers.image.source"
+ORIGIN_REVISION = "org.opencontainers.image.revision"
 
 
 @dataclass
@@ -205,6 +207,12 @@ async def _kustomization(cluster: Cluster, ks: Doc, subject: Doc, answer: Answer
         "url": (source.get("spec") or {}).get("url", ""),
         "revision": artifact.get("revision", ""),
     }  # fmt: skip
+    # An OCI artifact names where its files came from (`eddy push artifact --source
+    # --revision`, or flux's): the origin, when the publisher recorded it.
+    origin = artifact.get("metadata") or {}
+    for key, label in ((ORIGIN_SOURCE, "originUrl"), (ORIGIN_REVISION, "originRevision")):
+        if origin.get(key):
+            answer.source[label] = str(origin[key])
     if artifact.get("revision") and revision and artifact["revision"] != revision:
         answer.notes.append(
             f"the source has moved on to {artifact['revision']}; the Kustomization has not "
@@ -215,7 +223,10 @@ async def _kustomization(cluster: Cluster, ks: Doc, subject: Doc, answer: Answer
     if kind != "GitRepository" or not revision:
         answer.changes = [c.as_dict() for c in changes]
         if kind != "GitRepository":
-            answer.notes.append(f"a {kind} has no commits: the revision is where it ends")
+            answer.notes.append(
+                f"a {kind} has no commits of its own: its revision (and the origin its "
+                "publisher recorded, if any) is where the trail ends"
+            )
         return
     try:
         commit = await read_commit(cluster, source, revision)

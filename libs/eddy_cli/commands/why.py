@@ -57,8 +57,10 @@ def _print(answer: Answer) -> None:
     if answer.source:
         src = answer.source
         rows.append(("source", f"{src['kind']} {src['namespace']}/{src['name']}"))
-        if src.get("url"):
-            rows.append(("  url", str(src["url"])))
+        for key, label in (("url", "url"), ("revision", "revision"), ("originUrl", "origin"),
+                           ("originRevision", "origin rev")):  # fmt: skip
+            if src.get(key):
+                rows.append((f"  {label}", str(src[key])))
     if answer.commit:
         commit = answer.commit
         rows.append(("commit", f"{commit['sha']}"))

@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from eddy_testenv import ControlPlane
 from eddy_testenv.gitserver import GitHTTPServer, GitRepo
 from eddy_testenv.helmrepo import HelmRepo
+from eddy_testenv.registry import Registry
 
 from ..install.support import dump, kubectl
 from .support import eddy, one_error_line, run_controllers, wait_ready
@@ -128,8 +130,14 @@ def applied(
         },
     }
     admin = control_plane.kubeconfig
-    kubectl(admin, "apply", f"--namespace={namespace}", "-f", "-",
-            stdin=dump([secret, source, kustomization]))  # fmt: skip
+    kubectl(
+        admin,
+        "apply",
+        f"--namespace={namespace}",
+        "-f",
+        "-",
+        stdin=dump([secret, source, kustomization]),
+    )
     wait_ready(admin, "kustomization", "dev", namespace)
     return sha
 
@@ -137,13 +145,23 @@ def applied(
 def test_why_ends_at_the_line(
     control_plane: ControlPlane, namespace: str, applied: str, git_repo: GitRepo
 ) -> None:
-    result = eddy("-n", namespace, "why", "configmap/settings", "-o", "json",
-                  kubeconfig=control_plane.kubeconfig)  # fmt: skip
+    result = eddy(
+        "-n",
+        namespace,
+        "why",
+        "configmap/settings",
+        "-o",
+        "json",
+        kubeconfig=control_plane.kubeconfig,
+    )
     assert result.code == 0, result.stderr
     answer = result.json()
     assert answer["object"] == {
-        "apiVersion": "v1", "kind": "ConfigMap", "name": "settings", "namespace": namespace
-    }  # fmt: skip
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "name": "settings",
+        "namespace": namespace,
+    }
     (link,) = answer["appliedBy"]
     assert (link["kind"], link["namespace"], link["name"]) == ("Kustomization", namespace, "dev")
     assert link["revision"] == f"main@sha1:{applied}"
@@ -156,9 +174,7 @@ def test_why_ends_at_the_line(
     assert commit["message"] == "Add the web app\n\nWith its settings."
     assert answer["definedAt"] == [{"path": "clusters/dev/settings.yaml", "line": 6}]
     changes = [(c["by"], c["detail"], c.get("line")) for c in answer["changes"]]
-    assert (
-        "substitution", "${color} from spec.postBuild.substitute.color = 'blue'", 11
-    ) in changes  # fmt: skip
+    assert ("substitution", "${color} from spec.postBuild.substitute.color = 'blue'", 11) in changes
     assert ("substitution", "${size} from the default 'small'", 12) in changes
 
 
@@ -201,8 +217,16 @@ def test_why_when_git_refuses(control_plane: ControlPlane, namespace: str, appli
     """The chain is still told when the commit cannot be read, and says why."""
     admin = control_plane.kubeconfig
     patch = {"data": {"password": base64.b64encode(b"wrong").decode()}}
-    kubectl(admin, "patch", "secret", "git-auth", f"--namespace={namespace}", "--type=merge",
-            "-p", json.dumps(patch))  # fmt: skip
+    kubectl(
+        admin,
+        "patch",
+        "secret",
+        "git-auth",
+        f"--namespace={namespace}",
+        "--type=merge",
+        "-p",
+        json.dumps(patch),
+    )
     result = eddy("-n", namespace, "why", "configmap/settings", "-o", "json", kubeconfig=admin)
     assert result.code == 0, result.stderr
     answer = result.json()
@@ -241,11 +265,13 @@ def test_why_of_what_a_helm_release_installed(
         },
     }
     with run_controllers(admin, "source-controller", "helm-controller"):
-        kubectl(admin, "apply", f"--namespace={namespace}", "-f", "-",
-                stdin=dump([repository, release]))  # fmt: skip
+        kubectl(
+            admin, "apply", f"--namespace={namespace}", "-f", "-", stdin=dump([repository, release])
+        )
         wait_ready(admin, "helmrelease", "hello", namespace)
-        result = eddy("-n", namespace, "why", "configmap/hello-hello", "-o", "json",
-                      kubeconfig=admin)  # fmt: skip
+        result = eddy(
+            "-n", namespace, "why", "configmap/hello-hello", "-o", "json", kubeconfig=admin
+        )
         kubectl(admin, "delete", "helmrelease", "hello", f"--namespace={namespace}")
     assert result.code == 0, result.stderr
     (link,) = result.json()["appliedBy"]
@@ -254,3 +280,65 @@ def test_why_of_what_a_helm_release_installed(
     assert link["chartSource"] == f"HelmRepository {namespace}/charts"
     assert link["release"] == f"{namespace}/hello v1"
     assert link["values"] == ["spec.values", "ConfigMap extra"]
+
+
+def test_why_through_an_oci_artifact(
+    control_plane: ControlPlane,
+    namespace: str,
+    controllers: None,
+    oci_registry_anonymous: Registry,
+    tmp_path: Path,
+) -> None:
+    """Pushed by `eddy push artifact`, pulled by an OCIRepository: why names the origin."""
+    admin = control_plane.kubeconfig
+    (tmp_path / "settings.yaml").write_text(SETTINGS)
+    url = oci_registry_anonymous.url(f"manifests/{namespace}:v1")
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    pushed = eddy(
+        "push",
+        "artifact",
+        url,
+        "--path",
+        str(tmp_path),
+        "--insecure-registry",
+        "--source",
+        "https://git.example.com/app.git",
+        "--revision",
+        f"main@sha1:{sha}",
+    )
+    assert pushed.code == 0, pushed.stderr
+    source = {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "metadata": {"name": "manifests"},
+        "spec": {
+            "interval": "10m",
+            "url": url.rsplit(":", 1)[0],
+            "ref": {"tag": "v1"},
+            "insecure": True,
+        },
+    }
+    kustomization = {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": "oci"},
+        "spec": {
+            "interval": "10m",
+            "path": "./",
+            "prune": True,
+            "targetNamespace": namespace,
+            "sourceRef": {"kind": "OCIRepository", "name": "manifests"},
+            "postBuild": {"substitute": {"color": "red"}},
+        },
+    }
+    kubectl(
+        admin, "apply", f"--namespace={namespace}", "-f", "-", stdin=dump([source, kustomization])
+    )
+    wait_ready(admin, "kustomization", "oci", namespace)
+    result = eddy("-n", namespace, "why", "configmap/settings", "-o", "json", kubeconfig=admin)
+    assert result.code == 0, result.stderr
+    answer = result.json()
+    assert answer["source"]["kind"] == "OCIRepository"
+    assert answer["source"]["originUrl"] == "https://git.example.com/app.git"
+    assert answer["source"]["originRevision"] == f"main@sha1:{sha}"
+    assert any("no commits of its own" in n for n in answer["notes"])
