@@ -24,7 +24,7 @@ from eddy_api.kustomize import Kustomization
 from eddy_kustomize import build as builder
 from eddy_kustomize.apply import SKIPPED, Applier, ApplyError, ChangeSet
 from eddy_kustomize.objects import KUSTOMIZATIONS, Obj, describe
-from eddy_kustomize.substitute import gather_variables, substitute_objects
+from eddy_kustomize.substitute import gather_variables, substitute_objects, substitutes
 from eddy_kustomize.takeover import managers_to_take_over
 from eddy_runtime import Attempt, Manager, Result, Step, StepError, conditions
 from eddy_runtime.dependencies import DependencyNotReady, cached_lookup, check_dependencies
@@ -304,7 +304,8 @@ class KustomizationAttempt(Attempt):
                 self.manager.client, self.meta["namespace"], post_build
             )
             self.redact.add(secret_values)
-            objects = await asyncio.to_thread(substitute_objects, objects, variables)
+            if substitutes(post_build, variables):
+                objects = await asyncio.to_thread(substitute_objects, objects, variables)
         self.objects = objects
         return None
 

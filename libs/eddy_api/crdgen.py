@@ -71,7 +71,8 @@ def field_schema(spec: schema.FieldSpec, tp: Any) -> dict[str, Any]:
     out = type_schema(tp)
     out["description"] = spec.description
     if spec.enum is not None:
-        out["enum"] = list(spec.enum)
+        # On a list, the allowed values are those of its items.
+        (out["items"] if out.get("type") == "array" else out)["enum"] = list(spec.enum)
     if spec.pattern is not None:
         out["pattern"] = spec.pattern
     if spec.has_default:

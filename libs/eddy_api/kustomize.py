@@ -53,6 +53,8 @@ RECONCILE_ANNOTATION = f"{GROUP}/reconcile"  # "disabled": leave the object alon
 PRUNE_ANNOTATION = f"{GROUP}/prune"  # "disabled": never garbage-collect it
 SSA_ANNOTATION = f"{GROUP}/ssa"  # "Merge", "IfNotPresent" or "Ignore"
 FORCE_ANNOTATION = f"{GROUP}/force"  # "enabled": recreate on immutable-field changes
+SUBSTITUTE_STRATEGIES = ("WithVariables", "Always")
+BUILD_METADATA_OPTIONS = ("originAnnotations", "transformerAnnotations")
 SUBSTITUTE_ANNOTATION = f"{GROUP}/substitute"  # "disabled": skip postBuild substitution
 
 SSA_MERGE = "Merge"
@@ -125,6 +127,12 @@ class PostBuild:
     substitute_from: list[SubstituteReference] | None = prop(
         "ConfigMaps and Secrets whose keys are more variables; later entries and `substitute` "
         "win on equal names."
+    )
+    substitute_strategy: str | None = prop(
+        "When to substitute: `WithVariables` (the default) only when at least one variable "
+        "is defined, inline or from substituteFrom; `Always` even when none is, so that "
+        "defaults such as `${name:=default}` still apply.",
+        enum=SUBSTITUTE_STRATEGIES,
     )
 
 
@@ -207,6 +215,16 @@ class KustomizationSpec:
     health_check_exprs: list[CustomHealthCheck] | None = prop(
         "CEL expressions deciding the health of custom kinds; used with wait or healthChecks. "
         + NOT_HONOURED,
+        honoured=False,
+    )
+    build_metadata: list[str] | None = prop(
+        "Kustomize build metadata added to the built objects: `originAnnotations` (the file "
+        "each object came from) and `transformerAnnotations` (what changed it).",
+        enum=BUILD_METADATA_OPTIONS,
+    )
+    ignore: list[DriftIgnoreRule] | None = prop(
+        "Parts of applied objects to leave out of drift detection and apply (JSON Pointer "
+        "paths, optionally per target). " + NOT_HONOURED,
         honoured=False,
     )
     drift_ignore_rules: list[DriftIgnoreRule] | None = prop(

@@ -24,7 +24,7 @@ from eddy_artifacts.ignore import source_ignore_rules
 from eddy_kustomize import build as builder
 from eddy_kustomize.apply import CONFIGURED, CREATED, SKIPPED, Applier, ApplyError
 from eddy_kustomize.objects import describe, object_id
-from eddy_kustomize.substitute import gather_variables, substitute_objects
+from eddy_kustomize.substitute import gather_variables, substitute_objects, substitutes
 from eddy_runtime.discovery import Discovery
 from eddy_runtime.reconciler import StepError
 from eddy_runtime.resources import ApiError
@@ -155,7 +155,8 @@ async def plan_kustomization(
                 variables, masked = await gather_variables(
                     cluster.client, meta["namespace"], post_build
                 )
-                objects = await asyncio.to_thread(substitute_objects, objects, variables)
+                if substitutes(post_build, variables):
+                    objects = await asyncio.to_thread(substitute_objects, objects, variables)
             applier = Applier(
                 cluster.client, kinds, (meta["name"], meta["namespace"]),
                 force=bool(spec.get("force")), dry_run=True,

@@ -139,5 +139,8 @@ def write_kustomization(directory: Path, root: Path, spec: dict[str, Any]) -> Pa
         if not target.is_relative_to(root.resolve()):
             raise BuildError(f"component {component} leaves the artifact")
         document.setdefault("components", []).append(component)
+    for option in spec.get("buildMetadata") or []:
+        if option not in document.setdefault("buildMetadata", []):
+            document["buildMetadata"].append(option)
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path

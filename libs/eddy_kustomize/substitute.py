@@ -153,3 +153,8 @@ async def gather_variables(
     check_names(inline, "postBuild.substitute")
     variables.update(inline)
     return variables, secret_values
+
+
+def substitutes(post_build: dict[str, Any], variables: dict[str, str]) -> bool:
+    """Whether to substitute at all: with variables, or always when the strategy says so."""
+    return bool(variables) or post_build.get("substituteStrategy") == "Always"

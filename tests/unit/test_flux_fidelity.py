@@ -38,9 +38,6 @@ NOT_SERVED_YET = {
 # Field paths Flux's schema has and eddy's CRD lacks, as `Kind/version: path`.
 # `[]` steps into array items, `{}` into map values.
 MISSING_FIELDS = {
-    "Kustomization/v1: spec.buildMetadata",
-    "Kustomization/v1: spec.ignore",
-    "Kustomization/v1: spec.postBuild.substituteStrategy",
     "Receiver/v1: spec.oidcProviders",
     "Receiver/v1: spec.resources[].filter",
 }

@@ -161,3 +161,55 @@ async def test_annotations_steer_apply(
     await ready(kube, namespace, "app", revision)
     assert (await kube.get(CONFIG_MAPS, "once", namespace))["data"] == {"value": "v1"}
     assert (await kube.get(CONFIG_MAPS, "normal", namespace))["data"] == {"value": "by-hand"}
+
+
+async def test_substitute_strategy(
+    kube: ResourceClient, sources: Sources, start_controller: StartController, namespace: str
+) -> None:
+    await sources.publish(
+        "repo",
+        {
+            "default/cm.yaml": config_map("by-default", region="${region:=eu-west}"),
+            "always/cm.yaml": config_map("always", region="${region:=eu-west}"),
+        },
+    )
+    await start_controller()
+    # No variable is defined: WithVariables (the default) leaves the text alone.
+    await create_kustomization(
+        kube, "by-default", namespace, path="./default", postBuild={"substituteFrom": []}
+    )
+    await create_kustomization(
+        kube, "always", namespace, path="./always", postBuild={"substituteStrategy": "Always"}
+    )
+    await ready(kube, namespace, "by-default")
+    await ready(kube, namespace, "always")
+    assert (await kube.get(CONFIG_MAPS, "by-default", namespace))["data"] == {
+        "region": "${region:=eu-west}"
+    }
+    assert (await kube.get(CONFIG_MAPS, "always", namespace))["data"] == {"region": "eu-west"}
+
+
+async def test_build_metadata(
+    kube: ResourceClient, sources: Sources, start_controller: StartController, namespace: str
+) -> None:
+    await sources.publish(
+        "repo",
+        {
+            "app/kustomization.yaml": "resources:\n  - cm.yaml\nnamePrefix: dev-\n",
+            "app/cm.yaml": config_map("settings", value="v1"),
+        },
+    )
+    await start_controller()
+    await create_kustomization(
+        kube,
+        "app",
+        namespace,
+        path="./app",
+        buildMetadata=["originAnnotations", "transformerAnnotations"],
+    )
+    await ready(kube, namespace, "app")
+    annotations = (await kube.get(CONFIG_MAPS, "dev-settings", namespace))["metadata"][
+        "annotations"
+    ]
+    assert "path: cm.yaml" in annotations["config.kubernetes.io/origin"]
+    assert "PrefixTransformer" in annotations["alpha.config.kubernetes.io/transformations"]
