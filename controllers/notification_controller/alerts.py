@@ -65,16 +65,24 @@ class RateLimiter:
 
 
 def source_matches(
-    source: Mapping[str, Any], alert_namespace: str, event: Event, labels: Mapping[str, str] | None
+    source: Mapping[str, Any],
+    alert_namespace: str,
+    event: Event,
+    labels: Mapping[str, str] | None,
+    same_namespace_only: bool = False,
 ) -> bool:
     """Whether one eventSources entry selects the event's object.
 
-    `labels` are the object's labels, needed only when the entry has matchLabels.
+    `labels` are the object's labels, needed only when the entry has matchLabels;
+    with `same_namespace_only` (--no-cross-namespace-refs) an entry naming another
+    namespace selects nothing.
     """
     involved = event.get("involvedObject") or {}
     if source.get("kind") != involved.get("kind"):
         return False
     namespace = source.get("namespace") or alert_namespace
+    if same_namespace_only and namespace != alert_namespace:
+        return False
     if namespace != "*" and namespace != involved.get("namespace"):
         return False
     name = source.get("name", "")
@@ -92,7 +100,22 @@ def needs_labels(alert: Obj, event: Event) -> bool:
     )
 
 
-def selects(alert: Obj, event: Event, labels: Mapping[str, str] | None = None) -> bool:
+def cross_namespace_sources(alert: Obj) -> list[str]:
+    """The eventSources entries that name another namespace than the Alert's."""
+    namespace, _ = name_of(alert)
+    return [
+        f"spec.eventSources[{i}]"
+        for i, s in enumerate(spec_of(alert).get("eventSources") or [])
+        if s.get("namespace") and s.get("namespace") != namespace
+    ]
+
+
+def selects(
+    alert: Obj,
+    event: Event,
+    labels: Mapping[str, str] | None = None,
+    same_namespace_only: bool = False,
+) -> bool:
     """Whether the Alert sends this event (suspend, severity, sources, message lists)."""
     spec = spec_of(alert)
     if spec.get("suspend"):
@@ -100,7 +123,8 @@ def selects(alert: Obj, event: Event, labels: Mapping[str, str] | None = None) -
     if spec.get("eventSeverity") == "error" and event.get("severity") != "error":
         return False
     namespace, _ = name_of(alert)
-    if not any(source_matches(s, namespace, event, labels) for s in spec.get("eventSources") or []):
+    sources = spec.get("eventSources") or []
+    if not any(source_matches(s, namespace, event, labels, same_namespace_only) for s in sources):
         return False
     message = str(event.get("message", ""))
     inclusion = spec.get("inclusionList") or []

@@ -73,7 +73,8 @@ class EventServer:
         for alert in list(self.manager.informer(ALERTS).objects()):
             if alerts.needs_labels(alert, event) and labels is None:
                 labels = await self._labels(event)
-            if not alerts.selects(alert, event, labels):
+            same_namespace = self.manager.options.no_cross_namespace_refs
+            if not alerts.selects(alert, event, labels, same_namespace):
                 continue
             await self._send(alert, alerts.enrich(alert, event))
 

@@ -26,6 +26,7 @@ from .receiver_server import webhook_path
 log = logging.getLogger("eddy.notification")
 
 TOKEN_NOT_FOUND = "TokenNotFound"
+ACCESS_DENIED = "AccessDenied"
 PROVIDER_NOT_FOUND = "ProviderNotFound"
 # Providers and Alerts have no interval in v1beta3: a failed one is looked at again
 # within a minute, a Ready one every ten.
@@ -88,7 +89,7 @@ class AlertAttempt(NotificationAttempt):
 
     def steps(self) -> Sequence[Step]:
         return [
-            Step("check patterns", self.check_patterns, VALIDATION_FAILED),
+            Step("check spec", self.check_patterns, VALIDATION_FAILED),
             Step("check provider", self.check_provider, PROVIDER_NOT_FOUND),
         ]
 
@@ -96,6 +97,13 @@ class AlertAttempt(NotificationAttempt):
         bad = alerts.bad_patterns(self.obj)
         if bad:
             raise StepError("; ".join(bad), reason=VALIDATION_FAILED)
+        crossing = alerts.cross_namespace_sources(self.obj)
+        if crossing and self.manager.options.no_cross_namespace_refs:
+            raise StepError(
+                f"{', '.join(crossing)} name another namespace, and cross-namespace "
+                "references are disabled (--no-cross-namespace-refs)",
+                reason=ACCESS_DENIED,
+            )
         return None
 
     async def check_provider(self) -> Result | None:

@@ -7,6 +7,7 @@ from typing import Any
 from notification_controller.alerts import (
     RateLimiter,
     bad_patterns,
+    cross_namespace_sources,
     enrich,
     event_key,
     needs_labels,
@@ -40,6 +41,16 @@ def test_sources_by_kind_name_and_namespace() -> None:
                                              "namespace": "*"}]), event())  # fmt: skip
     assert not selects(alert(eventSources=[{"kind": "Kustomization", "name": "*"}]), event())
     assert not selects(alert(eventSources=[{"kind": "HelmRelease", "name": "api"}]), event())
+
+
+def test_no_cross_namespace_refs_keeps_an_alert_to_its_namespace() -> None:
+    elsewhere = alert("x", eventSources=[{"kind": "HelmRelease", "name": "web",
+                                          "namespace": "apps"}])  # fmt: skip
+    assert selects(elsewhere, event())
+    assert not selects(elsewhere, event(), same_namespace_only=True)
+    assert cross_namespace_sources(elsewhere) == ["spec.eventSources[0]"]
+    assert selects(alert(), event(), same_namespace_only=True)
+    assert cross_namespace_sources(alert()) == []
 
 
 def test_match_labels_need_the_objects_labels() -> None:
