@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import aiohttp
 
@@ -49,6 +50,7 @@ from .target import Target, Targets
 log = logging.getLogger("eddy.kustomize")
 
 NAME = "kustomize-controller"
+TOKEN_ANNOTATION = "kustomize.toolkit.fluxcd.io/token"
 
 
 @dataclass(frozen=True)
@@ -515,10 +517,12 @@ class KustomizationAttempt(Attempt):
         await self.manager.status.patch(KUSTOMIZATIONS, self.obj, self.status)
         interval = self.typed.interval_seconds()
         if not was_ready or previous_revision != self.revision or self.changes.summary():
+            # A fresh token per success, as Flux sends: alerts never drop one as a duplicate.
+            annotations = {**(self._revision_annotation() or {}), TOKEN_ANNOTATION: uuid4().hex}
             await self.manager.events.event(
                 self.obj, NORMAL, Reason.RECONCILIATION_SUCCEEDED,
                 f"Reconciliation finished in {format_duration(round(elapsed, 3))}, "
                 f"next run in {format_duration(interval)}",
-                self._revision_annotation(),
+                annotations,
             )  # fmt: skip
         return Result.after(interval)

@@ -15,6 +15,7 @@ import pytest
 from eddy_runtime.resources import ResourceClient
 from eddy_testenv.observe import condition, events_for
 from eddy_testenv.process import find_binary
+from eddy_testenv.webhooks import webhook_server
 
 from .conftest import StartController
 from .support import (
@@ -194,3 +195,27 @@ async def test_deleting_the_kustomization_deletes_what_it_pruned(
     assert await kube.get_or_none(SERVICES, "web", namespace) is None
     assert await kube.get_or_none(CONFIG_MAPS, "web-config", namespace) is None
     assert await kube.get_or_none(CONFIG_MAPS, "orphaned", namespace) is not None
+
+
+async def test_events_reach_the_events_address_with_revision_and_token(
+    kube: ResourceClient, sources: Sources, start_controller: StartController, namespace: str
+) -> None:
+    revision = await sources.publish("repo", APP)
+    async with webhook_server() as receiver:
+        await start_controller(events_addr=receiver.url + "/")
+        await create_kustomization(kube, "app", namespace, path="./deploy")
+        await ready(kube, namespace, "app", revision)
+
+        async def succeeded() -> dict[str, object] | None:
+            for request in receiver.requests:
+                body = request.json()
+                if body["reason"] == "ReconciliationSucceeded":
+                    return body  # type: ignore[no-any-return]
+            return None
+
+        body = await eventually(succeeded)
+        assert body["reportingController"] == "kustomize-controller"
+        assert body["involvedObject"]["kind"] == "Kustomization"  # type: ignore[index]
+        metadata = body["metadata"]
+        assert metadata["kustomize.toolkit.fluxcd.io/revision"] == revision  # type: ignore[index]
+        assert len(metadata["kustomize.toolkit.fluxcd.io/token"]) == 32  # type: ignore[index]
