@@ -65,8 +65,34 @@ class GitRepositoryAttempt(SourceAttempt):
                 )
             self.includes.append((include, artifact))
 
+    def _refuse_unsupported(self) -> None:
+        """Fields eddy accepts but cannot act on yet stop here, named, before any fetch."""
+        provider = str(self.spec.get("provider") or "generic")
+        if provider != "generic":
+            raise invalid_spec(
+                f"spec.provider '{provider}' is not supported by eddy; use 'generic' with "
+                "credentials in spec.secretRef"
+            )
+        if self.spec.get("recurseSubmodules"):
+            raise invalid_spec(
+                "spec.recurseSubmodules is not supported by eddy: submodules are not cloned; "
+                "remove the field, or include the submodule's repository as another "
+                "GitRepository with spec.include"
+            )
+        if self.spec.get("verify") is not None:
+            raise invalid_spec(
+                "spec.verify is not supported by eddy: commit and tag signatures are not "
+                "verified; remove the field to use the repository unverified"
+            )
+        if self.spec.get("proxySecretRef") is not None:
+            raise invalid_spec(
+                "spec.proxySecretRef is not supported by eddy for Git: remove the field and "
+                "make the Git server reachable directly"
+            )
+
     async def reconcile_source(self) -> None:
         """ls-remote, pick the commit; check out only when the artifact is outdated."""
+        self._refuse_unsupported()
         timeout = duration_of(self.spec, "timeout", "60s")
         ref = self.spec.get("ref")
         secret = (self.spec.get("secretRef") or {}).get("name")

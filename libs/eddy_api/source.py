@@ -46,6 +46,11 @@ URL_COLUMN = PrinterColumn("URL", ".spec.url")
 GIT_PROVIDERS = ("generic", "aws", "azure", "github")
 
 
+GIT_REFUSED = (
+    "The GitRepository is refused (Ready=False, Stalled, naming the field) while it is set."
+)
+
+
 @dataclass
 class GitRepositoryRef:
     """Which Git reference to check out. The most specific field that is set wins."""
@@ -122,7 +127,9 @@ class GitRepositorySpec:
     )
     provider: str | None = prop(
         "How to authenticate: `generic` (the default, credentials from secretRef), or through "
-        "a cloud identity (`aws`, `azure`, `github`). " + NOT_HONOURED,
+        "a cloud identity (`aws`, `azure`, `github`). "
+        + NOT_HONOURED
+        + " A provider other than `generic` is refused (Ready=False, Stalled, naming the field).",
         enum=GIT_PROVIDERS,
         honoured=False,
     )
@@ -139,20 +146,28 @@ class GitRepositorySpec:
         "Git reference to check out and follow; the `master` branch when empty."
     )
     verify: GitRepositoryVerification | None = prop(
-        "Verify commit or tag signatures before building an artifact. " + NOT_HONOURED,
+        "Verify commit or tag signatures before building an artifact. "
+        + NOT_HONOURED
+        + " "
+        + GIT_REFUSED,
         json="verify",
         honoured=False,
     )
     proxy_secret_ref: LocalObjectReference | None = prop(
         "Secret with the proxy (`address`, optional `username` and `password`) to reach the "
-        "Git server through. " + NOT_HONOURED,
+        "Git server through. " + NOT_HONOURED + " " + GIT_REFUSED,
         honoured=False,
     )
     ignore: str | None = prop(
         "Paths to leave out of the artifact, in .gitignore syntax; replaces the built-in list."
     )
     suspend: bool | None = suspend("this repository")
-    recurse_submodules: bool | None = prop("Also clone the submodules, with their defaults.")
+    recurse_submodules: bool | None = prop(
+        "Also clone the submodules, with their defaults. "
+        + NOT_HONOURED
+        + " `true` is refused (Ready=False, Stalled, naming the field).",
+        honoured=False,
+    )
     include: list[GitRepositoryInclude] | None = prop(
         "Other GitRepositories whose artifacts are copied into this artifact."
     )
@@ -173,7 +188,8 @@ class GitRepositoryStatus:
     )
     observed_ignore: str | None = prop("Ignore rules used for the current artifact.")
     observed_recurse_submodules: bool | None = prop(
-        "Whether submodules were cloned for the current artifact."
+        "spec.recurseSubmodules when the current artifact was built (always unset or false: "
+        "eddy refuses `true`)."
     )
     observed_include: list[GitRepositoryInclude] | None = prop(
         "Includes used for the current artifact."

@@ -68,6 +68,15 @@ async def test_each_failure_is_status_with_reason_and_event(
                       f"secret '{namespace}/absent' not found", False),
         "ssh-no-key": ({"url": "ssh://git@127.0.0.1:1/x.git", "secretRef": {"name": "nokey"}},
                        "AuthenticationFailed", "has no 'identity' key", False),
+        # Accepted for Flux manifests, not done by eddy: refused, never claimed.
+        "submodules": ({"recurseSubmodules": True}, "InvalidConfiguration",
+                       "spec.recurseSubmodules is not supported", True),
+        "verify": ({"verify": {"mode": "HEAD", "secretRef": {"name": "keys"}}},
+                   "InvalidConfiguration", "spec.verify is not supported", True),
+        "proxy": ({"proxySecretRef": {"name": "proxy"}}, "InvalidConfiguration",
+                  "spec.proxySecretRef is not supported", True),
+        "provider": ({"provider": "github"}, "InvalidConfiguration",
+                     "spec.provider 'github' is not supported", True),
     }  # fmt: skip
     for name, (spec, *_) in cases.items():
         body = git_repository(name, namespace, url, ref={"branch": "main"})
@@ -106,6 +115,15 @@ async def test_last_good_artifact_survives_a_failure(
     assert obj["status"]["artifact"] == good
     assert condition(obj, "ArtifactInStorage")["status"] == "True"
     assert await download(good, tmp_path / "still") == {"a.yaml": b"good\n"}
+
+    # Asking for submodules is refused; the status never claims they were cloned.
+    await kube.patch(GR, "keep", {"spec": {"ref": {"branch": "main"}, "recurseSubmodules": True}},
+                     namespace)  # fmt: skip
+    obj = await failed(kube, GR, namespace, "keep")
+    assert "spec.recurseSubmodules" in condition(obj, "Ready")["message"]
+    assert condition(obj, "Stalled")["status"] == "True"
+    assert obj["status"]["artifact"] == good
+    assert not obj["status"].get("observedRecurseSubmodules")
 
 
 async def test_timeout_against_a_server_that_accepts_and_stalls(
