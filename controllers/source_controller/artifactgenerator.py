@@ -21,7 +21,17 @@ from eddy_api.common import Reason, artifact_of
 from eddy_api.sourceext import GENERATOR_LABEL
 from eddy_artifacts.errors import ArtifactError
 from eddy_artifacts.extract import extract_archive
-from eddy_runtime import Controller, Manager, Obj, Step, Watch, conditions, ref_key
+from eddy_runtime import (
+    Controller,
+    Manager,
+    Obj,
+    Result,
+    Step,
+    StepError,
+    Watch,
+    conditions,
+    ref_key,
+)
 from eddy_runtime.conditions import now_rfc3339
 from eddy_runtime.predicates import artifact_changed
 from eddy_runtime.resources import ApiError
@@ -79,6 +89,11 @@ class ArtifactGeneratorAttempt(SourceAttempt):
 
     def interval(self) -> float:
         return 3600.0  # source-watcher's fixed requeue; sources arrive by watch
+
+    async def failed(self, err: StepError) -> Result:
+        """Reported like every source; a transient failure retries with backoff, not in 1h."""
+        result = await super().failed(err)
+        return result if err.stalled else Result.retry(at_most=60.0)
 
     def steps(self) -> Sequence[Step]:
         return [
