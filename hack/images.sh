@@ -87,7 +87,11 @@ build() {
   b() { buildah "${store[@]}" "$@"; }
   trap 'b rm --all >/dev/null 2>&1 || true; rm -rf "$tmp"' RETURN
   [[ -x $python ]] || python=python3
-  "$python" -m pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir "$tmp/wheels" "$root" >&2
+  # From the tracked files only: a stale build/ folder in the checkout never leaks in.
+  mkdir -p "$tmp/src"
+  (cd "$root" && git ls-files -z pyproject.toml README.md libs controllers | tar --null -T - -cf -) |
+    tar -xf - -C "$tmp/src"
+  "$python" -m pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir "$tmp/wheels" "$tmp/src" >&2
   # Dependencies as published wheels for the image's platform and Python (Debian's 3.11).
   "$python" -m pip download --quiet --disable-pip-version-check --dest "$tmp/wheels" \
     --only-binary=:all: --python-version 3.11 --implementation cp --abi cp311 --abi abi3 --abi none \
