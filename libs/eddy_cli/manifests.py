@@ -8,6 +8,7 @@ without needing kustomize or a checkout of the repository.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -36,55 +37,58 @@ CLUSTER_KINDS = {"Namespace", "CustomResourceDefinition", "ClusterRole", "Cluste
 PART_OF = ("app.kubernetes.io/part-of", "eddy")
 
 
-def packaged() -> list[Doc]:
-    """The install manifests as built from manifests/, in apply order."""
+@functools.cache
+def _documents() -> tuple[Doc, ...]:
     text = resources.files(__package__).joinpath("data", "eddy.yaml").read_text()
-    return [d for d in yaml.safe_load_all(text) if d]
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return tuple(d for d in yaml.load_all(text, Loader=loader) if d)
 
 
-def _controllers() -> tuple[str, ...]:
+def packaged() -> list[Doc]:
+    """The install manifests as built from manifests/, in apply order (a fresh copy)."""
+    return copy.deepcopy(list(_documents()))
+
+
+@functools.cache
+def controllers() -> tuple[str, ...]:
     """The controllers the manifests install: one Deployment each, in a stable order."""
-    names = [d["metadata"]["name"] for d in packaged() if d["kind"] == "Deployment"]
-    known = [c for c in GROUPS.values() if c in names]
+    names = [d["metadata"]["name"] for d in _documents() if d["kind"] == "Deployment"]
+    known = list(dict.fromkeys(c for c in GROUPS.values() if c in names))
     return tuple(known + sorted(set(names) - set(known)))
-
-
-CONTROLLERS = _controllers()
 
 
 @dataclass(frozen=True)
 class Options:
     namespace: str = DEFAULT_NAMESPACE
-    components: Sequence[str] = CONTROLLERS
+    components: Sequence[str] = ()
     registry: str = DEFAULT_REGISTRY
     tag: str = __version__
 
 
 def check_components(components: Iterable[str]) -> list[str]:
     chosen = [c.strip() for c in components if c.strip()]
-    unknown = [c for c in chosen if c not in CONTROLLERS]
+    unknown = [c for c in chosen if c not in controllers()]
     if unknown:
         raise CliError(
-            f"unknown component {', '.join(unknown)}; choose from {', '.join(CONTROLLERS)}"
+            f"unknown component {', '.join(unknown)}; choose from {', '.join(controllers())}"
         )
     if not chosen:
-        raise CliError(f"--components is empty; choose from {', '.join(CONTROLLERS)}")
+        raise CliError(f"--components is empty; choose from {', '.join(controllers())}")
     if "source-controller" not in chosen:
         raise CliError(
             f"{chosen[0]} reads its sources from the source-controller; "
             "add source-controller to --components"
         )
-    return [c for c in CONTROLLERS if c in chosen]
+    return [c for c in controllers() if c in chosen]
 
 
 def render(options: Options) -> list[Doc]:
     """The manifests for this namespace, these components and this image."""
-    components = check_components(options.components)
-    excluded = set(CONTROLLERS) - set(components)
+    components = check_components(options.components or controllers())
+    excluded = set(controllers()) - set(components)
     image = f"{options.registry.rstrip('/')}/{IMAGE.rpartition('/')[2]}:{options.tag}"
     out: list[Doc] = []
-    for original in packaged():
-        doc = copy.deepcopy(original)
+    for doc in packaged():
         if _belongs_to(doc, excluded):
             continue
         if not _keep_subjects(doc, excluded):

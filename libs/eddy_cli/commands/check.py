@@ -15,7 +15,7 @@ from ..health import Check, crd_established, deployment, endpoints, kubernetes_v
 from ..kube import Cluster, Settings, run
 from ..manifests import Options, deployments, of_kind, render
 from ..output import data, failure, output_option, success
-from .install import components_option
+from .install import components_option, split
 
 EXAMPLES = """\b
 Examples:
@@ -29,7 +29,7 @@ async def run_checks(cluster: Cluster, namespace: str, components: str, pre: boo
     checks = [await kubernetes_version(cluster)]
     if pre:
         return checks
-    docs = render(Options(namespace, components.split(",")))
+    docs = render(Options(namespace, split(components)))
     crds = [d["metadata"]["name"] for d in of_kind(docs, "CustomResourceDefinition")]
     checks += await asyncio.gather(*(crd_established(cluster, n) for n in crds))
     for name in deployments(docs):

@@ -11,7 +11,7 @@ import click
 from .. import __version__
 from ..installer import install
 from ..kube import Settings, run
-from ..manifests import CONTROLLERS, DEFAULT_REGISTRY, Options, render, to_yaml
+from ..manifests import DEFAULT_REGISTRY, Options, render, to_yaml
 from ..output import success
 
 EXAMPLES = """\b
@@ -31,9 +31,8 @@ Examples:
 def components_option(func: click.decorators.FC) -> click.decorators.FC:
     return click.option(
         "--components",
-        default=",".join(CONTROLLERS),
-        show_default=True,
-        help="Comma-separated controllers to install.",
+        default="",
+        help="Comma-separated controllers to install [default: every one the manifests hold].",
     )(func)
 
 
@@ -48,7 +47,12 @@ def image_options(func: click.decorators.FC) -> click.decorators.FC:
 
 
 def options_from(settings: Settings, components: str, registry: str, tag: str) -> Options:
-    return Options(settings.namespace, components.split(","), registry, tag)
+    return Options(settings.namespace, split(components), registry, tag)
+
+
+def split(components: str) -> list[str]:
+    """The --components list; empty means every controller."""
+    return [c for c in components.split(",") if c.strip()] if components.strip() else []
 
 
 @click.command(epilog=EXAMPLES)

@@ -15,7 +15,7 @@ from eddy_runtime.resources import MERGE_PATCH, ApiError
 
 from ..errors import CliError
 from ..kube import Cluster, Settings, run
-from ..manifests import CONTROLLERS, Doc, Options, of_kind, render
+from ..manifests import Doc, Options, of_kind, render
 from ..output import step, success
 from ..resources import resource_of, served_by
 
@@ -117,7 +117,7 @@ def command(settings: Settings, crds: bool, keep_namespace: bool, dry_run: bool,
     Objects eddy applied stay in place; with --crds the CRDs go too, and with
     them every GitRepository, Kustomization, HelmRelease … in the cluster.
     """
-    docs = render(Options(settings.namespace, CONTROLLERS))
+    docs = render(Options(settings.namespace))
     if not (yes or dry_run):
         if not sys.stdin.isatty():
             raise CliError("uninstall needs confirmation: pass --yes (or try --dry-run first)")

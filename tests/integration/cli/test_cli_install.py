@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from eddy_cli.manifests import CONTROLLERS
+from eddy_cli.manifests import controllers
 from eddy_testenv import ControlPlane
 from eddy_testenv.process import find_binary
 
@@ -116,7 +116,7 @@ def test_install_applies_every_object(control_plane: ControlPlane, installed: st
         )
     )
     names = {(i["kind"], i["metadata"]["name"]) for i in found["items"]}
-    for name in CONTROLLERS:
+    for name in controllers():
         assert ("Deployment", name) in names and ("ServiceAccount", name) in names
     assert ("Service", "source-controller") in names
     deployment = next(
@@ -163,7 +163,7 @@ def test_check_reports_what_is_wrong(control_plane: ControlPlane, installed: str
     shipped = (ROOT / "manifests" / "crds").glob("*.yaml")
     assert len(crds) == len([p for p in shipped if p.name != "kustomization.yaml"])
     assert all(c["ok"] for c in crds)
-    for name in CONTROLLERS:
+    for name in controllers():
         deployment = checks[f"deployment/{name}"]
         assert not deployment["ok"]
         assert "not available (0/1 replicas ready)" in deployment["message"]
