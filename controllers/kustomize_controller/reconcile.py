@@ -21,7 +21,8 @@ from uuid import uuid4
 import aiohttp
 
 from eddy_api.common import HEALTHY, Artifact, Reason
-from eddy_api.kustomize import Kustomization
+from eddy_api.kustomize import Kustomization, KustomizationSpec
+from eddy_api.schema import unhonoured_in_use
 from eddy_kustomize import build as builder
 from eddy_kustomize.apply import SKIPPED, Applier, ApplyError, ChangeSet
 from eddy_kustomize.objects import KUSTOMIZATIONS, Obj, describe
@@ -50,6 +51,8 @@ from .target import Target, Targets
 log = logging.getLogger("eddy.kustomize")
 
 NAME = "kustomize-controller"
+# A field eddy accepts for Flux's sake but does not act on yet is set.
+UNSUPPORTED = "UnsupportedField"
 TOKEN_ANNOTATION = "kustomize.toolkit.fluxcd.io/token"
 
 
@@ -228,6 +231,17 @@ class KustomizationAttempt(Attempt):
     # -- steps ----------------------------------------------------------------------
 
     async def resolve_source(self) -> Result | None:
+        unsupported = unhonoured_in_use(KustomizationSpec, self.spec)
+        if unsupported:
+            # Accepted so that Flux manifests apply, but not done: refused, named, before
+            # anything is applied; what was applied before stays as it is.
+            raise StepError(
+                f"{', '.join(unsupported)}: not supported by eddy yet; remove "
+                f"{'it' if len(unsupported) == 1 else 'them'} from the Kustomization "
+                "(see the fields not yet honoured in eddy's API documentation)",
+                reason=UNSUPPORTED,
+                stalled=True,
+            )
         try:
             source = await find_source(
                 self.obj, self.reconciler.sources, self.manager.client,

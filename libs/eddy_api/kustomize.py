@@ -53,6 +53,10 @@ RECONCILE_ANNOTATION = f"{GROUP}/reconcile"  # "disabled": leave the object alon
 PRUNE_ANNOTATION = f"{GROUP}/prune"  # "disabled": never garbage-collect it
 SSA_ANNOTATION = f"{GROUP}/ssa"  # "Merge", "IfNotPresent" or "Ignore"
 FORCE_ANNOTATION = f"{GROUP}/force"  # "enabled": recreate on immutable-field changes
+REFUSED = (
+    NOT_HONOURED
+    + " A Kustomization that sets it is refused (Ready=False, Stalled, naming the field)."
+)
 SUBSTITUTE_STRATEGIES = ("WithVariables", "Always")
 BUILD_METADATA_OPTIONS = ("originAnnotations", "transformerAnnotations")
 SUBSTITUTE_ANNOTATION = f"{GROUP}/substitute"  # "disabled": skip postBuild substitution
@@ -155,7 +159,7 @@ class KustomizationSpec:
         "Kustomizations that must be Ready before this one is applied."
     )
     decryption: Decryption | None = prop(
-        "Decrypt SOPS-encrypted Secrets before applying. " + NOT_HONOURED, honoured=False
+        "Decrypt SOPS-encrypted Secrets before applying. " + REFUSED, honoured=False
     )
     interval: str = interval("the Kustomization: build and apply the source")
     retry_interval: str | None = duration(
@@ -214,7 +218,7 @@ class KustomizationSpec:
     )
     health_check_exprs: list[CustomHealthCheck] | None = prop(
         "CEL expressions deciding the health of custom kinds; used with wait or healthChecks. "
-        + NOT_HONOURED,
+        + REFUSED,
         honoured=False,
     )
     build_metadata: list[str] | None = prop(
@@ -224,11 +228,11 @@ class KustomizationSpec:
     )
     ignore: list[DriftIgnoreRule] | None = prop(
         "Parts of applied objects to leave out of drift detection and apply (JSON Pointer "
-        "paths, optionally per target). " + NOT_HONOURED,
+        "paths, optionally per target). " + REFUSED,
         honoured=False,
     )
     drift_ignore_rules: list[DriftIgnoreRule] | None = prop(
-        "Changes in the cluster to tolerate instead of reverting. " + NOT_HONOURED,
+        "Changes in the cluster to tolerate instead of reverting. " + REFUSED,
         honoured=False,
     )
 

@@ -249,3 +249,36 @@ def _copy(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _copy(v) for k, v in value.items()}
     return value
+
+
+def unhonoured_in_use(cls: type, value: Any, prefix: str = "spec") -> list[str]:
+    """Paths of the fields declared `honoured=False` that `value` (a JSON object) sets.
+
+    A field counts as set when it holds something other than its default, null, false
+    or an empty string, list or map; list items are searched too. Controllers refuse
+    these, naming each, rather than accept work they do not do.
+    """
+    found: list[str] = []
+    if not isinstance(value, dict):
+        return found
+    for f, tp in schema_fields(cls):
+        name = json_name(f)
+        spec = field_spec(f)
+        held = value.get(name)
+        if held in (None, False, "", [], {}) or (spec.has_default and held == spec.default):
+            continue
+        path = f"{prefix}.{name}"
+        if not spec.honoured:
+            found.append(path)
+            continue
+        inner = unwrap_optional(tp)
+        items = [held]
+        if typing.get_origin(inner) in (list, dict):
+            items = list(held.values()) if isinstance(held, dict) else list(held)
+            inner = typing.get_args(inner)[-1]
+        if dataclasses.is_dataclass(inner) and isinstance(inner, type):
+            for item in items:
+                for sub in unhonoured_in_use(inner, item, path):
+                    if sub not in found:
+                        found.append(sub)
+    return found

@@ -469,3 +469,18 @@ def test_crd_files_parse_as_single_documents() -> None:
     for path in COMMITTED.glob("*.yaml"):
         docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
         assert len(docs) == 1, path.name
+
+
+def test_unhonoured_fields_in_use_are_found_by_path() -> None:
+    from eddy_api.kustomize import KustomizationSpec
+
+    spec = {
+        "interval": "1m",
+        "prune": True,
+        "decryption": {"provider": "sops"},
+        "healthCheckExprs": [],
+        "dependsOn": [{"name": "a"}, {"name": "b", "readyExpr": "true"}],
+    }
+    found = schema.unhonoured_in_use(KustomizationSpec, spec)
+    assert found == ["spec.dependsOn.readyExpr", "spec.decryption"]
+    assert schema.unhonoured_in_use(KustomizationSpec, {"interval": "1m", "prune": True}) == []

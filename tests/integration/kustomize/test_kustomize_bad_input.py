@@ -166,3 +166,51 @@ async def test_retries_until_the_problem_is_fixed_elsewhere(
     await kube.create(CONFIG_MAPS, variables)
     await ready(kube, namespace, "app")
     assert (await kube.get(CONFIG_MAPS, "settings", namespace))["data"] == {"mode": "enabled"}
+
+
+async def test_fields_not_yet_honoured_are_refused_by_name(
+    kube: ResourceClient, sources: Sources, start_controller: StartController, namespace: str
+) -> None:
+    good = await sources.publish("repo", GOOD)
+    await start_controller()
+    await create_kustomization(kube, "app", namespace, path="./app")
+    good_inventory = (await ready(kube, namespace, "app", good))["status"]["inventory"]
+
+    unsupported = {
+        "decryption": {"provider": "sops", "secretRef": {"name": "sops-keys"}},
+        "healthCheckExprs": [{"apiVersion": "example.com/v1", "kind": "Widget", "current": "true"}],
+    }
+    await kube.patch(KUSTOMIZATIONS, "app", {"spec": unsupported}, namespace)
+
+    async def refused() -> dict | None:
+        obj = await kube.get(KUSTOMIZATIONS, "app", namespace)
+        status = obj.get("status") or {}
+        if status.get("observedGeneration") != obj["metadata"]["generation"]:
+            return None
+        return obj if condition(obj, "Ready").get("reason") == "UnsupportedField" else None
+
+    obj = await eventually(refused, timeout=15)
+    message = condition(obj, "Ready")["message"]
+    assert condition(obj, "Ready")["status"] == "False"
+    assert "spec.decryption" in message and "spec.healthCheckExprs" in message, message
+    assert condition(obj, "Stalled")["status"] == "True"
+    assert obj["status"]["inventory"] == good_inventory
+    assert (await kube.get(CONFIG_MAPS, "settings", namespace))["data"] == {"mode": "good"}
+    events = await events_for(kube, namespace, "app", "Kustomization")
+    assert any(e["type"] == "Warning" and "spec.decryption" in e["message"] for e in events)
+
+    # Taking them out makes it Ready again.
+    await kube.patch(
+        KUSTOMIZATIONS, "app", {"spec": {"decryption": None, "healthCheckExprs": None}}, namespace
+    )
+    await eventually(
+        lambda: _ready_at_generation(kube, namespace, "app"),
+        timeout=15,
+    )
+
+
+async def _ready_at_generation(kube: ResourceClient, namespace: str, name: str) -> dict | None:
+    obj = await kube.get(KUSTOMIZATIONS, name, namespace)
+    status = obj.get("status") or {}
+    current = status.get("observedGeneration") == obj["metadata"]["generation"]
+    return obj if current and condition(obj, "Ready").get("status") == "True" else None
