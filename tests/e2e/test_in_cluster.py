@@ -35,6 +35,7 @@ CONTROLLERS = [
     "kustomize-controller",
     "helm-controller",
     "image-automation-controller",
+    "notification-controller",
 ]
 TIMEOUT = 240.0
 
