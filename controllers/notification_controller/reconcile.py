@@ -10,6 +10,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from eddy_api.notification import ProviderSpec, ReceiverSpec
+from eddy_api.schema import unhonoured_in_use
 from eddy_runtime import Manager, Resource, Result, Step, StepError, conditions
 from eddy_runtime.annotations import requested_at
 from eddy_runtime.durations import seconds_or
@@ -27,6 +29,8 @@ log = logging.getLogger("eddy.notification")
 
 TOKEN_NOT_FOUND = "TokenNotFound"
 ACCESS_DENIED = "AccessDenied"
+# A field eddy accepts for Flux's sake but does not act on yet is set.
+UNSUPPORTED = "UnsupportedField"
 PROVIDER_NOT_FOUND = "ProviderNotFound"
 # Providers and Alerts have no interval in v1beta3: a failed one is looked at again
 # within a minute, a Ready one every ten.
@@ -54,16 +58,32 @@ class NotificationAttempt(Attempt):
     def recheck(self) -> float:
         return RECHECK
 
+    def refuse_unsupported(self, spec_type: type) -> None:
+        """Accepted so Flux manifests apply, but not done: refused by name."""
+        unsupported = unhonoured_in_use(spec_type, spec_of(self.obj))
+        if unsupported:
+            raise StepError(
+                f"{', '.join(unsupported)}: not supported by eddy yet; remove "
+                f"{'it' if len(unsupported) == 1 else 'them'} from the {self.resource.kind} "
+                "(see the fields not yet honoured in eddy's API documentation)",
+                reason=UNSUPPORTED,
+                stalled=True,
+            )
+
     async def failed(self, err: StepError) -> Result:
         was_failing = (
             not conditions.is_true(self.status, conditions.READY)
             and (conditions.get(self.status, conditions.READY) or {}).get("message") == err.message
         )
-        conditions.mark_failed(self.status, err.reason, err.message, self.generation, True)
+        conditions.mark_failed(
+            self.status, err.reason, err.message, self.generation, not err.stalled
+        )
         log.error("%s", err.message, extra={"reason": err.reason, "step": err.step})
         await self.manager.status.patch(self.resource, self.obj, self.status)
         if not was_failing:
             await self.manager.events.event(self.obj, WARNING, err.reason, err.message)
+        if err.stalled:
+            return Result.done()
         return Result.after(min(RETRY, self.recheck()))
 
     async def succeeded(self) -> Result:
@@ -79,6 +99,7 @@ class ProviderAttempt(NotificationAttempt):
         return [Step("read secrets", self.read_secrets, VALIDATION_FAILED)]
 
     async def read_secrets(self) -> Result | None:
+        self.refuse_unsupported(ProviderSpec)
         await resolve(self.manager.client, self.obj)
         self.message = "Provider is Ready"
         return None
@@ -131,6 +152,7 @@ class ReceiverAttempt(NotificationAttempt):
         return [Step("read token", self.read_token, TOKEN_NOT_FOUND)]
 
     async def read_token(self) -> Result | None:
+        self.refuse_unsupported(ReceiverSpec)
         namespace, name = name_of(self.obj)
         ref = str((spec_of(self.obj).get("secretRef") or {}).get("name", ""))
         data = await read_secret(self.manager.client, namespace, ref)

@@ -591,3 +591,25 @@ async def test_a_provider_goes_through_the_proxy_of_its_proxy_secret(
             == "Basic " + base64.b64encode(b"u:proxy-pw").decode()
         )
         assert received.json()["message"] == "proxied"
+
+
+async def test_fields_not_yet_honoured_are_refused_by_name(
+    kube: ResourceClient, namespace: str, notifier: Manager
+) -> None:
+    await kube.create(
+        PROVIDERS,
+        provider(
+            "cel",
+            namespace,
+            type="github",
+            address="https://github.com/o/r",
+            commitStatusExpr="'x'",
+        ),
+        namespace,
+    )
+    obj = await ready(kube, PROVIDERS, namespace, "cel", "False")
+    assert condition(obj)["reason"] == "UnsupportedField"
+    assert condition(obj)["message"].startswith(
+        "spec.commitStatusExpr: not supported by eddy yet; remove it from the Provider"
+    )
+    assert condition(obj, "Stalled")["status"] == "True"
