@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from eddy_api.common import RESET_REQUEST_ANNOTATION, Artifact, Reason
+from eddy_api.helm import HelmReleaseSpec
+from eddy_api.schema import unhonoured_in_use
 from eddy_runtime import Attempt, Manager, Result, Step, StepError, conditions
 from eddy_runtime.dependencies import DependencyNotReady, cached_lookup, check_dependencies
 from eddy_runtime.durations import format_duration, seconds_or
@@ -59,6 +61,8 @@ log = logging.getLogger("eddy.helm")
 
 NAME = "helm-controller"
 RETRIES_EXCEEDED = "RetriesExceeded"
+# A field eddy accepts for Flux's sake but does not act on yet is set.
+UNSUPPORTED = "UnsupportedField"
 REVISION_ANNOTATION = "helm.toolkit.fluxcd.io/revision"
 
 
@@ -368,7 +372,29 @@ class HelmReleaseAttempt(Attempt):
             return self._wait_for(Reason.ARTIFACT_FAILED, str(err))
         return None
 
+    def _unsupported(self) -> list[str]:
+        """Fields set here that eddy accepts for Flux's sake but does not act on yet."""
+        found = unhonoured_in_use(HelmReleaseSpec, self.spec)
+        drift = (self.spec.get("driftDetection") or {}).get("mode") or "disabled"
+        install = (self.spec.get("install") or {}).get("crds") or "Create"
+        upgrade = (self.spec.get("upgrade") or {}).get("crds") or "Skip"
+        done = {
+            "spec.driftDetection": drift == "disabled",
+            "spec.install.crds": install in ("Skip", "Create"),
+            "spec.upgrade.crds": upgrade == "Skip",
+        }
+        return [path for path in found if not done.get(path, False)]
+
     async def connect(self) -> Result | None:
+        unsupported = self._unsupported()
+        if unsupported:
+            raise StepError(
+                f"{', '.join(unsupported)}: not supported by eddy yet; remove "
+                f"{'it' if len(unsupported) == 1 else 'them'} from the HelmRelease "
+                "(see the fields not yet honoured in eddy's API documentation)",
+                reason=UNSUPPORTED,
+                stalled=True,
+            )
         storage_ns = self.spec.get("storageNamespace")
         if storage_ns and storage_ns != self.namespace:
             # The helm CLI keeps release records in the release's namespace.

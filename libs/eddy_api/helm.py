@@ -71,6 +71,12 @@ MAX_RELEASE_NAME = 53
 _RELEASE_HASH_CHARS = 12
 
 
+HELM_REFUSED = (
+    NOT_HONOURED
+    + " A HelmRelease that sets it is refused (Ready=False, Stalled, naming the field)."
+)
+
+
 @dataclass
 class CrossNamespaceObjectReference:
     """A source in any namespace."""
@@ -276,8 +282,11 @@ class Install:
     replace: bool | None = prop("Reuse the name of a deleted release still in the history.")
     skip_crds: bool | None = prop("Deprecated: use crds: Skip.", json="skipCRDs")
     crds: str | None = prop(
-        "CRDs in the chart's crds/ directory: `Skip`, `Create` (the default) or `CreateReplace`.",
+        "CRDs in the chart's crds/ directory: `Skip`, `Create` (the default) or `CreateReplace`. "
+        + NOT_HONOURED
+        + " `CreateReplace` is refused (Ready=False, Stalled, naming the field).",
         enum=CRDS_POLICIES,
+        honoured=False,
     )
     create_namespace: bool | None = prop("Create the target namespace if it does not exist.")
 
@@ -311,8 +320,11 @@ class Upgrade:
     preserve_values: bool | None = prop("Merge in the values of the previous release.")
     cleanup_on_fail: bool | None = prop("Delete objects created by a failed upgrade.")
     crds: str | None = prop(
-        "CRDs in the chart's crds/ directory: `Skip` (the default), `Create` or `CreateReplace`.",
+        "CRDs in the chart's crds/ directory: `Skip` (the default), `Create` or `CreateReplace`. "
+        + NOT_HONOURED
+        + " `Create` and `CreateReplace` are refused (Ready=False, Stalled, naming the field).",
         enum=CRDS_POLICIES,
+        honoured=False,
     )
     chart_name_change_strategy: str | None = prop(
         "When the chart name changes: upgrade in place (`InPlaceUpdate`) or uninstall and "
@@ -467,7 +479,10 @@ class HelmReleaseSpec:
         "Reuse one Kubernetes client for the whole reconcile; true when empty."
     )
     drift_detection: DriftDetection | None = prop(
-        "Compare released objects with the cluster and correct differences."
+        "Compare released objects with the cluster and correct differences. "
+        + NOT_HONOURED
+        + " Mode `enabled` or `warn` is refused (Ready=False, Stalled, naming the field).",
+        honoured=False,
     )
     install: Install | None = prop("Settings of install.")
     upgrade: Upgrade | None = prop("Settings of upgrade.")
@@ -479,7 +494,8 @@ class HelmReleaseSpec:
     )
     values: JSON = prop("Values for the chart, merged last.")
     post_renderers: list[PostRenderer] | None = prop(
-        "Transformations of the rendered manifests, applied in order."
+        "Transformations of the rendered manifests, applied in order. " + HELM_REFUSED,
+        honoured=False,
     )
     post_render_strategy: str | None = prop(
         "Which manifests post-renderers see: `nohooks` (not hooks), `combined` (hooks with "
@@ -487,10 +503,11 @@ class HelmReleaseSpec:
         enum=("nohooks", "combined", "separate"),
     )
     common_metadata: CommonMetadata | None = prop(
-        "Labels and annotations added to every released object."
+        "Labels and annotations added to every released object. " + HELM_REFUSED,
+        honoured=False,
     )
     health_check_exprs: list[CustomHealthCheck] | None = prop(
-        "CEL expressions deciding the health of custom kinds. " + NOT_HONOURED, honoured=False
+        "CEL expressions deciding the health of custom kinds. " + HELM_REFUSED, honoured=False
     )
     wait_strategy: WaitStrategy | None = prop("How Helm waits for readiness.")
 

@@ -166,3 +166,34 @@ async def test_retry_on_failure_tries_again_without_remediating(
     history = await helm_cli.history("app", namespace)
     assert len(history) >= 2
     assert {h["status"] for h in history} <= {"failed", "uninstalled", "pending-install"}
+
+
+async def test_fields_not_yet_honoured_are_refused_by_name(
+    helm_controller: Manager, kube: ResourceClient, namespace: str, helm_repo: HelmRepo,
+    helm_cli: HelmCLI,
+) -> None:  # fmt: skip
+    helm_repo.package("app", "1.0.0", templates={"configmap.yaml": REQUIRED}, values={})
+    await repository(kube, namespace, helm_repo)
+    unsupported: dict[str, Any] = {
+        "values": {"size": "small"},
+        "driftDetection": {"mode": "enabled"},
+        "postRenderers": [{"kustomize": {"images": [{"name": "x", "newTag": "2"}]}}],
+        "upgrade": {"crds": "CreateReplace"},
+    }
+    await kube.create(HELM_RELEASES, release("refused", namespace, **unsupported), namespace)
+    # driftDetection disabled and the default CRD policies are what eddy does.
+    fine: dict[str, Any] = {
+        "values": {"size": "small"},
+        "driftDetection": {"mode": "disabled"},
+        "install": {"crds": "Create"},
+        "upgrade": {"crds": "Skip"},
+    }
+    await kube.create(HELM_RELEASES, release("fine", namespace, **fine), namespace)
+
+    obj = await wait_condition(kube, namespace, "refused", "Ready", "False", "UnsupportedField")
+    message = condition(obj, "Ready")["message"]
+    for field in ("spec.driftDetection", "spec.postRenderers", "spec.upgrade.crds"):
+        assert field in message, message
+    assert condition(obj, "Stalled")["status"] == "True"
+    await wait_condition(kube, namespace, "fine", "Ready", "True", "InstallSucceeded")
+    assert [r["name"] for r in await helm_cli.releases(namespace)] == ["fine"]
