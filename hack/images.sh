@@ -68,7 +68,7 @@ base() {
 
 build() {
   need buildah buildah
-  local base_tar kustomize helm key out tmp store c b v
+  local base_tar kustomize helm key out c v
   base_tar=$(base)
   GOARCH=$goarch "$here/tools.sh" build kustomize helm >&2
   kustomize=$(GOARCH=$goarch "$here/tools.sh" path kustomize)
@@ -85,7 +85,7 @@ build() {
   tmp=$(mktemp -d "${TMPDIR:-/tmp}/eddy-image.XXXXXX")
   store=(--root "$tmp/storage" --runroot "$tmp/run" --storage-driver vfs)
   b() { buildah "${store[@]}" "$@"; }
-  trap 'b rm --all >/dev/null 2>&1 || true; rm -rf "$tmp"' RETURN
+  trap '[[ -n ${tmp:-} ]] && { b rm --all >/dev/null 2>&1 || true; rm -rf "$tmp"; }' EXIT
   [[ -x $python ]] || python=python3
   # From the tracked files only: a stale build/ folder in the checkout never leaks in.
   mkdir -p "$tmp/src"

@@ -129,6 +129,7 @@ class Node(Service):
         self._bridges: list[Process] = []
         self._processes: list[NodeProcess] = []
         self._scheduler: Process | None = None
+        self._forwards: dict[tuple[str, int], int] = {}
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -185,10 +186,16 @@ class Node(Service):
         self._start_bridge([f"in:{port}"], [])
 
     def forward(self, address: str, port: int) -> int:
-        """A host port on 127.0.0.1 that reaches address:port inside the node (a Service)."""
-        local = free_port()
-        self._start_bridge([], [f"out:{local}:{address}:{port}"])
-        return local
+        """A host port on 127.0.0.1 that reaches address:port inside the node (a Service).
+
+        Asking again for the same target gives the same port.
+        """
+        key = (address, port)
+        if key not in self._forwards:
+            local = free_port()
+            self._start_bridge([], [f"out:{local}:{address}:{port}"])
+            self._forwards[key] = local
+        return self._forwards[key]
 
     # -- pieces --------------------------------------------------------------
 
