@@ -10,7 +10,8 @@ from typing import Any
 
 import eddy_git
 from eddy_api.common import Reason
-from eddy_api.image import GitSpec, ImageUpdateAutomation, PushSpec
+from eddy_api.image import GitSpec, ImageUpdateAutomation, ImageUpdateAutomationSpec, PushSpec
+from eddy_api.schema import unhonoured_in_use
 from eddy_api.source import GitRepository, GitRepositoryRef
 from eddy_git import Author, CredentialsRefused, GitAuth, GitError
 from eddy_runtime import Attempt, Manager, Result, Step, StepError
@@ -176,6 +177,12 @@ class ImageUpdateAutomationAttempt(Attempt):
         return await self.report.failed(err)
 
     async def check_spec(self) -> Result | None:
+        unsupported = unhonoured_in_use(ImageUpdateAutomationSpec, self.spec)
+        if unsupported:
+            raise ConfigError(
+                f"{', '.join(unsupported)}: not supported by eddy yet; remove "
+                f"{'it' if len(unsupported) == 1 else 'them'} from the ImageUpdateAutomation"
+            )
         kind, source_namespace, source_name = source_ref(self.obj)
         if kind != "GitRepository":
             raise ConfigError(f"spec.sourceRef.kind {kind} is not supported; use GitRepository")

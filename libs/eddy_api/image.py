@@ -341,7 +341,12 @@ class CommitSpec:
     """How the commits are written."""
 
     author: CommitUser = prop("Author of the commits.", required=True, zero=CommitUser)
-    signing_key: SigningKey | None = prop("Sign the commits. " + NOT_HONOURED, honoured=False)
+    signing_key: SigningKey | None = prop(
+        "Sign the commits. "
+        + NOT_HONOURED
+        + " An ImageUpdateAutomation that sets it is refused (Ready=False, Stalled, naming it).",
+        honoured=False,
+    )
     message_template: str | None = prop(
         "Go text/template for the commit message, given the changes made."
     )
