@@ -6,6 +6,7 @@ Tests that need pods to run take `node`; `podinfo_image` is a small web app
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +31,9 @@ def node(control_plane: ControlPlane, node_registry: Registry) -> Iterator[Node]
     """containerd, kubelet, kube-proxy and CoreDNS next to the session's control plane."""
     if control_plane.external:
         pytest.skip("the local node joins the local control plane only")
+    if os.geteuid() != 0:
+        # Anything else missing (containerd, the CNI plugins …) fails loudly instead.
+        pytest.skip("the local node needs root: run the tests as root to include these")
     with Node(control_plane, node_registry) as started:
         yield started
 
