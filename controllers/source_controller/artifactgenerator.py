@@ -307,7 +307,10 @@ class ArtifactGeneratorAttempt(SourceAttempt):
         current = artifact_of(existing)
         old = current.digest if current is not None else None
         message = f"stored artifact for revision '{artifact['revision']}'"
+        # Consumers trust an artifact only when the status answers the object's generation.
+        generation = existing["metadata"].get("generation")
         status = {
+            "observedGeneration": generation,
             "artifact": artifact,
             "conditions": [
                 {
@@ -316,10 +319,12 @@ class ArtifactGeneratorAttempt(SourceAttempt):
                     "reason": Reason.SUCCEEDED,
                     "message": message,
                     "lastTransitionTime": now_rfc3339(),
+                    "observedGeneration": generation,
                 }
             ],
         }
-        if old == artifact["digest"]:
+        observed = (existing.get("status") or {}).get("observedGeneration")
+        if old == artifact["digest"] and observed == generation:
             return
         await client.patch_status(EXTERNAL_ARTIFACTS, name, {"status": status}, self.namespace)
         await self.manager.events.event(

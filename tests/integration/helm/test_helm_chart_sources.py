@@ -1,4 +1,4 @@
-"""chartRef to an OCIRepository: a chart pushed with `helm push`, installed and upgraded.
+"""chartRef to an OCIRepository or ExternalArtifact: a chart pushed with `helm push`, installed.
 
 The source-controller (a process) pulls the chart from a real registry; the
 release follows the chart's own version and keeps the artifact digest, as Flux does.
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from eddy_runtime.manager import Manager
-from eddy_runtime.resources import ResourceClient
+from eddy_runtime.resources import Resource, ResourceClient
 from eddy_testenv.observe import condition
 from eddy_testenv.registry import Registry
 from eddy_testenv.waiting import eventually
@@ -23,6 +23,9 @@ from .support import TEMPLATES, TIMEOUT, HelmCLI, release, wait_condition
 pytestmark = pytest.mark.integration
 
 CHART_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+ARTIFACT_GENERATORS = Resource(
+    "source.extensions.fluxcd.io", "v1beta1", "artifactgenerators", "ArtifactGenerator"
+)
 
 
 def oci_chart(name: str, namespace: str, url: str, **spec: Any) -> dict[str, Any]:
@@ -89,3 +92,35 @@ async def test_chart_ref_waits_for_a_missing_oci_repository(
     await kube.create(HELM_RELEASES, chart_ref_release("app", namespace, "nowhere"))
     obj = await wait_condition(kube, namespace, "app", "Ready", "False", "ArtifactFailed")
     assert f"OCIRepository '{namespace}/nowhere' not found" in condition(obj, "Ready")["message"]
+
+
+async def test_chart_ref_to_an_external_artifact_from_a_generator(
+    helm_controller: Manager,
+    kube: ResourceClient,
+    namespace: str,
+    oci_registry_anonymous: Registry,
+    helm_cli: HelmCLI,
+) -> None:
+    registry = oci_registry_anonymous
+    path = f"charts/{namespace[:30]}-{secrets.token_hex(3)}"
+    registry.publish("app", "2.0.0", repository=path, templates=TEMPLATES,
+                     values={"greeting": "generated"})  # fmt: skip
+    await kube.create(OCI_REPOSITORIES, oci_chart("app-chart", namespace,
+                                                  registry.url(f"{path}/app"),
+                                                  ref={"tag": "2.0.0"}))  # fmt: skip
+    await kube.create(ARTIFACT_GENERATORS, {
+        "apiVersion": ARTIFACT_GENERATORS.api_version, "kind": ARTIFACT_GENERATORS.kind,
+        "metadata": {"name": "charts", "namespace": namespace},
+        "spec": {"sources": [{"alias": "oci", "kind": "OCIRepository", "name": "app-chart"}],
+                 "artifacts": [{"name": "app", "copy": [{"from": "@oci/app/",
+                                                         "to": "@artifact/"}]}]},
+    }, namespace)  # fmt: skip
+    obj = release("app", namespace, chartRef={"kind": "ExternalArtifact", "name": "app"})
+    del obj["spec"]["chart"]
+    await kube.create(HELM_RELEASES, obj, namespace)
+
+    obj = await wait_condition(kube, namespace, "app", "Ready", "True", "InstallSucceeded")
+    assert obj["status"]["lastAttemptedRevision"] == "2.0.0"
+    assert obj["status"]["lastAttemptedRevisionDigest"].startswith("sha256:")
+    [found] = await helm_cli.releases(namespace)
+    assert (found["chart"], found["status"]) == ("app-2.0.0", "deployed")
