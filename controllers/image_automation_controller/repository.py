@@ -13,7 +13,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from eddy_api.image import DEFAULT_EXCLUSION_LIST
+from eddy_api.image import DEFAULT_EXCLUSION_LIST, ImageRepositorySpec
+from eddy_api.schema import unhonoured_in_use
 from eddy_runtime import Attempt, Manager, Result, Step, StepError
 from eddy_runtime.conditions import SUCCEEDED, now_rfc3339
 from eddy_runtime.durations import parse_duration
@@ -34,6 +35,8 @@ from .registry import (
 from .reporting import Report, interval_of
 
 INVALID_EXCLUSION = "InvalidExclusionList"
+# A field eddy accepts for Flux's sake but does not act on yet is set.
+UNSUPPORTED = "UnsupportedField"
 LATEST_TAGS = 10
 
 
@@ -181,6 +184,19 @@ class ImageRepositoryAttempt(Attempt):
         return await self.report.failed(err)
 
     async def check_spec(self) -> Result | None:
+        # accessFrom is not acted on by Flux either: accepted as Flux accepts it.
+        unsupported = [
+            path
+            for path in unhonoured_in_use(ImageRepositorySpec, self.spec)
+            if path != "spec.accessFrom"
+        ]
+        if unsupported:
+            raise StepError(
+                f"{', '.join(unsupported)}: not supported by eddy yet; remove "
+                f"{'it' if len(unsupported) == 1 else 'them'} from the ImageRepository",
+                reason=UNSUPPORTED,
+                stalled=True,
+            )
         try:
             self.image = parse_image(str(self.spec.get("image") or ""))
         except ScanError as err:

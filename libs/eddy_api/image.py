@@ -60,7 +60,9 @@ class ImageRepositorySpec:
     )
     proxy_secret_ref: LocalObjectReference | None = prop(
         "Secret with the proxy (`address`, optional `username` and `password`) to reach the "
-        "registry through. " + NOT_HONOURED,
+        "registry through. "
+        + NOT_HONOURED
+        + " An ImageRepository that sets it is refused (Ready=False, Stalled, naming it).",
         honoured=False,
     )
     service_account_name: str | None = prop(
@@ -82,7 +84,9 @@ class ImageRepositorySpec:
     )
     provider: str = prop(
         "How to authenticate: `generic` (credentials from secretRef), or a cloud identity "
-        "(`aws`, `azure`, `gcp`). " + NOT_HONOURED,
+        "(`aws`, `azure`, `gcp`). "
+        + NOT_HONOURED
+        + " A provider other than `generic` is refused (Ready=False, Stalled, naming it).",
         enum=CLOUD_PROVIDERS,
         default="generic",
         honoured=False,

@@ -194,6 +194,8 @@ async def test_bad_input_is_reported_not_fatal(
         "missing-image": {"image": f"{registry.host}/no/such", "insecure": True,
                           "secretRef": {"name": "right"}},
         "good": {"image": image, "insecure": True, "secretRef": {"name": "right"}},
+        "proxied": {"image": image, "insecure": True, "proxySecretRef": {"name": "proxy"}},
+        "cloud": {"image": image, "insecure": True, "provider": "aws"},
     }  # fmt: skip
     for name, spec in cases.items():
         await kube.create(IMAGE_REPOSITORIES, manifest("ImageRepository", name, ns,
@@ -238,6 +240,8 @@ async def test_bad_input_is_reported_not_fatal(
         "anonymous": ("AuthenticationFailed", "requires authentication"),
         "wrong-creds": ("AuthenticationFailed", "refused the credentials"),
         "missing-image": ("ImageNotFound", "not found"),
+        "proxied": ("UnsupportedField", "spec.proxySecretRef: not supported"),
+        "cloud": ("UnsupportedField", "spec.provider: not supported"),
     }
     for name, (reason, words) in expected.items():
         cond = await eventually(functools.partial(settled, IMAGE_REPOSITORIES, name))
