@@ -230,6 +230,16 @@ class HelmReleaseAttempt(Attempt):
     # -- steps ----------------------------------------------------------------------
 
     async def check_dependencies(self) -> Result | None:
+        # Before anything else, the HelmChart included: refused fields stop here.
+        unsupported = self._unsupported()
+        if unsupported:
+            raise StepError(
+                f"{', '.join(unsupported)}: not supported by eddy yet; remove "
+                f"{'it' if len(unsupported) == 1 else 'them'} from the HelmRelease "
+                "(see the fields not yet honoured in eddy's API documentation)",
+                reason=UNSUPPORTED,
+                stalled=True,
+            )
         try:
             await check_dependencies(
                 self.obj, self.reconciler.lookup_release, self.settings.no_cross_namespace_refs
@@ -386,15 +396,6 @@ class HelmReleaseAttempt(Attempt):
         return [path for path in found if not done.get(path, False)]
 
     async def connect(self) -> Result | None:
-        unsupported = self._unsupported()
-        if unsupported:
-            raise StepError(
-                f"{', '.join(unsupported)}: not supported by eddy yet; remove "
-                f"{'it' if len(unsupported) == 1 else 'them'} from the HelmRelease "
-                "(see the fields not yet honoured in eddy's API documentation)",
-                reason=UNSUPPORTED,
-                stalled=True,
-            )
         storage_ns = self.spec.get("storageNamespace")
         if storage_ns and storage_ns != self.namespace:
             # The helm CLI keeps release records in the release's namespace.

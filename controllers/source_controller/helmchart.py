@@ -66,6 +66,11 @@ class HelmChartAttempt(SourceAttempt):
 
     async def reconcile_source(self) -> None:
         """The source object, which must exist and (except OCI, which has none) have an artifact."""
+        if self.spec.get("verify") is not None:
+            raise invalid_spec(
+                "spec.verify: not supported by eddy yet; chart signatures are not verified, "
+                "remove the field to use the chart unverified"
+            )
         ref = self.spec.get("sourceRef") or {}
         kind, name = str(ref.get("kind", "")), str(ref.get("name", ""))
         resource = _SOURCES.get(kind)

@@ -398,7 +398,9 @@ class HelmChartSpec:
         "Namespaces allowed to refer to this chart. " + NOT_HONOURED, honoured=False
     )
     verify: OCIRepositoryVerification | None = prop(
-        "Verify the chart's signature (OCI HelmRepository only). " + NOT_HONOURED,
+        "Verify the chart's signature (OCI HelmRepository only). "
+        + NOT_HONOURED
+        + " A HelmChart that sets it is refused (Ready=False, Stalled, naming the field).",
         honoured=False,
     )
 

@@ -137,7 +137,9 @@ async def test_repository_and_chart_failures(
         "norange": ("good", {"version": ">=5"}, "ChartPullFailed", "matches '>=5'"),
         "tampered": ("tampered", {}, "ChartPullFailed", "has digest"),
         "nosource": ("absent", {}, "SourceUnavailable", "does not exist"),
-    }
+        "verify": ("good", {"verify": {"provider": "cosign", "secretRef": {"name": "keys"}}},
+                   "InvalidConfiguration", "spec.verify: not supported"),
+    }  # fmt: skip
     for name, (source, spec, _, _) in charts.items():
         body = helm_chart(name, namespace, "demo", "HelmRepository", source)
         body["spec"].update(spec)  # type: ignore[attr-defined]
