@@ -74,6 +74,7 @@ screenshots: venv tools system-deps
 
 crds: venv tools
 	$(BIN)/python -m eddy_api.crdgen manifests/crds
+	@rm -f charts/eddy/crds/*.yaml && cp manifests/crds/*_*.yaml charts/eddy/crds/
 	@$(MAKE) --no-print-directory install-yaml
 
 ## The install manifests the `eddy` command ships: manifests/, built. Run after changing manifests/.

@@ -277,27 +277,33 @@ def test_dependencies_say_why_not_applied(scene: Scene, page: Browser) -> None:
 
 
 def test_sources_and_cluster_overview(scene: Scene, page: Browser) -> None:
+    # The page re-renders on every live update, so each check reads what it needs from
+    # the elements in one go and is retried when they were replaced meanwhile.
+    def source_row() -> tuple[str, str] | None:
+        for row in page.css("#GitRepository tbody tr"):
+            text = row.text
+            if scene.namespace in text:
+                return row.get_attribute("data-state") or "", text
+        return None
+
     page.get(scene.url("/sources"))
-    row = page.wait(
+    _, text = page.wait(
         "the GitRepository is listed Ready with its revision",
-        lambda: next(
-            (r for r in page.css("#GitRepository tbody tr") if scene.namespace in r.text), None
-        ),
+        lambda: (found := source_row()) and found[0] == "Ready" and "main@" in found[1] and found,
     )
-    assert row.get_attribute("data-state") == "Ready"
-    assert "main@" in row.text and "branch: main" in row.text
+    assert "branch: main" in text
     page.get(scene.url(f"/sources/GitRepository/{scene.namespace}/app"))
     used_by = page.wait(
         "the source's page lists what uses it",
-        lambda: (p := page.css(".panel")) and "web" in p[0].text and p[0],
+        lambda: (p := page.css(".panel")) and "web" in (t := p[0].text) and t,
     )
-    assert "frontend" in used_by.text and "db" in used_by.text
+    assert "frontend" in used_by and "db" in used_by
     page.get(scene.url("/overview"))
     attention = page.wait(
         "the overview puts the waiting application first",
-        lambda: (t := page.css("#attention")) and f"{scene.namespace}" in t[0].text and t[0],
+        lambda: (a := page.css("#attention")) and scene.namespace in (t := a[0].text) and t,
     )
-    assert "frontend" in attention.text
+    assert "frontend" in attention
     assert page.errors() == []
 
 
