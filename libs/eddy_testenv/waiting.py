@@ -26,3 +26,16 @@ async def eventually(
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+
+
+def until(
+    what: str, check: Callable[[], object], timeout: float = 20.0, interval: float = 0.3
+) -> None:
+    """The blocking form of `eventually`, for tests that drive kubectl or a browser:
+    poll `check` until it is truthy; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting until {what}")

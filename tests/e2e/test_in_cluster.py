@@ -15,7 +15,7 @@ import os
 import secrets
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from eddy_testenv.gitserver import GitHTTPServer, GitRepo
 from eddy_testenv.node import NODE_ADDRESS, Node
 from eddy_testenv.process import find_binary
 from eddy_testenv.registry import Registry
+from eddy_testenv.waiting import until
 
 pytestmark = pytest.mark.e2e
 
@@ -64,15 +65,6 @@ def kubectl(node: Node, *args: str, stdin: str | None = None) -> str:
 def get_json(node: Node, *args: str) -> Doc:
     found: Doc = json.loads(node.kubectl("get", "-o", "json", *args))
     return found
-
-
-def wait_until(what: str, check: Callable[[], bool], timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting until {what}")
 
 
 def restricted_namespace(node: Node, name: str) -> None:
@@ -118,7 +110,7 @@ def wait_available(node: Node, namespace: str) -> None:
         return names >= set(CONTROLLERS)
 
     try:
-        wait_until(f"every controller in {namespace} is Available", available)
+        until(f"every controller in {namespace} is Available", available, TIMEOUT, 1.0)
     except AssertionError:
         pods = node.kubectl("get", "pods", f"--namespace={namespace}", "-o", "wide")
         events = node.kubectl("get", "events", f"--namespace={namespace}")
@@ -195,7 +187,8 @@ def test_manifests_run_eddy_in_pods_from_git_to_cluster(
         node.kubectl("create", "namespace", target)
         git_repo.commit({"app/settings.yaml": config_map("hello")})
         node.kubectl("apply", "-f", "-", stdin=sync(namespace, target, url))
-        wait_until("the first revision is applied", lambda: greeting(node, target) == "hello")
+        until("the first revision is applied", lambda: greeting(node, target) == "hello",
+              TIMEOUT, 1.0)  # fmt: skip
         source = get_json(node, "gitrepository", "app", f"--namespace={namespace}")
         artifact_url = source["status"]["artifact"]["url"]
         assert artifact_url.startswith(f"http://source-controller.{namespace}.svc.cluster.local.")
@@ -206,8 +199,8 @@ def test_manifests_run_eddy_in_pods_from_git_to_cluster(
                      f"reconcile.fluxcd.io/requestedAt={time.time()}")  # fmt: skip
         node.kubectl("delete", "pod", f"--namespace={namespace}", "-l",
                      "app=kustomize-controller", "--wait=false")  # fmt: skip
-        wait_until("the new revision is applied by the new pod",
-                   lambda: greeting(node, target) == "again")  # fmt: skip
+        until("the new revision is applied by the new pod",
+              lambda: greeting(node, target) == "again", TIMEOUT, 1.0)  # fmt: skip
         wait_available(node, namespace)
         node.kubectl("delete", "namespace", target, "--wait=false")
     finally:

@@ -26,6 +26,7 @@ from eddy_testenv import ControlPlane, find_binary, free_port
 from eddy_testenv.controllers import ControllerProcess
 from eddy_testenv.gitserver import GitHTTPServer, GitRepo
 from eddy_testenv.helmrepo import HelmRepo
+from eddy_testenv.waiting import until
 
 from .support import (
     Doc,
@@ -119,15 +120,6 @@ data:
 """
 
 
-def wait_until(what: str, check: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {TIMEOUT:.0f}s waiting until {what}")
-
-
 def wait_ready(admin: Path, resource: str, name: str, namespace: str) -> None:
     conditions: list[Doc] = []
 
@@ -138,7 +130,7 @@ def wait_ready(admin: Path, resource: str, name: str, namespace: str) -> None:
         return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
     try:
-        wait_until(f"{resource} {name} is Ready", ready)
+        until(f"{resource} {name} is Ready", ready, TIMEOUT)
     except AssertionError as err:
         raise AssertionError(f"{err}; its conditions: {conditions}") from None
 
