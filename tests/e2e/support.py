@@ -144,3 +144,37 @@ async def wait_for(
 def config_map(name: str, **data: str) -> str:
     lines = "".join(f'  {k}: "{v}"\n' for k, v in data.items())
     return f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n{lines}"
+
+
+# The application most process-level tests deploy: two replicas behind a Service.
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: web
+          image: nginx:1.27
+"""
+SERVICE = """\
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector: {app: web}
+  ports: [{port: 80}]
+"""
+
+
+def settings_map(greeting: str) -> str:
+    """The `settings` ConfigMap whose `greeting` a test changes to follow a revision."""
+    return config_map("settings", greeting=greeting)

@@ -25,41 +25,9 @@ from eddy_testenv.controllers import ControllerProcess
 from eddy_testenv.dashboard import Browser, DashboardProcess
 from eddy_testenv.gitserver import GitHTTPServer, GitRepo, GitRepos
 
+from .support import DEPLOYMENT, SERVICE, settings_map
+
 TIMEOUT = 60.0
-
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 2
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-        - name: web
-          image: nginx:1.27
-"""
-SERVICE = """\
-apiVersion: v1
-kind: Service
-metadata:
-  name: web
-spec:
-  selector: {app: web}
-  ports: [{port: 80}]
-"""
-
-
-def config_map(greeting: str) -> str:
-    return (
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
-        f"data:\n  greeting: {greeting}\n"
-    )
 
 
 @dataclass
@@ -121,8 +89,8 @@ def scene(
         {
             "web/deployment.yaml": DEPLOYMENT,
             "web/service.yaml": SERVICE,
-            "web/configmap.yaml": config_map("hello"),
-            "db/configmap.yaml": config_map("db").replace("settings", "db-settings"),
+            "web/configmap.yaml": settings_map("hello"),
+            "db/configmap.yaml": settings_map("db").replace("settings", "db-settings"),
         },
         message="first version of the web app",
     )
@@ -249,7 +217,9 @@ def test_drift_after_kubectl_scale(scene: Scene, page: Browser) -> None:
 
 def test_history_after_push(scene: Scene, page: Browser) -> None:
     first = scene.get("kustomization", "web")["status"]["lastAppliedRevision"]
-    second = scene.repo.commit({"web/configmap.yaml": config_map("bonjour")}, message="say bonjour")
+    second = scene.repo.commit(
+        {"web/configmap.yaml": settings_map("bonjour")}, message="say bonjour"
+    )
     page.get(scene.url(f"/apps/Kustomization/{scene.namespace}/web?tab=history"))
     page.click('button[data-action="reconcile-source"]')
     page.wait(

@@ -18,42 +18,10 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from eddy_testenv.controllers import ControllerProcess
 from eddy_testenv.gitserver import GitHTTPServer, GitRepo
 
+from .support import DEPLOYMENT, SERVICE, settings_map
+
 MERGE = "application/merge-patch+json"
 TIMEOUT = 60.0
-
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 2
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-        - name: web
-          image: nginx:1.27
-"""
-SERVICE = """\
-apiVersion: v1
-kind: Service
-metadata:
-  name: web
-spec:
-  selector: {app: web}
-  ports: [{port: 80}]
-"""
-
-
-def config_map(greeting: str) -> str:
-    return (
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
-        f"data:\n  greeting: {greeting}\n"
-    )
 
 
 async def eventually(what: str, check: Callable[[], Awaitable[bool]]) -> float:
@@ -84,7 +52,7 @@ async def test_commit_sync_drift_and_prune(
         {
             "app/deployment.yaml": DEPLOYMENT,
             "app/service.yaml": SERVICE,
-            "app/configmap.yaml": config_map("hello"),
+            "app/configmap.yaml": settings_map("hello"),
         }
     )
 
@@ -158,7 +126,7 @@ async def test_commit_sync_drift_and_prune(
 
     # A new commit reaches the cluster once the source sees it; `flux reconcile
     # source git` asks for that through the requestedAt annotation.
-    second = git_repo.commit({"app/configmap.yaml": config_map("hello-again")})
+    second = git_repo.commit({"app/configmap.yaml": settings_map("hello-again")})
     await request_reconcile(custom, namespace, "app")
     await eventually("the second commit is applied", lambda: applied(second))
     settings = await core.read_namespaced_config_map("settings", namespace)

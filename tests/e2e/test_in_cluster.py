@@ -28,6 +28,8 @@ from eddy_testenv.process import find_binary
 from eddy_testenv.registry import Registry
 from eddy_testenv.waiting import until
 
+from .support import settings_map
+
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -185,7 +187,7 @@ def test_manifests_run_eddy_in_pods_from_git_to_cluster(
         url = git_server.repo_url(git_repo.name).replace("127.0.0.1", NODE_ADDRESS)
         target = f"{namespace}-app"
         node.kubectl("create", "namespace", target)
-        git_repo.commit({"app/settings.yaml": config_map("hello")})
+        git_repo.commit({"app/settings.yaml": settings_map("hello")})
         node.kubectl("apply", "-f", "-", stdin=sync(namespace, target, url))
         until("the first revision is applied", lambda: greeting(node, target) == "hello",
               TIMEOUT, 1.0)  # fmt: skip
@@ -194,7 +196,7 @@ def test_manifests_run_eddy_in_pods_from_git_to_cluster(
         assert artifact_url.startswith(f"http://source-controller.{namespace}.svc.cluster.local.")
 
         # A kustomize-controller pod deleted mid-reconcile: its replacement applies the commit.
-        git_repo.commit({"app/settings.yaml": config_map("again")})
+        git_repo.commit({"app/settings.yaml": settings_map("again")})
         node.kubectl("annotate", "--overwrite", f"--namespace={namespace}", "gitrepository/app",
                      f"reconcile.fluxcd.io/requestedAt={time.time()}")  # fmt: skip
         node.kubectl("delete", "pod", f"--namespace={namespace}", "-l",
@@ -234,13 +236,6 @@ def test_chart_runs_eddy_in_pods(node: Node, eddy_image: str, install_namespace:
         assert_runs_as_its_service_account(node, install_namespace)
     finally:
         cleanup(node, install_namespace, docs)
-
-
-def config_map(greeting: str) -> str:
-    return (
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
-        f"data:\n  greeting: {greeting}\n"
-    )
 
 
 def greeting(node: Node, namespace: str) -> str:
