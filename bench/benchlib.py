@@ -121,3 +121,14 @@ async def create_all(
             await kube.create(resource, body)
 
     await asyncio.gather(*(creator() for _ in range(creators)))
+
+
+def print_scale_figures(label: str, count: int, created: float, elapsed: float, pid: int) -> None:
+    """The figures of one scale run, in the layout every source benchmark prints."""
+    rss, cpu = peak_rss_mib(pid), cpu_seconds(pid)
+    print(f"{label + ':':<24}{count}")
+    print(f"created in:             {created:.2f} s")
+    print(f"first create to Ready:  {elapsed:.2f} s")
+    print(f"controller peak RSS:    {rss:.1f} MiB")
+    print(f"controller CPU:         {cpu:.1f} s ({1000 * cpu / count:.0f} ms per object)")
+    print()

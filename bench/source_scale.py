@@ -21,9 +21,8 @@ from pathlib import Path
 
 from benchlib import (
     ReadyCounter,
-    cpu_seconds,
     create_all,
-    peak_rss_mib,
+    print_scale_figures,
     start_controller,
     stop_controller,
 )
@@ -88,14 +87,7 @@ async def run_once(plane: ControlPlane, workdir: Path, count: int, git: GitHTTPS
             created = time.monotonic() - started
             await counter.wait(600)
             elapsed = time.monotonic() - started
-        rss = peak_rss_mib(proc.pid)
-        cpu = cpu_seconds(proc.pid)
-        print(f"GitRepositories:        {count}")
-        print(f"created in:             {created:.2f} s")
-        print(f"first create to Ready:  {elapsed:.2f} s")
-        print(f"controller peak RSS:    {rss:.1f} MiB")
-        print(f"controller CPU:         {cpu:.1f} s ({1000 * cpu / count:.0f} ms per object)")
-        print()
+        print_scale_figures("GitRepositories", count, created, elapsed, proc.pid)
     finally:
         await stop_controller(proc, 20)
         await api.close()
