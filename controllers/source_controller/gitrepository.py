@@ -18,6 +18,7 @@ from eddy_api.common import INCLUDE_UNAVAILABLE, Reason
 from eddy_artifacts.errors import ArtifactError
 from eddy_artifacts.extract import extract_archive
 from eddy_artifacts.ignore import source_ignore_rules
+from eddy_git import CommitDetails
 from eddy_runtime import Controller, Manager, Obj, Step, Watch, ref_key
 from eddy_runtime.predicates import artifact_changed
 
@@ -40,6 +41,7 @@ class GitRepositoryAttempt(SourceAttempt):
         self.url = str(self.spec.get("url", ""))
         self.includes: list[tuple[dict[str, Any], dict[str, Any]]] = []
         self.resolved: git.ResolvedRef | None = None
+        self.commit: CommitDetails | None = None
         self.tree: Path | None = None
 
     def steps(self) -> Sequence[Step]:
@@ -116,7 +118,9 @@ class GitRepositoryAttempt(SourceAttempt):
         self.tree = self.scratch / "tree"
         self.tree.mkdir()
         sparse = [str(p) for p in self.spec.get("sparseCheckout") or []]
-        self.resolved = await git.checkout(self.url, auth, timeout, choose, self.tree, sparse)
+        self.resolved, self.commit = await git.checkout(
+            self.url, auth, timeout, choose, self.tree, sparse
+        )
 
     def _up_to_date(self, revision: str) -> bool:
         """Same revision, same content settings, artifact on disk: nothing to build."""
@@ -152,6 +156,9 @@ class GitRepositoryAttempt(SourceAttempt):
             GIT_REPOSITORIES.kind, self.namespace, self.name, f"{self.resolved.commit}.tar.gz"
         )
         self.artifact = await self.storage.archive(rel, tree, self.resolved.revision, rules.ignored)
+        if self.commit is not None:
+            # Who wrote this revision and why: the dashboard shows it in the history.
+            self.artifact["metadata"] = self.commit.as_metadata()
         self.status["artifact"] = self.artifact
         self.status["observedIgnore"] = self.spec.get("ignore")
         self.status["observedInclude"] = self.spec.get("include")

@@ -10,7 +10,6 @@ import base64
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,12 +86,12 @@ def _read(url: str, auth: GitAuth, sha: str, timeout: float) -> Commit:
             if total > MAX_BYTES:
                 break
             files[path] = blob.as_raw_string().decode("utf-8", "replace")
-        when = datetime.fromtimestamp(commit.author_time, UTC).isoformat().replace("+00:00", "Z")
+        details = eddy_git.details_of(commit)
         return Commit(
             sha=sha,
-            author=commit.author.decode(errors="replace"),
-            date=when,
-            message=commit.message.decode(errors="replace").strip(),
+            author=details.author,
+            date=details.date,
+            message=details.message,
             files=files,
         )
 

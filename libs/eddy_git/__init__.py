@@ -5,6 +5,7 @@ authenticate, redact and fail the same way because both use this one client.
 """
 
 from eddy_git.auth import GitAuth, auth_from_data, auth_without_secret, scheme_of
+from eddy_git.commits import CommitDetails, details_of
 from eddy_git.errors import CredentialsRefused, Diverged, GitError, git_failed, timed_out
 from eddy_git.run import in_thread, list_refs
 from eddy_git.scratch import ScratchRepo, peel, scratch_repo
@@ -14,6 +15,7 @@ from eddy_git.tree import Author, commit_files, files, write_tree
 __all__ = [
     "PEELED",
     "Author",
+    "CommitDetails",
     "CredentialsRefused",
     "Diverged",
     "GitAuth",
@@ -23,6 +25,7 @@ __all__ = [
     "auth_from_data",
     "auth_without_secret",
     "commit_files",
+    "details_of",
     "files",
     "git_failed",
     "in_thread",

@@ -8,8 +8,6 @@ application is not applied yet.
 from __future__ import annotations
 
 import asyncio
-import base64
-import gzip
 import json
 from typing import Any
 
@@ -18,8 +16,10 @@ import yaml
 from eddy_runtime import conditions
 from eddy_runtime.discovery import Discovery, DiscoveryError
 from eddy_runtime.kstatus import assess
-from eddy_runtime.resources import EVENTS, SECRETS, ApiError, Obj, Resource, ResourceClient
+from eddy_runtime.resources import EVENTS, ApiError, Obj, Resource, ResourceClient
+from eddy_web.health import summarize
 from eddy_web.hub import Hub
+from eddy_web.inventory import inventory_refs
 from eddy_web.kinds import APPS, RESOURCES, SELF_SUBJECT_ACCESS_REVIEWS
 from eddy_web.summary import READY, helm_chart_of, row, source_ref, state_of
 
@@ -42,7 +42,7 @@ async def describe(hub: Hub, kind: str, namespace: str, name: str) -> dict[str, 
     if obj is None:
         return None
     found: dict[str, Any] = {
-        "row": row(obj),
+        "row": hub.row(obj),
         "conditions": (obj.get("status") or {}).get("conditions") or [],
         "spec": obj.get("spec") or {},
         "metadata": {k: v for k, v in _dict(obj.get("metadata")).items() if k != "managedFields"},
@@ -61,7 +61,15 @@ async def describe(hub: Hub, kind: str, namespace: str, name: str) -> dict[str, 
             for src in [hub.get(ref["kind"], ref["namespace"], ref["name"])] if src
         ]  # fmt: skip
         found["tree"], found["drift"] = await _tree(hub.client, obj)
-        found["history"] = _history(obj, events)
+        if not found["row"]["health"]:
+            # What the tree just read is fresher than the list's last assessment.
+            health, why = summarize(
+                [(f"{n['kind']}/{n['name']}", n["health"]["state"], n["health"]["message"])
+                 for n in found["tree"] if n.get("health")]
+            )  # fmt: skip
+            if health:
+                found["row"]["health"], found["row"]["healthMessage"] = health, why
+        found["history"] = with_commits(_history(obj, events), found["sources"])
     else:
         found["consumers"] = _consumers(hub, kind, namespace, name)
     return found
@@ -247,77 +255,27 @@ def _history(obj: Obj, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     )
 
 
-# -- the resource tree ------------------------------------------------------------------
+def with_commits(
+    history: list[dict[str, Any]], sources: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Each Git revision of the history with its commit's author, date and message.
 
-
-def _parse_id(entry: dict[str, Any]) -> dict[str, str] | None:
-    parts = str(entry.get("id", "")).split("_")
-    if len(parts) != 4:
-        return None
-    namespace, name, group, kind = parts
-    version = str(entry.get("v", "v1"))
-    return {
-        "namespace": namespace,
-        "name": name,
-        "kind": kind,
-        "apiVersion": f"{group}/{version}" if group else version,
-    }
-
-
-async def _helm_manifest_refs(client: ResourceClient, obj: Obj) -> list[dict[str, str]]:
-    """The objects of a Helm release's latest revision, read from Helm's own storage."""
-    status = _dict(obj.get("status"))
-    history = status.get("history") or []
-    if not history:
-        return []
-    latest = _dict(history[0])
-    spec = _dict(obj.get("spec"))
-    release, version = latest.get("name"), latest.get("version")
-    namespace = str(
-        spec.get("storageNamespace") or latest.get("namespace") or obj["metadata"]["namespace"]
-    )
-    secret = await client.get_or_none(
-        SECRETS, f"sh.helm.release.v1.{release}.v{version}", namespace
-    )
-    if secret is None:
-        return []
-    encoded = str(_dict(secret.get("data")).get("release", ""))
-    return release_objects(encoded, str(latest.get("namespace") or namespace))
-
-
-def release_objects(encoded: str, target_ns: str) -> list[dict[str, str]]:
-    """The objects in a Helm release record as Helm stores it in a Secret's `release` key.
-
-    The Secret's data is base64 (the API's) of base64 (Helm's) of gzipped JSON,
-    whose `manifest` is the rendered YAML; objects without a namespace are in the
-    release's.
+    The source-controller records them in its artifact's metadata; a revision
+    that is no longer the source's artifact keeps only its name.
     """
-    raw = base64.b64decode(base64.b64decode(encoded))
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    manifest = str(json.loads(raw).get("manifest", ""))
-    refs = []
-    for doc in yaml.safe_load_all(manifest):
-        if not isinstance(doc, dict) or not doc.get("kind"):
-            continue
-        meta = _dict(doc.get("metadata"))
-        refs.append(
-            {
-                "apiVersion": str(doc.get("apiVersion", "")),
-                "kind": str(doc["kind"]),
-                "name": str(meta.get("name", "")),
-                "namespace": str(meta.get("namespace") or target_ns),
-            }
-        )
-    return refs
+    commits = {
+        str(artifact.get("revision", "")): artifact["commit"]
+        for artifact in (_dict(source.get("artifact")) for source in sources)
+        if artifact.get("commit")
+    }
+    for entry in history:
+        commit = commits.get(str(entry.get("revision", "")))
+        if commit:
+            entry["commit"] = commit
+    return history
 
 
-async def inventory_refs(client: ResourceClient, obj: Obj) -> list[dict[str, str]]:
-    """{apiVersion, kind, namespace, name} of each object the application applied."""
-    if obj.get("kind") == "HelmRelease":
-        return await _helm_manifest_refs(client, obj)
-    entries = _dict(_dict(obj.get("status")).get("inventory")).get("entries") or []
-    return [r for r in (_parse_id(_dict(e)) for e in entries) if r]
+# -- the resource tree ------------------------------------------------------------------
 
 
 async def watched_resources(client: ResourceClient, obj: Obj) -> set[tuple[Resource, str]]:

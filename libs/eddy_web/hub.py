@@ -16,7 +16,9 @@ from typing import Any
 
 from eddy_runtime.informer import Informer
 from eddy_runtime.resources import ApiError, Obj, Resource, ResourceClient
-from eddy_web.kinds import WATCHED, view_of
+from eddy_web.health import REFRESH_SECONDS, AppHealth, Key
+from eddy_web.inventory import inventory_refs
+from eddy_web.kinds import APPS, WATCHED, view_of
 from eddy_web.summary import row
 
 log = logging.getLogger("eddy.web")
@@ -37,6 +39,7 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self._started: asyncio.Task[None] | None = None
         self.last_used = time.monotonic()
+        self.health = AppHealth(client, inventory_refs, self._health_changed)
 
     async def start(self) -> None:
         """Start the informers (once) and wait until each has listed."""
@@ -56,6 +59,34 @@ class Hub:
         waits = [asyncio.create_task(i.synced.wait()) for i in self.informers.values()]
         if waits:
             await asyncio.wait(waits, timeout=30)
+        self._tasks.append(asyncio.create_task(self._refresh_health()))
+
+    async def _refresh_health(self) -> None:
+        """Assess every application again now and then, while someone is looking."""
+        while True:
+            if self._subscribers:
+                self.assess_all()
+            await asyncio.sleep(REFRESH_SECONDS)
+
+    def assess_all(self) -> None:
+        for kind in APPS:
+            for obj in self.objects(kind):
+                self.health.request(obj)
+
+    def row(self, obj: Obj) -> dict[str, Any]:
+        """The list row, with the assessed health where the status does not say it."""
+        found = row(obj)
+        if not found["health"] and found["kind"] in APPS:
+            assessed = self.health.get((found["kind"], found["namespace"], found["name"]))
+            if assessed and assessed[0]:
+                found["health"], found["healthMessage"] = assessed
+        return found
+
+    def _health_changed(self, key: Key) -> None:
+        obj = self.get(*key)
+        if obj is not None and self._subscribers:
+            message = {"op": "upsert", "view": view_of(key[0]), "row": self.row(obj)}
+            self.publish(json.dumps(message, separators=(",", ":")))
 
     async def _probe(self, res: Resource) -> None:
         """Find kinds this identity may not list, or the cluster does not serve."""
@@ -70,6 +101,7 @@ class Hub:
             log.warning("cannot list %s yet: %s", res, err)
 
     async def close(self) -> None:
+        await self.health.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -95,7 +127,7 @@ class Hub:
         """Every row, by view, and the kinds this identity cannot see and why."""
         views: dict[str, list[dict[str, Any]]] = {"apps": [], "sources": [], "images": []}
         for kind, informer in self.informers.items():
-            views[view_of(kind)].extend(row(obj) for obj in informer.objects())
+            views[view_of(kind)].extend(self.row(obj) for obj in informer.objects())
         return {"views": views, "unavailable": self.unavailable, "served": list(self.informers)}
 
     # -- streams --------------------------------------------------------------
@@ -104,6 +136,7 @@ class Hub:
         queue: asyncio.Queue[str] = asyncio.Queue(maxsize=10_000)
         self._subscribers.add(queue)
         self.last_used = time.monotonic()
+        self.assess_all()
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue[str]) -> None:
@@ -111,10 +144,15 @@ class Hub:
         self.last_used = time.monotonic()
 
     def _changed(self, event: str, old: Obj | None, new: Obj) -> None:
-        if not self._subscribers:
-            return
         kind = str(new.get("kind", ""))
         meta = new.get("metadata") or {}
+        if kind in APPS:
+            if event == "DELETED":
+                self.health.forget((kind, meta.get("namespace", ""), meta.get("name", "")))
+            elif self._subscribers:
+                self.health.request(new)
+        if not self._subscribers:
+            return
         if event == "DELETED":
             message = {
                 "op": "delete",
@@ -124,7 +162,7 @@ class Hub:
                 "name": meta.get("name", ""),
             }
         else:
-            message = {"op": "upsert", "view": view_of(kind), "row": row(new)}
+            message = {"op": "upsert", "view": view_of(kind), "row": self.row(new)}
         self.publish(json.dumps(message, separators=(",", ":")))
 
     def publish(self, data: str) -> None:

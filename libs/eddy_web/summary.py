@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from eddy_git import commits
 from eddy_runtime import conditions
 from eddy_runtime.annotations import is_suspended, requested_at
 from eddy_runtime.resources import Obj
@@ -141,6 +142,18 @@ def _health(obj: Obj) -> str:
     return ""
 
 
+def commit_of(artifact: dict[str, Any]) -> dict[str, str] | None:
+    """The commit a Git artifact was built from, as its metadata names it."""
+    metadata = _dict(artifact.get("metadata"))
+    if not (metadata.get(commits.AUTHOR_KEY) or metadata.get(commits.MESSAGE_KEY)):
+        return None
+    return {
+        "author": str(metadata.get(commits.AUTHOR_KEY, "")),
+        "date": str(metadata.get(commits.DATE_KEY, "")),
+        "message": str(metadata.get(commits.MESSAGE_KEY, "")),
+    }
+
+
 def row(obj: Obj) -> dict[str, Any]:
     """The list row of any object the dashboard shows."""
     meta = _dict(obj.get("metadata"))
@@ -192,6 +205,9 @@ def _kind_facts(obj: Obj, spec: dict[str, Any], status: dict[str, Any]) -> dict[
             "lastUpdateTime": artifact.get("lastUpdateTime", ""),
             "url": artifact.get("url", ""),
         }
+        commit = commit_of(artifact)
+        if commit:
+            facts["artifact"]["commit"] = commit
     if kind == "Kustomization":
         facts["path"] = spec.get("path", "")
         facts["inventory"] = len(_dict(status.get("inventory")).get("entries") or [])

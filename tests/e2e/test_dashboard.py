@@ -161,6 +161,15 @@ def test_apps_list_shows_every_application_live(scene: Scene, page: Browser) -> 
     web = page.css(f'#apps tr[data-key="Kustomization/{scene.namespace}/web"]')[0]
     assert "GitRepository" in web.text and "main@" in web.text
 
+    # Without `wait`, health comes from the applied objects' kstatus: the ConfigMap
+    # of db is current; web's Deployment is healthy only once its Pods run on a node.
+    def health(name: str) -> str:
+        cell = page.css(f'#apps tr[data-key="Kustomization/{scene.namespace}/{name}"] .health')
+        return cell[0].text if cell else ""
+
+    page.wait("db is assessed Healthy", lambda: health("db") == "Healthy")
+    page.wait("web is assessed", lambda: health("web") in ("Progressing", "Healthy"))
+
     # Typing in the filter narrows the list; the URL keeps it for a deep link.
     search = page.one("#q")
     search.send_keys("front")
@@ -233,6 +242,13 @@ def test_history_after_push(scene: Scene, page: Browser) -> None:
     )
     newest = page.css("#history tbody tr")[0].text
     assert second[:7] in newest
+    # The commit's message and author come with it, from the GitRepository's artifact.
+    page.wait(
+        "the newest revision shows its commit",
+        lambda: "say bonjour" in page.css("#history tbody tr")[0].text,
+    )
+    commit = page.css("#history tbody tr")[0].find_element(By.CSS_SELECTOR, ".commit")
+    assert "say bonjour" in commit.text and "eddy test" in commit.text
     assert scene.get("configmap", "settings")["data"]["greeting"] == "bonjour"
     assert page.errors() == []
 

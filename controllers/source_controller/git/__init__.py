@@ -61,7 +61,7 @@ def _checkout(
     choose: ResolvedRef | Callable[[Mapping[str, str]], ResolvedRef],
     dest: Path,
     sparse: Sequence[str],
-) -> ResolvedRef:
+) -> tuple[ResolvedRef, eddy_git.CommitDetails]:
     chosen: list[ResolvedRef] = []
 
     def wants(refs: Mapping[str, str]) -> Sequence[str]:
@@ -83,9 +83,10 @@ def _checkout(
             )
         # Without an ls-remote first, an annotated tag is known by its tag object
         # only; the commit it names is read from what was fetched.
-        target = target.peeled(eddy_git.peel(repo, target.commit).id.decode())
+        commit = eddy_git.peel(repo, target.commit)
+        target = target.peeled(commit.id.decode())
         eddy_git.write_tree(repo, target.commit, dest, sparse, remote.check)
-        return target
+        return target, eddy_git.details_of(commit)
 
 
 async def list_refs(url: str, auth: GitAuth, timeout: float) -> Mapping[str, str]:
@@ -101,8 +102,9 @@ async def checkout(
     choose: ResolvedRef | Callable[[Mapping[str, str]], ResolvedRef],
     dest: Path,
     sparse: Sequence[str] = (),
-) -> ResolvedRef:
-    """Fetch a commit and write its files into dest; returns what was checked out.
+) -> tuple[ResolvedRef, eddy_git.CommitDetails]:
+    """Fetch a commit and write its files into dest; returns what was checked out and
+    what the commit says (author, date, message).
 
     `choose` is a ResolvedRef already resolved (after list_refs), or a function that
     resolves one from the refs the fetch itself advertises, saving a round trip

@@ -41,6 +41,10 @@ async def test_branch_artifact_new_commit_and_retention(
     stored = source_controller.storage.absolute(artifact["path"])
     assert artifact["digest"] == str(file_digest(stored))
     assert artifact["size"] == stored.stat().st_size
+    # The commit's author, date and message travel with the artifact.
+    assert artifact["metadata"]["commit.eddy.dev/author"] == "eddy test <test@eddy.invalid>"
+    assert artifact["metadata"]["commit.eddy.dev/message"] == "one"
+    assert artifact["metadata"]["commit.eddy.dev/date"].endswith("Z")
     assert condition(obj, "ArtifactInStorage")["status"] == "True"
     assert "stored artifact for revision" in condition(obj, "Ready")["message"]
     files = await download(artifact, tmp_path / "one")
@@ -62,6 +66,7 @@ async def test_branch_artifact_new_commit_and_retention(
     stamp = await request_reconcile(kube, GR, namespace, "app")
     obj = await handled(kube, GR, namespace, "app", stamp)
     assert obj["status"]["artifact"]["revision"] == f"main@sha1:{second}"
+    assert obj["status"]["artifact"]["metadata"]["commit.eddy.dev/message"] == "two"
     third = git_repos.commit(repo, {"extra.txt": "3"}, message="three")
     stamp = await request_reconcile(kube, GR, namespace, "app")
     obj = await handled(kube, GR, namespace, "app", stamp)

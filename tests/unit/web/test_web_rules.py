@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from eddy_web.actions import requested_now
-from eddy_web.detail import drift_of, release_objects
+from eddy_web.detail import drift_of, with_commits
+from eddy_web.health import from_status, summarize
+from eddy_web.inventory import release_objects
 from eddy_web.oidc import LoginError, OIDCLogin, OIDCSettings
 from eddy_web.sessions import safe_target, same_secret
 from eddy_web.summary import row, state_of
@@ -167,3 +169,53 @@ def test_only_paths_on_this_site_are_followed_after_a_login(target: str, kept: b
 def test_secrets_compare_whatever_is_sent() -> None:
     assert same_secret("abc", "abc")
     assert not same_secret("abc", "ábc")
+
+
+def test_application_health_is_its_worst_object() -> None:
+    assert summarize([]) == ("", "")
+    assert summarize([("ConfigMap/a", "Current", ""), ("Service/b", "Current", "")]) == (
+        "Healthy",
+        "2 objects current",
+    )
+    assert summarize(
+        [("ConfigMap/a", "Current", ""), ("Deployment/web", "InProgress", "Available: 0/2")]
+    ) == ("Progressing", "Deployment/web: Available: 0/2")
+    assert summarize(
+        [("Deployment/web", "InProgress", "x"), ("ConfigMap/gone", "NotFound", "object not found")]
+    ) == ("Missing", "ConfigMap/gone is not in the cluster")
+    assert summarize(
+        [("ConfigMap/gone", "NotFound", ""), ("Job/migrate", "Failed", "BackoffLimitExceeded")]
+    ) == ("Degraded", "Job/migrate: BackoffLimitExceeded")
+
+
+def test_health_from_the_status_when_the_controller_checks_it() -> None:
+    healthy = {"type": "Healthy", "status": "True", "message": "all current"}
+    assert from_status(obj([READY, healthy])) == ("Healthy", "all current")
+    assert from_status(obj([READY])) is None
+    assert row(obj([READY]))["health"] == ""
+
+
+def test_history_names_the_commit_of_its_source_artifact() -> None:
+    source = {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": {"name": "repo", "namespace": "team"},
+        "status": {
+            "artifact": {
+                "revision": "main@sha1:" + "b" * 40,
+                "metadata": {
+                    "commit.eddy.dev/author": "Ada <ada@example.com>",
+                    "commit.eddy.dev/date": "2026-01-02T03:04:05Z",
+                    "commit.eddy.dev/message": "scale the web tier\n\nbecause of load",
+                },
+            }
+        },
+    }
+    history = [{"revision": "main@sha1:" + "b" * 40}, {"revision": "main@sha1:" + "a" * 40}]
+    found = with_commits(history, [row(source)])
+    assert found[0]["commit"] == {
+        "author": "Ada <ada@example.com>",
+        "date": "2026-01-02T03:04:05Z",
+        "message": "scale the web tier\n\nbecause of load",
+    }
+    assert "commit" not in found[1]

@@ -32,7 +32,7 @@ function rowHtml(r) {
 <td class="nowrap">${sourceCell(r)}</td>
 <td>${revision(r.revision)}</td>
 <td class="nowrap">${when(r.lastApplied)}</td>
-<td>${r.health ? badge(r.health) : raw('<span class="muted">—</span>')}</td>
+<td class="health" title="${r.healthMessage || ""}">${r.health ? badge(r.health) : raw('<span class="muted">—</span>')}</td>
 <td class="msg" title="${r.message}">${r.message}</td>`.text + "</tr>";
 }
 

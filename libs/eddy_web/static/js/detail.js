@@ -78,11 +78,19 @@ function driftTab(d) {
   </tbody></table></div>`;
 }
 
+// The commit's subject and author; the whole message on hover.
+function commitCell(c) {
+  if (!c) return raw('<span class="muted">—</span>');
+  const subject = (c.message || "").split("\n")[0];
+  const author = (c.author || "").replace(/\s*<[^>]*>$/, "");
+  return html`<span class="subject" title="${c.message || ""}">${subject}</span><br><span class="muted author" title="${c.author || ""}">${author}${c.date ? " · " : ""}${c.date ? when(c.date) : ""}</span>`;
+}
+
 function historyTab(d) {
   const h = d.history || [];
   if (!h.length) return raw('<p class="empty">No revision applied yet.</p>');
-  return html`<div class="panel"><table class="grid" id="history"><thead><tr><th>Revision</th><th>Result</th><th>First applied</th><th>Last reconciled</th><th>Reconciliations</th><th>Details</th></tr></thead><tbody>
-  ${h.map((x) => html`<tr><td>${revision(x.revision)}</td><td>${x.status ? badge(x.status === "Failed" ? "Failed" : "Succeeded", x.status) : ""}</td><td class="nowrap">${when(x.first)}</td><td class="nowrap">${when(x.last)}</td><td>${String(x.count || "")}</td><td class="msg" title="${(x.messages || []).join("\n")}">${(x.messages || [])[0] || (x.version ? "Helm release v" + x.version : "")}</td></tr>`)}
+  return html`<div class="panel"><table class="grid" id="history"><thead><tr><th>Revision</th><th>Commit</th><th>Result</th><th>First applied</th><th>Last reconciled</th><th>Reconciliations</th><th>Details</th></tr></thead><tbody>
+  ${h.map((x) => html`<tr><td>${revision(x.revision)}</td><td class="commit">${commitCell(x.commit)}</td><td>${x.status ? badge(x.status === "Failed" ? "Failed" : "Succeeded", x.status) : ""}</td><td class="nowrap">${when(x.first)}</td><td class="nowrap">${when(x.last)}</td><td>${String(x.count || "")}</td><td class="msg" title="${(x.messages || []).join("\n")}">${(x.messages || [])[0] || (x.version ? "Helm release v" + x.version : "")}</td></tr>`)}
   </tbody></table></div>`;
 }
 
