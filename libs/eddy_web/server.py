@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import secrets
 import sys
 import webbrowser
@@ -29,15 +30,17 @@ from eddy_runtime.resources import ApiError, ResourceClient
 from eddy_web import actions, controllers, detail
 from eddy_web.hub import Hub
 from eddy_web.kinds import RESOURCES
-from eddy_web.oidc import OIDCLogin, OIDCSettings
+from eddy_web.oidc import LoginError, OIDCLogin, OIDCSettings
 from eddy_web.sessions import (
     COOKIE,
     CSRF_HEADER,
     Identity,
     Session,
     Sessions,
+    SessionTooLarge,
     safe_target,
     same_secret,
+    session_key,
 )
 
 log = logging.getLogger("eddy.web")
@@ -60,6 +63,8 @@ class Options:
     oidc: OIDCSettings | None = None
     secure_cookies: bool = True
     open_browser: bool = False
+    # The secret sessions are sealed with, shared by replicas; None: one per process.
+    session_secret: bytes | None = None
     # Local mode: the secret in the link that logs the browser in.
     login_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
@@ -71,7 +76,7 @@ class Dashboard:
         self.options = options
         self.configuration = configuration
         self.kube_as = kube_as
-        self.sessions = Sessions()
+        self.sessions = Sessions(session_key(options.session_secret))
         self.hubs: dict[Identity, Hub] = {}
         self.oidc = OIDCLogin(options.oidc) if options.oidc else None
         self._reaper: asyncio.Task[None] | None = None
@@ -207,7 +212,10 @@ async def oidc_callback(request: web.Request) -> web.StreamResponse:
     if dash.oidc is None:
         raise web.HTTPNotFound()
     identity, target = await dash.oidc.finish(request)
-    session_id, _ = dash.sessions.create(identity)
+    try:
+        session_id, _ = dash.sessions.create(identity)
+    except SessionTooLarge as err:
+        raise LoginError(str(err)) from err
     response = web.HTTPFound(target)
     set_session_cookie(response, dash, session_id)
     dash.oidc.clear_state(response)
@@ -461,7 +469,37 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="Send cookies over plain HTTP too (only behind a TLS-terminating proxy "
         "that talks HTTP to the dashboard on a trusted network).",
     )
+    p.add_argument(
+        "--session-key-file",
+        default="",
+        help="File holding the secret that seals session cookies ($EDDY_SESSION_KEY "
+        "otherwise); give every replica the same one. Without it each process makes its "
+        "own, and a restart logs everyone out.",
+    )
     OIDCSettings.add_arguments(p)
+
+
+def _session_secret(args: argparse.Namespace) -> bytes | None:
+    if args.session_key_file:
+        try:
+            with open(args.session_key_file, "rb") as handle:
+                secret = handle.read()
+        except OSError as err:
+            raise SystemExit(f"cannot read --session-key-file: {err.strerror}") from err
+    else:
+        secret = os.environ.get("EDDY_SESSION_KEY", "").encode()
+    if not secret.strip():
+        if args.oidc_issuer_url:
+            log.warning(
+                "no --session-key-file or $EDDY_SESSION_KEY: sessions last until this "
+                "process restarts and work on this replica only"
+            )
+        return None
+    try:
+        session_key(secret)
+    except ValueError as err:
+        raise SystemExit(str(err)) from err
+    return secret
 
 
 def options_from(args: argparse.Namespace) -> Options:
@@ -473,6 +511,7 @@ def options_from(args: argparse.Namespace) -> Options:
         oidc=OIDCSettings.from_args(args),
         secure_cookies=not args.insecure_cookies,
         open_browser=args.open,
+        session_secret=_session_secret(args),
     )
 
 

@@ -11,6 +11,7 @@ import json
 import secrets
 import subprocess
 import tempfile
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ import yaml
 from eddy_testenv import ControlPlane, find_binary
 from eddy_testenv.dashboard import Browser, DashboardProcess
 from eddy_testenv.dex import Dex, DexUser
+from eddy_testenv.waiting import until
 
 OPERATOR = DexUser("ann@example.com", secrets.token_urlsafe(12), ("platform",))
 VIEWER = DexUser("bob@example.com", secrets.token_urlsafe(12), ("auditors",))
@@ -68,6 +70,8 @@ class Site:
     plane: ControlPlane
     namespace: str
     dashboard: DashboardProcess
+    # A second replica with the same session key, as a Deployment with two Pods runs.
+    replica: DashboardProcess
 
     def kubectl(self, *args: str, stdin: str = "") -> str:
         done = subprocess.run(
@@ -91,21 +95,26 @@ def site(control_plane: ControlPlane) -> Iterator[Site]:
         dex = Dex([OPERATOR, VIEWER], [])
         secret_file = workdir / "client-secret"
         secret_file.write_text(dex.client_secret)
+        key_file = workdir / "session-key"
+        key_file.write_text(secrets.token_urlsafe(32))
+        args = [
+            f"--oidc-issuer-url={dex.issuer}",
+            f"--oidc-client-id={dex.client_id}",
+            f"--oidc-client-secret-file={secret_file}",
+            "--oidc-username-prefix=oidc:",
+            "--oidc-groups-prefix=oidc:",
+            f"--session-key-file={key_file}",
+        ]
         dashboard = DashboardProcess(
-            control_plane.kubeconfig,
-            workdir,
-            args=[
-                f"--oidc-issuer-url={dex.issuer}",
-                f"--oidc-client-id={dex.client_id}",
-                f"--oidc-client-secret-file={secret_file}",
-                "--oidc-username-prefix=oidc:",
-                "--oidc-groups-prefix=oidc:",
-            ],
-            name="oidc-dashboard",
+            control_plane.kubeconfig, workdir, args=args, name="oidc-dashboard"
         )
-        dashboard.process.argv.append(f"--oidc-redirect-url={dashboard.base_url}/auth/callback")
+        callback = f"--oidc-redirect-url={dashboard.base_url}/auth/callback"
+        dashboard.process.argv.append(callback)
+        replica = DashboardProcess(
+            control_plane.kubeconfig, workdir, args=[*args, callback], name="oidc-dashboard-2"
+        )
         dex.redirect_urls = [f"{dashboard.base_url}/auth/callback"]
-        site = Site(control_plane, namespace, dashboard)
+        site = Site(control_plane, namespace, dashboard, replica)
         site.kubectl("create", "namespace", namespace)
         site.kubectl("apply", "-f", "-", stdin=RBAC.format(ns=namespace))
         app = {
@@ -120,7 +129,7 @@ def site(control_plane: ControlPlane) -> Iterator[Site]:
             },
         }
         site.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(app))
-        with dex, dashboard:
+        with dex, dashboard, replica:
             yield site
         site.kubectl("delete", "namespace", namespace, "--wait=false")
         site.kubectl("delete", "clusterrole,clusterrolebinding", f"{namespace}-view")
@@ -188,4 +197,39 @@ def test_logged_out_requests_are_sent_to_the_provider(site: Site, browser: Brows
     browser.get(f"{site.dashboard.base_url}/sources")
     browser.one("#login")
     assert browser.driver.current_url.startswith(site.dashboard.base_url.rsplit(":", 1)[0])
+    assert "/dex/auth" in browser.driver.current_url
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def test_session_holds_across_replicas_and_restarts(site: Site, browser: Browser) -> None:
+    log_in(browser, site, OPERATOR)
+    # The other replica opens the same cookie (cookies do not depend on the port).
+    browser.get(f"{site.replica.base_url}/apps/Kustomization/{site.namespace}/app")
+    browser.wait(
+        "the second replica knows the person without a new login",
+        lambda: "Signed in as oidc:ann@example.com" in browser.text("#user"),
+    )
+    assert browser.driver.current_url.startswith(site.replica.base_url)
+    # A restarted dashboard still knows them, and acts as them.
+    site.dashboard.stop()
+    site.dashboard.start()
+    until("the restarted dashboard answers", lambda: answers(f"{site.dashboard.base_url}/healthz"))
+    browser.get(f"{site.dashboard.base_url}/apps/Kustomization/{site.namespace}/app")
+    browser.click('button[data-action="suspend"]')
+    browser.wait("the suspend after the restart is done", lambda: site.suspended() is True)
+    browser.click('button[data-action="resume"]')
+    browser.wait("and resumed", lambda: site.suspended() is False)
+    # A cookie sealed with another key (or forged) is nobody's session.
+    browser.driver.delete_all_cookies()
+    browser.get(f"{site.dashboard.base_url}/healthz")
+    browser.driver.add_cookie({"name": "eddy_session", "value": "A" * 120, "path": "/"})
+    browser.get(f"{site.dashboard.base_url}/sources")
+    browser.one("#login")
     assert "/dex/auth" in browser.driver.current_url

@@ -74,6 +74,13 @@ def test_chart_dashboard_matches_the_manifests(tmp_path: Path) -> None:
     assert container["securityContext"] == base["containers"][0]["securityContext"]
     assert "--oidc-username-prefix=oidc:" in container["args"]
     assert container["args"] == base["containers"][0]["args"]
+    # Both read the session key from the same optional Secret; the chart makes it.
+    assert container["env"] == base["containers"][0]["env"]
+    key = next(e for e in container["env"] if e["name"] == "EDDY_SESSION_KEY")
+    assert key["valueFrom"]["secretKeyRef"] == {
+        "name": "eddy-dashboard-session", "key": "key", "optional": True,
+    }  # fmt: skip
+    assert len(named(chart, "Secret", "eddy-dashboard-session")["data"]["key"]) >= 32
     scripts = (ROOT / "pyproject.toml").read_text()
     assert re.search(r'^eddy-dashboard = "eddy_web', scripts, re.MULTILINE)
 

@@ -6,6 +6,7 @@ import base64
 import gzip
 import json
 import re
+import time
 from typing import Any
 
 import pytest
@@ -15,7 +16,14 @@ from eddy_web.detail import drift_of, with_commits
 from eddy_web.health import from_status, summarize
 from eddy_web.inventory import release_objects
 from eddy_web.oidc import LoginError, OIDCLogin, OIDCSettings
-from eddy_web.sessions import safe_target, same_secret
+from eddy_web.sessions import (
+    Identity,
+    Sessions,
+    SessionTooLarge,
+    safe_target,
+    same_secret,
+    session_key,
+)
 from eddy_web.summary import row, state_of
 
 
@@ -219,3 +227,36 @@ def test_history_names_the_commit_of_its_source_artifact() -> None:
         "message": "scale the web tier\n\nbecause of load",
     }
     assert "commit" not in found[1]
+
+
+def test_sessions_are_sealed_in_their_cookie() -> None:
+    key = session_key(b"a shared secret of enough bytes")
+    one, other = Sessions(key), Sessions(key)
+    who = Identity("oidc:ann@example.com", ("oidc:platform",))
+    cookie, session = one.create(who)
+    assert "ann" not in cookie and "platform" not in cookie  # encrypted, not just signed
+    # Any replica with the key opens it, with the same CSRF token.
+    opened = other.get(cookie)
+    assert opened is not None and opened.identity == who and opened.csrf == session.csrf
+    # Another key, a changed byte or a truncated cookie is nobody's session.
+    assert Sessions(session_key(b"another secret of enough bytes")).get(cookie) is None
+    flipped = cookie[:20] + ("A" if cookie[20] != "A" else "B") + cookie[21:]
+    assert one.get(flipped) is None
+    assert one.get(cookie[:-4]) is None
+    assert one.get("") is None and one.get("not base64 !") is None
+    # Logging out ends it here.
+    one.drop(cookie)
+    assert one.get(cookie) is None
+
+
+def test_session_expiry_and_size_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    sessions = Sessions(session_key(None))
+    cookie, _ = sessions.create(Identity("ann"))
+    later = time.time() + 13 * 3600
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert sessions.get(cookie) is None
+    many = Identity("ann", tuple(f"oidc:group-{i:04d}" for i in range(400)))
+    with pytest.raises(SessionTooLarge, match="400 groups"):
+        sessions.create(many)
+    with pytest.raises(ValueError, match="at least 16 bytes"):
+        session_key(b"short")
