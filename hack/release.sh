@@ -2,7 +2,8 @@
 # The release steps, shared by the CI workflow and `make release-local`: build
 # eddy's image for each architecture (hack/images.sh), push them under one
 # multi-arch reference, then sign that reference with cosign when it is
-# installed (keyless in CI; with $COSIGN_KEY when set).
+# installed (keyless in CI; with $COSIGN_KEY when set). EDDY_RELEASE_SIGNER=none
+# leaves signing to the caller.
 #
 #   hack/release.sh REFERENCE [ARCH...]   host/repository:tag; ARCH defaults to this machine's
 #
@@ -42,7 +43,9 @@ buildah "${store[@]}" manifest push --all --tls-verify=$tls --digestfile "$tmp/d
 digest=$(cat "$tmp/digest")
 echo "==> pushed $reference@$digest" >&2
 
-if command -v cosign >/dev/null 2>&1; then
+if [[ ${EDDY_RELEASE_SIGNER:-cosign} == none ]]; then
+  echo "==> signing left to the caller" >&2
+elif command -v cosign >/dev/null 2>&1; then
   signing=(--yes)
   [[ -n ${COSIGN_KEY:-} ]] && signing+=(--key "$COSIGN_KEY" --tlog-upload=false)
   [[ $tls == false ]] && signing+=(--allow-insecure-registry --allow-http-registry)

@@ -1,7 +1,8 @@
 """`make release-local`: the workflow's release job, run against a registry on loopback.
 
 The image index the release script pushes must hold this machine's platform and
-an image that runs as the non-root user with a controller as its command.
+an image that runs as the non-root user with a controller as its command, and a
+cosign-format signature that verifies.
 """
 
 from __future__ import annotations
@@ -34,3 +35,4 @@ def test_release_local_pushes_a_runnable_multi_arch_index() -> None:
     assert lines[1] == f"platforms: {machine.stdout.strip()}", done.stdout
     assert "user 65534:65534, command ['source-controller']" in lines[2], done.stdout
     assert "HOME=/tmp" in lines[2], done.stdout
+    assert lines[3] == "signed in cosign's format; the signature verifies with release.pub"
