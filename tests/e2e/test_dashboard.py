@@ -24,8 +24,9 @@ from eddy_testenv import ControlPlane, find_binary
 from eddy_testenv.controllers import ControllerProcess
 from eddy_testenv.dashboard import Browser, DashboardProcess
 from eddy_testenv.gitserver import GitHTTPServer, GitRepo, GitRepos
+from eddy_testenv.helmrepo import HelmRepo
 
-from .support import DEPLOYMENT, SERVICE, settings_map
+from .support import DEPLOYMENT, SERVICE, controller_processes, settings_map
 
 TIMEOUT = 60.0
 
@@ -204,6 +205,114 @@ def test_tree_shows_objects_down_to_pods(scene: Scene, page: Browser) -> None:
     # The Deployment's kstatus health and its reason are shown on its card.
     assert "DEPLOYMENT" in deployment.text.upper()
     assert page.errors() == []
+
+
+CHART_DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  replicas: {{ .Values.replicas }}
+  selector:
+    matchLabels: {app: {{ .Release.Name }}}
+  template:
+    metadata:
+      labels: {app: {{ .Release.Name }}}
+    spec:
+      containers:
+        - name: app
+          image: nginx:1.27
+"""
+CHART_CONFIG = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-config
+data:
+  greeting: {{ .Values.greeting | quote }}
+"""
+
+
+def test_helm_release_tree_from_its_release(
+    scene: Scene, page: Browser, helm_repo: HelmRepo, tmp_path: Path
+) -> None:
+    """A HelmRelease's tree comes from the release Helm stored: its objects down to Pods."""
+    helm_repo.package(
+        "shop",
+        "1.0.0",
+        values={"replicas": 2, "greeting": "hi"},
+        templates={"deployment.yaml": CHART_DEPLOYMENT, "configmap.yaml": CHART_CONFIG},
+    )
+    suite = f"dashboard-helm-{secrets.token_hex(3)}"
+    labels = {"testing.eddy.dev/suite": suite}
+    objects = [
+        {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "HelmRepository",
+            "metadata": {"name": "charts", "labels": labels},
+            "spec": {"interval": "10m", "url": helm_repo.url},
+        },
+        {
+            "apiVersion": "helm.toolkit.fluxcd.io/v2",
+            "kind": "HelmRelease",
+            "metadata": {"name": "shop", "labels": labels},
+            "spec": {
+                "interval": "10m",
+                "chart": {
+                    "spec": {
+                        "chart": "shop",
+                        "version": "1.0.0",
+                        "sourceRef": {"kind": "HelmRepository", "name": "charts"},
+                    }
+                },
+                # No node runs the Pods here: do not wait for them to be ready.
+                "install": {"disableWait": True},
+                "upgrade": {"disableWait": True},
+            },
+        },
+    ]
+    with controller_processes(
+        scene.plane.kubeconfig, tmp_path, ["helm"], selector=f"testing.eddy.dev/suite={suite}"
+    ):
+        scene.kubectl("apply", "-n", scene.namespace, "-f", "-", stdin=yaml.safe_dump_all(objects))
+        scene.kubectl(
+            "wait", "-n", scene.namespace, "--for=condition=Ready", "--timeout=120s",
+            "helmrelease/shop",
+        )  # fmt: skip
+        page.get(scene.url(f"/apps/HelmRelease/{scene.namespace}/shop"))
+        cards = page.wait(
+            "the release's Deployment, ConfigMap, ReplicaSet and two Pods are in the tree",
+            lambda: (
+                (found := [c.get_attribute("data-node") or "" for c in page.css(".tree .card")])
+                and sum(1 for c in found if c.startswith("Pod/")) == 2
+                and found
+            ),
+            timeout=TIMEOUT,
+        )
+        assert f"HelmRelease/{scene.namespace}/shop" in cards
+        assert f"Deployment/{scene.namespace}/shop" in cards
+        assert f"ConfigMap/{scene.namespace}/shop-config" in cards
+        assert any(c.startswith(f"ReplicaSet/{scene.namespace}/shop-") for c in cards)
+        # The history is Helm's: the chart version installed, as release v1.
+        page.get(scene.url(f"/apps/HelmRelease/{scene.namespace}/shop?tab=history"))
+        page.wait(
+            "the history shows the installed chart",
+            lambda: (t := page.css("#history")) and "shop@1.0.0" in t[0].text and t[0].text,
+        )
+        assert "v1" in page.css("#history tbody tr")[0].text
+        # In the list: its chart source and the health Helm reported.
+        page.get(scene.url(f"/apps?namespace={scene.namespace}&q=shop"))
+        row = page.wait(
+            "the HelmRelease is listed as Ready",
+            lambda: (
+                (r := page.css(f'#apps tr[data-key="HelmRelease/{scene.namespace}/shop"]'))
+                and r[0].get_attribute("data-state") == "Ready"
+                and r[0]
+            ),
+        )
+        assert "HelmRepository" in row.text and "Healthy" in row.text
+        assert page.errors() == []
 
 
 def test_drift_after_kubectl_scale(scene: Scene, page: Browser) -> None:
