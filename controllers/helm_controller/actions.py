@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from eddy_api.helm import DEFAULT_MAX_HISTORY, DEFAULT_TIMEOUT
+from eddy_helm.helm import timeout_flag
 from eddy_runtime.durations import parse_duration
-
-from .helm import timeout_flag
 
 INSTALL = "install"
 UPGRADE = "upgrade"

@@ -20,6 +20,9 @@ from typing import Any
 from eddy_api.common import RESET_REQUEST_ANNOTATION, Artifact, Reason
 from eddy_api.helm import HelmReleaseSpec
 from eddy_api.schema import unhonoured_in_use
+from eddy_helm import records
+from eddy_helm.helm import Helm, HelmError
+from eddy_helm.values import Values, compose, config_digest, values_checksum
 from eddy_runtime import Attempt, Manager, Result, Step, StepError, conditions
 from eddy_runtime.dependencies import DependencyNotReady, cached_lookup, check_dependencies
 from eddy_runtime.durations import format_duration, seconds_or
@@ -31,7 +34,7 @@ from eddy_runtime.redaction import Redactor
 from eddy_runtime.resources import ApiError
 from eddy_runtime.sessions import LazySession
 
-from . import actions, records
+from . import actions
 from .chart import (
     ChartNotReady,
     ChartRefused,
@@ -43,7 +46,6 @@ from .chart import (
     referenced_chart,
 )
 from .decision import Desired
-from .helm import Helm, HelmError
 from .objects import (
     HELM_CHARTS,
     HELM_RELEASES,
@@ -55,7 +57,6 @@ from .objects import (
 )
 from .release import RELEASED, TEST_SUCCESS, Releaser
 from .target import Target, Targets
-from .values import Values, compose, config_digest, values_checksum
 
 log = logging.getLogger("eddy.helm")
 

@@ -16,18 +16,19 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from eddy_api.common import Reason
+from eddy_helm import records
+from eddy_helm.helm import Helm, HelmError
+from eddy_helm.records import Release
+from eddy_helm.values import Values
 from eddy_runtime import StepError, conditions
 from eddy_runtime.durations import format_duration
 from eddy_runtime.events import NORMAL, WARNING
 from eddy_runtime.redaction import Redactor
 
-from . import actions, decision, records
+from . import actions, decision
 from .actions import INSTALL
 from .decision import Desired, Observed
-from .helm import Helm, HelmError
-from .records import Release
 from .target import Target
-from .values import Values
 
 RELEASED = "Released"
 TEST_SUCCESS = "TestSuccess"

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from eddy_api.kustomize import parse_inventory_id
 from eddy_artifacts.archive import iter_files
@@ -73,6 +73,8 @@ class KustomizationPlan:
     changes: list[ObjectChange] = field(default_factory=list)
     unchanged: int = 0
     error: str = ""
+    # The HelmReleases the build holds, for planning their releases.
+    releases: list[Doc] = field(default_factory=list)
 
     def as_dict(self) -> Doc:
         out: Doc = {
@@ -116,11 +118,11 @@ def field_changes(live: Doc, new: Doc, secret: bool, masked: Sequence[str]) -> l
         old, now = before.get(path), after.get(path)
         if secret and path.split(".", 1)[0] in ("data", "stringData"):
             old, now = (MASK if old is not None else None), (MASK if now is not None else None)
-        out.append(FieldChange(path, _mask(old, masked), _mask(now, masked)))
+        out.append(FieldChange(path, mask_secrets(old, masked), mask_secrets(now, masked)))
     return out
 
 
-def _mask(value: Any, masked: Sequence[str]) -> Any:
+def mask_secrets(value: Any, masked: Sequence[str]) -> Any:
     if isinstance(value, str):
         for secret in masked:
             if secret and secret in value:
@@ -168,6 +170,12 @@ async def plan_kustomization(
     built = set()
     for planned in applier.plans:
         built.add(object_id(planned.obj))
+        if planned.obj.get("kind") == "HelmRelease" and str(
+            planned.obj.get("apiVersion", "")
+        ).startswith("helm.toolkit.fluxcd.io/"):
+            release = copy.deepcopy(planned.obj)
+            release["metadata"].setdefault("namespace", meta["namespace"])
+            plan.releases.append(release)
         subject = describe(planned.obj)
         if planned.action == CREATED:
             plan.changes.append(ObjectChange(CREATED, subject))
@@ -188,7 +196,7 @@ async def plan_kustomization(
 
 
 def _mask_text(text: str, masked: Sequence[str]) -> str:
-    return str(_mask(text, masked))
+    return str(mask_secrets(text, masked))
 
 
 async def kustomizations_of(cluster: Cluster, kind: str, name: str, namespace: str) -> list[Doc]:
@@ -204,20 +212,42 @@ async def kustomizations_of(cluster: Cluster, kind: str, name: str, namespace: s
     return sorted(out, key=lambda k: (k["metadata"]["namespace"], k["metadata"]["name"]))
 
 
-def total_changes(plans: Sequence[KustomizationPlan]) -> int:
+class Planned(Protocol):
+    """A Kustomization's or a HelmRelease's plan, as the reports read it."""
+
+    namespace: str
+    name: str
+    changes: list[ObjectChange]
+    unchanged: int
+    error: str
+
+
+def _what(plan: Planned) -> tuple[str, str]:
+    """(kind, what it builds from) of a plan, for headings."""
+    if isinstance(plan, KustomizationPlan):
+        return "Kustomization", plan.path
+    return "HelmRelease", str(getattr(plan, "chart", ""))
+
+
+def total_changes(plans: Sequence[Planned]) -> int:
     return sum(len(p.changes) for p in plans)
 
 
-def as_markdown(plans: Sequence[KustomizationPlan], revision: str) -> str:
+def as_markdown(plans: Sequence[Planned], revision: str) -> str:
     """A comment ready to post on a pull request."""
     count = total_changes(plans)
     errors = [p for p in plans if p.error]
-    lines = [f"### eddy plan: {count} change{'s' if count != 1 else ''} in {len(plans)} "
-             f"Kustomization{'s' if len(plans) != 1 else ''}", ""]  # fmt: skip
+    kinds = sum(1 for p in plans if isinstance(p, KustomizationPlan))
+    releases = len(plans) - kinds
+    scope = f"{kinds} Kustomization{'s' if kinds != 1 else ''}"
+    if releases:
+        scope += f" and {releases} HelmRelease{'s' if releases != 1 else ''}"
+    lines = [f"### eddy plan: {count} change{'s' if count != 1 else ''} in {scope}", ""]
     if revision:
         lines += [f"Proposed revision: `{revision}`", ""]
     for plan in plans:
-        title = f"#### Kustomization `{plan.namespace}/{plan.name}` (`{plan.path}`)"
+        kind, origin = _what(plan)
+        title = f"#### {kind} `{plan.namespace}/{plan.name}` (`{origin}`)"
         lines += [title, ""]
         if plan.error:
             lines += [f"**Error:** {plan.error}", ""]
@@ -237,7 +267,7 @@ def as_markdown(plans: Sequence[KustomizationPlan], revision: str) -> str:
             lines.append(f"| {mark} | `{change.subject}` | {detail} |")
         lines.append("")
     if errors:
-        lines.append(f"{len(errors)} Kustomization(s) could not be planned.")
+        lines.append(f"{len(errors)} of them could not be planned.")
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -247,11 +277,12 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def as_text(plans: Sequence[KustomizationPlan]) -> str:
+def as_text(plans: Sequence[Planned]) -> str:
     lines = []
     symbols = {CREATED: "+", CONFIGURED: "~", PRUNED: "-"}
     for plan in plans:
-        head = f"Kustomization {plan.namespace}/{plan.name} ({plan.path})"
+        kind, origin = _what(plan)
+        head = f"{kind} {plan.namespace}/{plan.name} ({origin})"
         if plan.error:
             lines.append(f"{head}: error: {plan.error}")
             continue

@@ -2,7 +2,9 @@
 
 Builds every Kustomization of a GitRepository from a local directory or another
 revision with the kustomize-controller's own code, dry-runs it on the cluster and
-diffs it: exit code 0 no change, 1 changes, 2 error.
+diffs it; renders the HelmReleases the proposal changes (or whose chart it holds)
+with their composed values and diffs them against their stored releases: exit
+code 0 no change, 1 changes, 2 error.
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ import click
 
 from eddy_kustomize.build import kustomize_binary
 from eddy_runtime.discovery import Discovery
+from eddy_runtime.reconciler import StepError
 
 from ..errors import ERROR, FINDINGS, CliError
 from ..gitsource import checkout
+from ..helmplan import HelmReleasePlan, plan_releases, releases_to_plan
 from ..kube import Cluster, Settings, run
 from ..output import data, step
 from ..plan import (
     KustomizationPlan,
+    Planned,
     as_markdown,
     as_text,
     kustomizations_of,
@@ -41,6 +46,9 @@ Examples:
   # Another GitRepository, in another namespace
   eddy -n apps plan --source app-repo --revision v1.4.0 -o json
 \b
+  # HelmReleases too: rendered with the pinned helm
+  eddy plan --source-dir . --helm-path .tools/bin/helm
+\b
 Exit codes: 0 no change, 1 changes, 2 error (a build or dry run failed).
 """
 
@@ -48,7 +56,8 @@ Exit codes: 0 no change, 1 changes, 2 error (a build or dry run failed).
 async def _plan(
     cluster: Cluster, namespace: str, source: str, source_dir: Path | None, revision: str,
     kustomize: str,
-) -> tuple[list[KustomizationPlan], str]:  # fmt: skip
+    helm: str,
+) -> tuple[list[KustomizationPlan], list[HelmReleasePlan], str]:  # fmt: skip
     repo = await cluster.client.get_or_none(SOURCES["GitRepository"], source, namespace)
     if repo is None:
         raise CliError(
@@ -56,8 +65,12 @@ async def _plan(
             "and its namespace with -n"
         )
     kustomizations = await kustomizations_of(cluster, "GitRepository", source, namespace)
-    if not kustomizations:
-        raise CliError(f"no Kustomization builds from GitRepository {namespace}/{source}")
+    if not kustomizations and not await releases_to_plan(
+        cluster, [], "GitRepository", source, namespace
+    ):
+        raise CliError(
+            f"no Kustomization or HelmRelease builds from GitRepository {namespace}/{source}"
+        )
     ignore = (repo.get("spec") or {}).get("ignore")
     kinds = Discovery(cluster.client)
     with tempfile.TemporaryDirectory(prefix="eddy-plan-") as tmp:
@@ -73,7 +86,15 @@ async def _plan(
             meta = ks["metadata"]
             step(f"planning Kustomization {meta['namespace']}/{meta['name']}")
             plans.append(await plan_kustomization(cluster, kinds, ks, root, ignore, kustomize))
-    return plans, label
+        built = [r for p in plans if not p.error for r in p.releases]
+        step("planning the HelmReleases it changes or whose chart it holds")
+        try:
+            releases = await plan_releases(
+                cluster, helm, built, root, ("GitRepository", source, namespace)
+            )
+        except StepError as err:
+            raise CliError(err.message) from err
+    return plans, releases, label
 
 
 @click.command(epilog=EXAMPLES)
@@ -96,6 +117,12 @@ async def _plan(
     help="The kustomize binary (the version the controller pins).",
 )
 @click.option(
+    "--helm-path",
+    default="helm",
+    show_default=True,
+    help="The helm binary (the version the controller pins), for HelmReleases.",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Choice(["text", "markdown", "json", "yaml"]),
@@ -109,6 +136,7 @@ def command(
     revision: str,
     source: str,
     kustomize_path: str,
+    helm_path: str,
     output: str,
 ) -> None:
     """Show what a proposed revision would change, object by object and field by field."""
@@ -121,7 +149,7 @@ def command(
         raise CliError(
             f"kustomize not found at {kustomize_path!r}; install it or pass --kustomize-path"
         )
-    plans, label = run(
+    plans, releases, label = run(
         settings,
         lambda cluster: _plan(
             cluster,
@@ -130,15 +158,24 @@ def command(
             source_dir.resolve() if source_dir else None,
             revision,
             binary,
+            helm_path,
         ),
     )
+    every: list[Planned] = [*plans, *releases]
     if output == "markdown":
-        click.echo(as_markdown(plans, label), nl=False)
+        click.echo(as_markdown(every, label), nl=False)
     elif output == "text":
-        click.echo(as_text(plans), nl=False)
+        click.echo(as_text(every), nl=False)
     else:
-        data({"revision": label, "kustomizations": [p.as_dict() for p in plans]}, output)
-    if any(p.error for p in plans):
+        data(
+            {
+                "revision": label,
+                "kustomizations": [p.as_dict() for p in plans],
+                "helmReleases": [p.as_dict() for p in releases],
+            },
+            output,
+        )
+    if any(p.error for p in every):
         raise SystemExit(ERROR)
-    if total_changes(plans):
+    if total_changes(every):
         raise SystemExit(FINDINGS)

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from eddy_helm.records import Release
+from eddy_helm.values import config_digest
 from helm_controller import decision
 from helm_controller.decision import Desired, Observed, next_action
-from helm_controller.records import Release
-from helm_controller.values import config_digest
 
 VALUES = {"replicas": 2}
 DESIRED = Desired("1.0.0", config_digest(VALUES))

@@ -10,10 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from helm_controller import actions, records
-from helm_controller.chart import desired_chart
-from helm_controller.objects import helm_chart_name, helm_chart_namespace, release_name
-from helm_controller.values import (
+from eddy_helm import records
+from eddy_helm.values import (
     ValuesError,
     config_digest,
     merge,
@@ -22,6 +20,9 @@ from helm_controller.values import (
     split_path,
     typed,
 )
+from helm_controller import actions
+from helm_controller.chart import desired_chart
+from helm_controller.objects import helm_chart_name, helm_chart_namespace, release_name
 
 
 def hr(name: str = "podinfo", namespace: str = "apps", **spec: object) -> dict[str, object]:

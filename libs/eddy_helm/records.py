@@ -57,6 +57,8 @@ class Release:
     description: str
     test_hooks: dict[str, dict[str, str]]
     digest: str
+    # The rendered YAML Helm applied (hooks not included).
+    manifest: str = ""
 
     @property
     def config_digest(self) -> str:
@@ -151,6 +153,7 @@ def decode(secret: dict[str, Any]) -> Release:
         description=str(info.get("description") or ""),
         test_hooks=hooks,
         digest=f"sha256:{hashlib.sha256(data).hexdigest()}",
+        manifest=str(rel.get("manifest") or ""),
     )
 
 

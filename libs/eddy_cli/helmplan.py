@@ -1,0 +1,250 @@
+"""What a proposed revision would change in each Helm release it touches.
+
+A HelmRelease is planned when the proposal changes it (a Kustomization of the
+source builds it differently) or when its chart comes from the source itself.
+Its values are composed as the helm-controller composes them (eddy_helm.values),
+the chart is rendered with the pinned helm, and the result is compared object by
+object and field by field with the manifest of the release Helm last stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+from eddy_api.helm import HelmRelease
+from eddy_artifacts import ArtifactError, fetch_artifact
+from eddy_helm import records
+from eddy_helm.helm import Helm
+from eddy_helm.values import compose
+from eddy_kustomize.apply import CONFIGURED, CREATED
+from eddy_runtime.reconciler import StepError
+from eddy_runtime.resources import ApiError, Resource
+
+from .kube import Cluster
+from .plan import PRUNED, Doc, ObjectChange, field_changes, mask_secrets
+
+HELM_RELEASES = Resource("helm.toolkit.fluxcd.io", "v2", "helmreleases", "HelmRelease")
+CHART_SOURCES = {
+    kind: Resource("source.toolkit.fluxcd.io", "v1", plural, kind)
+    for kind, plural in (
+        ("HelmChart", "helmcharts"),
+        ("OCIRepository", "ocirepositories"),
+        ("ExternalArtifact", "externalartifacts"),
+    )
+}
+RENDER_TIMEOUT = 120.0
+
+
+@dataclass
+class HelmReleasePlan:
+    namespace: str
+    name: str
+    chart: str
+    changes: list[ObjectChange] = field(default_factory=list)
+    unchanged: int = 0
+    error: str = ""
+
+    def as_dict(self) -> Doc:
+        out: Doc = {
+            "helmRelease": f"{self.namespace}/{self.name}",
+            "chart": self.chart,
+            "changes": [c.as_dict() for c in self.changes],
+            "unchanged": self.unchanged,
+        }
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+def _chart_spec(spec: Doc) -> Doc:
+    chart = spec.get("chart")
+    inner = chart.get("spec") if isinstance(chart, dict) else None
+    return inner if isinstance(inner, dict) else {}
+
+
+def from_source(release: Doc, kind: str, name: str, namespace: str) -> bool:
+    """Whether the release's chart comes from this source (spec.chart's sourceRef)."""
+    ref = _chart_spec(release.get("spec") or {}).get("sourceRef") or {}
+    where = ref.get("namespace") or release["metadata"]["namespace"]
+    return ref.get("kind") == kind and ref.get("name") == name and where == namespace
+
+
+async def releases_to_plan(
+    cluster: Cluster, built: Sequence[Doc], kind: str, name: str, namespace: str
+) -> list[tuple[Doc, Doc | None]]:
+    """(proposed HelmRelease, live one or None) for each release the proposal touches."""
+    items, _ = await cluster.client.list_all(HELM_RELEASES)
+    live = {(r["metadata"]["namespace"], r["metadata"]["name"]): r for r in items}
+    chosen: dict[tuple[str, str], tuple[Doc, Doc | None]] = {}
+    for doc in built:
+        key = (str(doc["metadata"].get("namespace", "")), str(doc["metadata"]["name"]))
+        current = live.get(key)
+        if current is None or (doc.get("spec") or {}) != (current.get("spec") or {}):
+            chosen[key] = (doc, current)
+    for key, current in live.items():
+        spec = current.get("spec") or {}
+        if (
+            key not in chosen
+            and not spec.get("suspend")
+            and from_source(current, kind, name, namespace)
+        ):
+            chosen[key] = (current, current)
+    return [chosen[k] for k in sorted(chosen)]
+
+
+def _inside(root: Path, path: str) -> Path:
+    found = (root / path).resolve()
+    if found != root.resolve() and root.resolve() not in found.parents:
+        raise StepError(f"chart path '{path}' leaves the repository")
+    return found
+
+
+async def _chart_dir(
+    cluster: Cluster, proposed: Doc, live: Doc | None, source_root: Path, source: tuple[str, ...],
+    workdir: Path,
+) -> tuple[Path, str]:  # fmt: skip
+    """The chart to render and a label for it: from the proposed tree, else the current
+    chart artifact the source-controller built for the release."""
+    spec = proposed.get("spec") or {}
+    chart = _chart_spec(spec)
+    if chart and from_source(proposed, *source):
+        path = _inside(source_root, str(chart.get("chart", "")))
+        if not (path / "Chart.yaml").is_file():
+            raise StepError(f"no Chart.yaml at '{chart.get('chart')}' in the proposed revision")
+        return path, f"{chart.get('chart')} (from the proposed revision)"
+    if live is not None and _chart_spec(live.get("spec") or {}) != chart:
+        raise StepError(
+            "the proposal changes spec.chart; eddy plan renders only a chart from the "
+            "planned source or the chart the cluster holds now"
+        )
+    typed = HelmRelease.from_dict(proposed)
+    if chart:
+        res, name, namespace = (
+            CHART_SOURCES["HelmChart"], typed.helm_chart_name(), typed.helm_chart_namespace()
+        )  # fmt: skip
+    else:
+        ref = spec.get("chartRef") or {}
+        res = CHART_SOURCES.get(str(ref.get("kind")), CHART_SOURCES["HelmChart"])
+        name = str(ref.get("name", ""))
+        namespace = str(ref.get("namespace") or proposed["metadata"]["namespace"])
+    found = await cluster.client.get_or_none(res, name, namespace)
+    artifact = ((found or {}).get("status") or {}).get("artifact") or {}
+    if not artifact.get("url"):
+        raise StepError(f"{res.kind} {namespace}/{name} has no chart artifact yet")
+    dest = workdir / "chart"
+    try:
+        async with aiohttp.ClientSession() as session:
+            await fetch_artifact(session, artifact["url"], artifact["digest"], dest, attempts=2)
+    except ArtifactError as err:
+        raise StepError(
+            f"cannot download the chart artifact of {res.kind} {namespace}/{name}: {err}; "
+            "run eddy plan where the source-controller's artifact server is reachable"
+        ) from err
+    charts = [p.parent for p in dest.glob("*/Chart.yaml")]
+    root = dest if (dest / "Chart.yaml").is_file() else (charts[0] if len(charts) == 1 else None)
+    if root is None:
+        raise StepError(f"the chart artifact of {res.kind} {namespace}/{name} holds no one chart")
+    return root, f"{res.kind} {namespace}/{name} {artifact.get('revision', '')}"
+
+
+def _objects(manifest: str, namespace: str) -> dict[str, Doc]:
+    """The rendered objects by `Kind/namespace/name`, hooks left out as Helm's manifest has."""
+    out = {}
+    for doc in yaml.safe_load_all(manifest):
+        if not isinstance(doc, dict) or not doc.get("kind"):
+            continue
+        meta = doc.setdefault("metadata", {})
+        if "helm.sh/hook" in (meta.get("annotations") or {}):
+            continue
+        meta.setdefault("namespace", namespace)
+        out[f"{doc['kind']}/{meta['namespace']}/{meta.get('name', '')}"] = doc
+    return out
+
+
+async def plan_release(
+    cluster: Cluster, helm: Helm, proposed: Doc, live: Doc | None, source_root: Path,
+    source: tuple[str, ...],
+) -> HelmReleasePlan:  # fmt: skip
+    meta = proposed["metadata"]
+    typed = HelmRelease.from_dict(proposed)
+    plan = HelmReleasePlan(meta["namespace"], meta["name"], "")
+    release, target = typed.release_name(), typed.release_namespace()
+    masked: list[str] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="eddy-plan-helm-") as tmp:
+            workdir = Path(tmp)
+            chart, plan.chart = await _chart_dir(
+                cluster, proposed, live, source_root, source, workdir
+            )
+            values, masked = await compose(cluster.client, meta["namespace"], typed_spec(proposed))
+            values_file = workdir / "values.yaml"
+            values_file.write_text(yaml.safe_dump(values))
+            os.chmod(values_file, 0o600)
+            nowhere = workdir / "kubeconfig"  # helm template needs no cluster
+            nowhere.write_text("")
+            rendered = await helm.run(
+                ["template", release, str(chart), "--namespace", target,
+                 "--values", str(values_file)],
+                nowhere, RENDER_TIMEOUT,
+            )  # fmt: skip
+        stored = await records.history(cluster.client, typed.storage_namespace(), release)
+    except (StepError, ApiError, OSError, yaml.YAMLError) as err:
+        plan.error = str(mask_secrets(str(err), masked))
+        return plan
+    current = next((r for r in stored if r.status == records.DEPLOYED), None)
+    before = _objects(current.manifest, target) if current else {}
+    after = _objects(rendered, target)
+    for key, new in after.items():
+        old = before.get(key)
+        if old is None:
+            plan.changes.append(ObjectChange(CREATED, key))
+            continue
+        secret = new.get("kind") == "Secret" and new.get("apiVersion") == "v1"
+        fields = field_changes(old, new, secret, masked)
+        if fields:
+            plan.changes.append(ObjectChange(CONFIGURED, key, fields))
+        else:
+            plan.unchanged += 1
+    for key in before.keys() - after.keys():
+        plan.changes.append(ObjectChange(PRUNED, key))
+    return plan
+
+
+def typed_spec(obj: Doc) -> dict[str, Any]:
+    spec = obj.get("spec")
+    return spec if isinstance(spec, dict) else {}
+
+
+async def plan_releases(
+    cluster: Cluster, helm_path: str, built: Sequence[Doc], source_root: Path,
+    source: tuple[str, str, str],
+) -> list[HelmReleasePlan]:  # fmt: skip
+    touched = await releases_to_plan(cluster, built, *source)
+    if not touched:
+        return []
+    try:
+        helm = Helm.create(helm_path)
+    except FileNotFoundError as err:
+        raise StepError(f"{err}; install helm or pass --helm-path") from err
+    try:
+        return list(
+            await asyncio.gather(
+                *(plan_release(cluster, helm, p, live, source_root, source) for p, live in touched)
+            )
+        )
+    finally:
+        await asyncio.to_thread(_remove, helm.home)
+
+
+def _remove(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,5 @@
+"""Helm for the helm-controller and `eddy plan`: the pinned binary, values, release records.
+
+Both compose a HelmRelease's values, run helm and read the records Helm stores
+the same way, because both use this package.
+"""

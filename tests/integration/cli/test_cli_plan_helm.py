@@ -1,0 +1,172 @@
+"""`eddy plan` for HelmReleases: rendered with the pinned helm and their composed values,
+compared with the release Helm stored."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from eddy_testenv import ControlPlane
+from eddy_testenv.gitserver import GitHTTPServer, GitRepo
+from eddy_testenv.helmrepo import run_helm
+from eddy_testenv.process import find_binary
+
+from ..install.support import dump, kubectl
+from .support import eddy, run_controllers, wait_ready
+
+pytestmark = pytest.mark.integration
+
+CHART = {
+    "charts/web/Chart.yaml": "apiVersion: v2\nname: web\nversion: 1.0.0\n",
+    "charts/web/values.yaml": "greeting: hello\ncolor: red\nextra: false\n",
+    "charts/web/templates/settings.yaml": (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-settings\n"
+        "data:\n  greeting: {{ .Values.greeting | quote }}\n  color: {{ .Values.color | quote }}\n"
+    ),
+    "charts/web/templates/extra.yaml": (
+        "{{- if .Values.extra }}\napiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+        "  name: {{ .Release.Name }}-extra\ndata: {}\n{{- end }}\n"
+    ),
+}
+
+
+def release(greeting: str, extra: bool = False) -> str:
+    """The HelmRelease in Git: chart from the same repository, one value from a ConfigMap."""
+    return yaml.safe_dump(
+        {
+            "apiVersion": "helm.toolkit.fluxcd.io/v2",
+            "kind": "HelmRelease",
+            "metadata": {"name": "web"},
+            "spec": {
+                "interval": "10m",
+                "chart": {
+                    "spec": {
+                        "chart": "./charts/web",
+                        "sourceRef": {"kind": "GitRepository", "name": "flux-system"},
+                    }
+                },
+                "valuesFrom": [{"kind": "ConfigMap", "name": "web-values"}],
+                "values": {"greeting": greeting, "extra": extra},
+            },
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def controllers(control_plane: ControlPlane) -> Iterator[None]:
+    with run_controllers(control_plane.kubeconfig, "source-controller", "kustomize-controller"):
+        yield
+
+
+@pytest.fixture
+def released(
+    controllers: None,
+    control_plane: ControlPlane,
+    namespace: str,
+    git_repo: GitRepo,
+    git_server: GitHTTPServer,
+    tmp_path: Path,
+) -> str:
+    """The HelmRelease applied from Git, and its release v1 installed by helm itself."""
+    admin = control_plane.kubeconfig
+    git_repo.commit({**CHART, "apps/release.yaml": release("hello")}, message="web")
+    values = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "web-values"},
+        "data": {"values.yaml": "color: blue\n"},
+    }
+    source = {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": {"name": "flux-system"},
+        "spec": {"interval": "10m", "url": git_server.repo_url(git_repo.name),
+                 "ref": {"branch": "main"}},
+    }  # fmt: skip
+    kustomization = {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": "apps"},
+        "spec": {"interval": "10m", "path": "./apps", "prune": True, "targetNamespace": namespace,
+                 "sourceRef": {"kind": "GitRepository", "name": "flux-system"}},
+    }  # fmt: skip
+    kubectl(admin, "apply", f"--namespace={namespace}", "-f", "-",
+            stdin=dump([values, source, kustomization]))  # fmt: skip
+    wait_ready(admin, "kustomization", "apps", namespace)
+    chart = tmp_path / "chart"
+    for name, text in CHART.items():
+        (chart / name).parent.mkdir(parents=True, exist_ok=True)
+        (chart / name).write_text(text)
+    run_helm("install", "web", str(chart / "charts/web"), "--namespace", namespace,
+             "--set", "color=blue", f"--kubeconfig={admin}", home=tmp_path / "helm")  # fmt: skip
+    return namespace
+
+
+def plan(kubeconfig: Path, namespace: str, root: Path, *args: str) -> tuple[int, str, str]:
+    result = eddy(
+        "-n", namespace, "plan", f"--kustomize-path={find_binary('kustomize')}",
+        f"--helm-path={find_binary('helm')}", "--source-dir", str(root), *args,
+        kubeconfig=kubeconfig,
+    )  # fmt: skip
+    return result.code, result.stdout, result.stderr
+
+
+def checkout(root: Path, greeting: str, extra: bool = False) -> Path:
+    for name, text in {**CHART, "apps/release.yaml": release(greeting, extra)}.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+def test_helm_release_unchanged_exits_0(
+    control_plane: ControlPlane, released: str, tmp_path: Path
+) -> None:
+    code, out, err = plan(control_plane.kubeconfig, released, checkout(tmp_path / "src", "hello"))
+    assert code == 0, err + out
+    assert f"HelmRelease {released}/web (./charts/web (from the proposed revision)): " \
+        "no changes (1 objects unchanged)" in out  # fmt: skip
+
+
+def test_helm_release_values_and_chart_changes(
+    control_plane: ControlPlane, released: str, tmp_path: Path
+) -> None:
+    root = checkout(tmp_path / "src", "hi", extra=True)
+    code, out, err = plan(control_plane.kubeconfig, released, root, "-o", "json")
+    assert code == 1, err + out
+    found = json.loads(out)
+    (ks,) = found["kustomizations"]
+    (hr,) = found["helmReleases"]
+    assert hr["helmRelease"] == f"{released}/web"
+    changes = {c["object"]: c for c in hr["changes"]}
+    # The value from Git changes; the one from valuesFrom (blue) is composed in, so
+    # it does not show as a change back to the chart's default.
+    assert changes[f"ConfigMap/{released}/web-settings"]["fields"] == [
+        {"path": "data.greeting", "live": "hello", "new": "hi"}
+    ]
+    assert changes[f"ConfigMap/{released}/web-extra"]["action"] == "created"
+    # The Kustomization's own plan shows the HelmRelease object itself changing.
+    ks_changes = {c["object"]: c for c in ks["changes"]}
+    assert any(f["path"] == "spec.values.greeting"
+               for f in ks_changes[f"HelmRelease/{released}/web"]["fields"])  # fmt: skip
+
+    code, markdown, _ = plan(control_plane.kubeconfig, released, root, "-o", "markdown")
+    assert code == 1
+    assert markdown.startswith("### eddy plan: 3 changes in 1 Kustomization and 1 HelmRelease")
+    assert f"#### HelmRelease `{released}/web`" in markdown
+    assert f"| create | `ConfigMap/{released}/web-extra` | created |" in markdown
+    # Nothing was installed: the release is still at v1.
+    secrets = kubectl(control_plane.kubeconfig, "get", "secrets", "-n", released, "-o", "name")
+    assert "sh.helm.release.v1.web.v1" in secrets and ".v2" not in secrets
+
+
+def test_helm_release_whose_values_source_is_missing_exits_2(
+    control_plane: ControlPlane, released: str, tmp_path: Path
+) -> None:
+    kubectl(control_plane.kubeconfig, "delete", "configmap", "web-values", "-n", released)
+    code, out, err = plan(control_plane.kubeconfig, released, checkout(tmp_path / "src", "hi"))
+    assert code == 2, err + out
+    assert f"could not find ConfigMap '{released}/web-values' referenced in valuesFrom" in out
