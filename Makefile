@@ -9,7 +9,7 @@ TOOLS_BIN := $(CURDIR)/.tools/bin
 export EDDY_TOOLS_BIN := $(TOOLS_BIN)
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: all venv tools system-deps images release-local test check lint type unit integration e2e demo dashboard screenshots crds install-yaml bench-runtime bench-kustomize bench-source bench-dashboard bench-latency clean
+.PHONY: all venv system-deps tools images release-local test check lint type unit integration e2e demo dashboard screenshots crds install-yaml bench-runtime bench-kustomize bench-source bench-dashboard bench-latency clean
 
 all: test
 
@@ -35,11 +35,11 @@ images: venv system-deps
 	@if [ -n "$(IMAGE)" ]; then hack/images.sh push "$(IMAGE)"; fi
 
 ## The CI workflow's release job (.github/workflows/ci.yml) against a local registry.
-release-local: venv tools system-deps
+release-local: venv system-deps tools
 	$(BIN)/python hack/release_local.py
 
 ## The test command: lint, types, then every test suite against a real control plane.
-test: venv tools system-deps check
+test: venv system-deps tools check
 	$(BIN)/pytest tests/unit tests/integration tests/e2e
 
 check: lint type
@@ -54,14 +54,14 @@ type: venv
 unit: venv
 	$(BIN)/pytest tests/unit
 
-integration: venv tools system-deps
+integration: venv system-deps tools
 	$(BIN)/pytest tests/integration
 
-e2e: venv tools system-deps
+e2e: venv system-deps tools
 	$(BIN)/pytest tests/e2e
 
 ## The demo: a local control plane, shown working through kubectl.
-demo: venv tools system-deps
+demo: venv system-deps tools
 	$(BIN)/python hack/demo.py
 
 ## The dashboard on 127.0.0.1 with your kubeconfig ($KUBECONFIG); it prints the link to open.
@@ -69,7 +69,7 @@ dashboard: venv
 	$(BIN)/python -m eddy_web
 
 ## docs/img/dashboard-*.png: each view of the dashboard, from a real local cluster.
-screenshots: venv tools system-deps
+screenshots: venv system-deps tools
 	$(BIN)/python hack/screenshots.py
 
 crds: venv tools
@@ -92,10 +92,10 @@ bench-kustomize: venv tools
 bench-latency: venv tools
 	$(BIN)/python bench/latency.py 10
 
-bench-dashboard: venv tools system-deps
+bench-dashboard: venv system-deps tools
 	$(BIN)/python bench/dashboard.py 1000
 
-bench-source: venv tools system-deps
+bench-source: venv system-deps tools
 	$(BIN)/python bench/source_scale.py 100 1000
 	$(BIN)/python bench/source_bigrepo.py 2
 	$(BIN)/python bench/source_oci.py 1000

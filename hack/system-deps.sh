@@ -2,8 +2,9 @@
 # Makes sure the system programs eddy's tests run are present: git (and its
 # http-backend), the OpenSSH client and server; for the local node and the
 # image builds, containerd, runc, the CNI plugins, iptables, iproute2, buildah,
-# skopeo and mmdebstrap; and Chromium with its driver (and a font) for the
-# dashboard's browser tests and screenshots. Installs them with apt-get when run
+# skopeo and mmdebstrap; Chromium with its driver (and a font) for the
+# dashboard's browser tests and screenshots; and Java and Maven, which fetch and
+# run S3Proxy (the Bucket tests' S3 server). Installs them with apt-get when run
 # as root on Debian or Ubuntu; otherwise says what to install.
 set -euo pipefail
 
@@ -24,6 +25,8 @@ command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 [[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || missing+=(fonts-dejavu-core)
+command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0

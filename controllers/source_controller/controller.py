@@ -14,7 +14,7 @@ from pathlib import Path
 from eddy_runtime import Controller, Manager
 from eddy_runtime.flags import duration_flag, options_from
 
-from . import artifactgenerator, gitrepository, helmchart, helmrepository, ocirepository
+from . import artifactgenerator, bucket, gitrepository, helmchart, helmrepository, ocirepository
 from .artifact_server import artifact_app
 from .storage import Retention, Storage
 
@@ -103,6 +103,7 @@ def source_controllers(
     return [
         gitrepository.controller(manager, storage),
         ocirepository.controller(manager, storage),
+        bucket.controller(manager, storage),
         helmrepository.controller(manager, storage),
         helmchart.controller(manager, storage),
         artifactgenerator.controller(manager, storage, no_cross_namespace_refs),

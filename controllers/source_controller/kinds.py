@@ -19,3 +19,4 @@ EXTERNAL_ARTIFACTS = Resource(GROUP, VERSION, "externalartifacts", "ExternalArti
 ARTIFACT_GENERATORS = Resource(
     sourceext.GROUP, sourceext.VERSION, "artifactgenerators", "ArtifactGenerator"
 )
+BUCKETS = Resource(GROUP, VERSION, "buckets", "Bucket")

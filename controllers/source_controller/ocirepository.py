@@ -34,7 +34,7 @@ from eddy_runtime.semver import InvalidVersion, parse_range, versions_of
 from .failures import SourceError, fetch_failed, invalid_spec
 from .kinds import OCI_REPOSITORIES, SERVICE_ACCOUNTS
 from .reconcile import SourceAttempt, SourceReconciler, duration_of
-from .secrets import read_secret
+from .secrets import read_proxy, read_secret
 from .storage import Storage
 from .tls import tls_context
 
@@ -186,15 +186,10 @@ class OCIRepositoryAttempt(SourceAttempt):
         name = (self.spec.get("proxySecretRef") or {}).get("name")
         if not name:
             return None, None
-        data = await read_secret(self.manager.client, self.namespace, str(name))
-        address = data.get("address", b"").decode(errors="replace")
-        if not address:
-            raise self._auth_error(
-                f"secret '{self.namespace}/{name}' in spec.proxySecretRef has no 'address'"
-            )
-        user, password = data.get("username"), data.get("password")
-        auth = aiohttp.BasicAuth(user.decode(), (password or b"").decode()) if user else None
-        return address, auth
+        proxy = await read_proxy(self.manager.client, self.namespace, str(name))
+        if proxy.username is None:
+            return proxy.address, None
+        return proxy.address, aiohttp.BasicAuth(proxy.username, proxy.password or "")
 
     async def _resolve(self, client: RegistryClient, repository: str) -> tuple[str, str]:
         """The digest the ref points at, and the tag it was found by ('' for a digest ref)."""

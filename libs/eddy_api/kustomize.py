@@ -79,8 +79,7 @@ class CrossNamespaceSourceReference:
 
     api_version: str | None = prop("API version of the source.")
     kind: str = prop(
-        "Kind of the source. eddy serves GitRepository, OCIRepository and ExternalArtifact; "
-        "Bucket is accepted for compatibility but refused in status.",
+        "Kind of the source: GitRepository, OCIRepository, Bucket or ExternalArtifact.",
         required=True,
         zero=str,
         enum=SOURCE_KINDS,

@@ -1,4 +1,5 @@
-"""The source.toolkit.fluxcd.io/v1 kinds: GitRepository, OCIRepository, HelmRepository, HelmChart.
+"""The source.toolkit.fluxcd.io/v1 kinds: GitRepository, OCIRepository, Bucket, HelmRepository,
+HelmChart and ExternalArtifact.
 
 Sources turn something remote into an artifact in the source-controller's storage;
 their status is the contract every consumer reads.
@@ -593,6 +594,135 @@ class OCIRepository(Resource):
     )
 
 
+# --- Bucket ----------------------------------------------------------------
+
+BUCKET_STS_PROVIDERS = ("aws", "ldap")
+
+
+@dataclass
+class BucketSTSSpec:
+    """A Security Token Service to fetch temporary credentials from."""
+
+    provider: str = prop(
+        "Kind of STS: `aws` or `ldap`.", required=True, zero=str, enum=BUCKET_STS_PROVIDERS
+    )
+    endpoint: str = prop(
+        "HTTP(S) address of the STS.", required=True, zero=str, pattern=r"^(http|https)://.*$"
+    )
+    secret_ref: LocalObjectReference | None = prop(
+        "Secret with `username` and `password` for the `ldap` STS."
+    )
+    cert_secret_ref: LocalObjectReference | None = prop(
+        "Secret with a client certificate and key (`tls.crt`, `tls.key`) and/or a CA "
+        "certificate (`ca.crt`) for the `ldap` STS."
+    )
+
+
+@dataclass
+class BucketSpec:
+    """Desired state of a Bucket."""
+
+    RULES = (
+        Rule(
+            "self.provider == 'aws' || self.provider == 'generic' || !has(self.sts)",
+            "STS configuration is only supported for the 'aws' and 'generic' Bucket providers",
+        ),
+        Rule(
+            "self.provider != 'generic' || !has(self.serviceAccountName)",
+            "ServiceAccountName is not supported for the 'generic' Bucket provider",
+        ),
+        Rule(
+            "!has(self.secretRef) || !has(self.serviceAccountName)",
+            "cannot set both .spec.secretRef and .spec.serviceAccountName",
+        ),
+    )
+
+    provider: str = prop(
+        "Kind of object storage: `generic` (any S3-compatible API), or `aws`, `gcp`, `azure` "
+        "with their own authentication. Only `generic` is honoured by eddy; other values are "
+        "refused in status.",
+        enum=CLOUD_PROVIDERS,
+        default="generic",
+    )
+    bucket_name: str = prop("Name of the bucket.", required=True, zero=str)
+    endpoint: str = prop(
+        "Address of the object storage, `host[:port]` without a scheme.", required=True, zero=str
+    )
+    sts: BucketSTSSpec | None = prop(
+        "A Security Token Service for temporary credentials. " + NOT_HONOURED, honoured=False
+    )
+    insecure: bool | None = prop("Use plain HTTP instead of HTTPS to reach the endpoint.")
+    region: str | None = prop("Region of the endpoint where the bucket is located.")
+    prefix: str | None = prop(
+        "Only objects whose keys start with this prefix (filtered by the server) go into "
+        "the artifact; keys keep their full path."
+    )
+    secret_ref: LocalObjectReference | None = prop(
+        "Secret with the credentials: `accesskey` and `secretkey`."
+    )
+    service_account_name: str | None = prop(
+        "ServiceAccount whose cloud identity authenticates to the `aws` or `gcp` provider. "
+        + NOT_HONOURED,
+        honoured=False,
+    )
+    cert_secret_ref: LocalObjectReference | None = prop(
+        "Secret (type Opaque or kubernetes.io/tls) with a client certificate and key "
+        "(`tls.crt`, `tls.key`) and/or a CA certificate (`ca.crt`) for the endpoint."
+    )
+    proxy_secret_ref: LocalObjectReference | None = prop(
+        "Secret with the proxy (`address`, optional `username` and `password`) to reach the "
+        "endpoint through."
+    )
+    interval: str = interval("the bucket: list its objects and fetch them when they changed")
+    timeout: str = duration(
+        "Time limit for listing and fetching the objects.", default="60s", short=True
+    )
+    ignore: str | None = prop(
+        "Keys to leave out of the artifact, in .gitignore syntax; added to the rules of a "
+        "`.sourceignore` object at the bucket's root."
+    )
+    suspend: bool | None = suspend("this bucket")
+
+
+@dataclass
+class BucketStatus:
+    """Observed state of a Bucket."""
+
+    observed_generation: int | None = observed_generation()
+    conditions: list[Condition] | None = conditions()
+    url: str | None = prop("Address of the latest artifact; prefer artifact.url.")
+    artifact: Artifact | None = prop("The artifact of the last successful reconcile.")
+    observed_ignore: str | None = prop("Ignore rules used for the current artifact.")
+    last_handled_reconcile_at: str | None = last_handled_reconcile_at()
+
+
+@dataclass
+class Bucket(Resource):
+    """An object storage bucket to follow; its objects become an artifact."""
+
+    INFO = KindInfo(
+        group=GROUP,
+        kind="Bucket",
+        plural="buckets",
+        versions=(VERSION,),
+        storage_version=VERSION,
+        component=COMPONENT,
+        description="An object storage bucket (S3 API) to follow; its objects become an artifact.",
+        categories=CATEGORIES,
+        printer_columns=(
+            PrinterColumn("Endpoint", ".spec.endpoint"),
+            AGE_COLUMN,
+            READY_COLUMN,
+            STATUS_COLUMN,
+        ),
+    )
+
+    spec: BucketSpec = prop("Desired state.", zero=BucketSpec)
+    status: BucketStatus = prop(
+        "Observed state.", default={"observedGeneration": -1}, zero=BucketStatus
+    )
+
+
 # --- ExternalArtifact ------------------------------------------------------
 
 
@@ -644,6 +774,7 @@ class ExternalArtifact(Resource):
 KINDS: tuple[type[Resource], ...] = (
     GitRepository,
     OCIRepository,
+    Bucket,
     HelmRepository,
     HelmChart,
     ExternalArtifact,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -101,6 +102,19 @@ def file_digest(path: Path, algorithm: str = SHA256) -> Digest:
 def bytes_digest(data: bytes, algorithm: str = SHA256) -> Digest:
     hasher = Hasher(algorithm)
     hasher.update(data)
+    return hasher.digest()
+
+
+def index_digest(index: Mapping[str, str], algorithm: str = SHA256) -> Digest:
+    """Digest of a key/value index, as Flux names a Bucket's revision.
+
+    One `<key> <value>\\n` line per entry, keys in byte order (for UTF-8 text,
+    code point order is the same), hashed together: the same objects with the
+    same etags give the same revision, whatever order the server listed them in.
+    """
+    hasher = Hasher(algorithm)
+    for key in sorted(index):
+        hasher.update(f"{key} {index[key]}\n".encode())
     return hasher.digest()
 
 

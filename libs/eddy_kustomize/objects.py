@@ -16,11 +16,12 @@ Obj = dict[str, Any]
 KUSTOMIZATIONS = Resource("kustomize.toolkit.fluxcd.io", "v1", "kustomizations", "Kustomization")
 GIT_REPOSITORIES = Resource("source.toolkit.fluxcd.io", "v1", "gitrepositories", "GitRepository")
 OCI_REPOSITORIES = Resource("source.toolkit.fluxcd.io", "v1", "ocirepositories", "OCIRepository")
+BUCKETS = Resource("source.toolkit.fluxcd.io", "v1", "buckets", "Bucket")
 EXTERNAL_ARTIFACTS = Resource(
     "source.toolkit.fluxcd.io", "v1", "externalartifacts", "ExternalArtifact"
 )
 # The source kinds a Kustomization may name in sourceRef, by kind.
-SOURCES = {r.kind: r for r in (GIT_REPOSITORIES, OCI_REPOSITORIES, EXTERNAL_ARTIFACTS)}
+SOURCES = {r.kind: r for r in (GIT_REPOSITORIES, OCI_REPOSITORIES, BUCKETS, EXTERNAL_ARTIFACTS)}
 
 CRD_KIND = "CustomResourceDefinition"
 NAMESPACE_KIND = "Namespace"

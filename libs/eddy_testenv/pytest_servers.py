@@ -1,4 +1,4 @@
-"""Pytest fixtures for the real Git, Helm and OCI servers that source tests run against.
+"""Pytest fixtures for the real Git, Helm, OCI and S3 servers that source tests run against.
 
 Servers are started once per session and only when a test asks for them; each
 test gets its own fresh repository so tests never see each other's commits.
@@ -17,6 +17,7 @@ import pytest
 from eddy_testenv.gitserver import GitHTTPServer, GitRepo, GitRepos, GitSSHServer
 from eddy_testenv.helmrepo import HelmRepo
 from eddy_testenv.registry import Registry
+from eddy_testenv.s3server import S3Server
 
 GIT_USERNAME = "eddy"
 REGISTRY_USERNAME = "eddy"
@@ -121,3 +122,19 @@ def oci_repository(request: pytest.FixtureRequest) -> str:
     """A registry path (`charts/<test name>-<random>`) no other test pushes to."""
     base = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:40]
     return f"charts/{base or 'test'}-{secrets.token_hex(3)}"
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """An S3-compatible server (S3Proxy) over HTTP and HTTPS, requiring signed requests."""
+    with S3Server() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server, request: pytest.FixtureRequest) -> str:
+    """A new, empty bucket on `s3_server` that no other test uses."""
+    base = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:40]
+    name = f"{base or 'test'}-{secrets.token_hex(3)}".strip("-")
+    s3_server.create_bucket(name)
+    return name

@@ -30,7 +30,6 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Flux kinds eddy does not serve yet. Once eddy ships a CRD for one of them, its
 # fields are compared like any other kind's.
 NOT_SERVED_YET = {
-    ("source.toolkit.fluxcd.io", "Bucket"),
     ("source.toolkit.fluxcd.io", "ExternalArtifact"),
     ("source.extensions.fluxcd.io", "ArtifactGenerator"),
 }

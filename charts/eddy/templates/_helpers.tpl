@@ -19,7 +19,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{/* What each controller's own code calls; see manifests/rbac for the why. */}}
 {{- define "eddy.rules.source-controller" -}}
 - apiGroups: [source.toolkit.fluxcd.io]
-  resources: [gitrepositories, ocirepositories, helmrepositories, helmcharts]
+  resources: [gitrepositories, ocirepositories, buckets, helmrepositories, helmcharts]
   verbs: [get, list, watch, patch]
 - apiGroups: [source.extensions.fluxcd.io]
   resources: [artifactgenerators]
@@ -34,7 +34,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
   resources: [externalartifacts/status]
   verbs: [patch]
 - apiGroups: [source.toolkit.fluxcd.io]
-  resources: [gitrepositories/status, ocirepositories/status, helmrepositories/status, helmcharts/status]
+  resources: [gitrepositories/status, ocirepositories/status, buckets/status, helmrepositories/status, helmcharts/status]
   verbs: [patch]
 - apiGroups: [""]
   resources: [secrets, serviceaccounts]
@@ -49,7 +49,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
   resources: [kustomizations/status]
   verbs: [patch]
 - apiGroups: [source.toolkit.fluxcd.io]
-  resources: [gitrepositories, ocirepositories, externalartifacts]
+  resources: [gitrepositories, ocirepositories, buckets, externalartifacts]
   verbs: [get, list, watch]
 - apiGroups: [""]
   resources: [secrets, configmaps]

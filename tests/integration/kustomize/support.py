@@ -28,6 +28,7 @@ OCI_REPOSITORIES = Resource("source.toolkit.fluxcd.io", "v1", "ocirepositories",
 EXTERNAL_ARTIFACTS = Resource(
     "source.toolkit.fluxcd.io", "v1", "externalartifacts", "ExternalArtifact"
 )
+BUCKETS = Resource("source.toolkit.fluxcd.io", "v1", "buckets", "Bucket")
 # How each source kind's spec and revision look, for sources published by hand.
 _SOURCE_SPECS: dict[str, tuple[dict[str, Any], str]] = {
     "GitRepository": (
@@ -39,6 +40,10 @@ _SOURCE_SPECS: dict[str, tuple[dict[str, Any], str]] = {
         "latest@sha256:{sha256}",
     ),
     "ExternalArtifact": ({}, "latest@sha256:{sha256}"),
+    "Bucket": (
+        {"bucketName": "manifests", "endpoint": "s3.example.invalid", "interval": "1h"},
+        "sha256:{sha256}",
+    ),
 }
 DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
 SERVICES = Resource("", "v1", "services", "Service")

@@ -1,4 +1,4 @@
-"""Source kinds besides GitRepository: OCIRepository and ExternalArtifact artifacts applied.
+"""Source kinds besides GitRepository: OCIRepository, Bucket and ExternalArtifact artifacts applied.
 
 Sources publish their status by hand here, as a source-controller would; the point
 is that the kind is followed by watch and refused across namespaces like any other.
@@ -15,6 +15,7 @@ from eddy_testenv.observe import condition
 
 from .conftest import StartController
 from .support import (
+    BUCKETS,
     CONFIG_MAPS,
     EXTERNAL_ARTIFACTS,
     KUSTOMIZATIONS,
@@ -31,7 +32,9 @@ pytestmark = pytest.mark.integration
 OCI = {"kind": "OCIRepository", "name": "manifests"}
 
 
-@pytest.mark.parametrize("kind", [OCI_REPOSITORIES, EXTERNAL_ARTIFACTS], ids=lambda r: r.kind)
+@pytest.mark.parametrize(
+    "kind", [OCI_REPOSITORIES, BUCKETS, EXTERNAL_ARTIFACTS], ids=lambda r: r.kind
+)
 async def test_revisions_flow_by_watch(
     kube: ResourceClient,
     sources: Sources,
@@ -45,7 +48,7 @@ async def test_revisions_flow_by_watch(
     await create_kustomization(kube, "app", namespace, path="./app",
                                sourceRef={"kind": kind.kind, "name": "manifests"})  # fmt: skip
     obj = await ready(kube, namespace, "app", first)
-    assert first.startswith("latest@sha256:")
+    assert first.startswith("sha256:" if kind is BUCKETS else "latest@sha256:")
     assert condition(obj, "Ready")["message"] == f"Applied revision: {first}"
     assert (await kube.get(CONFIG_MAPS, "app", namespace))["data"] == {"v": "1"}
 
@@ -56,14 +59,15 @@ async def test_revisions_flow_by_watch(
     assert (await kube.get(CONFIG_MAPS, "app", namespace))["data"] == {"v": "2"}
 
 
-async def test_oci_repository_across_namespaces_is_refused_when_disabled(
+async def test_sources_across_namespaces_are_refused_when_disabled(
     kube: ResourceClient, sources: Sources, start_controller: StartController, namespace: str
 ) -> None:
     await start_controller(no_cross_namespace_refs=True)
     await create_kustomization(kube, "elsewhere", namespace, path="./app",
                                sourceRef={**OCI, "namespace": "default"})  # fmt: skip
     await create_kustomization(kube, "bucket", namespace, path="./app",
-                               sourceRef={"kind": "Bucket", "name": "b"})  # fmt: skip
+                               sourceRef={"kind": "Bucket", "name": "b",
+                                          "namespace": "default"})  # fmt: skip
 
     async def refused(name: str) -> dict[str, Any] | None:
         obj = await kube.get(KUSTOMIZATIONS, name, namespace)
@@ -74,4 +78,5 @@ async def test_oci_repository_across_namespaces_is_refused_when_disabled(
     assert "OCIRepository 'default/manifests'" in message and "cross-namespace" in message
     assert condition(obj, "Stalled")["status"] == "True"
     obj = await eventually(lambda: refused("bucket"))
-    assert "source kind Bucket is not served by eddy yet" in condition(obj, "Ready")["message"]
+    message = condition(obj, "Ready")["message"]
+    assert "Bucket 'default/b'" in message and "cross-namespace" in message
