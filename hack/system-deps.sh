@@ -3,8 +3,9 @@
 # http-backend), the OpenSSH client and server; for the local node and the
 # image builds, containerd, runc, the CNI plugins, iptables, iproute2, buildah,
 # skopeo and mmdebstrap; Chromium with its driver (and a font) for the
-# dashboard's browser tests and screenshots; and Java and Maven, which fetch and
-# run S3Proxy (the Bucket tests' S3 server). Installs them with apt-get when run
+# dashboard's browser tests and screenshots; Java and Maven, which fetch and run
+# S3Proxy (the Bucket tests' S3 server); and tinyproxy, the HTTP proxy the
+# proxySecretRef tests go through. Installs them with apt-get when run
 # as root on Debian or Ubuntu; otherwise says what to install.
 set -euo pipefail
 
@@ -27,6 +28,7 @@ command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 [[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || missing+=(fonts-dejavu-core)
 command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
+command -v tinyproxy >/dev/null 2>&1 || missing+=(tinyproxy)
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0

@@ -296,6 +296,12 @@ class OCIRepositoryAttempt(SourceAttempt):
         except NotAnArtifact as err:
             raise fetch_failed(OCI_LAYER_OPERATION_FAILED, err.message) from err
         except OCIError as err:
+            if err.status == 407:
+                raise fetch_failed(
+                    reason,
+                    "the proxy in spec.proxySecretRef refused the request (HTTP 407); check "
+                    "its username and password",
+                ) from err
             if err.status in (401, 403):
                 hint = "check spec.secretRef" if self._has_credentials() else "set spec.secretRef"
                 raise fetch_failed(Reason.AUTHENTICATION_FAILED,

@@ -170,6 +170,12 @@ def _failures(endpoint: str) -> Iterator[None]:
             raise ObjectGone(f"{err.code}: {err.message}", err.code or "") from err
         raise S3Failure(f"{err.code}: {err.message}", err.code or "") from err
     except InvalidResponseError as err:
+        if getattr(err, "_code", 0) == 407:
+            raise S3Failure(
+                "the proxy in spec.proxySecretRef refused the request (HTTP 407); check its "
+                "username and password",
+                code="Proxy",
+            ) from err
         raise S3Failure(f"the server at {endpoint} answered: {err}") from err
     except MaxRetryError as err:
         raise _network_failure(endpoint, err.reason) from err

@@ -1,4 +1,4 @@
-"""Pytest fixtures for the real Git, Helm, OCI and S3 servers that source tests run against.
+"""Pytest fixtures for the real Git, Helm, OCI and S3 servers (and an HTTP proxy) that tests use.
 
 Servers are started once per session and only when a test asks for them; each
 test gets its own fresh repository so tests never see each other's commits.
@@ -16,6 +16,7 @@ import pytest
 
 from eddy_testenv.gitserver import GitHTTPServer, GitRepo, GitRepos, GitSSHServer
 from eddy_testenv.helmrepo import HelmRepo
+from eddy_testenv.httpproxy import HTTPProxy
 from eddy_testenv.registry import Registry
 from eddy_testenv.s3server import S3Server
 
@@ -138,3 +139,10 @@ def s3_bucket(s3_server: S3Server, request: pytest.FixtureRequest) -> str:
     name = f"{base or 'test'}-{secrets.token_hex(3)}".strip("-")
     s3_server.create_bucket(name)
     return name
+
+
+@pytest.fixture(scope="session")
+def http_proxy() -> Iterator[HTTPProxy]:
+    """An HTTP proxy (tinyproxy) that requires basic auth and logs what it carried."""
+    with HTTPProxy(username="proxy", password=secrets.token_hex(8)) as proxy:
+        yield proxy

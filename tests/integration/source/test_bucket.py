@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from eddy_runtime.resources import SECRETS, Resource, ResourceClient
+from eddy_testenv.httpproxy import HTTPProxy
 from eddy_testenv.managers import running_manager
 from eddy_testenv.observe import condition, events_for
 from eddy_testenv.process import find_binary
@@ -281,3 +282,37 @@ async def test_a_changed_object_is_applied_by_a_kustomization(
 
 async def _gone(kube: ResourceClient, namespace: str) -> bool:
     return await kube.get_or_none(KUSTOMIZATIONS, "app", namespace) is None
+
+
+async def test_proxy_secret_ref_carries_the_bucket_traffic(
+    kube: ResourceClient,
+    namespace: str,
+    s3_server: S3Server,
+    s3_bucket: str,
+    http_proxy: HTTPProxy,
+    source_controller: RunningController,
+) -> None:
+    s3 = s3_server
+    s3.put(s3_bucket, "app.yaml", config_map("app", "1"))
+    await keys_secret(kube, namespace, s3)
+    assert http_proxy.username is not None and http_proxy.password is not None
+    await create_secret(kube, namespace, "proxy", {"address": http_proxy.address,
+                                                   "username": http_proxy.username,
+                                                   "password": http_proxy.password})  # fmt: skip
+    await kube.create(BUCKETS, bucket_source("app", namespace, s3_bucket, s3.endpoint,
+                                             proxySecretRef={"name": "proxy"},
+                                             **PLAIN))  # fmt: skip
+    await until_ready(kube, BUCKETS, namespace, "app")
+    listing = f"GET http://{s3.endpoint}/{s3_bucket}?"
+    fetch = f"GET http://{s3.endpoint}/{s3_bucket}/app.yaml"
+    seen = http_proxy.requests()
+    assert any(r.startswith(listing) for r in seen) and fetch in seen
+
+    # Unchanged: the bucket is listed again through the proxy, the object not fetched.
+    before = len(http_proxy.requests())
+    stamp = await request_reconcile(kube, BUCKETS, namespace, "app")
+    obj = await handled(kube, BUCKETS, namespace, "app", stamp)
+    assert condition(obj, "Ready")["status"] == "True"
+    later = http_proxy.requests()[before:]
+    assert any(r.startswith(listing) for r in later)
+    assert fetch not in later

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from eddy_runtime.resources import SECRETS, Resource, ResourceClient
 from eddy_testenv.controlplane import free_port
+from eddy_testenv.httpproxy import HTTPProxy
 from eddy_testenv.observe import condition, events_for
 from eddy_testenv.ociartifacts import (
     push_files,
@@ -406,3 +407,54 @@ async def test_invalid_specs_stall(
         assert condition(obj, "Ready")["reason"] == reason, name
         assert words in condition(obj, "Ready")["message"], name
         assert condition(obj, "Stalled")["status"] == "True", name
+
+
+async def test_proxy_secret_ref_carries_the_registry_traffic(
+    kube: ResourceClient,
+    namespace: str,
+    oci_registry: Registry,
+    oci_registry_tls: Registry,
+    oci_repository: str,
+    http_proxy: HTTPProxy,
+    source_controller: RunningController,
+) -> None:
+    plain = await push_files(oci_registry, oci_repository, "latest", FILES)
+    tls = await push_files(oci_registry_tls, oci_repository, "latest", FILES)
+    assert oci_registry_tls.ca_file is not None
+    await docker_secret(kube, namespace, "docker", oci_registry)
+    await docker_secret(kube, namespace, "docker-tls", oci_registry_tls)
+    await create_secret(kube, namespace, "ca", {"ca.crt": oci_registry_tls.ca_file.read_bytes()})
+    assert http_proxy.username is not None and http_proxy.password is not None
+    await create_secret(kube, namespace, "proxy", {"address": http_proxy.address,
+                                                   "username": http_proxy.username,
+                                                   "password": http_proxy.password})  # fmt: skip
+    await create_secret(kube, namespace, "bad-proxy", {"address": http_proxy.address,
+                                                       "username": http_proxy.username,
+                                                       "password": "not-it"})  # fmt: skip
+    proxied = {"proxySecretRef": {"name": "proxy"}}
+    await kube.create(OCI, oci_source("plain", namespace, oci_registry.url(oci_repository),
+                                      insecure=True, secretRef={"name": "docker"},
+                                      **proxied))  # fmt: skip
+    await kube.create(OCI, oci_source("tls", namespace, oci_registry_tls.url(oci_repository),
+                                      secretRef={"name": "docker-tls"},
+                                      certSecretRef={"name": "ca"}, **proxied))  # fmt: skip
+    await kube.create(OCI, oci_source("refused", namespace, oci_registry.url(oci_repository),
+                                      insecure=True, secretRef={"name": "docker"},
+                                      proxySecretRef={"name": "bad-proxy"}))  # fmt: skip
+    obj = await until_ready(kube, OCI, namespace, "plain")
+    assert obj["status"]["artifact"]["revision"] == f"latest@{plain}"
+    obj = await until_ready(kube, OCI, namespace, "tls")
+    assert obj["status"]["artifact"]["revision"] == f"latest@{tls}"
+
+    # The proxy's own log: plain HTTP forwarded request by request, TLS tunnelled.
+    seen = http_proxy.requests()
+    base = f"http://{oci_registry.host}/v2/{oci_repository}"
+    assert f"HEAD {base}/manifests/latest" in seen
+    assert f"GET {base}/manifests/{plain}" in seen
+    assert any(r.startswith(f"GET {base}/blobs/sha256:") for r in seen)
+    assert f"CONNECT {oci_registry_tls.host}" in seen
+
+    # Wrong proxy credentials: the proxy turns the requests away, nothing is stored.
+    obj = await failed(kube, OCI, namespace, "refused")
+    assert condition(obj, "Ready")["reason"] == "OCIArtifactPullFailed"
+    assert "artifact" not in obj["status"] and "not-it" not in str(obj["status"])
