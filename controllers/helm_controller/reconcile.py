@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import shutil
 import tempfile
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,13 +26,14 @@ from eddy_helm.helm import Helm, HelmError
 from eddy_helm.values import Values, compose, config_digest, values_checksum
 from eddy_runtime import Attempt, Manager, Result, Step, StepError, conditions
 from eddy_runtime.dependencies import DependencyNotReady, cached_lookup, check_dependencies
+from eddy_runtime.discovery import Discovery
 from eddy_runtime.durations import format_duration, seconds_or
 from eddy_runtime.events import WARNING
 from eddy_runtime.finalizers import account_gone, finalized
 from eddy_runtime.informer import Informer
 from eddy_runtime.kubeconfig import KubeconfigPolicy, TargetError
 from eddy_runtime.redaction import Redactor
-from eddy_runtime.resources import ApiError
+from eddy_runtime.resources import ApiError, ResourceClient
 from eddy_runtime.sessions import LazySession
 
 from . import actions
@@ -92,6 +94,16 @@ class HelmReleaseReconciler:
         )
         self.lookup_release = cached_lookup(manager, HELM_RELEASES)
         self.session = LazySession()
+        # Discovery per client: the controller's own and each impersonating one are kept.
+        self._discovery: weakref.WeakKeyDictionary[ResourceClient, Discovery] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def discovery_for(self, client: ResourceClient) -> Discovery:
+        found = self._discovery.get(client)
+        if found is None:
+            found = self._discovery[client] = Discovery(client)
+        return found
 
     async def close(self) -> None:
         await self.session.close()
@@ -386,11 +398,9 @@ class HelmReleaseAttempt(Attempt):
     def _unsupported(self) -> list[str]:
         """Fields set here that eddy accepts for Flux's sake but does not act on yet."""
         found = unhonoured_in_use(HelmReleaseSpec, self.spec)
-        drift = (self.spec.get("driftDetection") or {}).get("mode") or "disabled"
         install = (self.spec.get("install") or {}).get("crds") or "Create"
         upgrade = (self.spec.get("upgrade") or {}).get("crds") or "Skip"
         done = {
-            "spec.driftDetection": drift == "disabled",
             "spec.install.crds": install in ("Skip", "Create"),
             "spec.upgrade.crds": upgrade == "Skip",
         }
@@ -423,7 +433,7 @@ class HelmReleaseAttempt(Attempt):
             self.helm, self.target, self.spec, self.status, self.name, self.namespace,
             self.generation, self.chart_dir, self.workdir, self.values,
             Desired(self.revision, self.digest), self.chart_label(), self.interval(),
-            self.event, self.redact,
+            self.event, self.redact, self.reconciler.discovery_for(self.target.client),
         )  # fmt: skip
         try:
             await releaser.run()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,15 +22,19 @@ from eddy_helm.helm import Helm, HelmError
 from eddy_helm.records import Release
 from eddy_helm.values import Values
 from eddy_runtime import StepError, conditions
+from eddy_runtime.discovery import Discovery, DiscoveryError
 from eddy_runtime.durations import format_duration
 from eddy_runtime.events import NORMAL, WARNING
 from eddy_runtime.redaction import Redactor
 
-from . import actions, decision
+from . import actions, decision, drift
 from .actions import INSTALL
 from .decision import Desired, Observed
 from .target import Target
 
+log = logging.getLogger("eddy.helm")
+
+NO_DRIFT = "No drift detected against the cluster state"
 RELEASED = "Released"
 TEST_SUCCESS = "TestSuccess"
 REMEDIATED = "Remediated"
@@ -56,11 +61,19 @@ class Releaser:
     interval: float
     event: EventFunc
     redact: Redactor
+    discovery: Discovery
     # What this step did, for the pass's summary: (reason, message) of the release.
     released: tuple[str, str] | None = None
     tested: bool = False
 
     async def run(self) -> None:
+        before = (self.status.get("history") or [{}])[0].get("digest")
+        try:
+            await self.decide_and_act()
+        finally:
+            await self.take_inventory(before)
+
+    async def decide_and_act(self) -> None:
         for _ in range(2):  # an unlocked release is decided on again, once
             releases = await self.history()
             test = conditions.get(self.status, TEST_SUCCESS)
@@ -84,6 +97,7 @@ class Releaser:
         elif action.name in (decision.TEST, decision.NOTHING):
             assert current is not None
             self.status["history"] = records.snapshots(releases)
+            await self.check_drift(current)
             if action.name == decision.TEST:
                 last = str(self.status.get("lastAttemptedReleaseAction") or INSTALL)
                 await self.test(current, last)
@@ -91,6 +105,87 @@ class Releaser:
                 conditions.delete(self.status, TEST_SUCCESS)
         else:
             await self.act(action.name, current)
+            if self.drift_mode() != drift.DISABLED:
+                self.set(drift.DRIFTED, conditions.FALSE, drift.NO_DRIFT_DETECTED, NO_DRIFT)
+
+    # -- drift ------------------------------------------------------------------------
+
+    def drift_mode(self) -> str:
+        return str(actions.section(self.spec, "driftDetection").get("mode") or drift.DISABLED)
+
+    async def check_drift(self, current: Release) -> None:
+        """Compare the release's objects with the cluster; correct them in `enabled` mode."""
+        mode = self.drift_mode()
+        if mode == drift.DISABLED:
+            conditions.delete(self.status, drift.DRIFTED)
+            return
+        try:
+            rules = drift.ignore_rules(self.spec)
+            objects = await drift.placed(
+                drift.release_objects(current.manifest), self.namespace, self.discovery
+            )
+            for i, rule in enumerate(rules):
+                if rule.target and not any(rule.selects(o) for o in objects):
+                    raise drift.DriftError(
+                        f"spec.driftDetection.ignore[{i}].target selects none of the objects of "
+                        f"release {self.where(current)}; fix or remove the rule"
+                    )
+            found = await drift.detect(
+                self.target.client, self.discovery, objects, rules, (self.name, self.namespace)
+            )
+        except drift.DriftError as err:
+            raise StepError(f"drift detection failed: {err}", stalled="spec." in str(err)) from err
+        except DiscoveryError as err:
+            raise StepError(f"drift detection failed: {err.message}") from err
+        if not found:
+            self.set(drift.DRIFTED, conditions.FALSE, drift.NO_DRIFT_DETECTED, NO_DRIFT)
+            return
+        for item in found:
+            paths = ", ".join(op["path"] for op in item.patch) or "(object deleted)"
+            log.info("%s drifted at %s", item.subject, paths)
+        message = (
+            f"Cluster state of release {self.where(current)} has drifted from the desired "
+            "state:\n" + "\n".join(d.summary() for d in found)
+        )
+        self.set(drift.DRIFTED, conditions.TRUE, drift.DRIFT_DETECTED, message)
+        await self.event(WARNING, drift.DRIFT_DETECTED, message)
+        if mode != drift.ENABLED:
+            return
+        done, failed = await drift.correct(self.target.client, found)
+        if failed:
+            text = "partially correct" if done else "correct"
+            message = f"Failed to {text} cluster state of release {self.where(current)}:\n"
+            message += "\n".join(failed)
+            if done:
+                message += "\n\nSuccessful corrections:\n" + "\n".join(done)
+            await self.event(WARNING, drift.DRIFT_CORRECTION_FAILED, message)
+            return
+        await self.event(
+            NORMAL, drift.DRIFT_CORRECTED,
+            f"Cluster state of release {self.where(current)} has been corrected:\n"
+            + "\n".join(done),
+        )  # fmt: skip
+
+    async def take_inventory(self, before: str | None) -> None:
+        """status.inventory: the objects of the newest release, read again when it changed."""
+        history = self.status.get("history") or []
+        if not history:
+            self.status.pop("inventory", None)
+            return
+        if history[0].get("digest") == before and "inventory" in self.status:
+            return
+        releases = await self.history()
+        latest = records.latest(releases)
+        if latest is None:
+            return
+        try:
+            objects = await drift.placed(
+                drift.release_objects(latest.manifest), self.namespace, self.discovery
+            )
+        except (DiscoveryError, drift.DriftError) as err:
+            log.warning("inventory of release %s not taken: %s", self.where(latest), err)
+            return
+        self.status["inventory"] = drift.inventory(objects)
 
     # -- helm actions -----------------------------------------------------------------
 

@@ -479,10 +479,9 @@ class HelmReleaseSpec:
         "Reuse one Kubernetes client for the whole reconcile; true when empty."
     )
     drift_detection: DriftDetection | None = prop(
-        "Compare released objects with the cluster and correct differences. "
-        + NOT_HONOURED
-        + " Mode `enabled` or `warn` is refused (Ready=False, Stalled, naming the field).",
-        honoured=False,
+        "Compare released objects with the manifest Helm stored at each reconcile: the "
+        "Drifted condition and a DriftDetected event report differences; mode `enabled` "
+        "also corrects them."
     )
     install: Install | None = prop("Settings of install.")
     upgrade: Upgrade | None = prop("Settings of upgrade.")

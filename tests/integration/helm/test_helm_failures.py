@@ -176,15 +176,14 @@ async def test_fields_not_yet_honoured_are_refused_by_name(
     await repository(kube, namespace, helm_repo)
     unsupported: dict[str, Any] = {
         "values": {"size": "small"},
-        "driftDetection": {"mode": "enabled"},
         "postRenderers": [{"kustomize": {"images": [{"name": "x", "newTag": "2"}]}}],
         "upgrade": {"crds": "CreateReplace"},
     }
     await kube.create(HELM_RELEASES, release("refused", namespace, **unsupported), namespace)
-    # driftDetection disabled and the default CRD policies are what eddy does.
+    # Drift detection and the default CRD policies are what eddy does.
     fine: dict[str, Any] = {
         "values": {"size": "small"},
-        "driftDetection": {"mode": "disabled"},
+        "driftDetection": {"mode": "warn"},
         "install": {"crds": "Create"},
         "upgrade": {"crds": "Skip"},
     }
@@ -192,7 +191,7 @@ async def test_fields_not_yet_honoured_are_refused_by_name(
 
     obj = await wait_condition(kube, namespace, "refused", "Ready", "False", "UnsupportedField")
     message = condition(obj, "Ready")["message"]
-    for field in ("spec.driftDetection", "spec.postRenderers", "spec.upgrade.crds"):
+    for field in ("spec.postRenderers", "spec.upgrade.crds"):
         assert field in message, message
     assert condition(obj, "Stalled")["status"] == "True"
     await wait_condition(kube, namespace, "fine", "Ready", "True", "InstallSucceeded")

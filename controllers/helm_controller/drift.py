@@ -1,0 +1,300 @@
+"""The objects of a release as Helm stored them, and their drift in the cluster.
+
+The manifest of the current release record names the release's objects (its
+inventory in status) and says what they should hold. Drift is found the way Flux
+finds it: a dry-run server-side apply of each stored object, compared with the live
+object; `spec.driftDetection.ignore` paths are left out, and objects marked
+`helm.toolkit.fluxcd.io/driftDetection: disabled` are skipped. A correction patches
+back exactly the differences found, or creates an object that was deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from eddy_kustomize.objects import describe, object_id, split_api_version
+from eddy_runtime.discovery import Discovery
+from eddy_runtime.resources import JSON_PATCH, ApiError, Resource, ResourceClient
+from eddy_runtime.selectors import SelectorError, parse_selector
+
+from .objects import Obj
+
+log = logging.getLogger("eddy.helm")
+
+DRIFTED = "Drifted"
+DRIFT_DETECTED = "DriftDetected"
+NO_DRIFT_DETECTED = "NoDriftDetected"
+DRIFT_CORRECTED = "DriftCorrected"
+DRIFT_CORRECTION_FAILED = "DriftCorrectionFailed"
+EXCLUDE_KEY = "helm.toolkit.fluxcd.io/driftDetection"
+ENABLED, WARN, DISABLED = "enabled", "warn", "disabled"
+# What the server keeps up to date on its own; never drift.
+_VOLATILE_META = ("managedFields", "resourceVersion", "generation", "uid", "creationTimestamp")
+
+
+class DriftError(Exception):
+    """Drift could not be detected; the message says which rule or object and why."""
+
+
+def release_objects(manifest: str) -> list[Obj]:
+    """The objects of a stored release manifest, in order."""
+    try:
+        loaded = list(yaml.load_all(manifest, Loader=yaml.CSafeLoader))
+    except yaml.YAMLError as err:
+        raise DriftError(f"the stored release manifest is not YAML: {err}") from None
+    return [d for d in loaded if isinstance(d, dict) and d.get("kind") and d.get("apiVersion")]
+
+
+async def placed(objects: list[Obj], namespace: str, discovery: Discovery) -> list[Obj]:
+    """The objects with their namespace: the release's where the manifest leaves it out."""
+    out: list[Obj] = []
+    for obj in objects:
+        copied = copy.deepcopy(obj)
+        meta = copied.setdefault("metadata", {})
+        resource = await discovery.lookup(str(copied["apiVersion"]), str(copied["kind"]))
+        if resource is not None and not resource.namespaced:
+            meta.pop("namespace", None)
+        elif not meta.get("namespace"):
+            meta["namespace"] = namespace
+        out.append(copied)
+    return out
+
+
+def inventory(objects: list[Obj]) -> dict[str, Any]:
+    """status.inventory: each object's id and version, as Flux lists them."""
+    entries = {object_id(o): split_api_version(str(o["apiVersion"]))[1] for o in objects}
+    return {"entries": [{"id": k, "v": v} for k, v in sorted(entries.items())]}
+
+
+# -- ignore rules ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IgnoreRule:
+    """Paths (JSON Pointers) left out of the comparison of the objects `target` selects."""
+
+    paths: tuple[str, ...]
+    target: dict[str, str] = field(default_factory=dict)
+
+    def selects(self, obj: Obj) -> bool:
+        group, version = split_api_version(str(obj.get("apiVersion", "")))
+        meta = obj.get("metadata") or {}
+        found = {
+            "group": group,
+            "version": version,
+            "kind": str(obj.get("kind", "")),
+            "name": str(meta.get("name", "")),
+            "namespace": str(meta.get("namespace") or ""),
+        }
+        for key, want in self.target.items():
+            if key == "labelSelector":
+                if not parse_selector(want)(meta.get("labels") or {}):
+                    return False
+            elif key == "annotationSelector":
+                if not parse_selector(want)(meta.get("annotations") or {}):
+                    return False
+            elif want and found.get(key) != want:
+                return False
+        return True
+
+
+def ignore_rules(spec: dict[str, Any]) -> list[IgnoreRule]:
+    """spec.driftDetection.ignore, checked: a path must be a JSON Pointer, a selector valid."""
+    rules: list[IgnoreRule] = []
+    for i, raw in enumerate((spec.get("driftDetection") or {}).get("ignore") or []):
+        where = f"spec.driftDetection.ignore[{i}]"
+        paths = tuple(str(p) for p in raw.get("paths") or [])
+        for path in paths:
+            if not path.startswith("/"):
+                raise DriftError(f"{where}.paths: '{path}' is not a JSON Pointer (starts with '/')")
+        target = {k: str(v) for k, v in (raw.get("target") or {}).items() if v}
+        for key in ("labelSelector", "annotationSelector"):
+            if key in target:
+                try:
+                    parse_selector(target[key])
+                except SelectorError as err:
+                    raise DriftError(f"{where}.target.{key}: {err}") from None
+        rules.append(IgnoreRule(paths, target))
+    return rules
+
+
+def _unescape(token: str) -> str:
+    return token.replace("~1", "/").replace("~0", "~")
+
+
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def _drop(doc: Any, pointer: str) -> None:
+    """Remove what a JSON Pointer names, if it is there."""
+    tokens = [_unescape(t) for t in pointer.split("/")[1:]]
+    if not tokens:
+        return
+    node = doc
+    for token in tokens[:-1]:
+        if isinstance(node, dict):
+            node = node.get(token)
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return
+    last = tokens[-1]
+    if isinstance(node, dict):
+        node.pop(last, None)
+    elif isinstance(node, list) and last.isdigit() and int(last) < len(node):
+        del node[int(last)]
+
+
+# -- comparing --------------------------------------------------------------------------
+
+
+def _comparable(obj: Obj, paths: list[str]) -> Obj:
+    out = copy.deepcopy(obj)
+    meta = out.get("metadata") or {}
+    for key in _VOLATILE_META:
+        meta.pop(key, None)
+    out.pop("status", None)
+    for path in paths:
+        _drop(out, path)
+    return out
+
+
+def json_patch(live: Any, want: Any, path: str = "") -> list[dict[str, Any]]:
+    """The JSON Patch operations that turn `live` into `want`."""
+    if isinstance(live, dict) and isinstance(want, dict):
+        ops: list[dict[str, Any]] = []
+        for key in live:
+            if key not in want:
+                ops.append({"op": "remove", "path": f"{path}/{_escape(key)}"})
+        for key, value in want.items():
+            where = f"{path}/{_escape(key)}"
+            if key not in live:
+                ops.append({"op": "add", "path": where, "value": value})
+            else:
+                ops.extend(json_patch(live[key], value, where))
+        return ops
+    if isinstance(live, list) and isinstance(want, list) and len(live) == len(want):
+        return [op for i, (a, b) in enumerate(zip(live, want, strict=True)) for op in
+                json_patch(a, b, f"{path}/{i}")]  # fmt: skip
+    if live == want:
+        return []
+    return [{"op": "replace", "path": path, "value": want}]
+
+
+@dataclass
+class Drift:
+    """One object that differs from the release: deleted, or changed by the patch ops."""
+
+    obj: Obj
+    resource: Resource
+    removed: bool = False
+    patch: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def subject(self) -> str:
+        return describe(self.obj)
+
+    def summary(self) -> str:
+        if self.removed:
+            return f"{self.subject} removed"
+        counts = {op: sum(1 for p in self.patch if p["op"] == op) for op in ("add", "replace")}
+        removals = sum(1 for p in self.patch if p["op"] == "remove")
+        return (
+            f"{self.subject} changed ({counts['add']} additions, {counts['replace']} changes, "
+            f"{removals} removals)"
+        )
+
+
+def _excluded(obj: Obj | None) -> bool:
+    meta = (obj or {}).get("metadata") or {}
+    marks = {**(meta.get("labels") or {}), **(meta.get("annotations") or {})}
+    return marks.get(EXCLUDE_KEY) == DISABLED
+
+
+def _with_helm_metadata(obj: Obj, release: str, namespace: str) -> Obj:
+    """What Helm itself adds to each object it creates, so that it is no drift."""
+    out = copy.deepcopy(obj)
+    meta = out.setdefault("metadata", {})
+    meta["labels"] = {**(meta.get("labels") or {}), "app.kubernetes.io/managed-by": "Helm"}
+    meta["annotations"] = {
+        **(meta.get("annotations") or {}),
+        "meta.helm.sh/release-name": release,
+        "meta.helm.sh/release-namespace": namespace,
+    }
+    return out
+
+
+async def _one(
+    client: ResourceClient, discovery: Discovery, obj: Obj, rules: list[IgnoreRule]
+) -> Drift | None:
+    if _excluded(obj):
+        return None
+    resource = await discovery.lookup(str(obj["apiVersion"]), str(obj["kind"]))
+    if resource is None:
+        raise DriftError(f"{describe(obj)}: the cluster does not serve this kind")
+    meta = obj["metadata"]
+    live = await client.get_or_none(resource, meta["name"], meta.get("namespace"))
+    if live is None:
+        return Drift(obj, resource, removed=True)
+    if _excluded(live):
+        return None
+    dry = await client.apply(resource, obj, force=True, dry_run=True)
+    paths = [p for r in rules if r.selects(obj) for p in r.paths]
+    patch = json_patch(_comparable(live, paths), _comparable(dry, paths))
+    return Drift(obj, resource, patch=patch) if patch else None
+
+
+async def detect(
+    client: ResourceClient,
+    discovery: Discovery,
+    objects: list[Obj],
+    rules: list[IgnoreRule],
+    release: tuple[str, str],
+    concurrency: int = 8,
+) -> list[Drift]:
+    """The release's objects that differ from the cluster, in manifest order."""
+    semaphore = asyncio.Semaphore(concurrency)
+    name, namespace = release
+
+    async def one(obj: Obj) -> Drift | None:
+        async with semaphore:
+            try:
+                desired = _with_helm_metadata(obj, name, namespace)
+                return await _one(client, discovery, desired, rules)
+            except ApiError as err:
+                raise DriftError(f"{describe(obj)}: {err.message or err}") from None
+
+    found = await asyncio.gather(*(one(o) for o in objects))
+    return [d for d in found if d is not None]
+
+
+async def correct(client: ResourceClient, drifts: list[Drift]) -> tuple[list[str], list[str]]:
+    """Put each object back: create the deleted ones, patch back the changed fields.
+
+    Returns the lines for what was corrected and for what could not be.
+    """
+    done: list[str] = []
+    failed: list[str] = []
+    for drift in sorted(drifts, key=lambda d: not d.removed):
+        meta = drift.obj["metadata"]
+        try:
+            if drift.removed:
+                await client.create(drift.resource, drift.obj)
+                done.append(f"{drift.subject} created")
+            else:
+                await client.patch(
+                    drift.resource, meta["name"], drift.patch, meta.get("namespace"), JSON_PATCH
+                )
+                done.append(f"{drift.subject} configured")
+        except ApiError as err:
+            what = "creation" if drift.removed else "patch"
+            reason = "" if drift.obj.get("kind") == "Secret" else f": {err.message or err}"
+            failed.append(f"{drift.subject} {what} failure{reason}")
+    return done, failed
