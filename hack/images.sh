@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds eddy's container image without a daemon, from packages alone: a Debian
-# root filesystem made by mmdebstrap (python3, git, openssh-client), eddy and its
-# dependencies installed from wheels into /opt/eddy, and the pinned kustomize and
-# helm from hack/tools.sh in /usr/local/bin. buildah assembles and pushes it.
+# root filesystem made by mmdebstrap (python3, git, openssh-client, gnupg), eddy and
+# its dependencies installed from wheels into /opt/eddy, and the pinned kustomize,
+# helm and sops from hack/tools.sh in /usr/local/bin. buildah assembles and pushes it.
 #
 #   hack/images.sh build            build (or reuse) the image; print its OCI archive
 #   hack/images.sh push REFERENCE   build, then push to REFERENCE (host/repo:tag)
@@ -21,7 +21,7 @@ root=$(cd "$here/.." && pwd)
 cache=${EDDY_IMAGES_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/eddy/images}
 suite=bookworm
 mirror=${EDDY_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-packages=python3,python3-venv,git,openssh-client,ca-certificates
+packages=python3,python3-venv,git,openssh-client,gnupg,ca-certificates
 python=${PYTHON:-$root/.venv/bin/python}
 arch=${EDDY_IMAGE_ARCH:-$(dpkg --print-architecture 2>/dev/null || echo amd64)}
 goarch=$arch
@@ -68,14 +68,15 @@ base() {
 
 build() {
   need buildah buildah
-  local base_tar kustomize helm key out c v
+  local base_tar kustomize helm sops key out c v
   base_tar=$(base)
-  GOARCH=$goarch "$here/tools.sh" build kustomize helm >&2
+  GOARCH=$goarch "$here/tools.sh" build kustomize helm sops >&2
   kustomize=$(GOARCH=$goarch "$here/tools.sh" path kustomize)
   helm=$(GOARCH=$goarch "$here/tools.sh" path helm)
+  sops=$(GOARCH=$goarch "$here/tools.sh" path sops)
   v=$(version)
   key=$( (cd "$root" && git ls-files -z pyproject.toml README.md libs controllers | xargs -0 sha256sum
-         sha256sum "$base_tar" "$kustomize" "$helm" "$here/images.sh") | sha256sum | cut -c1-12)
+         sha256sum "$base_tar" "$kustomize" "$helm" "$sops" "$here/images.sh") | sha256sum | cut -c1-12)
   out="$cache/eddy-$v-$arch-$key.tar"
   if [[ -s $out ]]; then
     printf '%s\n' "$out"
@@ -106,6 +107,7 @@ build() {
   b run --isolation=chroot "$c" -- rm -rf /wheels >&2
   b copy --chmod 0755 "$c" "$kustomize" /usr/local/bin/kustomize >&2
   b copy --chmod 0755 "$c" "$helm" /usr/local/bin/helm >&2
+  b copy --chmod 0755 "$c" "$sops" /usr/local/bin/sops >&2
   b config \
     --env PATH=/opt/eddy/bin:/usr/local/bin:/usr/bin:/bin \
     --env HOME=/tmp --env PYTHONDONTWRITEBYTECODE=1 --env PYTHONUNBUFFERED=1 \

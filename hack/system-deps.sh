@@ -4,8 +4,9 @@
 # image builds, containerd, runc, the CNI plugins, iptables, iproute2, buildah,
 # skopeo and mmdebstrap; Chromium with its driver (and a font) for the
 # dashboard's browser tests and screenshots; Java and Maven, which fetch and run
-# S3Proxy (the Bucket tests' S3 server); and tinyproxy, the HTTP proxy the
-# proxySecretRef tests go through. Installs them with apt-get when run
+# S3Proxy (the Bucket tests' S3 server); tinyproxy, the HTTP proxy the
+# proxySecretRef tests go through; GnuPG (the kustomize-controller's OpenPGP
+# decryption) and age (the SOPS tests' keys). Installs them with apt-get when run
 # as root on Debian or Ubuntu; otherwise says what to install.
 set -euo pipefail
 
@@ -29,6 +30,8 @@ command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v tinyproxy >/dev/null 2>&1 || missing+=(tinyproxy)
+command -v gpg >/dev/null 2>&1 && command -v gpgconf >/dev/null 2>&1 || missing+=(gnupg)
+command -v age-keygen >/dev/null 2>&1 || missing+=(age)
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0

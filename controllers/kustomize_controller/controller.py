@@ -44,6 +44,13 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         help="The kustomize binary used to build manifests. (default kustomize on PATH)",
     )
     parser.add_argument(
+        "--sops-path",
+        default="sops",
+        metavar="PATH",
+        help="The sops binary that decrypts SOPS-encrypted manifests (age and OpenPGP "
+        "keys). (default sops on PATH)",
+    )
+    parser.add_argument(
         "--workdir",
         default=None,
         metavar="DIR",
@@ -63,6 +70,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     options = options_from(args)
     return Settings(
         kustomize=args.kustomize_path,
+        sops=args.sops_path,
         requeue_dependency=options.requeue_dependency,
         no_cross_namespace_refs=options.no_cross_namespace_refs,
         default_service_account=options.default_service_account,

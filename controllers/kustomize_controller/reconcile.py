@@ -21,11 +21,19 @@ from uuid import uuid4
 import aiohttp
 
 from eddy_api.common import HEALTHY, Artifact, Reason
-from eddy_api.kustomize import Kustomization, KustomizationSpec
+from eddy_api.kustomize import (
+    DRIFT_ANNOTATION,
+    DRIFT_REPORT,
+    Kustomization,
+    KustomizationSpec,
+)
 from eddy_api.schema import unhonoured_in_use
 from eddy_kustomize import build as builder
 from eddy_kustomize.apply import SKIPPED, Applier, ApplyError, ChangeSet
+from eddy_kustomize.decrypt import Decryptor, refuse_encrypted
+from eddy_kustomize.drift import Drift
 from eddy_kustomize.objects import KUSTOMIZATIONS, Obj, describe
+from eddy_kustomize.sops import Keyring, sops_binary
 from eddy_kustomize.substitute import gather_variables, substitute_objects, substitutes
 from eddy_kustomize.takeover import managers_to_take_over
 from eddy_runtime import Attempt, Manager, Result, Step, StepError, conditions
@@ -38,6 +46,7 @@ from eddy_runtime.informer import Informer
 from eddy_runtime.kubeconfig import KubeconfigPolicy, TargetError
 from eddy_runtime.redaction import Redactor
 from eddy_runtime.resources import ApiError
+from eddy_runtime.secrets import read_secret
 from eddy_runtime.sessions import LazySession
 
 from . import inventory
@@ -54,11 +63,17 @@ NAME = "kustomize-controller"
 # A field eddy accepts for Flux's sake but does not act on yet is set.
 UNSUPPORTED = "UnsupportedField"
 TOKEN_ANNOTATION = "kustomize.toolkit.fluxcd.io/token"
+# eddy's own Event reasons for drift: corrected, or only reported.
+DRIFT_CORRECTED = "DriftCorrected"
+DRIFT_DETECTED = "DriftDetected"
+# The most drifted fields one status keeps.
+MAX_DRIFT = 50
 
 
 @dataclass(frozen=True)
 class Settings:
     kustomize: str = "kustomize"
+    sops: str = "sops"
     requeue_dependency: float = 30.0
     no_cross_namespace_refs: bool = False
     default_service_account: str = ""
@@ -77,6 +92,7 @@ class KustomizationReconciler:
         self.sources = sources
         self.settings = settings
         self.kustomize = builder.kustomize_binary(settings.kustomize)
+        self.sops = sops_binary(settings.sops)
         self.targets = Targets(
             manager.client, NAME, settings.default_service_account, settings.kubeconfig
         )
@@ -308,12 +324,23 @@ class KustomizationAttempt(Attempt):
 
     async def build(self) -> Result | None:
         assert self.workdir is not None
-        objects = await builder.build(
-            self.reconciler.kustomize,
-            self.workdir / "source",
-            self.spec,
-            self.typed.timeout_seconds(),
-        )
+        decryptor = await self.decryptor()
+        try:
+            objects = await builder.build(
+                self.reconciler.kustomize,
+                self.workdir / "source",
+                self.spec,
+                self.typed.timeout_seconds(),
+                decryptor.decrypt_sources if decryptor else None,
+            )
+            if decryptor is None:
+                refuse_encrypted(objects)
+            else:
+                objects = await decryptor.decrypt_objects(objects)
+        finally:
+            if decryptor is not None:
+                self.redact.add(decryptor.values)
+                await decryptor.close()
         post_build = self.spec.get("postBuild")
         if isinstance(post_build, dict):
             variables, secret_values = await gather_variables(
@@ -324,6 +351,30 @@ class KustomizationAttempt(Attempt):
                 objects = await asyncio.to_thread(substitute_objects, objects, variables)
         self.objects = objects
         return None
+
+    async def decryptor(self) -> Decryptor | None:
+        """A Decryptor holding the keys of spec.decryption.secretRef, when set."""
+        decryption = self.typed.decryption
+        if decryption is None or decryption.provider != "sops":
+            return None
+        assert self.workdir is not None
+        keyring = Keyring(self.reconciler.sops, self.workdir)
+        try:
+            if decryption.secret_ref is not None:
+                name = decryption.secret_ref.name
+                source = f"Secret '{self.meta['namespace']}/{name}'"
+                keys = await read_secret(self.manager.client, self.meta["namespace"], name)
+                if keys is None:
+                    raise StepError(
+                        f"decryption {source} not found; create it or fix spec.decryption.secretRef"
+                    )
+                await keyring.load(keys, source)
+            else:
+                await keyring.load({}, "")
+        except BaseException:
+            await keyring.close()
+            raise
+        return Decryptor(keyring, self.workdir / "source")
 
     async def apply(self) -> Result | None:
         try:
@@ -340,6 +391,7 @@ class KustomizationAttempt(Attempt):
             force=bool(self.spec.get("force")), timeout=self.typed.timeout_seconds(),
             take_over=managers_to_take_over(NAME, self.settings.override_managers),
             before_create=self.record_planned,
+            report_drift=self.reports_drift_only,
         )  # fmt: skip
         try:
             self.changes = await applier.apply_all(self.objects)
@@ -350,7 +402,37 @@ class KustomizationAttempt(Attempt):
             raise StepError(str(err) or type(err).__name__) from err
         self.applied = inventory.from_changes(self.changes.changes)
         await self.emit_changes(self.changes)
+        await self.record_drift(applier.drift)
         return None
+
+    @property
+    def reports_drift_only(self) -> bool:
+        annotations = self.meta.get("annotations") or {}
+        return str(annotations.get(DRIFT_ANNOTATION, "")).lower() == DRIFT_REPORT
+
+    async def record_drift(self, drift: list[Drift]) -> None:
+        """Tell who changed what in the cluster, and what Git wants there.
+
+        Corrections stay in status until the next drift; a report (nothing corrected)
+        describes the cluster now, so a pass that finds none clears it.
+        """
+        corrected = not self.reports_drift_only
+        if not drift:
+            if not corrected:
+                self.status.pop("drift", None)
+            return
+        drift = drift[:MAX_DRIFT]
+        at = conditions.now_rfc3339()
+        self.status["drift"] = [
+            {k: self.redact(v) if isinstance(v, str) else v
+             for k, v in d.to_status(corrected, at).items()}
+            for d in drift
+        ]  # fmt: skip
+        lines = "\n".join(self.redact(d.describe(corrected)) for d in drift)
+        reason, kind = (DRIFT_CORRECTED, NORMAL) if corrected else (DRIFT_DETECTED, WARNING)
+        log.info("drift %s:\n%s", "corrected" if corrected else "found", lines,
+                 extra={"revision": self.revision})  # fmt: skip
+        await self.manager.events.event(self.obj, kind, reason, lines, self._revision_annotation())
 
     async def record_planned(self, objects: list[Obj]) -> None:
         """Add what is about to be created to the inventory before creating it.

@@ -60,6 +60,9 @@ REFUSED = (
 SUBSTITUTE_STRATEGIES = ("WithVariables", "Always")
 BUILD_METADATA_OPTIONS = ("originAnnotations", "transformerAnnotations")
 SUBSTITUTE_ANNOTATION = f"{GROUP}/substitute"  # "disabled": skip postBuild substitution
+# eddy's own, on a Kustomization: "report" records drift in status without correcting it.
+DRIFT_ANNOTATION = "eddy.dev/drift"
+DRIFT_REPORT = "report"
 
 SSA_MERGE = "Merge"
 SSA_IF_NOT_PRESENT = "IfNotPresent"
@@ -95,10 +98,14 @@ class Decryption:
     provider: str = prop("Decryption engine.", required=True, zero=str, enum=("sops",))
     service_account_name: str | None = prop(
         "ServiceAccount whose cloud identity reaches the KMS; static credentials in secretRef "
-        "take precedence."
+        "take precedence. eddy decrypts with age and OpenPGP keys only. " + REFUSED,
+        honoured=False,
     )
     secret_ref: LocalObjectReference | None = prop(
-        "Secret with the private keys (OpenPGP, age) or KMS credentials."
+        "Secret with the private keys: age identities in entries named `*.agekey`, OpenPGP "
+        "secret keys (ASCII-armored, no passphrase) in entries named `*.asc`. KMS and Vault "
+        "credentials (`sops.aws-kms`, `sops.azure-kv`, `sops.gcp-kms`, `sops.vault-token`) "
+        "are refused in status."
     )
 
 
@@ -158,7 +165,9 @@ class KustomizationSpec:
         "Kustomizations that must be Ready before this one is applied."
     )
     decryption: Decryption | None = prop(
-        "Decrypt SOPS-encrypted Secrets before applying. " + REFUSED, honoured=False
+        "Decrypt SOPS-encrypted manifests (YAML and JSON objects, and the files Secret "
+        "generators and patches read: YAML, JSON, dotenv, INI, binary) before applying, "
+        "checking each file's MAC."
     )
     interval: str = interval("the Kustomization: build and apply the source")
     retry_interval: str | None = duration(
@@ -261,6 +270,22 @@ class KustomizationSpec:
 
 
 @dataclass
+class DriftRecord:
+    """One field of an applied object that someone changed in the cluster (eddy's own)."""
+
+    object: str = prop("The object, `Kind/namespace/name`.", required=True, zero=str)
+    field: str = prop("The field, e.g. `spec.replicas`.", required=True, zero=str)
+    found: str | None = prop("The value found in the cluster (JSON; Secrets' are masked).")
+    restored: str | None = prop("The value from Git it was set back to, when corrected.")
+    wanted: str | None = prop("The value Git wants, when only reported.")
+    manager: str | None = prop(
+        "The field manager that last set the value (managedFields), e.g. `kubectl-scale`."
+    )
+    corrected: bool | None = prop("Whether eddy set the value back to Git's.")
+    detected_at: str | None = prop("When the drift was found.")
+
+
+@dataclass
 class KustomizationStatus:
     """Observed state of a Kustomization."""
 
@@ -274,6 +299,12 @@ class KustomizationStatus:
     inventory: ResourceInventory | None = prop("Objects applied by the last successful apply.")
     history: list[History] | None = prop("Summary of recent reconciliations, newest first.")
     last_handled_reconcile_at: str | None = last_handled_reconcile_at()
+    drift: list[DriftRecord] | None = prop(
+        "eddy's own: the fields of applied objects found changed in the cluster by the last "
+        "reconcile that found any, who changed them and Git's value. Corrected unless the "
+        f"Kustomization is annotated `{DRIFT_ANNOTATION}: {DRIFT_REPORT}`; a report is "
+        "cleared by a reconcile that finds no drift."
+    )
 
 
 @dataclass

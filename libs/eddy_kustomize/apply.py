@@ -23,6 +23,7 @@ from eddy_api.kustomize import (
     SSA_IF_NOT_PRESENT,
     SSA_IGNORE,
 )
+from eddy_kustomize.drift import Drift, differences, find_drift, without_paths
 from eddy_kustomize.objects import CRD_KIND, Obj, annotation, describe, object_id, owner_labels
 from eddy_kustomize.ordering import in_apply_order
 from eddy_kustomize.takeover import merges_only, takeover_patch
@@ -131,8 +132,13 @@ class Applier:
         take_over: Sequence[tuple[str, str]] = (),
         before_create: Callable[[list[Obj]], Awaitable[None]] | None = None,
         dry_run: bool = False,
+        report_drift: bool = False,
     ) -> None:
         self.client = client
+        # Fields that others changed, found while planning; with `report_drift` they
+        # are left as they are (only reported), else Git's values are restored.
+        self.drift: list[Drift] = []
+        self.report_drift = report_drift
         self.dry_run = dry_run
         # Every object's plan, in apply order (what a dry run reports).
         self.plans: list[Planned] = []
@@ -300,7 +306,19 @@ class Applier:
             plan.takeover = takeover_patch(live, self.client.field_manager, self.take_over)
         if plan.takeover or _comparable(live) != _comparable(dry):
             plan.action = CONFIGURED
+            self._explain_drift(plan, live, dry)
         return plan
+
+    def _explain_drift(self, plan: Planned, live: Obj, dry: Obj) -> None:
+        drift = find_drift(live, dry, self.client.field_manager)
+        self.drift.extend(drift)
+        if not drift or not self.report_drift:
+            return
+        drifted = {d.path for d in drift}
+        plan.obj = without_paths(plan.obj, sorted(drifted, key=str))
+        plan.takeover = []
+        if all(path in drifted for path, _, _ in differences(live, dry)):
+            plan.action = UNCHANGED
 
     async def _write(self, plan: Planned) -> None:
         assert plan.resource is not None  # only a dry run plans without one

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -136,9 +137,18 @@ def check_objects(objects: list[Obj]) -> None:
             raise BuildError(f"a {obj.get('kind')} object has no metadata.name")
 
 
-async def build(binary: str, root: Path, spec: dict[str, Any], timeout: float) -> list[Obj]:
-    """Build `spec.path` of the artifact extracted at `root` into objects."""
+async def build(
+    binary: str,
+    root: Path,
+    spec: dict[str, Any],
+    timeout: float,
+    before: Callable[[Path], Awaitable[None]] | None = None,
+) -> list[Obj]:
+    """Build `spec.path` of the artifact extracted at `root` into objects; `before` is
+    given the directory to build once its kustomization is written (to decrypt files)."""
     directory = await asyncio.to_thread(prepare, root, spec)
+    if before is not None:
+        await before(directory)
     output = await run_kustomize(binary, directory, root, timeout)
     objects = await asyncio.to_thread(parse_objects, output)
     check_objects(objects)

@@ -477,10 +477,10 @@ def test_unhonoured_fields_in_use_are_found_by_path() -> None:
     spec = {
         "interval": "1m",
         "prune": True,
-        "decryption": {"provider": "sops"},
+        "decryption": {"provider": "sops", "serviceAccountName": "kms"},
         "healthCheckExprs": [],
         "dependsOn": [{"name": "a"}, {"name": "b", "readyExpr": "true"}],
     }
     found = schema.unhonoured_in_use(KustomizationSpec, spec)
-    assert found == ["spec.dependsOn.readyExpr", "spec.decryption"]
+    assert found == ["spec.dependsOn.readyExpr", "spec.decryption.serviceAccountName"]
     assert schema.unhonoured_in_use(KustomizationSpec, {"interval": "1m", "prune": True}) == []

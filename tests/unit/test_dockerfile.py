@@ -17,6 +17,7 @@ DOCKERFILE = ROOT / "docker" / "Dockerfile"
 PINS = [
     ("kustomize", "sigs.k8s.io/kustomize/kustomize/v5", "KUSTOMIZE_VERSION"),
     ("helm", "helm.sh/helm/v3", "HELM_VERSION"),
+    ("sops", "github.com/getsops/sops/v3", "SOPS_VERSION"),
 ]
 ENTRY_POINTS = [
     "source-controller",

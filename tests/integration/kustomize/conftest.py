@@ -57,6 +57,7 @@ async def start_controller(
             options = test_options(**values)
             chosen = settings or Settings(
                 kustomize=find_binary("kustomize"),
+                sops=find_binary("sops"),
                 requeue_dependency=options.requeue_dependency,
                 no_cross_namespace_refs=options.no_cross_namespace_refs,
                 default_service_account=options.default_service_account,

@@ -177,7 +177,7 @@ async def test_fields_not_yet_honoured_are_refused_by_name(
     good_inventory = (await ready(kube, namespace, "app", good))["status"]["inventory"]
 
     unsupported = {
-        "decryption": {"provider": "sops", "secretRef": {"name": "sops-keys"}},
+        "decryption": {"provider": "sops", "serviceAccountName": "kms"},
         "healthCheckExprs": [{"apiVersion": "example.com/v1", "kind": "Widget", "current": "true"}],
     }
     await kube.patch(KUSTOMIZATIONS, "app", {"spec": unsupported}, namespace)
@@ -192,7 +192,8 @@ async def test_fields_not_yet_honoured_are_refused_by_name(
     obj = await eventually(refused, timeout=15)
     message = condition(obj, "Ready")["message"]
     assert condition(obj, "Ready")["status"] == "False"
-    assert "spec.decryption" in message and "spec.healthCheckExprs" in message, message
+    assert "spec.decryption.serviceAccountName" in message, message
+    assert "spec.healthCheckExprs" in message, message
     assert condition(obj, "Stalled")["status"] == "True"
     assert obj["status"]["inventory"] == good_inventory
     assert (await kube.get(CONFIG_MAPS, "settings", namespace))["data"] == {"mode": "good"}
