@@ -1,8 +1,8 @@
 """`eddy plan`: what a proposed revision would change in the cluster, before it is merged.
 
-Builds every Kustomization of a GitRepository from a local directory or another
-revision with the kustomize-controller's own code, dry-runs it on the cluster and
-diffs it; renders the HelmReleases the proposal changes (or whose chart it holds)
+Builds every Kustomization of a source (a GitRepository, an OCIRepository or a
+Bucket) from a local directory, or from another revision of a GitRepository,
+with the kustomize-controller's own code, dry-runs it on the cluster and diffs it; renders the HelmReleases the proposal changes (or whose chart it holds)
 with their composed values and diffs them against their stored releases: exit
 code 0 no change, 1 changes, 2 error.
 """
@@ -46,6 +46,9 @@ Examples:
   # Another GitRepository, in another namespace
   eddy -n apps plan --source app-repo --revision v1.4.0 -o json
 \b
+  # What pushing this directory to the OCIRepository's registry would change
+  eddy plan --source-kind OCIRepository --source app --source-dir ./deploy
+\b
   # HelmReleases too: rendered with the pinned helm
   eddy plan --source-dir . --helm-path .tools/bin/helm
 \b
@@ -53,24 +56,23 @@ Exit codes: 0 no change, 1 changes, 2 error (a build or dry run failed).
 """
 
 
+PLANNED_SOURCES = ("GitRepository", "OCIRepository", "Bucket")
+
+
 async def _plan(
-    cluster: Cluster, namespace: str, source: str, source_dir: Path | None, revision: str,
-    kustomize: str,
+    cluster: Cluster, namespace: str, kind: str, source: str, source_dir: Path | None,
+    revision: str, kustomize: str,
     helm: str,
 ) -> tuple[list[KustomizationPlan], list[HelmReleasePlan], str]:  # fmt: skip
-    repo = await cluster.client.get_or_none(SOURCES["GitRepository"], source, namespace)
+    repo = await cluster.client.get_or_none(SOURCES[kind], source, namespace)
     if repo is None:
         raise CliError(
-            f"GitRepository {namespace}/{source} not found; name the source with --source "
-            "and its namespace with -n"
+            f"{kind} {namespace}/{source} not found; name the source with --source "
+            "(and --source-kind) and its namespace with -n"
         )
-    kustomizations = await kustomizations_of(cluster, "GitRepository", source, namespace)
-    if not kustomizations and not await releases_to_plan(
-        cluster, [], "GitRepository", source, namespace
-    ):
-        raise CliError(
-            f"no Kustomization or HelmRelease builds from GitRepository {namespace}/{source}"
-        )
+    kustomizations = await kustomizations_of(cluster, kind, source, namespace)
+    if not kustomizations and not await releases_to_plan(cluster, [], kind, source, namespace):
+        raise CliError(f"no Kustomization or HelmRelease builds from {kind} {namespace}/{source}")
     ignore = (repo.get("spec") or {}).get("ignore")
     kinds = Discovery(cluster.client)
     with tempfile.TemporaryDirectory(prefix="eddy-plan-") as tmp:
@@ -78,7 +80,7 @@ async def _plan(
         if root is None:
             root = Path(tmp) / "checkout"
             root.mkdir()
-            step(f"fetching {revision} of GitRepository {namespace}/{source}")
+            step(f"fetching {revision} of {kind} {namespace}/{source}")
             sha = await checkout(cluster, repo, revision, root)
             label = f"{revision}@sha1:{sha}"
         plans = []
@@ -89,9 +91,7 @@ async def _plan(
         built = [r for p in plans if not p.error for r in p.releases]
         step("planning the HelmReleases it changes or whose chart it holds")
         try:
-            releases = await plan_releases(
-                cluster, helm, built, root, ("GitRepository", source, namespace)
-            )
+            releases = await plan_releases(cluster, helm, built, root, (kind, source, namespace))
         except StepError as err:
             raise CliError(err.message) from err
     return plans, releases, label
@@ -108,7 +108,14 @@ async def _plan(
     "--source",
     default="flux-system",
     show_default=True,
-    help="The GitRepository (in -n's namespace) whose Kustomizations to plan.",
+    help="The source (in -n's namespace) whose Kustomizations and HelmReleases to plan.",
+)
+@click.option(
+    "--source-kind",
+    type=click.Choice(PLANNED_SOURCES),
+    default="GitRepository",
+    show_default=True,
+    help="The kind of --source; an OCIRepository or a Bucket needs --source-dir.",
 )
 @click.option(
     "--kustomize-path",
@@ -135,6 +142,7 @@ def command(
     source_dir: Path | None,
     revision: str,
     source: str,
+    source_kind: str,
     kustomize_path: str,
     helm_path: str,
     output: str,
@@ -142,6 +150,11 @@ def command(
     """Show what a proposed revision would change, object by object and field by field."""
     if (source_dir is None) == (not revision):
         raise CliError("give either --source-dir DIR or --revision REF")
+    if revision and source_kind != "GitRepository":
+        raise CliError(
+            f"--revision fetches from Git; for {'an' if source_kind[0] in 'AEIOU' else 'a'} "
+            f"{source_kind} give the proposed files with --source-dir DIR"
+        )
     if source_dir is not None and not source_dir.is_dir():
         raise CliError(f"--source-dir {source_dir} is not a directory")
     binary = kustomize_binary(kustomize_path)
@@ -154,6 +167,7 @@ def command(
         lambda cluster: _plan(
             cluster,
             settings.namespace,
+            source_kind,
             source,
             source_dir.resolve() if source_dir else None,
             revision,

@@ -198,3 +198,40 @@ def test_bad_input(control_plane: ControlPlane, namespace: str, tmp_path: Path) 
         )
     )
     assert f"GitRepository {namespace}/flux-system not found" in line
+
+
+def test_an_oci_repository_source(
+    controllers: None, control_plane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    """What pushing a directory as the OCIRepository's next artifact would apply."""
+    admin = control_plane.kubeconfig
+    source = {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "metadata": {"name": "app"},
+        "spec": {"interval": "10m", "url": "oci://127.0.0.1:9/manifests/app",
+                 "ref": {"tag": "latest"}},
+    }  # fmt: skip
+    kustomization = {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": "oci-app"},
+        "spec": {"interval": "10m", "path": "./", "prune": True, "targetNamespace": namespace,
+                 "sourceRef": {"kind": "OCIRepository", "name": "app"},
+                 "postBuild": {"substitute": {"color": "green"}}},
+    }  # fmt: skip
+    kubectl(admin, "apply", f"--namespace={namespace}", "-f", "-",
+            stdin=dump([source, kustomization]))  # fmt: skip
+    (tmp_path / "settings.yaml").write_text(config_map("settings", "hello"))
+    code, out, err = plan(
+        admin, namespace, "--source-kind", "OCIRepository", "--source", "app",
+        "--source-dir", str(tmp_path),
+    )  # fmt: skip
+    assert code == 1, err + out
+    assert f"Kustomization {namespace}/oci-app (./): 1 changes" in out
+    assert f"+ ConfigMap/{namespace}/settings created" in out
+    line = one_error_line(
+        eddy("-n", namespace, "plan", "--source-kind", "OCIRepository", "--source", "app",
+             "--revision", "main", kubeconfig=admin)
+    )  # fmt: skip
+    assert "for an OCIRepository give the proposed files with --source-dir DIR" in line
