@@ -11,6 +11,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+import aiohttp
+
 from eddy_runtime.resources import CRDS, ApiError
 
 from .errors import CliError
@@ -108,7 +110,7 @@ async def deployment(cluster: Cluster, namespace: str, name: str) -> Check:
 
 
 async def endpoints(cluster: Cluster, namespace: str, name: str) -> list[Check]:
-    """/healthz and /metrics of one running Pod, through the API server's Pod proxy."""
+    """/healthz and /metrics of one running Pod, through a port-forward to it."""
     running = [
         p
         for p in await _pods(cluster, namespace, name)
@@ -121,10 +123,9 @@ async def endpoints(cluster: Cluster, namespace: str, name: str) -> list[Check]:
             checks.append(Check(check, False, "no running Pod to ask"))
             continue
         pod = running[0]["metadata"]["name"]
-        url = f"/api/v1/namespaces/{namespace}/pods/{pod}:{port}/proxy/{path}"
         try:
-            code, body = await cluster.get_text(url)
-        except (ApiError, OSError, TimeoutError) as err:
+            code, body = await cluster.pod_get(namespace, pod, port, f"/{path}")
+        except (ApiError, OSError, TimeoutError, aiohttp.ClientError) as err:
             checks.append(Check(check, False, f"{pod}:{port}/{path} unreachable: {err}"))
             continue
         if code != 200:

@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,6 +130,22 @@ def assert_runs_as_its_service_account(node: Node, namespace: str) -> None:
         assert security["readOnlyRootFilesystem"] is True
 
 
+def assert_eddy_check_passes(node: Node, namespace: str) -> None:
+    """`eddy check` finds every controller's Pod running, its /healthz and /metrics answering."""
+    done = subprocess.run(
+        [sys.executable, "-m", "eddy_cli", f"--kubeconfig={node.control_plane.kubeconfig}",
+         "-n", namespace, "check", "-o", "json"],
+        capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    checks = {c["name"]: c for c in json.loads(done.stdout or "[]")}
+    failed = {name: c["message"] for name, c in checks.items() if not c["ok"]}
+    assert done.returncode == 0 and not failed, f"eddy check failed: {failed}\n{done.stderr}"
+    for name in CONTROLLERS:
+        assert checks[f"deployment/{name}"]["message"].startswith("available")
+        assert checks[f"health/{name}"]["message"].endswith(":9440/healthz answered 200")
+        assert checks[f"metrics/{name}"]["message"].endswith(":8080/metrics answered 200")
+
+
 def manifests_install(tmp_path: Path, namespace: str, image: str) -> list[Doc]:
     overlay = tmp_path / "overlay"
     overlay.mkdir()
@@ -180,6 +197,7 @@ def test_manifests_run_eddy_in_pods_from_git_to_cluster(
                      stdin=yaml.safe_dump_all(rest))  # fmt: skip
         wait_available(node, namespace)
         assert_runs_as_its_service_account(node, namespace)
+        assert_eddy_check_passes(node, namespace)
 
         # Git to cluster, with every controller in a pod: the pods reach the Git
         # server through the node's address, the artifact through the Service.

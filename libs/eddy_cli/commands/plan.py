@@ -2,7 +2,8 @@
 
 Builds every Kustomization of a source (a GitRepository, an OCIRepository or a
 Bucket) from a local directory, or from another revision of a GitRepository,
-with the kustomize-controller's own code, dry-runs it on the cluster and diffs it; renders the HelmReleases the proposal changes (or whose chart it holds)
+with the kustomize-controller's own code, dry-runs it on the cluster and diffs
+it; renders the HelmReleases the proposal changes (or whose chart it holds)
 with their composed values and diffs them against their stored releases: exit
 code 0 no change, 1 changes, 2 error.
 """
