@@ -61,6 +61,8 @@ async def describe(hub: Hub, kind: str, namespace: str, name: str) -> dict[str, 
             for src in [hub.get(ref["kind"], ref["namespace"], ref["name"])] if src
         ]  # fmt: skip
         found["tree"], found["drift"] = await _tree(hub.client, obj)
+        found["driftReport"] = drift_report(obj)
+        with_wanted(found["drift"], found["driftReport"])
         if not found["row"]["health"]:
             # What the tree just read is fresher than the list's last assessment.
             health, why = summarize(
@@ -410,6 +412,37 @@ class _Children:
 
 
 # -- drift ------------------------------------------------------------------------------
+
+
+def drift_report(obj: Obj) -> list[dict[str, Any]]:
+    """The drift the kustomize-controller last found (status.drift): found, Git's value, who."""
+    entries = _dict(obj.get("status")).get("drift")
+    found = []
+    for entry in entries if isinstance(entries, list) else []:
+        entry = _dict(entry)
+        if not entry.get("object") or not entry.get("field"):
+            continue
+        found.append(
+            {
+                "object": str(entry["object"]),
+                "field": str(entry["field"]),
+                "found": entry.get("found"),
+                "git": entry.get("restored") if entry.get("corrected") else entry.get("wanted"),
+                "manager": str(entry.get("manager") or ""),
+                "corrected": bool(entry.get("corrected")),
+                "time": str(entry.get("detectedAt") or ""),
+            }
+        )
+    return found[:50]
+
+
+def with_wanted(drift: list[dict[str, Any]], report: list[dict[str, Any]]) -> None:
+    """Give each live drifted field the value Git wants, where the controller reported it."""
+    wanted = {(r["object"], r["field"]): r["git"] for r in report if not r["corrected"]}
+    for entry in drift:
+        key = (f"{entry['kind']}/{entry['namespace']}/{entry['name']}", str(entry["field"]))
+        if key in wanted:
+            entry["wanted"] = wanted[key]
 
 
 def drift_of(live: Obj) -> list[dict[str, Any]]:

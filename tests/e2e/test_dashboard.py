@@ -330,6 +330,23 @@ def test_drift_after_kubectl_scale(scene: Scene, page: Browser) -> None:
     )
     assert "5" in line.text
     assert "kubectl" in line.text
+
+    # A reconcile sets it back; the controller's report (status.drift) says what it
+    # found, Git's value it restored, and who had changed it.
+    page.click('button[data-action="reconcile"]')
+    report = page.wait(
+        "the drift eddy corrected is reported with Git's value",
+        lambda: (t := page.css("#drift-report")) and "spec.replicas" in t[0].text and t[0],
+        timeout=TIMEOUT,
+    )
+    line = next(
+        r for r in report.find_elements(By.CSS_SELECTOR, "tbody tr")
+        if "spec.replicas" in r.text
+    )  # fmt: skip
+    cells = [c.text for c in line.find_elements(By.CSS_SELECTOR, "td")]
+    assert cells[2:4] == ["5", "2"], cells
+    assert "kubectl" in cells[4] and cells[5] == "Corrected"
+    assert scene.get("deployment", "web")["spec"]["replicas"] == 2
     assert page.errors() == []
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from eddy_web.actions import requested_now
-from eddy_web.detail import drift_of, with_commits
+from eddy_web.detail import drift_of, drift_report, with_commits, with_wanted
 from eddy_web.health import from_status, summarize
 from eddy_web.inventory import release_objects
 from eddy_web.oidc import LoginError, OIDCLogin, OIDCSettings
@@ -260,3 +260,27 @@ def test_session_expiry_and_size_limits(monkeypatch: pytest.MonkeyPatch) -> None
         sessions.create(many)
     with pytest.raises(ValueError, match="at least 16 bytes"):
         session_key(b"short")
+
+
+def test_drift_report_gives_gits_value_to_live_drift() -> None:
+    app = obj([READY])
+    app["status"]["drift"] = [
+        {"object": "Deployment/team/web", "field": "spec.replicas", "found": "5",
+         "restored": "2", "manager": "kubectl", "corrected": True,
+         "detectedAt": "2026-01-01T00:00:00Z"},
+        {"object": "ConfigMap/team/settings", "field": "data.greeting", "found": '"hi"',
+         "wanted": '"hello"', "manager": "kubectl-edit", "corrected": False},
+        {"field": "no object: ignored"},
+    ]  # fmt: skip
+    report = drift_report(app)
+    assert [(r["object"], r["git"], r["corrected"]) for r in report] == [
+        ("Deployment/team/web", "2", True),
+        ("ConfigMap/team/settings", '"hello"', False),
+    ]
+    live = [
+        {"kind": "ConfigMap", "namespace": "team", "name": "settings", "field": "data.greeting"},
+        {"kind": "Deployment", "namespace": "team", "name": "web", "field": "spec.replicas"},
+    ]
+    with_wanted(live, report)
+    # Only what is still reported (not yet corrected) is what Git wants now.
+    assert live[0]["wanted"] == '"hello"' and "wanted" not in live[1]

@@ -68,14 +68,29 @@ function treeTab(d) {
   return html`<div class="panel tree"><div class="tnode">${card(root, true)}<div class="kids">${nodes.map((n) => treeNode(n))}</div></div></div>`;
 }
 
+function value(v) {
+  if (v === undefined || v === null || v === "") return raw('<span class="muted">—</span>');
+  return html`<code>${typeof v === "string" ? v : JSON.stringify(v)}</code>`;
+}
+
+// What the kustomize-controller last found changed and what it did about it (status.drift).
+function driftReport(d) {
+  const rep = d.driftReport || [];
+  if (!rep.length) return raw("");
+  return html`<h2 class="section">Last drift eddy found</h2>
+  <div class="panel"><table class="grid" id="drift-report"><thead><tr><th>Object</th><th>Field</th><th>Found</th><th>Git's value</th><th>Changed by</th><th>Outcome</th><th>When</th></tr></thead><tbody>
+  ${rep.map((x) => html`<tr><td class="nowrap">${x.object}</td><td><code>${x.field}</code></td><td>${value(x.found)}</td><td>${value(x.git)}</td><td class="nowrap"><b>${x.manager}</b></td><td>${badge(x.corrected ? "Succeeded" : "Stalled", x.corrected ? "Corrected" : "Reported")}</td><td class="nowrap">${x.time ? when(x.time) : raw('<span class="muted">—</span>')}</td></tr>`)}
+  </tbody></table></div>`;
+}
+
 function driftTab(d) {
   const drift = d.drift || [];
-  if (!drift.length) return raw('<div class="notice info">No drift: every field of the applied objects is as eddy last applied it, or set by the cluster itself.</div>');
+  if (!drift.length) return html`<div class="notice info">No drift: every field of the applied objects is as eddy last applied it, or set by the cluster itself.</div>${driftReport(d)}`;
   return html`<div class="notice warn">${drift.length} field(s) changed outside Git. eddy sets them back at the next reconcile unless they are excluded.</div>
-  <div class="panel"><table class="grid" id="drift"><thead><tr><th>Object</th><th>Field</th><th>Live value</th><th>Changed by</th><th>When</th></tr></thead><tbody>
-  ${drift.map((x) => html`<tr><td class="nowrap">${x.kind} <b>${x.name}</b></td><td><code>${x.field}</code></td><td><code>${typeof x.value === "string" ? x.value : JSON.stringify(x.value)}</code></td>
+  <div class="panel"><table class="grid" id="drift"><thead><tr><th>Object</th><th>Field</th><th>Live value</th><th>Git wants</th><th>Changed by</th><th>When</th></tr></thead><tbody>
+  ${drift.map((x) => html`<tr><td class="nowrap">${x.kind} <b>${x.name}</b></td><td><code>${x.field}</code></td><td>${value(x.value)}</td><td>${"wanted" in x ? value(x.wanted) : raw('<span class="muted" title="known once the kustomize-controller reports it">—</span>')}</td>
   <td class="nowrap"><b>${x.manager}</b> <span class="muted">${x.operation}${x.subresource ? " /" + x.subresource : ""}</span></td><td class="nowrap">${x.time ? when(x.time) : raw('<span class="muted">—</span>')}</td></tr>`)}
-  </tbody></table></div>`;
+  </tbody></table></div>${driftReport(d)}`;
 }
 
 // The commit's subject and author; the whole message on hover.
