@@ -40,6 +40,7 @@ from .failures import SourceError
 from .generate import CopyError, CopyRule, apply_rule, rule_of
 from .kinds import (
     ARTIFACT_GENERATORS,
+    BUCKETS,
     EXTERNAL_ARTIFACTS,
     GIT_REPOSITORIES,
     HELM_CHARTS,
@@ -57,7 +58,8 @@ BUILD_FAILED = "BuildFailed"
 ORIGIN_REVISION = "org.opencontainers.image.revision"
 SOURCE_INDEX = "source"
 _SOURCES = {
-    r.kind: r for r in (GIT_REPOSITORIES, OCI_REPOSITORIES, HELM_CHARTS, EXTERNAL_ARTIFACTS)
+    r.kind: r
+    for r in (GIT_REPOSITORIES, OCI_REPOSITORIES, BUCKETS, HELM_CHARTS, EXTERNAL_ARTIFACTS)
 }
 
 

@@ -1,4 +1,4 @@
-"""The HelmChart reconciler: a chart from a HelmRepository or a GitRepository, packaged.
+"""The HelmChart reconciler: a chart from a HelmRepository, GitRepository or Bucket, packaged.
 
 From a repository: the newest version in range, downloaded and checked against the
 index digest; from an OCI repository, the newest tag in range, checked against the
@@ -41,13 +41,13 @@ from .helm.package import (
     package,
     read_chart_meta,
 )
-from .kinds import GIT_REPOSITORIES, HELM_CHARTS, HELM_REPOSITORIES
+from .kinds import BUCKETS, GIT_REPOSITORIES, HELM_CHARTS, HELM_REPOSITORIES
 from .reconcile import SourceAttempt, SourceReconciler, duration_of
 from .storage import Storage
 
 SOURCE_INDEX = "source"
 SOURCE_UNAVAILABLE = "SourceUnavailable"
-_SOURCES = {"HelmRepository": HELM_REPOSITORIES, "GitRepository": GIT_REPOSITORIES}
+_SOURCES = {r.kind: r for r in (HELM_REPOSITORIES, GIT_REPOSITORIES, BUCKETS)}
 
 
 class HelmChartAttempt(SourceAttempt):
@@ -76,7 +76,7 @@ class HelmChartAttempt(SourceAttempt):
         resource = _SOURCES.get(kind)
         if resource is None:
             raise invalid_spec(f"sourceRef.kind '{kind}' is not supported (HelmRepository, "
-                               "GitRepository)")  # fmt: skip
+                               "GitRepository, Bucket)")  # fmt: skip
         found = await self.manager.client.get_or_none(resource, name, self.namespace)
         if found is None:
             raise fetch_failed(SOURCE_UNAVAILABLE,
@@ -91,8 +91,8 @@ class HelmChartAttempt(SourceAttempt):
             )
 
     async def reconcile_artifact(self) -> None:
-        if self.source.get("kind") == "GitRepository":
-            await self._from_git()
+        if self.source.get("kind") in ("GitRepository", "Bucket"):
+            await self._from_tree()
         elif (self.source.get("spec") or {}).get("type") == "oci":
             await self._from_registry()
         else:
@@ -196,7 +196,8 @@ class HelmChartAttempt(SourceAttempt):
             archive = await self._package(chart_dir, chart_dir, None)
         await self._store(archive, version, f"pulled '{self.chart}' chart with version '{version}'")
 
-    async def _from_git(self) -> None:
+    async def _from_tree(self) -> None:
+        """Package the chart directory of a GitRepository's or a Bucket's artifact."""
         artifact = self.source["status"]["artifact"]
         revision = str(artifact["revision"])
         self.status["observedSourceArtifactRevision"] = revision
@@ -280,6 +281,7 @@ def controller(manager: Manager, storage: Storage) -> Controller:
         watches=[
             Watch(HELM_REPOSITORIES, index=SOURCE_INDEX, predicate=artifact_changed),
             Watch(GIT_REPOSITORIES, index=SOURCE_INDEX, predicate=artifact_changed),
+            Watch(BUCKETS, index=SOURCE_INDEX, predicate=artifact_changed),
         ],
         indexes={SOURCE_INDEX: chart_source},
     )

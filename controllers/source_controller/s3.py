@@ -21,6 +21,8 @@ from minio.error import InvalidResponseError, MinioException, S3Error
 from urllib3.exceptions import HTTPError, MaxRetryError, ProxyError, SSLError
 
 CHUNK = 1 << 16
+# Connections kept per host: as many as the Bucket reconciler fetches at once.
+POOL_SIZE = 4
 # Codes an S3 server answers with when the keys are wrong or lack permission.
 AUTH_CODES = frozenset(
     {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"}
@@ -94,9 +96,12 @@ class BucketClient:
                 timeout=timeout,
                 retries=retries,
                 ssl_context=context,
+                maxsize=POOL_SIZE,
             )
         else:
-            http = urllib3.PoolManager(timeout=timeout, retries=retries, ssl_context=context)
+            http = urllib3.PoolManager(
+                timeout=timeout, retries=retries, ssl_context=context, maxsize=POOL_SIZE
+            )
         self.endpoint = connection.endpoint
         self._minio = Minio(
             connection.endpoint,

@@ -83,7 +83,7 @@ class CrossNamespaceObjectReference:
 
     api_version: str | None = prop("API version of the source.")
     kind: str = prop(
-        "Kind of the source. eddy does not serve Bucket yet.",
+        "Kind of the source.",
         required=True,
         zero=str,
         enum=CHART_SOURCE_KINDS,

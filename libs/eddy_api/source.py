@@ -323,7 +323,7 @@ class LocalHelmChartSourceReference:
 
     api_version: str | None = prop("API version of the source.")
     kind: str = prop(
-        "Kind of the source. eddy does not serve Bucket yet.",
+        "Kind of the source.",
         required=True,
         zero=str,
         enum=HELM_CHART_SOURCE_KINDS,

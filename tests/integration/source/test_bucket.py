@@ -1,4 +1,5 @@
-"""Buckets against a real S3-compatible server (S3Proxy): keys, prefix, ignore, TLS, bad keys.
+"""Buckets against a real S3-compatible server (S3Proxy): keys, prefix, ignore, TLS, bad keys,
+proxies, and what consumes them (Kustomization, HelmChart, ArtifactGenerator).
 
 Objects are uploaded through the S3 API; the tests read back what a user sees:
 status, Events, the artifact served over HTTP, and what a Kustomization applies.
@@ -21,7 +22,12 @@ from eddy_testenv.s3server import S3Server
 from kustomize_controller.controller import NAME as KUSTOMIZE_NAME
 from kustomize_controller.controller import Settings as KustomizeSettings
 from kustomize_controller.controller import controllers as kustomize_controllers
-from source_controller.kinds import BUCKETS
+from source_controller.kinds import (
+    ARTIFACT_GENERATORS,
+    BUCKETS,
+    EXTERNAL_ARTIFACTS,
+    HELM_CHARTS,
+)
 
 from .conftest import RunningController
 from .support import (
@@ -30,6 +36,7 @@ from .support import (
     eventually,
     failed,
     handled,
+    helm_chart,
     request_reconcile,
     until_ready,
 )
@@ -316,3 +323,37 @@ async def test_proxy_secret_ref_carries_the_bucket_traffic(
     later = http_proxy.requests()[before:]
     assert any(r.startswith(listing) for r in later)
     assert fetch not in later
+
+
+async def test_a_bucket_feeds_a_helm_chart_and_an_artifact_generator(
+    kube: ResourceClient,
+    namespace: str,
+    s3_server: S3Server,
+    s3_bucket: str,
+    source_controller: RunningController,
+    tmp_path: Path,
+) -> None:
+    s3 = s3_server
+    s3.put(s3_bucket, "charts/demo/Chart.yaml", "apiVersion: v2\nname: demo\nversion: 0.3.1\n")
+    s3.put(s3_bucket, "charts/demo/templates/cm.yaml", config_map("demo", "{{ .Values.v }}"))
+    s3.put(s3_bucket, "charts/demo/values.yaml", "v: one\n")
+    s3.put(s3_bucket, "apps/app.yaml", config_map("app", "1"))
+    await keys_secret(kube, namespace, s3)
+    await kube.create(BUCKETS, bucket_source("store", namespace, s3_bucket, s3.endpoint,
+                                             **PLAIN))  # fmt: skip
+    await until_ready(kube, BUCKETS, namespace, "store")
+    await kube.create(HELM_CHARTS, helm_chart("demo", namespace, "./charts/demo", "Bucket",
+                                              "store"))  # fmt: skip
+    await kube.create(ARTIFACT_GENERATORS, {
+        "apiVersion": ARTIFACT_GENERATORS.api_version, "kind": ARTIFACT_GENERATORS.kind,
+        "metadata": {"name": "split", "namespace": namespace},
+        "spec": {"sources": [{"alias": "store", "kind": "Bucket", "name": "store"}],
+                 "artifacts": [{"name": "apps",
+                                "copy": [{"from": "@store/apps/**", "to": "@artifact/"}]}]},
+    })  # fmt: skip
+    chart = await until_ready(kube, HELM_CHARTS, namespace, "demo")
+    assert chart["status"]["artifact"]["revision"] == "0.3.1"
+    assert chart["status"]["artifact"]["path"].endswith("demo-0.3.1.tgz")
+    apps = await until_ready(kube, EXTERNAL_ARTIFACTS, namespace, "apps", 60)
+    files = await download(apps["status"]["artifact"], tmp_path / "apps")
+    assert files == {"app.yaml": config_map("app", "1").encode()}
