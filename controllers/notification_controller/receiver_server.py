@@ -2,9 +2,10 @@
 
 `POST /hook/<sha256(token+name+namespace)>`, the path a Receiver's status names.
 Each type is verified the way its sender signs (HMAC header, shared token, registry
-payload); a refused call changes nothing. Answers as Flux's: 200 done, 400 not
+payload, OIDC ID token); a refused call changes nothing. The Receiver's CEL filters
+then pick which of its objects are annotated. Answers as Flux's: 200 done, 400 not
 verified, 404 unknown path, 413 too large, 503 suspended or not ready, 500 when an
-object could not be annotated.
+object could not be annotated or a filter could not be evaluated.
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ from aiohttp import web
 
 from eddy_runtime import Manager
 from eddy_runtime.annotations import RECONCILE_REQUESTED_AT
+from eddy_runtime.cel import CelError, Expression
 from eddy_runtime.conditions import is_ready
 from eddy_runtime.resources import ApiError
 from eddy_runtime.secrets import read_secret
 
+from . import oidc
 from .objects import FLUX_KINDS, RECEIVERS, Obj, name_of, spec_of
+from .receiver_cel import GENERIC_OIDC, ReceiverPrograms, compile_receiver, object_view
 
 log = logging.getLogger("eddy.notification")
 
@@ -40,6 +44,10 @@ class Refused(Exception):
 
 class Ignored(Exception):
     """A verified call that asks for nothing (GitHub's ping); answered 200."""
+
+
+class FilterFailed(Exception):
+    """A CEL filter could not be evaluated for an object; answered 500."""
 
 
 def webhook_path(token: str, name: str, namespace: str) -> str:
@@ -77,6 +85,9 @@ class ReceiverServer:
         self.manager = manager
         self.tokeninfo_url = tokeninfo_url
         self.session: aiohttp.ClientSession | None = None
+        self.issuer_keys = oidc.IssuerKeys()
+        # Compiled CEL by Receiver uid and generation: compiled once per spec.
+        self._programs: dict[tuple[str, int], ReceiverPrograms] = {}
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_PAYLOAD_BYTES)
@@ -87,6 +98,18 @@ class ReceiverServer:
     async def _cleanup(self, _: web.Application) -> None:
         if self.session is not None:
             await self.session.close()
+        await self.issuer_keys.close()
+
+    def programs(self, receiver: Obj) -> ReceiverPrograms:
+        meta = receiver.get("metadata") or {}
+        key = (str(meta.get("uid", "")), int(meta.get("generation") or 0))
+        found = self._programs.get(key)
+        if found is None:
+            found = compile_receiver(receiver)
+            if len(self._programs) > 1024:
+                self._programs.clear()
+            self._programs[key] = found
+        return found
 
     def find(self, path: str) -> Obj | None:
         for receiver in self.manager.informer(RECEIVERS).objects():
@@ -109,22 +132,59 @@ class ReceiverServer:
             log.info("%s: payload larger than %d bytes refused", where, MAX_PAYLOAD_BYTES)
             return web.Response(status=413)
         try:
-            token = await self._token(receiver)
-            await self.verify(receiver, request, body, token)
+            programs = self.programs(receiver)
+        except CelError as err:
+            log.error("%s: %s", where, err)
+            return web.Response(status=500)
+        claims: dict[str, Any] | None = None
+        try:
+            if spec_of(receiver).get("type") == GENERIC_OIDC:
+                claims = await self.verify_oidc(programs, request)
+            else:
+                token = await self._token(receiver)
+                await self.verify(receiver, request, body, token)
         except Ignored as why:
             log.info("%s: %s", where, why)
             return web.Response(status=200)
         except Refused as why:
             log.info("%s: call refused: %s", where, why)
             return web.Response(status=400)
+        try:
+            values = _filter_values(request, body, claims) if programs.filtering else {}
+        except FilterFailed as err:
+            log.error("%s: %s", where, err)
+            return web.Response(status=500)
         failed = False
-        for ref in spec_of(receiver).get("resources") or []:
+        for i, ref in enumerate(spec_of(receiver).get("resources") or []):
             try:
-                await self.request_reconcile(ref, namespace)
-            except (ApiError, Refused) as err:
+                await self.request_reconcile(ref, namespace, programs.filters_for(i), values)
+            except (ApiError, Refused, FilterFailed) as err:
                 failed = True
                 log.error("%s: could not request a reconcile: %s", where, err)
         return web.Response(status=500 if failed else 200)
+
+    async def verify_oidc(self, programs: ReceiverPrograms, request: web.Request) -> dict[str, Any]:
+        """The verified claims of the call's bearer token, which passed its provider's checks."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme != "Bearer" or not token.strip():
+            raise Refused("the Authorization header has no Bearer token")
+        try:
+            issuer = oidc.unverified_issuer(token.strip())
+            provider = next((p for p in programs.providers if p.issuer == issuer), None)
+            if provider is None:
+                raise Refused(f"no oidcProvider is configured for issuer {issuer!r}")
+            claims = await oidc.verify(
+                self.issuer_keys, token.strip(), provider.issuer, provider.audience
+            )
+        except oidc.TokenRefused as err:
+            raise Refused(str(err)) from err
+        try:
+            failures = provider.failures(claims)
+        except CelError as err:
+            raise Refused(f"the token's claims could not be checked: {err}") from err
+        if failures:
+            raise Refused("token validation failed: " + "; ".join(failures))
+        return claims
 
     async def _token(self, receiver: Obj) -> str:
         namespace, _ = name_of(receiver)
@@ -195,7 +255,13 @@ class ReceiverServer:
         if not isinstance(info, dict) or str(info.get("email_verified")).lower() != "true":
             raise Refused("the GCR token is not a verified Google identity")
 
-    async def request_reconcile(self, ref: dict[str, Any], namespace: str) -> None:
+    async def request_reconcile(
+        self,
+        ref: dict[str, Any],
+        namespace: str,
+        filters: list[Expression] | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> None:
         kind = str(ref.get("kind", ""))
         resource = FLUX_KINDS.get(kind)
         if resource is None:
@@ -209,6 +275,12 @@ class ReceiverServer:
         patch = {"metadata": {"annotations": {RECONCILE_REQUESTED_AT: stamp}}}
         name = str(ref.get("name", ""))
         if name != "*":
+            if filters:
+                obj = await self.manager.client.get(resource, name, target_ns)
+                if not _accepted(obj, filters, values or {}):
+                    log.info("%s '%s/%s' not annotated: a filter returned false",
+                             kind, target_ns, name)  # fmt: skip
+                    return
             await self.manager.client.patch(resource, name, patch, target_ns)
             return
         labels = ref.get("matchLabels") or {}
@@ -217,7 +289,38 @@ class ReceiverServer:
         selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
         items, _ = await self.manager.client.list_all(resource, target_ns, label_selector=selector)
         for item in items:
+            if filters and not _accepted(item, filters, values or {}):
+                log.info("%s '%s/%s' not annotated: a filter returned false",
+                         kind, target_ns, name_of(item)[1])  # fmt: skip
+                continue
             await self.manager.client.patch(resource, name_of(item)[1], patch, target_ns)
+
+
+def _filter_values(
+    request: web.Request, body: bytes, claims: dict[str, Any] | None
+) -> dict[str, Any]:
+    """`req` (the body, when it is JSON; else empty) and, for generic-oidc, `claims`."""
+    req: Any = {}
+    if request.content_type == "application/json" or request.content_type.endswith("+json"):
+        try:
+            req = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as err:
+            raise FilterFailed("the request body is not JSON; the filters cannot read it") from err
+        if not isinstance(req, dict):
+            raise FilterFailed("the request body is not a JSON object, so `req` cannot hold it")
+    values: dict[str, Any] = {"req": req}
+    if claims is not None:
+        values["claims"] = claims
+    return values
+
+
+def _accepted(obj: Obj, filters: list[Expression], values: dict[str, Any]) -> bool:
+    """True when every filter returns true for the object."""
+    view = {**values, "res": object_view(obj)}
+    try:
+        return all(f.evaluate_bool(view) for f in filters)
+    except CelError as err:
+        raise FilterFailed(str(err)) from err
 
 
 def _cdevent(payload: Any) -> None:

@@ -14,6 +14,7 @@ from eddy_api.notification import ProviderSpec, ReceiverSpec
 from eddy_api.schema import unhonoured_in_use
 from eddy_runtime import Manager, Resource, Result, Step, StepError, conditions
 from eddy_runtime.annotations import requested_at
+from eddy_runtime.cel import CelError
 from eddy_runtime.durations import seconds_or
 from eddy_runtime.events import WARNING
 from eddy_runtime.finalizers import finalized
@@ -23,6 +24,7 @@ from eddy_runtime.secrets import read_secret
 from . import alerts
 from .delivery import VALIDATION_FAILED, resolve
 from .objects import ALERTS, PROVIDERS, RECEIVERS, Obj, name_of, spec_of
+from .receiver_cel import GENERIC_OIDC, INVALID_CEL, compile_receiver
 from .receiver_server import webhook_path
 
 log = logging.getLogger("eddy.notification")
@@ -149,11 +151,29 @@ class ReceiverAttempt(NotificationAttempt):
         return seconds_or(spec_of(self.obj).get("interval"), RECHECK) or RECHECK
 
     def steps(self) -> Sequence[Step]:
-        return [Step("read token", self.read_token, TOKEN_NOT_FOUND)]
+        return [
+            Step("check expressions", self.check_expressions, INVALID_CEL),
+            Step("read token", self.read_token, TOKEN_NOT_FOUND),
+        ]
+
+    async def check_expressions(self) -> Result | None:
+        """The filters and OIDC checks compile, or the Receiver refuses every call."""
+        self.refuse_unsupported(ReceiverSpec)
+        try:
+            compile_receiver(self.obj)
+        except CelError as err:
+            raise StepError(str(err), reason=INVALID_CEL, stalled=True) from err
+        return None
 
     async def read_token(self) -> Result | None:
-        self.refuse_unsupported(ReceiverSpec)
         namespace, name = name_of(self.obj)
+        if spec_of(self.obj).get("type") == GENERIC_OIDC:
+            # No shared secret: the path derives from the name alone, and each call
+            # proves itself with an ID token.
+            path = webhook_path("", name, namespace)
+            self.status["webhookPath"] = path
+            self.message = f"Receiver initialized for path: {path}"
+            return None
         ref = str((spec_of(self.obj).get("secretRef") or {}).get("name", ""))
         data = await read_secret(self.manager.client, namespace, ref)
         if data is None:

@@ -26,7 +26,7 @@ from eddy_api.resource import (
     KindInfo,
     Resource,
 )
-from eddy_api.schema import NOT_HONOURED, duration, prop
+from eddy_api.schema import NOT_HONOURED, Rule, duration, prop
 
 GROUP = "notification.toolkit.fluxcd.io"
 COMPONENT = "notification-controller"
@@ -52,6 +52,7 @@ COMMIT_STATUS_TYPES = ("github", "gitlab", "gitea", "bitbucket")
 RECEIVER_TYPES = (
     "generic",
     "generic-hmac",
+    "generic-oidc",
     "github",
     "gitlab",
     "bitbucket",
@@ -236,8 +237,89 @@ class Alert(Resource):
 
 
 @dataclass
+class ReceiverResource(CrossNamespaceObjectReference):
+    """An object a Receiver reconciles, with its own CEL filter."""
+
+    filter: str | None = prop(
+        "CEL expression that must return true for a matched object to be reconciled, as "
+        "well as spec.resourceFilter; it reads the object's metadata as `res`, the JSON "
+        "request body as `req` and, for generic-oidc, the token's claims as `claims`."
+    )
+
+
+@dataclass
+class OIDCVariable:
+    """A named CEL expression over a token's claims, exposed to later ones as `vars.<name>`."""
+
+    name: str = prop("Name of the variable, a CEL identifier.", required=True, zero=str)
+    expression: str = prop(
+        "CEL expression; reads `claims` and the variables defined before it as `vars`.",
+        required=True,
+        zero=str,
+    )
+
+
+@dataclass
+class OIDCValidation:
+    """A CEL condition a token's claims must meet."""
+
+    expression: str = prop(
+        "CEL expression over `claims` and `vars` that must return true.", required=True, zero=str
+    )
+    message: str = prop("What the caller is told when the expression is false.", required=True,
+                        zero=str)  # fmt: skip
+
+
+@dataclass
+class OIDCProvider:
+    """An OIDC issuer whose ID tokens a generic-oidc Receiver accepts."""
+
+    issuer_url: str = prop(
+        "Issuer URL; it must equal the token's `iss` claim, and its discovery document "
+        "names the keys that sign the tokens.",
+        json="issuerURL",
+        required=True,
+        pattern="^https?://",
+        zero=str,
+    )
+    audience: str | None = prop(
+        "The `aud` claim the token must carry; `notification-controller` when empty."
+    )
+    variables: list[OIDCVariable] | None = prop(
+        "Named CEL expressions evaluated in order before the validations."
+    )
+    validations: list[OIDCValidation] = prop(
+        "CEL conditions over the claims, all of which must hold. At least one: a valid "
+        "signature alone says only that the issuer issued the token, not to whom.",
+        required=True,
+        zero=list,
+    )
+
+
+@dataclass
 class ReceiverSpec:
     """A webhook that asks for an immediate reconcile of some objects."""
+
+    RULES = (
+        Rule(
+            "self.type != 'generic-oidc' || (has(self.oidcProviders) && "
+            "size(self.oidcProviders) > 0)",
+            "generic-oidc receivers must define at least one oidcProvider",
+        ),
+        Rule(
+            "self.type == 'generic-oidc' || !has(self.oidcProviders) || "
+            "size(self.oidcProviders) == 0",
+            "oidcProviders can only be set when type is generic-oidc",
+        ),
+        Rule(
+            "self.type != 'generic-oidc' || !has(self.secretRef)",
+            "secretRef cannot be set when type is generic-oidc",
+        ),
+        Rule(
+            "self.type == 'generic-oidc' || has(self.secretRef)",
+            "secretRef is required when type is not generic-oidc",
+        ),
+    )
 
     type: str = prop(
         "Who calls the webhook, which decides how the call is verified.",
@@ -247,16 +329,22 @@ class ReceiverSpec:
     )
     interval: str = duration("How often the Receiver is checked.", default="10m")
     events: list[str] | None = prop("Event types to act on (e.g. GitHub's `push`); all when empty.")
-    resources: list[CrossNamespaceObjectReference] = prop(
+    resources: list[ReceiverResource] = prop(
         "Objects to reconcile when the webhook is called.", required=True, zero=list
     )
     resource_filter: str | None = prop(
-        "CEL expression selecting among the resources. " + NOT_HONOURED, honoured=False
+        "CEL expression that must return true for an object of `resources` to be "
+        "reconciled; it reads the object's metadata as `res`, the JSON request body as "
+        "`req` and, for generic-oidc, the token's claims as `claims`."
     )
-    secret_ref: LocalObjectReference = prop(
-        "Secret whose `token` key is the webhook's shared secret; it also derives the path.",
-        required=True,
-        zero=LocalObjectReference,
+    secret_ref: LocalObjectReference | None = prop(
+        "Secret whose `token` key is the webhook's shared secret; it also derives the path. "
+        "Required for every type but generic-oidc, which must not set it."
+    )
+    oidc_providers: list[OIDCProvider] | None = prop(
+        "For generic-oidc: the issuers whose ID tokens (`Authorization: Bearer`) are "
+        "accepted, each with the CEL validations its tokens' claims must pass.",
+        json="oidcProviders",
     )
     suspend: bool | None = prop("Stops acting on webhook calls.")
 

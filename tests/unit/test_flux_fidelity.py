@@ -36,10 +36,7 @@ NOT_SERVED_YET = {
 
 # Field paths Flux's schema has and eddy's CRD lacks, as `Kind/version: path`.
 # `[]` steps into array items, `{}` into map values.
-MISSING_FIELDS = {
-    "Receiver/v1: spec.oidcProviders",
-    "Receiver/v1: spec.resources[].filter",
-}
+MISSING_FIELDS: set[str] = set()
 
 
 def flux_crds_dir() -> Path:

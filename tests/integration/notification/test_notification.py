@@ -6,21 +6,25 @@ service receives, what status says and which objects get annotated are checked.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import io
 import json
 import logging
+import secrets
 from typing import Any
 
 import aiohttp
+import jwt
 import pytest
 
 from eddy_runtime import logs
 from eddy_runtime.annotations import RECONCILE_REQUESTED_AT
 from eddy_runtime.manager import Manager
 from eddy_runtime.resources import SECRETS, Obj, ResourceClient
+from eddy_testenv.dex import Dex, DexUser
 from eddy_testenv.observe import condition, events_for
 from eddy_testenv.waiting import eventually
 from eddy_testenv.webhooks import webhook_server
@@ -615,3 +619,142 @@ async def test_fields_not_yet_honoured_are_refused_by_name(
         "spec.commitStatusExpr: not supported by eddy yet; remove it from the Provider"
     )
     assert condition(obj, "Stalled")["status"] == "True"
+
+
+def git_repository(name: str, namespace: str, **labels: str) -> Obj:
+    return {
+        "apiVersion": GIT_REPOSITORIES.api_version,
+        "kind": "GitRepository",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {"url": f"https://git.example/{name}.git", "interval": "1h", "suspend": True},
+    }
+
+
+def receiver(name: str, namespace: str, **spec: Any) -> Obj:
+    return {
+        "apiVersion": RECEIVERS.api_version,
+        "kind": "Receiver",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+
+
+async def requested_at(kube: ResourceClient, namespace: str, name: str) -> str | None:
+    repo = await kube.get(GIT_REPOSITORIES, name, namespace)
+    return (repo["metadata"].get("annotations") or {}).get(RECONCILE_REQUESTED_AT)
+
+
+async def test_cel_filters_pick_the_objects_a_call_reconciles(
+    kube: ResourceClient, namespace: str, notifier: Manager
+) -> None:
+    await kube.create(SECRETS, secret("hook", namespace, token="t"), namespace)
+    for name, env in (("hello-world", "production"), ("hello-world-canary", "staging"),
+                      ("other", "production")):  # fmt: skip
+        await kube.create(
+            GIT_REPOSITORIES, git_repository(name, namespace, registry="gar", env=env), namespace
+        )
+    await kube.create(RECEIVERS, receiver(
+        "gar", namespace, type="generic", secretRef={"name": "hook"},
+        resourceFilter="req.tag.contains(res.metadata.name)",
+        resources=[{"kind": "GitRepository", "name": "*", "matchLabels": {"registry": "gar"},
+                    "filter": "res.metadata.labels['env'] == 'production'"}],
+    ), namespace)  # fmt: skip
+    obj = await ready(kube, RECEIVERS, namespace, "gar")
+    url = receiver_url(notifier, obj["status"]["webhookPath"])
+    headers = {"Content-Type": "application/json"}
+
+    # Both filters hold only for hello-world: hello-world-canary fails the
+    # per-resource filter, `other` the top-level one.
+    assert await post(url, {"tag": "gar.example/p/hello-world-canary:1.1"}, headers) == 200
+    assert (await requested_at(kube, namespace, "hello-world") or "").endswith("Z")
+    assert await requested_at(kube, namespace, "hello-world-canary") is None
+    assert await requested_at(kube, namespace, "other") is None
+
+    # A body the filter cannot read (no `tag`) is an error, and nothing more is annotated.
+    first = await requested_at(kube, namespace, "hello-world")
+    assert await post(url, {"digest": "sha256:00"}, headers) == 500
+    assert await post(url, b"not json", headers) == 500
+    assert await requested_at(kube, namespace, "hello-world") == first
+    assert await requested_at(kube, namespace, "other") is None
+
+
+async def test_an_invalid_filter_stalls_the_receiver_naming_the_field(
+    kube: ResourceClient, namespace: str, notifier: Manager
+) -> None:
+    await kube.create(SECRETS, secret("hook", namespace, token="t"), namespace)
+    await kube.create(RECEIVERS, receiver(
+        "bad", namespace, type="generic", secretRef={"name": "hook"},
+        resources=[{"kind": "GitRepository", "name": "app", "filter": "res.metadata.name =="}],
+    ), namespace)  # fmt: skip
+    obj = await ready(kube, RECEIVERS, namespace, "bad", "False")
+    assert condition(obj)["reason"] == "InvalidCELExpression"
+    assert condition(obj)["message"].startswith("spec.resources[0].filter: invalid CEL expression")
+    assert condition(obj, "Stalled")["status"] == "True"
+
+    # `claims` exists only for generic-oidc Receivers.
+    await kube.create(RECEIVERS, receiver(
+        "claims", namespace, type="generic", secretRef={"name": "hook"},
+        resourceFilter="claims.sub == 'x'", resources=[{"kind": "GitRepository", "name": "app"}],
+    ), namespace)  # fmt: skip
+    obj = await ready(kube, RECEIVERS, namespace, "claims", "False")
+    assert "spec.resourceFilter" in condition(obj)["message"]
+    assert "undeclared reference to 'claims'" in condition(obj)["message"]
+
+
+async def test_a_generic_oidc_receiver_takes_verified_tokens_that_pass_its_checks(
+    kube: ResourceClient, namespace: str, notifier: Manager
+) -> None:
+    ci = DexUser("ci@example.com", secrets.token_urlsafe(12), ("deployers",))
+    intruder = DexUser("eve@example.com", secrets.token_urlsafe(12), ("visitors",))
+    dex = Dex([ci, intruder], [])
+    await asyncio.to_thread(dex.start)
+    try:
+        for name in ("app", "other"):
+            await kube.create(GIT_REPOSITORIES, git_repository(name, namespace), namespace)
+        await kube.create(RECEIVERS, receiver(
+            "ci", namespace, type="generic-oidc",
+            oidcProviders=[{
+                "issuerURL": dex.issuer, "audience": dex.client_id,
+                "variables": [{"name": "deployer", "expression": "'deployers' in claims.groups"}],
+                "validations": [{"expression": "vars.deployer", "message": "not a deployer"},
+                                {"expression": "claims.email_verified", "message": "unverified"}],
+            }],
+            resources=[{"kind": "GitRepository", "name": "app"},
+                       {"kind": "GitRepository", "name": "other",
+                        "filter": "claims.email == 'someone@example.com'"}],
+        ), namespace)  # fmt: skip
+        obj = await ready(kube, RECEIVERS, namespace, "ci")
+        # No Secret: the path derives from the name and namespace alone, as in Flux.
+        path = "/hook/" + hashlib.sha256(f"ci{namespace}".encode()).hexdigest()
+        assert obj["status"]["webhookPath"] == path
+        url = receiver_url(notifier, path)
+
+        good = await asyncio.to_thread(dex.id_token, ci)
+        bad = await asyncio.to_thread(dex.id_token, intruder)
+        # Refused, nothing annotated: no token, a token failing a validation, a forged
+        # signature, a token from an issuer the Receiver does not name.
+        assert await post(url, {}) == 400
+        assert await post(url, {}, {"Authorization": f"Bearer {bad}"}) == 400
+        head, body, signature = good.split(".")
+        forged = f"{head}.{body}.{signature[::-1]}"
+        assert await post(url, {}, {"Authorization": f"Bearer {forged}"}) == 400
+        stranger = jwt.encode({"iss": "https://issuer.invalid", "aud": dex.client_id,
+                               "exp": 4102444800}, "k" * 32, algorithm="HS256")  # fmt: skip
+        assert await post(url, {}, {"Authorization": f"Bearer {stranger}"}) == 400
+        assert await requested_at(kube, namespace, "app") is None
+
+        # The CI user's token passes; `other` is left alone by its filter on the claims.
+        assert await post(url, {}, {"Authorization": f"Bearer {good}"}) == 200
+        assert (await requested_at(kube, namespace, "app") or "").endswith("Z")
+        assert await requested_at(kube, namespace, "other") is None
+
+        # Without `audience` the token must be for `notification-controller`: Dex's is not.
+        await kube.patch(RECEIVERS, "ci", {"spec": {"oidcProviders": [{
+            "issuerURL": dex.issuer,
+            "validations": [{"expression": "true", "message": "-"}]}]}}, namespace)  # fmt: skip
+        await ready(kube, RECEIVERS, namespace, "ci")
+        first = await requested_at(kube, namespace, "app")
+        assert await post(url, {}, {"Authorization": f"Bearer {good}"}) == 400
+        assert await requested_at(kube, namespace, "app") == first
+    finally:
+        await asyncio.to_thread(dex.stop)
