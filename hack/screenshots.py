@@ -197,6 +197,17 @@ class Scene:
             if all(str(r).endswith(head) for r in applied):
                 break
             time.sleep(1)
+        # A change by hand that a reconcile sets back: the controller's drift report.
+        self.kubectl("scale", "-n", "shop", "deployment/web", "--replicas=4")
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self.kubectl("annotate", "--overwrite", "-n", "shop", "kustomization", "web",
+                     f"reconcile.fluxcd.io/requestedAt={now}-drift")  # fmt: skip
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            web = json.loads(self.kubectl("get", "-n", "shop", "kustomization/web", "-o", "json"))
+            if web.get("status", {}).get("drift"):
+                break
+            time.sleep(1)
         # Changes by hand, after the last apply: the drift eddy would revert next time.
         self.kubectl("scale", "-n", "shop", "deployment/web", "--replicas=5")
         self.kubectl(
