@@ -51,7 +51,7 @@ from eddy_runtime.sessions import LazySession
 
 from . import inventory
 from .dependencies import revision_pending
-from .health import HealthCheckError, wait_healthy
+from .health import HealthCheckError, HealthRule, assessor, compile_rules, wait_healthy
 from .inventory import Entry
 from .prune import PruneError, delete_entries
 from .source import SourceNotReady, SourceRefused, download, find_source, ready_artifact
@@ -211,6 +211,7 @@ class KustomizationAttempt(Attempt):
     applied: list[Entry] | None = None
     waiting: tuple[str, str] | None = None
     health_seconds: float | None = None
+    health_rules: list[HealthRule] = field(default_factory=list)
     # Masks Secret values (from postBuild) in whatever this pass writes or logs.
     redact: Redactor = field(default_factory=Redactor)
 
@@ -324,6 +325,8 @@ class KustomizationAttempt(Attempt):
 
     async def build(self) -> Result | None:
         assert self.workdir is not None
+        # Before anything is applied: a bad expression stops here, naming itself.
+        self.health_rules = compile_rules(self.spec.get("healthCheckExprs"))
         decryptor = await self.decryptor()
         try:
             objects = await builder.build(
@@ -480,8 +483,9 @@ class KustomizationAttempt(Attempt):
             return None
         try:
             self.health_seconds = await wait_healthy(
-                self.target.client, self.target.discovery, targets, self.typed.timeout_seconds()
-            )
+                self.target.client, self.target.discovery, targets,
+                self.typed.timeout_seconds(), judge=assessor(self.health_rules),
+            )  # fmt: skip
         except HealthCheckError as err:
             conditions.set_condition(
                 self.status, HEALTHY, conditions.FALSE, Reason.HEALTH_CHECK_FAILED,

@@ -225,9 +225,11 @@ class KustomizationSpec:
         "Leave out components that do not exist in the source instead of failing."
     )
     health_check_exprs: list[CustomHealthCheck] | None = prop(
-        "CEL expressions deciding the health of custom kinds; used with wait or healthChecks. "
-        + REFUSED,
-        honoured=False,
+        "CEL expressions deciding the health of objects of a group (and kind), used with wait "
+        "or healthChecks: `inProgress`, then `failed`, then `current`; the first that is true "
+        "decides. The expressions read the object's `apiVersion`, `kind`, `metadata`, `spec` "
+        "and `status`; one that does not compile makes the Kustomization Ready=False before "
+        "anything is applied."
     )
     build_metadata: list[str] | None = prop(
         "Kustomize build metadata added to the built objects: `originAnnotations` (the file "

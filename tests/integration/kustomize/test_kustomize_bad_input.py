@@ -178,7 +178,7 @@ async def test_fields_not_yet_honoured_are_refused_by_name(
 
     unsupported = {
         "decryption": {"provider": "sops", "serviceAccountName": "kms"},
-        "healthCheckExprs": [{"apiVersion": "example.com/v1", "kind": "Widget", "current": "true"}],
+        "driftIgnoreRules": [{"paths": ["/spec/replicas"]}],
     }
     await kube.patch(KUSTOMIZATIONS, "app", {"spec": unsupported}, namespace)
 
@@ -193,7 +193,7 @@ async def test_fields_not_yet_honoured_are_refused_by_name(
     message = condition(obj, "Ready")["message"]
     assert condition(obj, "Ready")["status"] == "False"
     assert "spec.decryption.serviceAccountName" in message, message
-    assert "spec.healthCheckExprs" in message, message
+    assert "spec.driftIgnoreRules" in message, message
     assert condition(obj, "Stalled")["status"] == "True"
     assert obj["status"]["inventory"] == good_inventory
     assert (await kube.get(CONFIG_MAPS, "settings", namespace))["data"] == {"mode": "good"}
@@ -202,7 +202,7 @@ async def test_fields_not_yet_honoured_are_refused_by_name(
 
     # Taking them out makes it Ready again.
     await kube.patch(
-        KUSTOMIZATIONS, "app", {"spec": {"decryption": None, "healthCheckExprs": None}}, namespace
+        KUSTOMIZATIONS, "app", {"spec": {"decryption": None, "driftIgnoreRules": None}}, namespace
     )
     await eventually(
         lambda: _ready_at_generation(kube, namespace, "app"),
