@@ -20,8 +20,8 @@ import yaml
 
 from eddy_kustomize.objects import describe, object_id, split_api_version
 from eddy_runtime.discovery import Discovery
+from eddy_runtime.ignore_rules import IgnoreRule, IgnoreRuleError, drop_pointer, parse_ignore_rules
 from eddy_runtime.resources import JSON_PATCH, ApiError, Resource, ResourceClient
-from eddy_runtime.selectors import SelectorError, parse_selector
 
 from .objects import Obj
 
@@ -75,81 +75,17 @@ def inventory(objects: list[Obj]) -> dict[str, Any]:
 # -- ignore rules ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class IgnoreRule:
-    """Paths (JSON Pointers) left out of the comparison of the objects `target` selects."""
-
-    paths: tuple[str, ...]
-    target: dict[str, str] = field(default_factory=dict)
-
-    def selects(self, obj: Obj) -> bool:
-        group, version = split_api_version(str(obj.get("apiVersion", "")))
-        meta = obj.get("metadata") or {}
-        found = {
-            "group": group,
-            "version": version,
-            "kind": str(obj.get("kind", "")),
-            "name": str(meta.get("name", "")),
-            "namespace": str(meta.get("namespace") or ""),
-        }
-        for key, want in self.target.items():
-            if key == "labelSelector":
-                if not parse_selector(want)(meta.get("labels") or {}):
-                    return False
-            elif key == "annotationSelector":
-                if not parse_selector(want)(meta.get("annotations") or {}):
-                    return False
-            elif want and found.get(key) != want:
-                return False
-        return True
-
-
 def ignore_rules(spec: dict[str, Any]) -> list[IgnoreRule]:
     """spec.driftDetection.ignore, checked: a path must be a JSON Pointer, a selector valid."""
-    rules: list[IgnoreRule] = []
-    for i, raw in enumerate((spec.get("driftDetection") or {}).get("ignore") or []):
-        where = f"spec.driftDetection.ignore[{i}]"
-        paths = tuple(str(p) for p in raw.get("paths") or [])
-        for path in paths:
-            if not path.startswith("/"):
-                raise DriftError(f"{where}.paths: '{path}' is not a JSON Pointer (starts with '/')")
-        target = {k: str(v) for k, v in (raw.get("target") or {}).items() if v}
-        for key in ("labelSelector", "annotationSelector"):
-            if key in target:
-                try:
-                    parse_selector(target[key])
-                except SelectorError as err:
-                    raise DriftError(f"{where}.target.{key}: {err}") from None
-        rules.append(IgnoreRule(paths, target))
-    return rules
-
-
-def _unescape(token: str) -> str:
-    return token.replace("~1", "/").replace("~0", "~")
+    raw = (spec.get("driftDetection") or {}).get("ignore")
+    try:
+        return parse_ignore_rules(raw, "spec.driftDetection.ignore")
+    except IgnoreRuleError as err:
+        raise DriftError(str(err)) from None
 
 
 def _escape(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1")
-
-
-def _drop(doc: Any, pointer: str) -> None:
-    """Remove what a JSON Pointer names, if it is there."""
-    tokens = [_unescape(t) for t in pointer.split("/")[1:]]
-    if not tokens:
-        return
-    node = doc
-    for token in tokens[:-1]:
-        if isinstance(node, dict):
-            node = node.get(token)
-        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
-            node = node[int(token)]
-        else:
-            return
-    last = tokens[-1]
-    if isinstance(node, dict):
-        node.pop(last, None)
-    elif isinstance(node, list) and last.isdigit() and int(last) < len(node):
-        del node[int(last)]
 
 
 # -- comparing --------------------------------------------------------------------------
@@ -162,7 +98,7 @@ def _comparable(obj: Obj, paths: list[str]) -> Obj:
         meta.pop(key, None)
     out.pop("status", None)
     for path in paths:
-        _drop(out, path)
+        drop_pointer(out, path)
     return out
 
 

@@ -42,6 +42,7 @@ from eddy_runtime.discovery import DiscoveryError
 from eddy_runtime.durations import format_duration
 from eddy_runtime.events import NORMAL, WARNING
 from eddy_runtime.finalizers import account_gone, finalized
+from eddy_runtime.ignore_rules import IgnoreRule, IgnoreRuleError, parse_ignore_rules
 from eddy_runtime.informer import Informer
 from eddy_runtime.kubeconfig import KubeconfigPolicy, TargetError
 from eddy_runtime.redaction import Redactor
@@ -212,6 +213,7 @@ class KustomizationAttempt(Attempt):
     waiting: tuple[str, str] | None = None
     health_seconds: float | None = None
     health_rules: list[HealthRule] = field(default_factory=list)
+    ignore_rules: list[IgnoreRule] = field(default_factory=list)
     # Masks Secret values (from postBuild) in whatever this pass writes or logs.
     redact: Redactor = field(default_factory=Redactor)
 
@@ -325,8 +327,12 @@ class KustomizationAttempt(Attempt):
 
     async def build(self) -> Result | None:
         assert self.workdir is not None
-        # Before anything is applied: a bad expression stops here, naming itself.
+        # Before anything is applied: a bad expression or rule stops here, naming itself.
         self.health_rules = compile_rules(self.spec.get("healthCheckExprs"))
+        try:
+            self.ignore_rules = parse_ignore_rules(self.spec.get("ignore"), "spec.ignore")
+        except IgnoreRuleError as err:
+            raise StepError(str(err), stalled=True) from err
         decryptor = await self.decryptor()
         try:
             objects = await builder.build(
@@ -394,7 +400,7 @@ class KustomizationAttempt(Attempt):
             force=bool(self.spec.get("force")), timeout=self.typed.timeout_seconds(),
             take_over=managers_to_take_over(NAME, self.settings.override_managers),
             before_create=self.record_planned,
-            report_drift=self.reports_drift_only,
+            report_drift=self.reports_drift_only, ignore=self.ignore_rules,
         )  # fmt: skip
         try:
             self.changes = await applier.apply_all(self.objects)

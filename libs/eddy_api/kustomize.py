@@ -238,8 +238,8 @@ class KustomizationSpec:
     )
     ignore: list[DriftIgnoreRule] | None = prop(
         "Parts of applied objects to leave out of drift detection and apply (JSON Pointer "
-        "paths, optionally per target). " + REFUSED,
-        honoured=False,
+        "paths, optionally per target): an object that exists keeps what it holds there; a "
+        "new one is created whole."
     )
     drift_ignore_rules: list[DriftIgnoreRule] | None = prop(
         "Changes in the cluster to tolerate instead of reverting. " + REFUSED,

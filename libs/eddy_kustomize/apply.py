@@ -28,6 +28,7 @@ from eddy_kustomize.objects import CRD_KIND, Obj, annotation, describe, object_i
 from eddy_kustomize.ordering import in_apply_order
 from eddy_kustomize.takeover import merges_only, takeover_patch
 from eddy_runtime.discovery import Discovery, DiscoveryError
+from eddy_runtime.ignore_rules import IgnoreRule, keep_pointer, paths_for
 from eddy_runtime.resources import JSON_PATCH, ApiError, Resource, ResourceClient
 
 log = logging.getLogger("eddy.kustomize")
@@ -133,8 +134,11 @@ class Applier:
         before_create: Callable[[list[Obj]], Awaitable[None]] | None = None,
         dry_run: bool = False,
         report_drift: bool = False,
+        ignore: Sequence[IgnoreRule] = (),
     ) -> None:
         self.client = client
+        # spec.ignore: paths left out of the apply of objects that exist already.
+        self.ignore = tuple(ignore)
         # Fields that others changed, found while planning; with `report_drift` they
         # are left as they are (only reported), else Git's values are restored.
         self.drift: list[Drift] = []
@@ -271,6 +275,7 @@ class Applier:
             # Its CRD is in this very set and not applied in a dry run: nothing to ask.
             return Planned(obj, None, CREATED)
         resource = await self._resource(obj)
+        obj = await self._without_ignored(resource, obj)
         plan = Planned(obj, resource)
         if annotation(obj, RECONCILE_ANNOTATION) == "disabled" or (
             annotation(obj, SSA_ANNOTATION) == SSA_IGNORE
@@ -308,6 +313,25 @@ class Applier:
             plan.action = CONFIGURED
             self._explain_drift(plan, live, dry)
         return plan
+
+    async def _without_ignored(self, resource: Resource, obj: Obj) -> Obj:
+        """The object holding, at the paths spec.ignore names, what the live object
+        holds, so that what is there is kept; a new object is created whole, as in Flux.
+
+        The live values are applied rather than left out: fields that kubectl set are
+        taken over before the apply, and a field left out would then be removed.
+        """
+        paths = paths_for(self.ignore, obj)
+        if not paths:
+            return obj
+        meta = obj["metadata"]
+        live = await self.client.get_or_none(resource, meta["name"], meta.get("namespace"))
+        if live is None:
+            return obj
+        kept = copy.deepcopy(obj)
+        for path in paths:
+            keep_pointer(kept, live, path)
+        return kept
 
     def _explain_drift(self, plan: Planned, live: Obj, dry: Obj) -> None:
         drift = find_drift(live, dry, self.client.field_manager)

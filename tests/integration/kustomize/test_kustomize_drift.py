@@ -1,6 +1,7 @@
 """Drift that explains itself: a person scales a Deployment from 2 to 5 with the real
 kubectl, and the Event and status say which field, what was found, what Git restored,
-and who changed it; with `eddy.dev/drift: report` the change is only reported."""
+and who changed it; with `eddy.dev/drift: report` the change is only reported; paths
+that spec.ignore names keep what is there."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ from typing import Any
 import pytest
 
 from eddy_runtime.resources import ResourceClient
-from eddy_testenv.observe import events_for
+from eddy_testenv.observe import condition, events_for
 
 from .conftest import StartController
 from .support import (
+    CONFIG_MAPS,
     DEPLOYMENTS,
     KUSTOMIZATIONS,
     Sources,
+    config_map,
     create_kustomization,
     deployment,
     eventually,
@@ -121,3 +124,40 @@ async def test_report_only_records_drift_and_applies_the_rest_of_git(
         return "drift" not in status
 
     await eventually(cleared, timeout=20)
+
+
+def settings(managed: str) -> str:
+    return config_map("settings", **{"managed-key": managed, "ignored-key": "original"})
+
+
+async def test_ignore_rules_keep_what_is_there_and_a_bad_rule_is_refused_by_name(
+    kube: ResourceClient, sources: Sources, start_controller: StartController,
+    namespace: str, control_plane: Any,
+) -> None:  # fmt: skip
+    await sources.publish("repo", {"app/cm.yaml": settings("v1")})
+    await start_controller()
+    rules = [{"paths": ["/data/ignored-key"], "target": {"kind": "ConfigMap", "name": "sett.*"}}]
+    await create_kustomization(kube, "app", namespace, path="./app", ignore=rules)
+    await ready(kube, namespace, "app")
+    data = (await kube.get(CONFIG_MAPS, "settings", namespace))["data"]
+    assert data == {"managed-key": "v1", "ignored-key": "original"}
+
+    patch = '{"data":{"ignored-key":"by-hand","managed-key":"by-hand"}}'
+    await by_hand(control_plane, namespace, "patch", "configmap/settings", "-p", patch)
+    revision = await sources.publish("repo", {"app/cm.yaml": settings("v2")})
+    inventory = (await ready(kube, namespace, "app", revision))["status"]["inventory"]
+    data = (await kube.get(CONFIG_MAPS, "settings", namespace))["data"]
+    assert data == {"managed-key": "v2", "ignored-key": "by-hand"}
+
+    bad = [{"paths": ["data/ignored-key"]}]
+    await kube.patch(KUSTOMIZATIONS, "app", {"spec": {"ignore": bad}}, namespace)
+
+    async def refused() -> dict[str, Any] | None:
+        obj = await kube.get(KUSTOMIZATIONS, "app", namespace)
+        message = condition(obj, "Ready").get("message", "")
+        return obj if "spec.ignore[0].paths" in message else None
+
+    obj = await eventually(refused, timeout=20)
+    assert "is not a JSON Pointer" in condition(obj, "Ready")["message"]
+    assert condition(obj, "Stalled")["status"] == "True"
+    assert obj["status"]["inventory"] == inventory
