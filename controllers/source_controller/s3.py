@@ -2,7 +2,8 @@
 
 minio's client is synchronous, so every call here is meant for a worker thread;
 its failures come out as one `S3Failure` whose message says what the server or the
-network answered, never a credential.
+network answered, never a credential. minio is imported on first use: it takes
+seconds to load on a busy machine, and a controller without Buckets never needs it.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import urllib3
-from minio import Minio
-from minio.error import InvalidResponseError, MinioException, S3Error
 from urllib3.exceptions import HTTPError, MaxRetryError, ProxyError, SSLError
+
+if TYPE_CHECKING:
+    from minio import Minio
 
 CHUNK = 1 << 16
 # Connections kept per host: as many as the Bucket reconciler fetches at once.
@@ -80,6 +83,8 @@ class BucketClient:
     """One bucket's client: a connection pool (through the proxy, if any) and minio on top."""
 
     def __init__(self, connection: Connection) -> None:
+        from minio import Minio
+
         timeout = urllib3.Timeout(connect=connection.timeout, read=connection.timeout)
         retries = urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504))
         context = connection.tls or ssl.create_default_context()
@@ -103,7 +108,7 @@ class BucketClient:
                 timeout=timeout, retries=retries, ssl_context=context, maxsize=POOL_SIZE
             )
         self.endpoint = connection.endpoint
-        self._minio = Minio(
+        self._minio: Minio = Minio(
             connection.endpoint,
             access_key=connection.access_key or None,
             secret_key=connection.secret_key or None,
@@ -166,6 +171,8 @@ class BucketClient:
 @contextlib.contextmanager
 def _failures(endpoint: str) -> Iterator[None]:
     """Turns what minio and urllib3 raise into S3Failure."""
+    from minio.error import InvalidResponseError, MinioException, S3Error
+
     try:
         yield
     except S3Failure:

@@ -146,7 +146,7 @@ async def test_tls_with_cert_secret_ref(
     s3.put(s3_bucket, "app.yaml", config_map("app", "tls"))
     await keys_secret(kube, namespace, s3)
     await create_secret(kube, namespace, "ca", {"ca.crt": s3.ca_file.read_bytes()})
-    keys = {"secretRef": {"name": "keys"}}
+    keys = {"secretRef": {"name": "keys"}, "region": "us-east-1"}
     await kube.create(BUCKETS, bucket_source("tls", namespace, s3_bucket, s3.tls_endpoint,
                                              certSecretRef={"name": "ca"}, **keys))  # fmt: skip
     await kube.create(BUCKETS, bucket_source("untrusted", namespace, s3_bucket,
