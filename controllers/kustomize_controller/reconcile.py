@@ -28,6 +28,7 @@ from eddy_api.kustomize import (
     KustomizationSpec,
 )
 from eddy_api.schema import unhonoured_in_use
+from eddy_git.commits import PREFIX as COMMIT_PREFIX
 from eddy_kustomize import build as builder
 from eddy_kustomize.apply import SKIPPED, Applier, ApplyError, ChangeSet
 from eddy_kustomize.decrypt import Decryptor, refuse_encrypted
@@ -36,7 +37,7 @@ from eddy_kustomize.objects import KUSTOMIZATIONS, Obj, describe
 from eddy_kustomize.sops import Keyring, sops_binary
 from eddy_kustomize.substitute import gather_variables, substitute_objects, substitutes
 from eddy_kustomize.takeover import managers_to_take_over
-from eddy_runtime import Attempt, Manager, Result, Step, StepError, conditions
+from eddy_runtime import Attempt, Manager, Result, Step, StepError, conditions, history
 from eddy_runtime.dependencies import DependencyNotReady, cached_lookup, check_dependencies
 from eddy_runtime.discovery import DiscoveryError
 from eddy_runtime.durations import format_duration
@@ -591,6 +592,7 @@ class KustomizationAttempt(Attempt):
             self.status["lastAttemptedRevision"] = self.revision
         if self.applied is not None:
             self.status["inventory"] = inventory.to_status(self.applied)
+        self._record_history(err.reason, time.monotonic() - self.started)
         log.error("%s failed: %s", err.step, message, extra={"revision": self.revision})
         await self.manager.status.patch(KUSTOMIZATIONS, self.obj, self.status)
         await self.manager.events.event(
@@ -599,6 +601,17 @@ class KustomizationAttempt(Attempt):
         if err.stalled:
             return Result.done() if err.retry_in is None else Result.after(err.retry_in)
         return Result.after(self.typed.retry_interval_seconds())
+
+    def _record_history(self, outcome: str, seconds: float) -> None:
+        """Count this pass in status.history when it built something: the built
+        objects' digest, the revision and, for a Git revision, its commit."""
+        objects = getattr(self, "objects", None)
+        if objects is None or not self.revision:
+            return
+        metadata = {"revision": self.revision}
+        source = (self.artifact.metadata if self.artifact else None) or {}
+        metadata.update({k: v for k, v in source.items() if k.startswith(COMMIT_PREFIX)})
+        history.record(self.status, history.digest_of(objects), outcome, seconds, metadata)
 
     async def succeeded(self) -> Result:
         elapsed = time.monotonic() - self.started
@@ -620,6 +633,7 @@ class KustomizationAttempt(Attempt):
         self.status["lastAppliedRevision"] = self.revision
         self.status["lastAttemptedRevision"] = self.revision
         self.status["inventory"] = inventory.to_status(self.applied or [])
+        self._record_history(Reason.RECONCILIATION_SUCCEEDED, elapsed)
         await self.manager.status.patch(KUSTOMIZATIONS, self.obj, self.status)
         interval = self.typed.interval_seconds()
         if not was_ready or previous_revision != self.revision or self.changes.summary():

@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from dulwich.objects import Commit
 
 # Keys of status.artifact.metadata under which a GitRepository's artifact names its commit.
-AUTHOR_KEY = "commit.eddy.dev/author"
-DATE_KEY = "commit.eddy.dev/date"
-MESSAGE_KEY = "commit.eddy.dev/message"
+PREFIX = "commit.eddy.dev/"
+AUTHOR_KEY = f"{PREFIX}author"
+DATE_KEY = f"{PREFIX}date"
+MESSAGE_KEY = f"{PREFIX}message"
 # A commit message in status is bounded: its subject and the start of its body.
 MAX_MESSAGE = 1024
 

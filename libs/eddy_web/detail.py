@@ -21,7 +21,7 @@ from eddy_web.health import summarize
 from eddy_web.hub import Hub
 from eddy_web.inventory import inventory_refs
 from eddy_web.kinds import APPS, RESOURCES, SELF_SUBJECT_ACCESS_REVIEWS
-from eddy_web.summary import READY, helm_chart_of, row, source_ref, state_of
+from eddy_web.summary import READY, commit_of, helm_chart_of, row, source_ref, state_of
 
 MAX_OBJECTS = 300
 REPLICA_SETS = Resource("apps", "v1", "replicasets", "ReplicaSet")
@@ -71,7 +71,7 @@ async def describe(hub: Hub, kind: str, namespace: str, name: str) -> dict[str, 
             )  # fmt: skip
             if health:
                 found["row"]["health"], found["row"]["healthMessage"] = health, why
-        found["history"] = with_commits(_history(obj, events), found["sources"])
+        found["history"] = with_commits(history_of(obj, events), found["sources"])
     else:
         found["consumers"] = _consumers(hub, kind, namespace, name)
     return found
@@ -200,7 +200,7 @@ def _consumers(hub: Hub, kind: str, namespace: str, name: str) -> list[dict[str,
 # -- history --------------------------------------------------------------------------
 
 
-def _history(obj: Obj, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def history_of(obj: Obj, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Revisions applied, newest first: from status.history, else from the Events."""
     status = _dict(obj.get("status"))
     entries = []
@@ -222,6 +222,9 @@ def _history(obj: Obj, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "version": item.get("version"),
             }
         )
+        commit = commit_of({"metadata": meta})
+        if commit:
+            entries[-1]["commit"] = commit
     if entries:
         return entries
     by_revision: dict[str, dict[str, Any]] = {}
@@ -272,8 +275,16 @@ def with_commits(
     }
     for entry in history:
         commit = commits.get(str(entry.get("revision", "")))
-        if commit:
+        if commit and not entry.get("commit"):
             entry["commit"] = commit
+        status = str(entry.get("status", ""))
+        entry["ok"] = status in (
+            "Succeeded",
+            "ReconciliationSucceeded",
+            "deployed",
+            "superseded",
+            "uninstalled",
+        )
     return history
 
 

@@ -375,6 +375,14 @@ def test_history_after_push(scene: Scene, page: Browser) -> None:
     )
     commit = page.css("#history tbody tr")[0].find_element(By.CSS_SELECTOR, ".commit")
     assert "say bonjour" in commit.text and "eddy test" in commit.text
+    # The first revision keeps its commit too: the controller's status.history
+    # recorded it when it applied it.
+    older = next(r for r in page.css("#history tbody tr") if first.split(":")[-1][:7] in r.text)
+    assert "first version of the web app" in older.text
+    history = scene.get("kustomization", "web")["status"]["history"]
+    assert history[0]["metadata"]["revision"].endswith(second)
+    assert history[0]["metadata"]["commit.eddy.dev/message"] == "say bonjour"
+    assert history[0]["lastReconciledStatus"] == "ReconciliationSucceeded"
     assert scene.get("configmap", "settings")["data"]["greeting"] == "bonjour"
     assert page.errors() == []
 

@@ -7,12 +7,14 @@ import gzip
 import json
 import re
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from eddy_runtime.history import record
 from eddy_web.actions import requested_now
-from eddy_web.detail import drift_of, drift_report, with_commits, with_wanted
+from eddy_web.detail import drift_of, drift_report, history_of, with_commits, with_wanted
 from eddy_web.health import from_status, summarize
 from eddy_web.inventory import release_objects
 from eddy_web.oidc import LoginError, OIDCLogin, OIDCSettings
@@ -284,3 +286,52 @@ def test_drift_report_gives_gits_value_to_live_drift() -> None:
     with_wanted(live, report)
     # Only what is still reported (not yet corrected) is what Git wants now.
     assert live[0]["wanted"] == '"hello"' and "wanted" not in live[1]
+
+
+def test_history_counts_each_result_once_newest_first() -> None:
+    status: dict[str, Any] = {}
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    record(status, "sha256:a", "ReconciliationSucceeded", 1.5, {"revision": "r1"}, t0)
+    record(status, "sha256:a", "ReconciliationSucceeded", 0.25, {"revision": "r1"},
+           t0 + timedelta(minutes=10))  # fmt: skip
+    assert status["history"] == [
+        {
+            "digest": "sha256:a",
+            "firstReconciled": "2026-01-01T00:00:00Z",
+            "lastReconciled": "2026-01-01T00:10:00Z",
+            "lastReconciledDuration": "250ms",
+            "lastReconciledStatus": "ReconciliationSucceeded",
+            "totalReconciliations": 2,
+            "metadata": {"revision": "r1"},
+        }
+    ]
+    record(status, "sha256:b", "BuildFailed", 1, {"revision": "r2"}, t0 + timedelta(hours=1))
+    # Back to the first result: its entry moves first, counted on.
+    record(status, "sha256:a", "ReconciliationSucceeded", 1, {"revision": "r1"},
+           t0 + timedelta(hours=2))  # fmt: skip
+    assert [(e["digest"], e["totalReconciliations"]) for e in status["history"]] == [
+        ("sha256:a", 3), ("sha256:b", 1),
+    ]  # fmt: skip
+    for i in range(10):
+        record(status, f"sha256:{i}", "ReconciliationSucceeded", 1, {}, t0)
+    assert len(status["history"]) == 5 and status["history"][0]["digest"] == "sha256:9"
+
+
+def test_history_from_status_names_commits_and_outcomes() -> None:
+    app = obj([READY])
+    app["status"]["history"] = [
+        {"digest": "sha256:b", "firstReconciled": "2026-01-01T01:00:00Z",
+         "lastReconciled": "2026-01-01T01:00:00Z", "lastReconciledStatus": "BuildFailed",
+         "totalReconciliations": 1, "metadata": {"revision": "main@sha1:" + "b" * 40}},
+        {"digest": "sha256:a", "firstReconciled": "2026-01-01T00:00:00Z",
+         "lastReconciled": "2026-01-01T00:30:00Z",
+         "lastReconciledStatus": "ReconciliationSucceeded", "totalReconciliations": 4,
+         "metadata": {"revision": "main@sha1:" + "a" * 40,
+                      "commit.eddy.dev/author": "Ada <ada@example.com>",
+                      "commit.eddy.dev/message": "first"}},
+    ]  # fmt: skip
+    found = with_commits(history_of(app, []), [])
+    assert [(e["ok"], e["count"]) for e in found] == [(False, 1), (True, 4)]
+    assert "commit" not in found[0]
+    assert found[1]["commit"]["author"] == "Ada <ada@example.com>"
+    assert found[1]["commit"]["message"] == "first"

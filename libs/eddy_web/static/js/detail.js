@@ -105,7 +105,7 @@ function historyTab(d) {
   const h = d.history || [];
   if (!h.length) return raw('<p class="empty">No revision applied yet.</p>');
   return html`<div class="panel"><table class="grid" id="history"><thead><tr><th>Revision</th><th>Commit</th><th>Result</th><th>First applied</th><th>Last reconciled</th><th>Reconciliations</th><th>Details</th></tr></thead><tbody>
-  ${h.map((x) => html`<tr><td>${revision(x.revision)}</td><td class="commit">${commitCell(x.commit)}</td><td>${x.status ? badge(x.status === "Failed" ? "Failed" : "Succeeded", x.status) : ""}</td><td class="nowrap">${when(x.first)}</td><td class="nowrap">${when(x.last)}</td><td>${String(x.count || "")}</td><td class="msg" title="${(x.messages || []).join("\n")}">${(x.messages || [])[0] || (x.version ? "Helm release v" + x.version : "")}</td></tr>`)}
+  ${h.map((x) => html`<tr><td>${revision(x.revision)}</td><td class="commit">${commitCell(x.commit)}</td><td>${x.status ? badge(x.ok ? "Succeeded" : "Failed", x.status) : ""}</td><td class="nowrap">${when(x.first)}</td><td class="nowrap">${when(x.last)}</td><td>${String(x.count || "")}</td><td class="msg" title="${(x.messages || []).join("\n")}">${(x.messages || [])[0] || (x.version ? "Helm release v" + x.version : "")}</td></tr>`)}
   </tbody></table></div>`;
 }
 
