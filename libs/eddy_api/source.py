@@ -147,12 +147,10 @@ class GitRepositorySpec:
         "Git reference to check out and follow; the `master` branch when empty."
     )
     verify: GitRepositoryVerification | None = prop(
-        "Verify commit or tag signatures before building an artifact. "
-        + NOT_HONOURED
-        + " "
-        + GIT_REFUSED,
+        "Verify the OpenPGP signature of the checked-out commit against the public keys of "
+        "verify.secretRef before building an artifact (SourceVerified condition). Modes "
+        "`Tag` and `TagAndHEAD`, and SSH signatures, are refused in status.",
         json="verify",
-        honoured=False,
     )
     proxy_secret_ref: LocalObjectReference | None = prop(
         "Secret with the proxy (`address`, optional `username` and `password`) to reach the "

@@ -25,6 +25,9 @@ class CommitDetails:
     author: str
     date: str
     message: str
+    # The commit's signature (gpgsig) and what it signs, for spec.verify.
+    signature: bytes | None = None
+    signed: bytes = b""
 
     def as_metadata(self) -> dict[str, str]:
         message = self.message if len(self.message) <= MAX_MESSAGE else self.message[:MAX_MESSAGE]
@@ -38,4 +41,6 @@ def details_of(commit: Commit) -> CommitDetails:
         author=commit.author.decode(errors="replace"),
         date=when,
         message=commit.message.decode(errors="replace").strip(),
+        signature=commit.gpgsig,
+        signed=commit.raw_without_sig() if commit.gpgsig else b"",
     )

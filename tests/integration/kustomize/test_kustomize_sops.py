@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from eddy_runtime.resources import SECRETS, ResourceClient
+from eddy_testenv.gpg import gpg_key
 from eddy_testenv.observe import condition, events_for
 from eddy_testenv.process import find_binary
 
@@ -81,19 +82,6 @@ def age_key() -> tuple[str, str]:
     identity = next(line for line in out.splitlines() if line.startswith("AGE-SECRET-KEY-"))
     recipient = next(line for line in out.splitlines() if "public key:" in line).split()[-1]
     return identity, recipient
-
-
-def pgp_key(home: str) -> tuple[str, str]:
-    """(armored secret key, fingerprint) of a new passphrase-less key in GnuPG `home`."""
-    env = {"PATH": os.environ["PATH"], "GNUPGHOME": home}
-    quiet = ["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", ""]
-    _run([*quiet, "--quick-gen-key", "eddy test <test@eddy.invalid>", "future-default",
-          "default", "never"], home, env)  # fmt: skip
-    listing = _run(["gpg", "--batch", "--with-colons", "--list-secret-keys"], home, env)
-    fpr = next(line for line in listing.splitlines() if line.startswith("fpr"))
-    fingerprint = fpr.split(":")[9]
-    armored = _run([*quiet, "--armor", "--export-secret-keys", fingerprint], home, env)
-    return armored, fingerprint
 
 
 def encrypt(
@@ -245,17 +233,10 @@ async def test_a_wrong_key_or_no_decryption_fails_by_name_and_keeps_what_is_appl
 async def test_openpgp_keys_decrypt_too(
     kube: ResourceClient, sources: Sources, start_controller: StartController, namespace: str,
 ) -> None:  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="gpg-") as home:
-        try:
-            armored, fingerprint = await asyncio.to_thread(pgp_key, home)
-            files = await asyncio.to_thread(repository, pgp=fingerprint, gnupg=home)
-        finally:
-            await asyncio.to_thread(
-                subprocess.run, ["gpgconf", "--kill", "gpg-agent"],
-                env={"PATH": os.environ["PATH"], "GNUPGHOME": home}, check=False,
-            )  # fmt: skip
+    with gpg_key() as key:
+        files = await asyncio.to_thread(repository, pgp=key.fingerprint, gnupg=str(key.home))
     revision = await sources.publish("repo", files)
-    await keys_secret(kube, namespace, "pgp-keys", **{"private.asc": armored})
+    await keys_secret(kube, namespace, "pgp-keys", **{"private.asc": key.secret})
     await start_controller()
     decryption = {"provider": "sops", "secretRef": {"name": "pgp-keys"}}
     await create_kustomization(kube, "app", namespace, path="./app", decryption=decryption)

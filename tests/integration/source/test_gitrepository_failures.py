@@ -71,8 +71,8 @@ async def test_each_failure_is_status_with_reason_and_event(
         # Accepted for Flux manifests, not done by eddy: refused, never claimed.
         "submodules": ({"recurseSubmodules": True}, "InvalidConfiguration",
                        "spec.recurseSubmodules is not supported", True),
-        "verify": ({"verify": {"mode": "HEAD", "secretRef": {"name": "keys"}}},
-                   "InvalidConfiguration", "spec.verify is not supported", True),
+        "verify": ({"verify": {"mode": "Tag", "secretRef": {"name": "keys"}}},
+                   "InvalidConfiguration", "spec.verify.mode 'Tag' is not supported", True),
         "proxy": ({"proxySecretRef": {"name": "proxy"}}, "InvalidConfiguration",
                   "spec.proxySecretRef is not supported", True),
         "provider": ({"provider": "github"}, "InvalidConfiguration",
