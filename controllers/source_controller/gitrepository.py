@@ -8,6 +8,7 @@ artifact with ignore rules and included artifacts copied in.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -27,7 +28,7 @@ from . import git
 from .failures import SourceError, invalid_spec, storage_failed
 from .kinds import GIT_REPOSITORIES
 from .reconcile import SourceAttempt, SourceReconciler, duration_of
-from .secrets import read_secret
+from .secrets import read_proxy, read_secret
 from .storage import Storage
 
 INCLUDE_INDEX = "include"
@@ -93,10 +94,12 @@ class GitRepositoryAttempt(SourceAttempt):
                 f"spec.verify.mode '{mode}' is not supported by eddy: only the commit's "
                 "OpenPGP signature is verified (mode HEAD); tags are not"
             )
-        if self.spec.get("proxySecretRef") is not None:
+        if self.spec.get("proxySecretRef") is not None and not self.url.startswith(
+            ("http://", "https://")
+        ):
             raise invalid_spec(
-                "spec.proxySecretRef is not supported by eddy for Git: remove the field and "
-                "make the Git server reachable directly"
+                "spec.proxySecretRef works with http and https URLs only; remove it to "
+                "reach the SSH server directly"
             )
 
     async def reconcile_source(self) -> None:
@@ -106,6 +109,13 @@ class GitRepositoryAttempt(SourceAttempt):
         ref = self.spec.get("ref")
         secret = (self.spec.get("secretRef") or {}).get("name")
         auth = await git.auth_for(self.manager.client, self.namespace, self.url, secret)
+        proxy_ref = (self.spec.get("proxySecretRef") or {}).get("name")
+        if proxy_ref:
+            proxy = await read_proxy(self.manager.client, self.namespace, str(proxy_ref))
+            auth = dataclasses.replace(
+                auth, proxy_url=proxy.address, proxy_username=proxy.username,
+                proxy_password=proxy.password,
+            )  # fmt: skip
         pinned = git.pinned_revision(ref)
         if pinned is not None and self._up_to_date(pinned):
             return

@@ -47,11 +47,6 @@ URL_COLUMN = PrinterColumn("URL", ".spec.url")
 GIT_PROVIDERS = ("generic", "aws", "azure", "github")
 
 
-GIT_REFUSED = (
-    "The GitRepository is refused (Ready=False, Stalled, naming the field) while it is set."
-)
-
-
 @dataclass
 class GitRepositoryRef:
     """Which Git reference to check out. The most specific field that is set wins."""
@@ -153,9 +148,8 @@ class GitRepositorySpec:
         json="verify",
     )
     proxy_secret_ref: LocalObjectReference | None = prop(
-        "Secret with the proxy (`address`, optional `username` and `password`) to reach the "
-        "Git server through. " + NOT_HONOURED + " " + GIT_REFUSED,
-        honoured=False,
+        "Secret with the HTTP proxy (`address`, optional `username` and `password`) to reach "
+        "the Git server through; http and https URLs only (an SSH URL is refused in status)."
     )
     ignore: str | None = prop(
         "Paths to leave out of the artifact, in .gitignore syntax; replaces the built-in list."

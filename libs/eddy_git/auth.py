@@ -26,6 +26,10 @@ class GitAuth:
     passphrase: bytes | None = None
     known_hosts: bytes | None = None
     ca_cert: bytes | None = None
+    # An HTTP proxy (spec.proxySecretRef) for http and https URLs, with its credentials.
+    proxy_url: str | None = None
+    proxy_username: str | None = None
+    proxy_password: str | None = None
 
     def __repr__(self) -> str:
         # Dataclass reprs would print the credentials into any traceback or log.

@@ -201,6 +201,19 @@ class _WatchedPoolManager(urllib3.PoolManager):
         return pool
 
 
+class _WatchedProxyManager(urllib3.ProxyManager):
+    """The same, through an HTTP proxy: plain HTTP forwarded, HTTPS tunnelled (CONNECT)."""
+
+    def __init__(self, operation: Operation, proxy_url: str, **kwargs: Any) -> None:
+        super().__init__(proxy_url, **kwargs)
+        self._operation = operation
+
+    def _new_pool(self, *args: Any, **kwargs: Any) -> Any:
+        pool = super()._new_pool(*args, **kwargs)
+        pool.ConnectionCls = _watched(pool.ConnectionCls, self._operation)
+        return pool
+
+
 def _watched(base: Any, operation: Operation) -> Any:
     class Watched(base):  # type: ignore[misc]
         def connect(self) -> None:
@@ -292,12 +305,24 @@ class Remote:
             )
             return client, parts.path
         context = tls_context(auth.ca_cert) if parts.scheme == "https" else None
-        pool = _WatchedPoolManager(
-            self.operation,
-            ssl_context=context,
-            timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout),
-            retries=urllib3.Retry(total=None, connect=0, read=0, redirect=3, status=0, other=0),
-        )
+        options: dict[str, Any] = {
+            "ssl_context": context,
+            "timeout": urllib3.Timeout(connect=self.timeout, read=self.timeout),
+            "retries": urllib3.Retry(total=None, connect=0, read=0, redirect=3, status=0, other=0),
+        }
+        pool: urllib3.PoolManager
+        if auth.proxy_url:
+            basic = f"{auth.proxy_username or ''}:{auth.proxy_password or ''}"
+            headers = (
+                urllib3.make_headers(proxy_basic_auth=basic)
+                if auth.proxy_username or auth.proxy_password
+                else None
+            )
+            pool = _WatchedProxyManager(
+                self.operation, auth.proxy_url, proxy_headers=headers, **options
+            )
+        else:
+            pool = _WatchedPoolManager(self.operation, **options)
         username, password = auth.username, auth.password
         if auth.bearer_token:
             username = password = None

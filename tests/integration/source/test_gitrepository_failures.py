@@ -73,8 +73,9 @@ async def test_each_failure_is_status_with_reason_and_event(
                        "spec.recurseSubmodules is not supported", True),
         "verify": ({"verify": {"mode": "Tag", "secretRef": {"name": "keys"}}},
                    "InvalidConfiguration", "spec.verify.mode 'Tag' is not supported", True),
-        "proxy": ({"proxySecretRef": {"name": "proxy"}}, "InvalidConfiguration",
-                  "spec.proxySecretRef is not supported", True),
+        "proxy": ({"url": "ssh://git@127.0.0.1:1/x.git", "proxySecretRef": {"name": "proxy"}},
+                  "InvalidConfiguration", "spec.proxySecretRef works with http and https URLs",
+                  True),
         "provider": ({"provider": "github"}, "InvalidConfiguration",
                      "spec.provider 'github' is not supported", True),
     }  # fmt: skip
