@@ -57,6 +57,14 @@ def summarize(states: list[tuple[str, str, str]]) -> tuple[str, str]:
     return HEALTHY, f"{len(states)} objects current"
 
 
+def applied_anything(obj: Obj) -> bool:
+    """Whether there are objects to assess: an inventory, or a Helm release."""
+    status = obj.get("status") or {}
+    if obj.get("kind") == "HelmRelease":
+        return bool(status.get("history"))
+    return bool((status.get("inventory") or {}).get("entries"))
+
+
 class AppHealth:
     """Assessed health per application, refreshed while the person has a page open."""
 
@@ -85,10 +93,13 @@ class AppHealth:
 
     def request(self, obj: Obj) -> None:
         """Assess this application soon (once, however often it is asked)."""
-        if from_status(obj) is not None:
-            return
         meta = obj.get("metadata") or {}
         key = (str(obj.get("kind", "")), str(meta.get("namespace", "")), str(meta.get("name", "")))
+        if from_status(obj) is not None or not applied_anything(obj):
+            # Nothing to assess (or the controller says it): no task, and no stale verdict.
+            if self.known.pop(key, None):
+                self.changed(key)
+            return
         if key in self._pending:
             return
         self._pending[key] = asyncio.create_task(self._run(key, obj))

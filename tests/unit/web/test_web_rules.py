@@ -15,7 +15,7 @@ import pytest
 from eddy_runtime.history import record
 from eddy_web.actions import requested_now
 from eddy_web.detail import drift_of, drift_report, history_of, with_commits, with_wanted
-from eddy_web.health import from_status, summarize
+from eddy_web.health import applied_anything, from_status, summarize
 from eddy_web.inventory import release_objects
 from eddy_web.oidc import LoginError, OIDCLogin, OIDCSettings
 from eddy_web.sessions import (
@@ -335,3 +335,12 @@ def test_history_from_status_names_commits_and_outcomes() -> None:
     assert "commit" not in found[0]
     assert found[1]["commit"]["author"] == "Ada <ada@example.com>"
     assert found[1]["commit"]["message"] == "first"
+
+
+def test_only_applications_that_applied_something_are_assessed() -> None:
+    app = obj([READY])
+    assert not applied_anything(app)
+    app["status"]["inventory"] = {"entries": [{"id": "team_web__ConfigMap", "v": "v1"}]}
+    assert applied_anything(app)
+    release = {"kind": "HelmRelease", "status": {"history": [{"version": 1}]}}
+    assert applied_anything(release) and not applied_anything({"kind": "HelmRelease"})
