@@ -28,8 +28,11 @@ class ControllerProcess:
         log_dir: Path,
         args: Sequence[str] = (),
         env: dict[str, str] | None = None,
+        ports: dict[str, int] | None = None,
     ) -> None:
         self.module = module
+        # Other ports its arguments name, by purpose (e.g. "receiver"), for clients.
+        self.ports = dict(ports or {})
         self.name = module.replace("_", "-")
         self.metrics_port = free_port()
         self.health_port = free_port()

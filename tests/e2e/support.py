@@ -41,6 +41,7 @@ MODULES = {
     "kustomize": "kustomize_controller",
     "helm": "helm_controller",
     "image": "image_automation_controller",
+    "notification": "notification_controller",
 }
 
 
@@ -52,12 +53,15 @@ def controller_processes(
     selector: str = "",
     extra: dict[str, list[str]] | None = None,
 ) -> Iterator[dict[str, ControllerProcess]]:
-    """Start the named controllers ("source", "kustomize", "helm", "image") as processes.
+    """Start the named controllers ("source", "kustomize", "helm", "image",
+    "notification") as processes.
 
-    With a selector they reconcile only objects whose labels match it.
+    With a selector they reconcile only objects whose labels match it. With the
+    notification-controller among them, the others post their events to it, and its
+    webhook server listens on its `ports["receiver"]`.
     """
     running: dict[str, ControllerProcess] = {}
-    storage_port = free_port()
+    storage_port, events_port, receiver_port = free_port(), free_port(), free_port()
     per_controller: dict[str, list[str]] = {
         "source": [
             f"--storage-path={workdir / 'artifacts'}",
@@ -67,7 +71,14 @@ def controller_processes(
         "kustomize": [f"--kustomize-path={find_binary('kustomize')}"],
         "helm": [f"--helm-path={find_binary('helm')}"],
         "image": [],
+        "notification": [
+            f"--events-addr=127.0.0.1:{events_port}",
+            f"--receiver-addr=127.0.0.1:{receiver_port}",
+        ],
     }
+    if "notification" in names:
+        for name in ("source", "kustomize", "helm", "image"):
+            per_controller[name].append(f"--events-addr=http://127.0.0.1:{events_port}/")
     common = ["--min-retry-delay=200ms", "--max-retry-delay=3s", "--graceful-shutdown-timeout=5s"]
     if selector:
         common.append(f"--watch-label-selector={selector}")
@@ -75,7 +86,8 @@ def controller_processes(
         # Launched here, on the thread they belong to; they become ready side by side.
         for name in names:
             args = [*per_controller[name], *common, *(extra or {}).get(name, [])]
-            process = ControllerProcess(MODULES[name], kubeconfig, workdir, args=args)
+            ports = {"receiver": receiver_port} if name == "notification" else {}
+            process = ControllerProcess(MODULES[name], kubeconfig, workdir, args=args, ports=ports)
             running[name] = process
             process.launch()
         for process in running.values():
