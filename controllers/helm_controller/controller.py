@@ -7,10 +7,12 @@ care within a second, so HelmCharts and HelmReleases are watched through indexes
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Mapping
 
-from eddy_runtime import Controller, Manager, Watch, ref_key
+from eddy_runtime import Controller, Manager, Watch, ref_key, tracing
 from eddy_runtime.dependencies import became_ready, dependency_keys
 from eddy_runtime.flags import add_kubeconfig_flags, kubeconfig_policy_from, options_from
+from eddy_runtime.informer import Informer
 from eddy_runtime.predicates import artifact_changed
 
 from .chart import chart_key
@@ -57,6 +59,31 @@ def chart_keys(obj: Obj) -> list[str]:
     return [ref_key(kind, namespace, name)] if name else []
 
 
+def trace_parent_from(caches: Mapping[str, Informer]) -> Callable[[Obj], str | None]:
+    """A release of a chart revision not yet released continues the chart's trace.
+
+    A HelmChart's revision is the chart version, done once status.history's latest
+    release has it; a chart straight from an artifact (OCIRepository) is done once
+    its digest was attempted.
+    """
+
+    def trace_parent(obj: Obj) -> str | None:
+        kind, namespace, name = chart_key(obj)
+        cache = caches.get(kind)
+        source = cache.get(name, namespace) if cache and name else None
+        artifact = ((source or {}).get("status") or {}).get("artifact")
+        status = obj.get("status") or {}
+        if kind == "HelmChart":
+            latest = (status.get("history") or [{}])[0]
+            return tracing.parent_of(artifact, latest.get("chartVersion"))
+        digest = str((artifact or {}).get("revision", "")).rpartition("@")[2]
+        if digest == status.get("lastAttemptedRevisionDigest"):
+            return None
+        return tracing.parent_of(artifact, None)
+
+    return trace_parent
+
+
 def controllers(manager: Manager, settings: Settings) -> list[Controller]:
     caches = {kind: manager.informer(resource) for kind, resource in CHART_SOURCES.items()}
     reconciler = HelmReleaseReconciler(manager, caches, settings)
@@ -74,5 +101,6 @@ def controllers(manager: Manager, settings: Settings) -> list[Controller]:
                 Watch(HELM_RELEASES, index=DEPENDENCY_INDEX, predicate=became_ready),
             ],
             indexes={CHART_INDEX: chart_keys, DEPENDENCY_INDEX: dependency_keys(HELM_RELEASES)},
+            trace_parent=trace_parent_from(caches),
         )
     ]

@@ -24,7 +24,7 @@ from eddy_api.schema import unhonoured_in_use
 from eddy_helm import records
 from eddy_helm.helm import Helm, HelmError
 from eddy_helm.values import Values, compose, config_digest, values_checksum
-from eddy_runtime import Attempt, Manager, Result, Step, StepError, conditions
+from eddy_runtime import Attempt, Manager, Result, Step, StepError, conditions, logs
 from eddy_runtime.dependencies import DependencyNotReady, cached_lookup, check_dependencies
 from eddy_runtime.discovery import Discovery
 from eddy_runtime.durations import format_duration, seconds_or
@@ -292,6 +292,7 @@ class HelmReleaseAttempt(Attempt):
             self.status.pop("lastAttemptedRevisionDigest", None)
             self.where = f"HelmChart '{self.status['helmChart']}'"
             self.artifact = ready_artifact(chart)
+            logs.set_revision(self.artifact.revision)
         except ChartRefused as err:
             raise StepError(str(err), reason=Reason.ACCESS_DENIED, stalled=True) from err
         except ChartNotReady as err:
@@ -317,6 +318,7 @@ class HelmReleaseAttempt(Attempt):
         assert self.chart_dir is not None
         version = await asyncio.to_thread(chart_version, self.chart_dir)
         self.artifact = dataclasses.replace(artifact, revision=version)
+        logs.set_revision(version)
         self.status["lastAttemptedRevisionDigest"] = artifact.revision.rpartition("@")[2]
         return None
 

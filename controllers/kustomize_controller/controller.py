@@ -7,9 +7,10 @@ that care within a second, so both are watched and mapped through indexes.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Mapping
 
 from eddy_kustomize.objects import KUSTOMIZATIONS, SOURCES, Obj
-from eddy_runtime import Controller, Manager, Watch, ref_key
+from eddy_runtime import Controller, Manager, Watch, ref_key, tracing
 from eddy_runtime.dependencies import dependency_keys
 from eddy_runtime.flags import (
     add_kubeconfig_flags,
@@ -17,6 +18,7 @@ from eddy_runtime.flags import (
     options_from,
     parse_bool,
 )
+from eddy_runtime.informer import Informer
 from eddy_runtime.predicates import artifact_changed
 
 from .dependencies import became_ready
@@ -85,6 +87,23 @@ def source_keys(obj: Obj) -> list[str]:
     return [ref_key(kind, namespace, name)] if kind and name else []
 
 
+def trace_parent_from(caches: Mapping[str, Informer]) -> Callable[[Obj], str | None]:
+    """Passes working toward a source revision not yet applied continue its trace.
+
+    Dependency waits and retries of that revision join it; once it is applied,
+    periodic passes over it are traces of their own.
+    """
+
+    def trace_parent(obj: Obj) -> str | None:
+        kind, namespace, name = source_ref(obj)
+        cache = caches.get(kind)
+        source = cache.get(name, namespace) if cache and name else None
+        artifact = ((source or {}).get("status") or {}).get("artifact")
+        return tracing.parent_of(artifact, (obj.get("status") or {}).get("lastAppliedRevision"))
+
+    return trace_parent
+
+
 def controllers(manager: Manager, settings: Settings) -> list[Controller]:
     caches = {kind: manager.informer(resource) for kind, resource in SOURCES.items()}
     reconciler = KustomizationReconciler(manager, caches, settings)
@@ -102,5 +121,6 @@ def controllers(manager: Manager, settings: Settings) -> list[Controller]:
                 Watch(KUSTOMIZATIONS, index=DEPENDENCY_INDEX, predicate=became_ready),
             ],
             indexes={SOURCE_INDEX: source_keys, DEPENDENCY_INDEX: dependency_keys(KUSTOMIZATIONS)},
+            trace_parent=trace_parent_from(caches),
         )
     ]

@@ -37,7 +37,7 @@ from eddy_kustomize.objects import KUSTOMIZATIONS, Obj, describe
 from eddy_kustomize.sops import Keyring, sops_binary
 from eddy_kustomize.substitute import gather_variables, substitute_objects, substitutes
 from eddy_kustomize.takeover import managers_to_take_over
-from eddy_runtime import Attempt, Manager, Result, Step, StepError, conditions, history
+from eddy_runtime import Attempt, Manager, Result, Step, StepError, conditions, history, logs
 from eddy_runtime.dependencies import DependencyNotReady, cached_lookup, check_dependencies
 from eddy_runtime.discovery import DiscoveryError
 from eddy_runtime.durations import format_duration
@@ -268,6 +268,7 @@ class KustomizationAttempt(Attempt):
                 self.settings.no_cross_namespace_refs,
             )  # fmt: skip
             self.artifact = ready_artifact(source)
+            logs.set_revision(self.artifact.revision)
         except SourceRefused as err:
             # As with Flux, a refused reference cannot succeed without an edit of the
             # spec (which triggers a new pass by itself): Stalled, and no retry.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from eddy_runtime import (
     Watch,
     conditions,
     ref_key,
+    tracing,
 )
 from eddy_runtime.conditions import now_rfc3339
 from eddy_runtime.predicates import artifact_changed
@@ -173,11 +174,7 @@ class ArtifactGeneratorAttempt(SourceAttempt):
                     SOURCE_FETCH_FAILED, f"source @{alias} ({kind} '{namespace}/{name}') {why}"
                 )
             self.sources[alias] = artifact
-        digest = hashlib.sha256()
-        for alias in sorted(self.sources):
-            artifact = self.sources[alias]
-            digest.update(f"{alias}={artifact.get('revision')}@{artifact.get('digest')}\n".encode())
-        self.sources_digest = "sha256:" + digest.hexdigest()
+        self.sources_digest = sources_digest(self.sources)
         current = self.status.get("inventory") or []
         self.up_to_date = (
             self.status.get("observedSourcesDigest") == self.sources_digest
@@ -239,6 +236,8 @@ class ArtifactGeneratorAttempt(SourceAttempt):
             source = self.sources[output.origin.lstrip("@")]
             origin = (source.get("metadata") or {}).get(ORIGIN_REVISION) or source["revision"]
             artifact["metadata"] = {ORIGIN_REVISION: str(origin)}
+        # Consumers of this artifact continue the trace of the source revision it came from.
+        tracing.record_in(artifact)
         self.built[output.name] = artifact
         self.inventory.append(
             {
@@ -366,6 +365,40 @@ class ArtifactGeneratorReconciler(SourceReconciler):
             await self.storage.remove_all(EXTERNAL_ARTIFACTS.kind, namespace, str(entry["name"]))
 
 
+def sources_digest(sources: dict[str, dict[str, Any]]) -> str:
+    """One digest of every source's artifact by alias: it changes when any of them moves."""
+    digest = hashlib.sha256()
+    for alias in sorted(sources):
+        artifact = sources[alias]
+        digest.update(f"{alias}={artifact.get('revision')}@{artifact.get('digest')}\n".encode())
+    return "sha256:" + digest.hexdigest()
+
+
+def trace_parent_from(manager: Manager) -> Callable[[Obj], str | None]:
+    """A generator pass on moved sources continues the trace of the newest source artifact."""
+    caches = {kind: manager.informer(resource) for kind, resource in _SOURCES.items()}
+
+    def trace_parent(obj: Obj) -> str | None:
+        own = obj["metadata"]["namespace"]
+        found: dict[str, dict[str, Any]] = {}
+        for ref in (obj.get("spec") or {}).get("sources") or []:
+            cache = caches.get(str(ref.get("kind", "")))
+            source = (
+                cache.get(str(ref.get("name")), str(ref.get("namespace") or own)) if cache else None
+            )
+            artifact = ((source or {}).get("status") or {}).get("artifact")
+            if not artifact:
+                return None
+            found[str(ref.get("alias", ""))] = artifact
+        observed = (obj.get("status") or {}).get("observedSourcesDigest")
+        if not found or sources_digest(found) == observed:
+            return None
+        newest = max(found.values(), key=lambda a: str(a.get("lastUpdateTime") or ""))
+        return tracing.parent_of(newest, None)
+
+    return trace_parent
+
+
 def generator_sources(obj: Obj) -> list[str]:
     """Index: the sources a generator reads, as ref_keys."""
     own = obj["metadata"]["namespace"]
@@ -385,4 +418,5 @@ def controller(manager: Manager, storage: Storage, no_cross_namespace_refs: bool
             Watch(r, index=SOURCE_INDEX, predicate=artifact_changed) for r in _SOURCES.values()
         ],
         indexes={SOURCE_INDEX: generator_sources},
+        trace_parent=trace_parent_from(manager),
     )

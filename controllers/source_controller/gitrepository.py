@@ -21,7 +21,7 @@ from eddy_artifacts.extract import extract_archive
 from eddy_artifacts.ignore import source_ignore_rules
 from eddy_git import CommitDetails
 from eddy_git.verify import VerificationError, verify_commit
-from eddy_runtime import Controller, Manager, Obj, Step, Watch, conditions, ref_key
+from eddy_runtime import Controller, Manager, Obj, Step, Watch, conditions, logs, ref_key
 from eddy_runtime.predicates import artifact_changed
 
 from . import git
@@ -138,6 +138,7 @@ class GitRepositoryAttempt(SourceAttempt):
         self.resolved, self.commit = await git.checkout(
             self.url, auth, timeout, choose, self.tree, sparse
         )
+        logs.set_revision(self.resolved.revision)
         await self._verify()
 
     async def _verify(self) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import aiohttp
@@ -20,7 +20,7 @@ from eddy_api.common import Reason
 from eddy_artifacts.digest import bytes_digest, parse_revision
 from eddy_artifacts.errors import ArtifactError
 from eddy_artifacts.extract import extract_archive
-from eddy_runtime import Controller, Manager, Obj, Step, Watch, ref_key
+from eddy_runtime import Controller, Manager, Obj, Step, Watch, ref_key, tracing
 from eddy_runtime.predicates import artifact_changed
 
 from .failures import SourceError, fetch_failed, invalid_spec, storage_failed
@@ -273,6 +273,21 @@ def chart_source(obj: Obj) -> list[str]:
     return [ref_key(str(ref.get("kind", "")), obj["metadata"]["namespace"], str(ref["name"]))]
 
 
+def trace_parent_from(manager: Manager) -> Callable[[Obj], str | None]:
+    """A chart built from a source revision it has not built from yet continues its trace."""
+    caches = {r.kind: manager.informer(r) for r in (GIT_REPOSITORIES, HELM_REPOSITORIES)}
+
+    def trace_parent(obj: Obj) -> str | None:
+        ref = (obj.get("spec") or {}).get("sourceRef") or {}
+        cache = caches.get(str(ref.get("kind", "")))
+        source = cache.get(str(ref.get("name")), obj["metadata"]["namespace"]) if cache else None
+        artifact = ((source or {}).get("status") or {}).get("artifact")
+        done = (obj.get("status") or {}).get("observedSourceArtifactRevision")
+        return tracing.parent_of(artifact, done)
+
+    return trace_parent
+
+
 def controller(manager: Manager, storage: Storage) -> Controller:
     return Controller(
         name="helmchart",
@@ -284,4 +299,5 @@ def controller(manager: Manager, storage: Storage) -> Controller:
             Watch(BUCKETS, index=SOURCE_INDEX, predicate=artifact_changed),
         ],
         indexes={SOURCE_INDEX: chart_source},
+        trace_parent=trace_parent_from(manager),
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from eddy_api.common import Reason
-from eddy_runtime import Attempt, Manager, Obj, Resource, Result, StepError
+from eddy_runtime import Attempt, Manager, Obj, Resource, Result, StepError, logs, tracing
 from eddy_runtime.durations import parse_duration
 from eddy_runtime.events import NEW_ARTIFACT
 from eddy_runtime.finalizers import finalized
@@ -124,6 +124,11 @@ class SourceAttempt(Attempt):
         except StepError as err:
             return await self.failed(err)
         mark_succeeded(self.status, self.message, self.generation)
+        if self.artifact is not None:
+            logs.set_revision(str(self.artifact.get("revision", "")))
+            if self.new_revision():
+                # This pass's trace becomes the revision's: consumers continue it.
+                tracing.record_in(self.artifact)
         await self.manager.status.patch(self.resource, self.obj, self.status)
         if self.new_revision():
             await self.manager.events.event(

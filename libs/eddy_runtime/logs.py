@@ -15,6 +15,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from opentelemetry import trace
+
 REDACTED = "<redacted>"
 SECRET_FIELDS = ("data", "stringData")
 
@@ -85,6 +87,23 @@ def set_revision(revision: str) -> None:
         current["revision"] = revision
 
 
+def current_revision() -> str | None:
+    """The revision the current object's log lines carry, if one was set."""
+    current = _object_context.get()
+    return current.get("revision") if current else None
+
+
+def trace_ids() -> dict[str, str]:
+    """trace_id and span_id of the span the caller runs in, as an OTLP receiver shows them."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return {}
+    return {
+        "trace_id": trace.format_trace_id(context.trace_id),
+        "span_id": trace.format_span_id(context.span_id),
+    }
+
+
 class JSONFormatter(logging.Formatter):
     def __init__(self, controller: str = "") -> None:
         super().__init__()
@@ -103,6 +122,7 @@ class JSONFormatter(logging.Formatter):
         context = _object_context.get()
         if context:
             entry.update(context)
+        entry.update(trace_ids())
         for key, value in record.__dict__.items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 entry[key] = value

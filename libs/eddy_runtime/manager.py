@@ -81,7 +81,12 @@ class Watch:
 
 @dataclass
 class Controller:
-    """One reconciler and what it watches: its own kind plus secondary resources."""
+    """One reconciler and what it watches: its own kind plus secondary resources.
+
+    `trace_parent(obj)` names the trace a pass continues (the W3C traceparent of a
+    source revision the object has yet to take up, see `tracing.parent_of`); None
+    starts a trace of its own.
+    """
 
     name: str
     resource: Resource
@@ -89,6 +94,7 @@ class Controller:
     watches: list[Watch] = field(default_factory=list)
     indexes: dict[str, IndexFunc] = field(default_factory=dict)
     predicate: Predicate = spec_or_request_changed
+    trace_parent: Callable[[Obj], str | None] | None = None
 
 
 @dataclass
@@ -424,8 +430,17 @@ class Manager:
             outcome = "success"
             self.metrics.active_workers.set(len(running.in_flight), controller=ctl.name)
             try:
-                with tracing.span("reconcile", kind=kind, namespace=namespace, name=name):
-                    result = await ctl.reconciler.reconcile(obj)
+                parent = self._trace_parent(ctl, obj)
+                with tracing.span(
+                    "reconcile", parent, kind=kind, namespace=namespace, name=name
+                ) as current:
+                    try:
+                        result = await ctl.reconciler.reconcile(obj)
+                    except Exception as err:
+                        tracing.ended(current, tracing.ERROR, type(err).__name__)
+                        raise
+                    failed = isinstance(result, Result) and result.backoff
+                    tracing.ended(current, tracing.ERROR if failed else tracing.SUCCESS)
             except asyncio.CancelledError:
                 raise
             except Exception as err:
@@ -460,6 +475,17 @@ class Manager:
                 )
                 self.metrics.reconcile_total.inc(controller=ctl.name, result=outcome)
                 self.metrics.active_workers.set(len(running.in_flight) - 1, controller=ctl.name)
+
+    @staticmethod
+    def _trace_parent(ctl: Controller, obj: Obj) -> str | None:
+        if ctl.trace_parent is None:
+            return None
+        try:
+            return ctl.trace_parent(obj)
+        except Exception:
+            # A trace is worth less than the reconcile it would describe.
+            log.debug("cannot tell which trace this pass continues", exc_info=True)
+            return None
 
     def _collect(self) -> None:
         for name, running in self._running.items():

@@ -120,23 +120,29 @@ async def run_steps(steps: Sequence[Step]) -> Result | None:
     """
     for step in steps:
         started = time.perf_counter()
-        with tracing.span(f"step {step.name}", step=step.name):
+        with tracing.span(f"step {step.name}", step=step.name) as current:
             try:
                 outcome = await step.run()
             except StepError as err:
                 err.step = err.step or step.name
                 err.reason = err.reason or step.failure_reason
+                tracing.ended(current, tracing.ERROR, err.message, err.reason)
                 raise
             except ApiError as err:
                 refused = StepError(str(err), reason=step.failure_reason)
                 refused.step = step.name
+                tracing.ended(current, tracing.ERROR, refused.message, refused.reason)
                 raise refused from err
             except Exception as err:
                 log.error(
                     "internal error in step %s", step.name, exc_info=err,
                     extra={"step": step.name},
                 )  # fmt: skip
-                raise internal_error(step.name, step.failure_reason) from err
+                internal = internal_error(step.name, step.failure_reason)
+                tracing.ended(current, tracing.ERROR, internal.message, internal.reason)
+                raise internal from err
+            else:
+                tracing.ended(current, tracing.SUCCESS if outcome is None else tracing.WAITING)
             finally:
                 log.debug(
                     "step %s took %.3fs", step.name, time.perf_counter() - started,

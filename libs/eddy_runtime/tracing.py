@@ -1,22 +1,38 @@
 """OpenTelemetry spans per reconcile and per step, exported only when OTEL_* says so.
 
-Traces show where a slow reconcile spends its time; off by default so a controller
-without a collector pays nothing for them.
+Traces show where a slow reconcile spends its time, and one revision's road through
+every controller: a source records the W3C trace context of the pass that stored a
+revision in its artifact's metadata (`TRACEPARENT`), and a consumer's pass on that
+revision continues the trace. Off by default so a controller without a collector
+pays nothing for them.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource as OtelResource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from . import logs
 
 log = logging.getLogger("eddy.tracing")
+
+# The key of status.artifact.metadata that carries the W3C traceparent of the pass
+# that stored the artifact. Flux's clients read only the keys they know.
+TRACEPARENT = "eddy.dev/traceparent"
+
+# A span's outcome attribute: how the reconcile or step ended.
+SUCCESS, ERROR, WAITING = "success", "error", "waiting"
+
+_propagator = TraceContextTextMapPropagator()
 
 _tracer: trace.Tracer = trace.get_tracer("eddy")
 
@@ -77,7 +93,65 @@ def shutdown() -> None:
 
 
 @contextmanager
-def span(span_name: str, **attributes: str | int | bool) -> Iterator[trace.Span]:
-    """A span; an exception escaping it is recorded and marks the span as an error."""
-    with _tracer.start_as_current_span(span_name, attributes=attributes) as current:
-        yield current
+def span(
+    span_name: str, parent: str | None = None, **attributes: str | int | bool
+) -> Iterator[trace.Span]:
+    """A span; how it ended is for `ended` to say, never an exception's own text.
+
+    parent: a W3C traceparent to continue (a revision's trace); None continues the
+    current span, or starts a trace when there is none. The revision the object's
+    log lines carry by the end is put on the span too.
+    """
+    context = _propagator.extract({"traceparent": parent}) if parent else None
+    # An exception's text may carry a URL with credentials; what `ended` is told is
+    # written for status and Events, so it is safe to export.
+    with _tracer.start_as_current_span(
+        span_name, context, attributes=attributes,
+        record_exception=False, set_status_on_exception=False,
+    ) as current:  # fmt: skip
+        try:
+            yield current
+        finally:
+            revision = logs.current_revision()
+            if revision and current.is_recording():
+                current.set_attribute("revision", revision)
+
+
+def ended(current: trace.Span, outcome: str, message: str = "", reason: str = "") -> None:
+    """Say on the span how its work ended; an error also sets the span's status."""
+    if not current.is_recording():
+        return
+    current.set_attribute("outcome", outcome)
+    if reason:
+        current.set_attribute("reason", reason)
+    if outcome == ERROR:
+        current.set_status(trace.Status(trace.StatusCode.ERROR, message or None))
+
+
+def traceparent() -> str | None:
+    """The W3C traceparent of the current span, when one is being recorded."""
+    current = trace.get_current_span()
+    if not current.is_recording():
+        return None
+    carrier: dict[str, str] = {}
+    _propagator.inject(carrier)
+    return carrier.get("traceparent")
+
+
+def record_in(artifact: dict[str, Any]) -> None:
+    """Put the current trace context in a newly stored artifact's metadata."""
+    parent = traceparent()
+    if parent:
+        artifact["metadata"] = {**(artifact.get("metadata") or {}), TRACEPARENT: parent}
+
+
+def parent_of(artifact: Mapping[str, Any] | None, done: str | None) -> str | None:
+    """The trace to continue for work on `artifact`: its own, unless `done` is its revision.
+
+    `done` is the revision the consumer has already finished with; a pass over that
+    one again (periodic, a spec edit) is a trace of its own.
+    """
+    if not artifact or not artifact.get("revision") or artifact.get("revision") == done:
+        return None
+    value = (artifact.get("metadata") or {}).get(TRACEPARENT)
+    return str(value) if value else None
