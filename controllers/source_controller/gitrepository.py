@@ -32,10 +32,11 @@ from .secrets import read_proxy, read_secret
 from .storage import Storage
 
 INCLUDE_INDEX = "include"
-# spec.verify.mode values eddy verifies: the checked-out commit.
-VERIFIED_MODES = ("HEAD", "head")
+# spec.verify.mode values: the checked-out commit, the tag, or both.
+VERIFIED_MODES = ("HEAD", "head", "Tag", "TagAndHEAD")
 # Flux's reason when the commit's signature does not verify.
 INVALID_COMMIT_SIGNATURE = "InvalidCommitSignature"
+INVALID_TAG_SIGNATURE = "InvalidTagSignature"
 # Flux's reason when an included artifact cannot be copied into the tree.
 COPY_FAILED = "CopyFailed"
 
@@ -90,10 +91,7 @@ class GitRepositoryAttempt(SourceAttempt):
             )
         mode = str((self.spec.get("verify") or {}).get("mode") or "HEAD")
         if self.spec.get("verify") is not None and mode not in VERIFIED_MODES:
-            raise invalid_spec(
-                f"spec.verify.mode '{mode}' is not supported by eddy: only the commit's "
-                "OpenPGP signature is verified (mode HEAD); tags are not"
-            )
+            raise invalid_spec(f"spec.verify.mode '{mode}' is not one of {VERIFIED_MODES}")
         if self.spec.get("proxySecretRef") is not None and not self.url.startswith(
             ("http://", "https://")
         ):
@@ -150,24 +148,34 @@ class GitRepositoryAttempt(SourceAttempt):
         assert self.resolved is not None and self.commit is not None
         secret = str((verify.get("secretRef") or {}).get("name", ""))
         keys = await read_secret(self.manager.client, self.namespace, secret)
-        commit = self.resolved.commit
-        try:
-            fingerprint = await verify_commit(
-                self.commit.signed, self.commit.signature, keys,
-                f"Secret '{self.namespace}/{secret}'",
-            )  # fmt: skip
-        except VerificationError as err:
-            message = f"signature verification of commit '{commit}' failed: {err}"
-            conditions.set_condition(
-                self.status, SOURCE_VERIFIED, conditions.FALSE, INVALID_COMMIT_SIGNATURE,
-                message, self.generation,
-            )  # fmt: skip
-            # SourceVerified=False says it; no new artifact, the last one stays.
-            raise SourceError(INVALID_COMMIT_SIGNATURE, message) from err
+        commit, details = self.resolved.commit, self.commit
+        source = f"Secret '{self.namespace}/{secret}'"
+        mode = str(verify.get("mode") or "HEAD")
+        checks: list[tuple[str, str, bytes, bytes | None]] = []
+        if mode in ("Tag", "TagAndHEAD"):
+            what = f"tag '{details.tag}' (commit '{commit}')" if details.tag else "tag"
+            checks.append((INVALID_TAG_SIGNATURE, what, details.tag_signed, details.tag_signature))
+        if mode != "Tag":
+            checks.append((INVALID_COMMIT_SIGNATURE, f"commit '{commit}'", details.signed,
+                           details.signature))  # fmt: skip
+        verified = []
+        for reason, what, payload, signature in checks:
+            try:
+                if what == "tag":
+                    raise VerificationError("spec.ref does not name an annotated tag")
+                fingerprint = await verify_commit(payload, signature, keys, source)
+            except VerificationError as err:
+                message = f"signature verification of {what} failed: {err}"
+                conditions.set_condition(
+                    self.status, SOURCE_VERIFIED, conditions.FALSE, reason, message,
+                    self.generation,
+                )  # fmt: skip
+                # SourceVerified=False says it; no new artifact, the last one stays.
+                raise SourceError(reason, message) from err
+            verified.append(f"\n\t- {what} with key '{fingerprint}'")
         conditions.set_condition(
             self.status, SOURCE_VERIFIED, conditions.TRUE, Reason.SUCCEEDED,
-            f"verified signature of\n\t- commit '{commit}' with key '{fingerprint}'",
-            self.generation,
+            "verified signature of" + "".join(verified), self.generation,
         )  # fmt: skip
 
     def _verified(self, revision: str) -> bool:

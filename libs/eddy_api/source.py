@@ -142,9 +142,10 @@ class GitRepositorySpec:
         "Git reference to check out and follow; the `master` branch when empty."
     )
     verify: GitRepositoryVerification | None = prop(
-        "Verify the OpenPGP signature of the checked-out commit against the public keys of "
-        "verify.secretRef before building an artifact (SourceVerified condition). Modes "
-        "`Tag` and `TagAndHEAD`, and SSH signatures, are refused in status.",
+        "Verify OpenPGP signatures against the public keys of verify.secretRef before "
+        "building an artifact (SourceVerified condition): of the checked-out commit (`HEAD`), "
+        "of the annotated tag spec.ref names (`Tag`), or both (`TagAndHEAD`). SSH "
+        "signatures are refused in status.",
         json="verify",
     )
     proxy_secret_ref: LocalObjectReference | None = prop(

@@ -28,6 +28,10 @@ class CommitDetails:
     # The commit's signature (gpgsig) and what it signs, for spec.verify.
     signature: bytes | None = None
     signed: bytes = b""
+    # The annotated tag checked out (spec.ref.tag or semver), its signature and payload.
+    tag: str | None = None
+    tag_signature: bytes | None = None
+    tag_signed: bytes = b""
 
     def as_metadata(self) -> dict[str, str]:
         message = self.message if len(self.message) <= MAX_MESSAGE else self.message[:MAX_MESSAGE]

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
-from dulwich.objects import ObjectID
+from dulwich.objects import ObjectID, Tag
 
 import eddy_git
 from eddy_api.common import Reason
@@ -83,10 +84,20 @@ def _checkout(
             )
         # Without an ls-remote first, an annotated tag is known by its tag object
         # only; the commit it names is read from what was fetched.
+        try:
+            tag = repo.object_store[ObjectID(target.wants[0].encode())] if target.wants else None
+        except KeyError:
+            tag = None
         commit = eddy_git.peel(repo, target.commit)
         target = target.peeled(commit.id.decode())
         eddy_git.write_tree(repo, target.commit, dest, sparse, remote.check)
-        return target, eddy_git.details_of(commit)
+        details = eddy_git.details_of(commit)
+        if isinstance(tag, Tag):
+            details = replace(
+                details, tag=tag.name.decode(errors="replace"), tag_signature=tag.signature,
+                tag_signed=tag.raw_without_sig() if tag.signature else b"",
+            )  # fmt: skip
+        return target, details
 
 
 async def list_refs(url: str, auth: GitAuth, timeout: float) -> Mapping[str, str]:

@@ -71,8 +71,6 @@ async def test_each_failure_is_status_with_reason_and_event(
         # Accepted for Flux manifests, not done by eddy: refused, never claimed.
         "submodules": ({"recurseSubmodules": True}, "InvalidConfiguration",
                        "spec.recurseSubmodules is not supported", True),
-        "verify": ({"verify": {"mode": "Tag", "secretRef": {"name": "keys"}}},
-                   "InvalidConfiguration", "spec.verify.mode 'Tag' is not supported", True),
         "proxy": ({"url": "ssh://git@127.0.0.1:1/x.git", "proxySecretRef": {"name": "proxy"}},
                   "InvalidConfiguration", "spec.proxySecretRef works with http and https URLs",
                   True),

@@ -72,3 +72,51 @@ async def test_only_commits_signed_by_a_trusted_key_become_artifacts(
         assert condition(obj, "Ready")["status"] == "False"
         # The last verified artifact is still the one served.
         assert obj["status"]["artifact"]["revision"] == f"main@sha1:{good}"
+
+
+def signed_tag(git_repos: GitRepos, repo: str, key: GpgKey, tag: str) -> None:
+    git("tag", "-s", f"-u{key.fingerprint}", "-m", f"release {tag}", tag, "main",
+        cwd=git_repos.path(repo), env=key.env)  # fmt: skip
+
+
+async def test_tag_mode_verifies_the_annotated_tag(
+    kube: ResourceClient, namespace: str, git_repos: GitRepos, git_server: GitHTTPServer,
+    source_controller: RunningController,
+) -> None:  # fmt: skip
+    repo = f"{namespace}-tags"
+    git_repos.create(repo)
+    sha = git_repos.commit(repo, {"app.yaml": "kind: ConfigMap\n"})
+    git_repos.create_tag(repo, "v0.9.0", message="unsigned release")
+    with gpg_key("releaser") as releaser:
+        signed_tag(git_repos, repo, releaser, "v1.0.0")
+        await create_secret(kube, namespace, "keys", {"releaser.asc": releaser.public})
+        url = git_server.repo_url(repo)
+        for mode in ("Tag", "TagAndHEAD"):
+            await kube.create(GR, git_repository(
+                mode.lower(), namespace, url, ref={"tag": "v1.0.0"},
+                verify={"mode": mode, "secretRef": {"name": "keys"}},
+            ))  # fmt: skip
+        obj = await eventually(lambda: _verified(kube, namespace, "tag"), timeout=30)
+        message = condition(obj, "SourceVerified")["message"]
+        assert f"tag 'v1.0.0' (commit '{sha}') with key '{releaser.fingerprint}'" in message
+        assert obj["status"]["artifact"]["revision"] == f"v1.0.0@sha1:{sha}"
+        # The commit itself is not signed: TagAndHEAD fails on it.
+        obj = await eventually(lambda: _unverified(kube, namespace, "tagandhead"), timeout=30)
+        assert "the commit is not signed" in condition(obj, "SourceVerified")["message"]
+
+        await kube.patch(GR, "tag", {"spec": {"ref": {"tag": "v0.9.0"}}}, namespace)
+        obj = await eventually(lambda: _unverified(kube, namespace, "tag"), timeout=30)
+        assert "tag 'v0.9.0'" in condition(obj, "SourceVerified")["message"]
+        assert condition(obj, "Ready")["reason"] == "InvalidTagSignature"
+
+
+async def _verified(kube: ResourceClient, namespace: str, name: str) -> dict[str, object] | None:
+    obj = await kube.get(GR, name, namespace)
+    return obj if condition(obj, "SourceVerified").get("status") == "True" else None
+
+
+async def _unverified(kube: ResourceClient, namespace: str, name: str) -> dict[str, object] | None:
+    obj = await kube.get(GR, name, namespace)
+    current = (obj.get("status") or {}).get("observedGeneration") == obj["metadata"]["generation"]
+    verified = condition(obj, "SourceVerified").get("status")
+    return obj if current and verified == "False" else None
