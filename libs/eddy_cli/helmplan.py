@@ -79,6 +79,17 @@ def from_source(release: Doc, kind: str, name: str, namespace: str) -> bool:
     return ref.get("kind") == kind and ref.get("name") == name and where == namespace
 
 
+def _which_chart(release: Doc) -> tuple[str, ...]:
+    """What names the chart: its name, version and source (defaults aside)."""
+    chart = _chart_spec(release.get("spec") or {})
+    ref = chart.get("sourceRef") or {}
+    own = str(release["metadata"].get("namespace", ""))
+    return (
+        str(chart.get("chart", "")), str(chart.get("version") or "*"),
+        str(ref.get("kind", "")), str(ref.get("name", "")), str(ref.get("namespace") or own),
+    )  # fmt: skip
+
+
 async def releases_to_plan(
     cluster: Cluster, built: Sequence[Doc], kind: str, name: str, namespace: str
 ) -> list[tuple[Doc, Doc | None]]:
@@ -122,7 +133,7 @@ async def _chart_dir(
         if not (path / "Chart.yaml").is_file():
             raise StepError(f"no Chart.yaml at '{chart.get('chart')}' in the proposed revision")
         return path, f"{chart.get('chart')} (from the proposed revision)"
-    if live is not None and _chart_spec(live.get("spec") or {}) != chart:
+    if live is not None and _which_chart(live) != _which_chart(proposed):
         raise StepError(
             "the proposal changes spec.chart; eddy plan renders only a chart from the "
             "planned source or the chart the cluster holds now"

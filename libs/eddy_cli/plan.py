@@ -173,7 +173,8 @@ async def plan_kustomization(
         if planned.obj.get("kind") == "HelmRelease" and str(
             planned.obj.get("apiVersion", "")
         ).startswith("helm.toolkit.fluxcd.io/"):
-            release = copy.deepcopy(planned.obj)
+            # The server's dry-run answer: defaults filled in, as the live object has them.
+            release = copy.deepcopy(planned.dry or planned.obj)
             release["metadata"].setdefault("namespace", meta["namespace"])
             plan.releases.append(release)
         subject = describe(planned.obj)

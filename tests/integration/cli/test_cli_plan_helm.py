@@ -12,7 +12,7 @@ import yaml
 
 from eddy_testenv import ControlPlane
 from eddy_testenv.gitserver import GitHTTPServer, GitRepo
-from eddy_testenv.helmrepo import run_helm
+from eddy_testenv.helmrepo import HelmRepo, run_helm
 from eddy_testenv.process import find_binary
 
 from ..install.support import dump, kubectl
@@ -170,3 +170,73 @@ def test_helm_release_whose_values_source_is_missing_exits_2(
     code, out, err = plan(control_plane.kubeconfig, released, checkout(tmp_path / "src", "hi"))
     assert code == 2, err + out
     assert f"could not find ConfigMap '{released}/web-values' referenced in valuesFrom" in out
+
+
+def test_helm_release_from_a_chart_repository(
+    controllers: None,
+    control_plane: ControlPlane,
+    namespace: str,
+    git_repo: GitRepo,
+    git_server: GitHTTPServer,
+    helm_repo: HelmRepo,
+    tmp_path: Path,
+) -> None:
+    """A chart from a HelmRepository: rendered from the HelmChart's artifact, which
+    eddy plan downloads from the artifact server and verifies."""
+    admin = control_plane.kubeconfig
+    archive = helm_repo.package("shop", "1.0.0")
+    shop = {
+        "apiVersion": "helm.toolkit.fluxcd.io/v2",
+        "kind": "HelmRelease",
+        "metadata": {"name": "shop"},
+        "spec": {
+            "interval": "10m",
+            "chart": {"spec": {"chart": "shop", "version": "1.0.0",
+                               "sourceRef": {"kind": "HelmRepository", "name": "charts"}}},
+            "values": {"greeting": "hello"},
+        },
+    }  # fmt: skip
+    git_repo.commit({"apps/shop.yaml": yaml.safe_dump(shop)}, message="shop")
+    objects = [
+        {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+         "metadata": {"name": "flux-system"},
+         "spec": {"interval": "10m", "url": git_server.repo_url(git_repo.name),
+                  "ref": {"branch": "main"}}},
+        {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+         "metadata": {"name": "apps"},
+         "spec": {"interval": "10m", "path": "./apps", "prune": True,
+                  "targetNamespace": namespace,
+                  "sourceRef": {"kind": "GitRepository", "name": "flux-system"}}},
+        {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+         "metadata": {"name": "charts"}, "spec": {"interval": "10m", "url": helm_repo.url}},
+        # What the helm-controller makes of spec.chart (none runs here).
+        {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmChart",
+         "metadata": {"name": f"{namespace}-shop"},
+         "spec": {"interval": "10m", "chart": "shop", "version": "1.0.0",
+                  "sourceRef": {"kind": "HelmRepository", "name": "charts"}}},
+    ]  # fmt: skip
+    kubectl(admin, "apply", f"--namespace={namespace}", "-f", "-", stdin=dump(objects))
+    wait_ready(admin, "kustomization", "apps", namespace)
+    wait_ready(admin, "helmchart", f"{namespace}-shop", namespace)
+    run_helm("install", "shop", str(archive), "--namespace", namespace, "--set",
+             "greeting=hello", f"--kubeconfig={admin}", home=tmp_path / "helm")  # fmt: skip
+
+    root = tmp_path / "src"
+    (root / "apps").mkdir(parents=True)
+    shop["spec"]["values"] = {"greeting": "hola"}
+    (root / "apps/shop.yaml").write_text(yaml.safe_dump(shop))
+    code, out, err = plan(admin, namespace, root, "-o", "json")
+    assert code == 1, err + out
+    (hr,) = json.loads(out)["helmReleases"]
+    assert hr["chart"].startswith(f"HelmChart {namespace}/{namespace}-shop 1.0.0")
+    assert hr["changes"] == [
+        {"action": "configured", "object": f"ConfigMap/{namespace}/shop-shop",
+         "fields": [{"path": "data.greeting", "live": "hello", "new": "hola"}]},
+    ]  # fmt: skip
+
+    # A new chart version cannot be rendered before the source-controller has it.
+    shop["spec"]["chart"]["spec"]["version"] = "2.0.0"
+    (root / "apps/shop.yaml").write_text(yaml.safe_dump(shop))
+    code, out, err = plan(admin, namespace, root)
+    assert code == 2, err + out
+    assert "the proposal changes spec.chart" in out
