@@ -73,6 +73,8 @@ def test_values_choose_controllers_and_settings() -> None:
         "leaderElection=false",
         "logLevel=debug",
         "image.tag=dev",
+        "extraEnv[0].name=OTEL_EXPORTER_OTLP_ENDPOINT",
+        "extraEnv[0].value=http://collector.monitoring:4318",
     )
     deployments = {d["metadata"]["name"]: d for d in of_kind(docs, "Deployment")}
     assert set(deployments) == {"source-controller", "kustomize-controller"}
@@ -90,6 +92,10 @@ def test_values_choose_controllers_and_settings() -> None:
         # Without a notification-controller there is nowhere to post events.
         assert not any(a.startswith("--events-addr") for a in container["args"])
         assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+        # Tracing is switched on by the environment (docs/monitoring.md).
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://collector.monitoring:4318"
+        assert "RUNTIME_NAMESPACE" in env
 
 
 def test_server_accepts_the_chart(control_plane: ControlPlane, chart_namespace: str) -> None:
