@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from kubernetes_asyncio.client import ApiClient
 from eddy_runtime.resources import ResourceClient
 from eddy_testenv import ControlPlane, find_binary
 from eddy_testenv.controllers import ControllerProcess
+from eddy_testenv.dex import Dex, DexUser
 from eddy_testenv.gitserver import GitHTTPServer, GitRepo
 from eddy_testenv.helmrepo import HelmRepo
 from eddy_testenv.ociartifacts import push_files
@@ -383,3 +385,77 @@ async def test_check(controllers: dict[str, ControllerProcess], flux: Flux) -> N
     code, out = await flux.run("check", ok=False)
     assert code != 0
     assert "no controllers found" in out, out
+
+
+async def test_tree_follows_a_helmrelease_into_its_release(
+    controllers: dict[str, ControllerProcess],
+    kube: ResourceClient,
+    namespace: str,
+    git_repo: GitRepo,
+    git_server: GitHTTPServer,
+    helm_repo: HelmRepo,
+    flux: Flux,
+) -> None:
+    """A Kustomization that applies a HelmRelease: `flux tree` reads the release's objects
+    from the Helm storage Secret that the release's status names."""
+    ns = namespace
+    helm_repo.package("hello", "1.0.0")
+    await kube.create(HELM_REPOSITORIES, labelled(HELM_REPOSITORIES, "charts", ns, {
+        "interval": "10m", "url": helm_repo.url,
+    }))  # fmt: skip
+    release = yaml.safe_dump({
+        "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+        "metadata": {"name": "hello", "labels": {SUITE_LABEL: SUITE}},
+        "spec": {"interval": "10m", "chart": {
+            "spec": {"chart": "hello", "version": "1.x",
+                     "sourceRef": {"kind": "HelmRepository", "name": "charts"}},
+            "metadata": {"labels": {SUITE_LABEL: SUITE}}}},
+    })  # fmt: skip
+    await git_app(kube, ns, git_repo, git_server, {"app/release.yaml": release})
+    await ready_object(kube, KUSTOMIZATIONS, "app", ns)
+    await ready_object(kube, HELM_RELEASES, "hello", ns)
+
+    _, out = await flux.run("tree", "kustomization", "app")
+    lines = [line.lstrip("│├└─ ") for line in out.splitlines() if line.strip()]
+    assert lines == [
+        f"Kustomization/{ns}/app",
+        f"HelmRelease/{ns}/hello",
+        f"ConfigMap/{ns}/hello-hello",
+    ], out
+    _, out = await flux.run("tree", "kustomization", "app", "--compact")
+    assert f"ConfigMap/{ns}/hello-hello" not in out and f"HelmRelease/{ns}/hello" in out, out
+
+
+async def test_trigger_a_generic_oidc_receiver(
+    controllers: dict[str, ControllerProcess],
+    kube: ResourceClient,
+    namespace: str,
+    flux: Flux,
+) -> None:
+    """`flux trigger receiver --type=generic-oidc` computes the path without a token and
+    sends the ID token; eddy verifies it against Dex, a real OIDC provider."""
+    ns = namespace
+    ci = DexUser("ci@example.com", secrets.token_urlsafe(12), ("deployers",))
+    dex = Dex([ci], [])
+    await asyncio.to_thread(dex.start)
+    try:
+        await kube.create(GIT_REPOSITORIES, labelled(GIT_REPOSITORIES, "app", ns, {
+            "interval": "10m", "url": "https://git.example/app.git", "suspend": True,
+        }))  # fmt: skip
+        await kube.create(RECEIVERS, labelled(RECEIVERS, "ci", ns, {
+            "type": "generic-oidc",
+            "oidcProviders": [{"issuerURL": dex.issuer, "audience": dex.client_id,
+                               "validations": [{"expression": "'deployers' in claims.groups",
+                                                "message": "not a deployer"}]}],
+            "resources": [{"kind": "GitRepository", "name": "app"}],
+        }))  # fmt: skip
+        await ready_object(kube, RECEIVERS, "ci", ns)
+        token = await asyncio.to_thread(dex.id_token, ci)
+        url = f"http://127.0.0.1:{controllers['notification'].ports['receiver']}"
+        _, out = await flux.run("trigger", "receiver", "ci", "--type=generic-oidc",
+                                f"--oidc-token={token}", f"--url={url}", "--retries=0")  # fmt: skip
+        assert "triggered" in out, out
+        repo = await kube.get(GIT_REPOSITORIES, "app", ns)
+        assert "reconcile.fluxcd.io/requestedAt" in repo["metadata"].get("annotations", {})
+    finally:
+        await asyncio.to_thread(dex.stop)
