@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import yaml
 
+from eddy_runtime.cel import CelError, Expression, compile_expression
 from eddy_runtime.durations import seconds_or
 from eddy_runtime.reconciler import StepError
 from eddy_runtime.resources import ResourceClient
@@ -25,6 +26,22 @@ from .objects import Obj, name_of, spec_of
 from .providers import DEFAULT_ADDRESS, Delivery, DeliveryError, Request
 
 VALIDATION_FAILED = "ValidationFailed"
+INVALID_CEL = "InvalidCELExpression"
+# Provider types that set commit statuses, whose id spec.commitStatusExpr may compute.
+COMMIT_STATUS_TYPES = ("github", "gitlab", "gitea", "bitbucket")
+
+
+def commit_status_expression(provider: Obj) -> Expression | None:
+    """spec.commitStatusExpr compiled (None when unset); a StepError when it does not compile."""
+    source = spec_of(provider).get("commitStatusExpr")
+    if not source:
+        return None
+    try:
+        return compile_expression(str(source), ("event", "provider", "alert"))
+    except CelError as err:
+        raise StepError(f"spec.commitStatusExpr: {err}", reason=INVALID_CEL, stalled=True) from err
+
+
 DEFAULT_TIMEOUT = 15.0
 # Bytes of a service's answer read back, to tell a person what went wrong.
 _ANSWER_LIMIT = 64 * 1024
@@ -94,6 +111,7 @@ async def resolve(client: ResourceClient, provider: Obj) -> tuple[Delivery, Tran
             "a pagerduty Provider needs spec.channel: the routing key", reason=VALIDATION_FAILED
         )
     meta = provider.get("metadata") or {}
+    expression = commit_status_expression(provider) if kind in COMMIT_STATUS_TYPES else None
     delivery = Delivery(
         type=kind,
         address=address,
@@ -103,6 +121,8 @@ async def resolve(client: ResourceClient, provider: Obj) -> tuple[Delivery, Tran
         password=values.get("password", ""),
         headers=headers,
         provider_uid=str(meta.get("uid", "")),
+        status_expr=expression,
+        provider=provider,
     )
     return delivery, await _transport(client, namespace, spec)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -88,7 +89,7 @@ class EventServer:
             return
         try:
             delivery, transport = await resolve(self.manager.client, provider)
-            request = build(delivery, event)
+            request = build(replace(delivery, alert=alert), event)
             if request is None:
                 return
             if self.session is None:

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from eddy_runtime.cel import CelError, Expression
+
 Event = dict[str, Any]
 
 # Colours the chat services show beside an alert.
@@ -41,6 +43,10 @@ class Delivery:
     password: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     provider_uid: str = ""
+    # spec.commitStatusExpr, compiled; it reads `event`, `provider` and `alert`.
+    status_expr: Expression | None = None
+    provider: dict[str, Any] = field(default_factory=dict)
+    alert: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -300,10 +306,20 @@ def pagerduty(delivery: Delivery, event: Event) -> Request:
 
 
 def status_id(delivery: Delivery, event: Event) -> str:
-    """One commit status per object and Provider: `kind/name/<provider uid hash>`."""
+    """The commit status's id: spec.commitStatusExpr's result, or as Flux names it, one per
+    object and Provider: `kind/name/<first part of the Provider's uid>`, lowercased."""
+    if delivery.status_expr is not None:
+        values = {"event": event, "provider": delivery.provider, "alert": delivery.alert}
+        try:
+            found = delivery.status_expr.evaluate(values)
+        except CelError as err:
+            raise DeliveryError(f"spec.commitStatusExpr: {err}") from err
+        if not isinstance(found, str) or not found:
+            raise DeliveryError("spec.commitStatusExpr must return a non-empty string")
+        return found
     involved = event.get("involvedObject") or {}
-    uid = hashlib.sha256(delivery.provider_uid.encode()).hexdigest()[:8]
-    return f"{str(involved.get('kind', '')).lower()}/{involved.get('name', '')}/{uid}"
+    uid = delivery.provider_uid.split("-")[0]
+    return f"{involved.get('kind', '')}/{involved.get('name', '')}/{uid}".lower()
 
 
 def _repository(address: str) -> tuple[str, str, str]:

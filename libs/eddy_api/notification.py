@@ -153,7 +153,9 @@ class ProviderSpec:
     )
     suspend: bool | None = prop("Stops sending events through this Provider.")
     commit_status_expr: str | None = prop(
-        "CEL expression for the commit status description. " + NOT_HONOURED, honoured=False
+        "CEL expression returning the id of the commit statuses this Provider sets (GitHub's "
+        "context, GitLab's name); it reads `event`, `provider` and `alert`. The default is "
+        "`<kind>/<name>/<first part of the Provider's uid>`, lowercased."
     )
 
 

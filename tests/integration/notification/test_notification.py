@@ -609,14 +609,14 @@ async def test_fields_not_yet_honoured_are_refused_by_name(
             namespace,
             type="github",
             address="https://github.com/o/r",
-            commitStatusExpr="'x'",
+            serviceAccountName="workload-identity",
         ),
         namespace,
     )
     obj = await ready(kube, PROVIDERS, namespace, "cel", "False")
     assert condition(obj)["reason"] == "UnsupportedField"
     assert condition(obj)["message"].startswith(
-        "spec.commitStatusExpr: not supported by eddy yet; remove it from the Provider"
+        "spec.serviceAccountName: not supported by eddy yet; remove it from the Provider"
     )
     assert condition(obj, "Stalled")["status"] == "True"
 
@@ -758,3 +758,21 @@ async def test_a_generic_oidc_receiver_takes_verified_tokens_that_pass_its_check
         assert await requested_at(kube, namespace, "app") == first
     finally:
         await asyncio.to_thread(dex.stop)
+
+
+async def test_a_commit_status_expression_that_does_not_compile_stalls_the_provider(
+    kube: ResourceClient, namespace: str, notifier: Manager
+) -> None:
+    await kube.create(SECRETS, secret("gh", namespace, token="ghp"), namespace)
+    await kube.create(PROVIDERS, provider(
+        "status", namespace, type="github", address="https://github.com/o/r",
+        secretRef={"name": "gh"}, commitStatusExpr="event.involvedObject.kind +",
+    ), namespace)  # fmt: skip
+    obj = await ready(kube, PROVIDERS, namespace, "status", "False")
+    assert condition(obj)["reason"] == "InvalidCELExpression"
+    assert condition(obj)["message"].startswith("spec.commitStatusExpr: invalid CEL expression")
+    assert condition(obj, "Stalled")["status"] == "True"
+    await kube.patch(PROVIDERS, "status", {"spec": {
+        "commitStatusExpr": "event.involvedObject.kind + '/' + provider.metadata.name"}},
+        namespace)  # fmt: skip
+    await ready(kube, PROVIDERS, namespace, "status")

@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from eddy_runtime.cel import compile_expression
 from eddy_testenv.webhooks import Received, webhook_server
 from notification_controller.delivery import Transport, send
 from notification_controller.providers import Delivery, DeliveryError, build, commit_sha
@@ -40,8 +41,9 @@ ERROR_EVENT: dict[str, Any] = {
     "reportingController": "kustomize-controller",
     "reportingInstance": "kc-1",
 }
-UID = "provider-uid"
-STATUS_ID = "kustomization/app/" + hashlib.sha256(UID.encode()).hexdigest()[:8]
+UID = "0c9c2e41-7d4f-4c57-9d0f-5e2f8a1b3c4d"
+# As Flux names a commit status: kind/name/<first part of the Provider's uid>, lowercased.
+STATUS_ID = "kustomization/app/0c9c2e41"
 
 
 async def deliver(delivery: Delivery, event: dict[str, Any] = ERROR_EVENT) -> Received:
@@ -366,3 +368,27 @@ def test_json_bodies_are_compact() -> None:
         request is not None
         and request.body == json.dumps(ERROR_EVENT, separators=(",", ":")).encode()
     )
+
+
+def test_commit_status_expression_names_the_status() -> None:
+    expr = compile_expression(
+        "event.involvedObject.kind + '/' + event.involvedObject.name + '/' + "
+        "provider.metadata.name + '/' + alert.metadata.name",
+        ["event", "provider", "alert"],
+    )
+    delivery = Delivery(
+        "github", address="https://github.com/org/app", token="t", provider_uid=UID,
+        status_expr=expr, provider={"metadata": {"name": "gh"}},
+        alert={"metadata": {"name": "on-failure"}},
+    )  # fmt: skip
+    request = build(delivery, ERROR_EVENT)
+    assert request is not None
+    assert request.json()["context"] == "Kustomization/app/gh/on-failure"
+
+
+def test_a_commit_status_expression_that_fails_drops_the_status_with_a_reason() -> None:
+    expr = compile_expression("event.metadata.missing", ["event", "provider", "alert"])
+    delivery = Delivery("gitlab", address="https://gitlab.com/g/app", token="t",
+                        provider_uid=UID, status_expr=expr)  # fmt: skip
+    with pytest.raises(DeliveryError, match=r"^spec\.commitStatusExpr: evaluating"):
+        build(delivery, ERROR_EVENT)
