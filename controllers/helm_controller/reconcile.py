@@ -533,4 +533,10 @@ class HelmReleaseAttempt(Attempt):
         if history:
             self.status["lastReleaseRevision"] = history[0].get("version")
         await self.manager.status.patch(HELM_RELEASES, self.obj, self.status)
+        new_chart = self.status_before.get("lastAttemptedRevision") != self.revision
+        if self.released is not None and new_chart and self.artifact is not None:
+            # Time from the chart's artifact being stored to its release.
+            self.manager.metrics.record_apply_delay(
+                HELM_RELEASES.kind, self.artifact.last_update_time
+            )
         return Result.after(self.interval())

@@ -432,6 +432,10 @@ class KustomizationAttempt(Attempt):
             if not corrected:
                 self.status.pop("drift", None)
             return
+        if corrected:
+            name, namespace = self.owner
+            objects = len({d.subject for d in drift})
+            self.manager.metrics.record_drift(KUSTOMIZATIONS.kind, namespace, name, objects)
         drift = drift[:MAX_DRIFT]
         at = conditions.now_rfc3339()
         self.status["drift"] = [
@@ -561,6 +565,15 @@ class KustomizationAttempt(Attempt):
                 self.obj, NORMAL, Reason.PROGRESSING, lines, self._revision_annotation()
             )
 
+    def record_metrics(self, previous_revision: str | None) -> None:
+        """Time from commit to applied, once per new revision."""
+        name, namespace = self.owner
+        metrics = self.manager.metrics
+        # Every Kustomization has a drift series, 0 until something is corrected.
+        metrics.record_drift(KUSTOMIZATIONS.kind, namespace, name, 0)
+        if previous_revision != self.revision and self.artifact is not None:
+            metrics.record_apply_delay(KUSTOMIZATIONS.kind, self.artifact.last_update_time)
+
     def _revision_annotation(self) -> dict[str, str] | None:
         if not self.revision:
             return None
@@ -636,6 +649,7 @@ class KustomizationAttempt(Attempt):
         self.status["inventory"] = inventory.to_status(self.applied or [])
         self._record_history(Reason.RECONCILIATION_SUCCEEDED, elapsed)
         await self.manager.status.patch(KUSTOMIZATIONS, self.obj, self.status)
+        self.record_metrics(previous_revision)
         interval = self.typed.interval_seconds()
         if not was_ready or previous_revision != self.revision or self.changes.summary():
             # A fresh token per success, as Flux sends: alerts never drop one as a duplicate.

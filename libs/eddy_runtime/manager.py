@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import time
@@ -26,7 +27,7 @@ from .finalizers import is_deleting
 from .flags import Options
 from .informer import ADDED, DELETED, IndexFunc, Informer, object_key
 from .leader import LeaderElector
-from .metrics import ControllerMetrics, metrics_app, serve
+from .metrics import ControllerMetrics, count_requests, metrics_app, serve
 from .probes import probes_app
 from .ratelimit import TokenBucket
 from .reconciler import Closable, Reconciler, Result
@@ -135,6 +136,7 @@ class Manager:
         self.events = EventRecorder(self.client, name, events_addr=options.events_addr)
         self.metrics = ControllerMetrics()
         self.metrics.registry.add_collector(self._collect)
+        count_requests(api, self.metrics.rest_requests)
         self.metrics_port = 0
         self.health_port = 0
         self.elector: LeaderElector | None = None
@@ -274,6 +276,8 @@ class Manager:
                     return 0
                 hold = asyncio.create_task(self.elector.hold())  # type: ignore[union-attr]
                 tasks.append(hold)
+            for name in self._running:
+                self.metrics.controller_started(name, self.options.concurrent)
             workers += [
                 asyncio.create_task(self._worker(running))
                 for running in self._running.values()
@@ -357,7 +361,10 @@ class Manager:
             for name, func in ctl.indexes.items():
                 primary.add_index(name, func)
             backoff = Backoff(self.options.min_retry_delay, self.options.max_retry_delay)
-            running = _Running(ctl, primary, WorkQueue(backoff))
+            waited = functools.partial(
+                self.metrics.queue_latency.observe, name=ctl.name, controller=ctl.name
+            )
+            running = _Running(ctl, primary, WorkQueue(backoff, on_wait=waited))
             self._running[ctl.name] = running
             primary.add_handler(self._primary_handler(running))
             for watch in ctl.watches:
@@ -406,11 +413,16 @@ class Manager:
             except ShutDown:
                 return
             running.in_flight.add(key)
+            started = time.perf_counter()
             try:
                 await self._process(running, key)
             finally:
                 running.in_flight.discard(key)
                 queue.done(key)
+                name = running.controller.name
+                self.metrics.work_duration.observe(
+                    time.perf_counter() - started, name=name, controller=name
+                )
 
     async def _process(self, running: _Running, key: str) -> None:
         ctl = running.controller
@@ -447,6 +459,7 @@ class Manager:
                 outcome = "error"
                 delay = running.queue.add_rate_limited(key)
                 self.metrics.reconcile_errors.inc(controller=ctl.name)
+                self.metrics.reconcile_panics.inc(controller=ctl.name)
                 log.error(
                     "reconciliation failed, retrying in %.2fs", delay,
                     exc_info=err, extra={"retry_in": round(delay, 3)},
@@ -473,6 +486,7 @@ class Manager:
                 self.metrics.reconcile_duration.observe(
                     elapsed, kind=kind, name=name, namespace=namespace
                 )
+                self.metrics.reconcile_time.observe(elapsed, controller=ctl.name)
                 self.metrics.reconcile_total.inc(controller=ctl.name, result=outcome)
                 self.metrics.active_workers.set(len(running.in_flight) - 1, controller=ctl.name)
 
@@ -488,9 +502,13 @@ class Manager:
             return None
 
     def _collect(self) -> None:
+        m = self.metrics
         for name, running in self._running.items():
-            self.metrics.queue_depth.set(float(len(running.queue)), name=name)
-            adds = running.queue.adds_total - self.metrics.queue_adds.value(name=name)
-            self.metrics.queue_adds.inc(adds, name=name)
-            retries = running.queue.retries_total - self.metrics.queue_retries.value(name=name)
-            self.metrics.queue_retries.inc(retries, name=name)
+            queue = running.queue
+            labels = dict(name=name, controller=name)
+            m.queue_depth.set(float(len(queue)), priority="", **labels)
+            m.queue_adds.inc(queue.adds_total - m.queue_adds.value(**labels), **labels)
+            m.queue_retries.inc(queue.retries_total - m.queue_retries.value(**labels), **labels)
+            busy = queue.processing_for()
+            m.unfinished_work.set(sum(busy), **labels)
+            m.longest_running.set(max(busy, default=0.0), **labels)

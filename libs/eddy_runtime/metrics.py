@@ -7,10 +7,18 @@ client library while keeping the output byte-compatible with what Prometheus scr
 from __future__ import annotations
 
 import math
+import os
+import platform
+import resource
+import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import TypeVar
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from aiohttp import web
+from kubernetes_asyncio.client import ApiClient
+from kubernetes_asyncio.client.exceptions import ApiException
 
 LabelValues = tuple[str, ...]
 
@@ -74,6 +82,9 @@ class Counter(_Metric):
 
     def value(self, **labels: str) -> float:
         return self._values.get(self._key(labels), 0.0)
+
+    def remove(self, **labels: str) -> None:
+        self._values.pop(self._key(labels), None)
 
     def samples(self) -> Iterable[str]:
         for key, value in sorted(self._values.items()):
@@ -171,17 +182,44 @@ class Registry:
         return "".join(m.expose() for m in self._metrics.values())
 
 
+# Flux's gotk_reconcile_duration_seconds: ten exponential buckets from 10ms to 30 minutes.
+FLUX_DURATION_BUCKETS: tuple[float, ...] = tuple(0.01 * (1800 / 0.01) ** (i / 9) for i in range(10))
+# controller-runtime's controller_runtime_reconcile_time_seconds buckets.
+RECONCILE_TIME_BUCKETS: tuple[float, ...] = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8,
+    0.9, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30,
+    40, 50, 60,
+)  # fmt: skip
+# client-go's work queue histograms: powers of ten from 10ns to 1000s.
+QUEUE_BUCKETS: tuple[float, ...] = tuple(1e-8 * 10**i for i in range(12))
+# Time from a source storing a revision to a consumer applying it.
+APPLY_DELAY_BUCKETS: tuple[float, ...] = (
+    0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+)  # fmt: skip
+RESULTS = ("error", "requeue", "requeue_after", "success")
+CONDITION_STATUSES = ("True", "False", "Unknown")
+
+
 class ControllerMetrics:
-    """The series every eddy controller exports, named as Flux and controller-runtime do."""
+    """The series every eddy controller exports, named as Flux and controller-runtime do.
+
+    Names, label sets and types are those of Flux's controllers (controller-runtime's
+    `controller_runtime_*` and client-go's `workqueue_*` and `rest_client_*` series,
+    Flux's `gotk_*`), so Flux's dashboards and alerts read eddy unchanged; `eddy_*`
+    series are eddy's own.
+    """
 
     def __init__(self, registry: Registry | None = None) -> None:
         self.registry = registry or Registry()
         reg = self.registry
+        by_controller = ("controller",)
+        by_queue = ("name", "controller")
         self.reconcile_duration = reg.register(
             Histogram(
                 "gotk_reconcile_duration_seconds",
                 "The duration in seconds of a GitOps Toolkit resource reconciliation.",
                 ("kind", "name", "namespace"),
+                FLUX_DURATION_BUCKETS,
             )
         )
         self.reconcile_condition = reg.register(
@@ -209,33 +247,157 @@ class ControllerMetrics:
             Counter(
                 "controller_runtime_reconcile_errors_total",
                 "Total number of reconciliation errors per controller",
-                ("controller",),
+                by_controller,
+            )
+        )
+        self.reconcile_panics = reg.register(
+            Counter(
+                "controller_runtime_reconcile_panics_total",
+                "Total number of reconciliation panics per controller "
+                "(in eddy: unexpected exceptions out of a reconciler)",
+                by_controller,
+            )
+        )
+        self.reconcile_time = reg.register(
+            Histogram(
+                "controller_runtime_reconcile_time_seconds",
+                "Length of time per reconciliation per controller",
+                by_controller,
+                RECONCILE_TIME_BUCKETS,
+            )
+        )
+        self.max_concurrent = reg.register(
+            Gauge(
+                "controller_runtime_max_concurrent_reconciles",
+                "Maximum number of concurrent reconciles per controller",
+                by_controller,
             )
         )
         self.active_workers = reg.register(
             Gauge(
                 "controller_runtime_active_workers",
                 "Number of currently used workers per controller",
-                ("controller",),
+                by_controller,
             )
         )
         self.queue_depth = reg.register(
-            Gauge("workqueue_depth", "Current depth of workqueue", ("name",))
+            Gauge(
+                "workqueue_depth",
+                "Current depth of workqueue by workqueue and priority",
+                ("name", "controller", "priority"),
+            )
         )
         self.queue_adds = reg.register(
-            Counter("workqueue_adds_total", "Total number of adds handled by workqueue", ("name",))
+            Counter("workqueue_adds_total", "Total number of adds handled by workqueue", by_queue)
+        )
+        self.queue_latency = reg.register(
+            Histogram(
+                "workqueue_queue_duration_seconds",
+                "How long in seconds an item stays in workqueue before being requested",
+                by_queue,
+                QUEUE_BUCKETS,
+            )
+        )
+        self.work_duration = reg.register(
+            Histogram(
+                "workqueue_work_duration_seconds",
+                "How long in seconds processing an item from workqueue takes.",
+                by_queue,
+                QUEUE_BUCKETS,
+            )
+        )
+        self.unfinished_work = reg.register(
+            Gauge(
+                "workqueue_unfinished_work_seconds",
+                "How many seconds of work has been done that is in progress and hasn't "
+                "been observed by work_duration.",
+                by_queue,
+            )
+        )
+        self.longest_running = reg.register(
+            Gauge(
+                "workqueue_longest_running_processor_seconds",
+                "How many seconds has the longest running processor for workqueue been running.",
+                by_queue,
+            )
         )
         self.queue_retries = reg.register(
             Counter(
-                "workqueue_retries_total", "Total number of retries handled by workqueue", ("name",)
+                "workqueue_retries_total",
+                "Total number of items added to the workqueue with a non-zero delay",
+                by_queue,
+            )
+        )
+        self.rest_requests = reg.register(
+            Counter(
+                "rest_client_requests_total",
+                "Number of HTTP requests, partitioned by status code, method, and host.",
+                ("code", "method", "host"),
             )
         )
         self.leader = reg.register(
             Gauge("leader_election_master_status", "1 if this process holds the lease", ("name",))
         )
+        self.apply_delay = reg.register(
+            Histogram(
+                "eddy_revision_apply_delay_seconds",
+                "Seconds from a source storing a revision (its artifact's lastUpdateTime) "
+                "to a consumer applying it for the first time.",
+                ("kind",),
+                APPLY_DELAY_BUCKETS,
+            )
+        )
+        self.drift_corrections = reg.register(
+            Counter(
+                "eddy_drift_corrections_total",
+                "Objects put back to what the source says after they changed in the "
+                "cluster, at a revision already applied.",
+                ("kind", "name", "namespace"),
+            )
+        )
+        self.artifact_size = reg.register(
+            Gauge(
+                "eddy_artifact_size_bytes",
+                "Size in bytes of the artifact a source object publishes (status.artifact.size).",
+                ("kind", "name", "namespace"),
+            )
+        )
+        add_process_metrics(reg)
+
+    def controller_started(self, controller: str, workers: int) -> None:
+        """Zero every per-controller series, as controller-runtime does, so that rates
+        and `result="error"` panels read 0, not "no data", before the first error."""
+        for result in RESULTS:
+            self.reconcile_total.inc(0, controller=controller, result=result)
+        self.reconcile_errors.inc(0, controller=controller)
+        self.reconcile_panics.inc(0, controller=controller)
+        self.max_concurrent.set(float(workers), controller=controller)
+        self.active_workers.set(0.0, controller=controller)
+        self.queue_adds.inc(0, name=controller, controller=controller)
+        self.queue_retries.inc(0, name=controller, controller=controller)
+
+    def record_apply_delay(self, kind: str, last_update_time: str) -> None:
+        """A consumer applied a revision for the first time: observe how long ago its
+        source stored it (the artifact's lastUpdateTime, RFC 3339)."""
+        try:
+            stored = datetime.fromisoformat(last_update_time.replace("Z", "+00:00"))
+        except ValueError:
+            return
+        if stored.tzinfo is None:
+            return
+        delay = (datetime.now(UTC) - stored).total_seconds()
+        self.apply_delay.observe(max(delay, 0.0), kind=kind)
+
+    def record_drift(self, kind: str, namespace: str, name: str, corrected: int) -> None:
+        """`corrected` objects were put back at a revision already applied."""
+        self.drift_corrections.inc(float(corrected), kind=kind, name=name, namespace=namespace)
 
     def record_conditions(self, kind: str, obj: dict[str, object]) -> None:
-        """Set gotk_reconcile_condition for Ready/Reconciling/Stalled from the object."""
+        """Set gotk_reconcile_condition for Ready/Reconciling/Stalled from the object.
+
+        A missing Ready reads Unknown (as Flux records it); a missing Reconciling or
+        Stalled has no series.
+        """
         meta = obj.get("metadata")
         status = obj.get("status")
         if not isinstance(meta, dict):
@@ -245,7 +407,9 @@ class ControllerMetrics:
         by_type = {c.get("type"): c for c in conds if isinstance(c, dict)}
         for type_ in ("Ready", "Reconciling", "Stalled"):
             current = by_type.get(type_, {}).get("status")
-            for value in ("True", "False", "Unknown", "Deleted"):
+            if current is None and type_ == "Ready":
+                current = "Unknown"
+            for value in CONDITION_STATUSES:
                 labels = dict(kind=kind, name=name, namespace=namespace, type=type_, status=value)
                 if current is None:
                     self.reconcile_condition.remove(**labels)
@@ -256,16 +420,96 @@ class ControllerMetrics:
         self.suspend_status.set(
             1.0 if suspended else 0.0, kind=kind, name=name, namespace=namespace
         )
+        artifact = status.get("artifact") if isinstance(status, dict) else None
+        size = artifact.get("size") if isinstance(artifact, dict) else None
+        if isinstance(size, int | float) and not isinstance(size, bool):
+            self.artifact_size.set(float(size), kind=kind, name=name, namespace=namespace)
 
     def record_deleted(self, kind: str, namespace: str, name: str) -> None:
-        """A deleted object reports Deleted=1 once, as Flux does, and drops other series."""
+        """A deleted object's series go away, as Flux deletes them."""
         for type_ in ("Ready", "Reconciling", "Stalled"):
-            for value in ("True", "False", "Unknown", "Deleted"):
+            for value in CONDITION_STATUSES:
                 labels = dict(kind=kind, name=name, namespace=namespace, type=type_, status=value)
                 self.reconcile_condition.remove(**labels)
-        labels = dict(kind=kind, name=name, namespace=namespace, type="Ready", status="Deleted")
-        self.reconcile_condition.set(1.0, **labels)
-        self.suspend_status.remove(kind=kind, name=name, namespace=namespace)
+        ref = dict(kind=kind, name=name, namespace=namespace)
+        self.suspend_status.remove(**ref)
+        self.reconcile_duration.remove(**ref)
+        self.artifact_size.remove(**ref)
+        self.drift_corrections.remove(**ref)
+
+
+def add_process_metrics(registry: Registry) -> None:
+    """The process_* series every Prometheus client serves, read from /proc on Linux,
+    and `python_info`."""
+    info = registry.register(
+        Gauge(
+            "python_info",
+            "Python platform information",
+            ("implementation", "major", "minor", "patchlevel", "version"),
+        )
+    )
+    impl = sys.implementation.name
+    major, minor, patch = (str(v) for v in sys.version_info[:3])
+    info.set(1.0, implementation=impl, major=major, minor=minor, patchlevel=patch,
+             version=platform.python_version())  # fmt: skip
+    if not os.path.exists("/proc/self/stat"):
+        return
+    cpu = registry.register(
+        Counter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.")
+    )
+    rss = registry.register(
+        Gauge("process_resident_memory_bytes", "Resident memory size in bytes.")
+    )
+    vms = registry.register(Gauge("process_virtual_memory_bytes", "Virtual memory size in bytes."))
+    start = registry.register(
+        Gauge(
+            "process_start_time_seconds", "Start time of the process since unix epoch in seconds."
+        )
+    )
+    fds = registry.register(Gauge("process_open_fds", "Number of open file descriptors."))
+    max_fds = registry.register(
+        Gauge("process_max_fds", "Maximum number of open file descriptors.")
+    )
+    ticks = os.sysconf("SC_CLK_TCK")
+    page = os.sysconf("SC_PAGE_SIZE")
+    with open("/proc/stat") as handle:
+        boot = next(float(line.split()[1]) for line in handle if line.startswith("btime "))
+
+    def collect() -> None:
+        with open("/proc/self/stat") as handle:
+            # Fields after the parenthesised command name, which may hold spaces.
+            fields = handle.read().rpartition(")")[2].split()
+        used = (int(fields[11]) + int(fields[12])) / ticks
+        cpu.inc(used - cpu.value())
+        vms.set(float(fields[20]))
+        rss.set(float(int(fields[21]) * page))
+        start.set(boot + int(fields[19]) / ticks)
+        fds.set(float(len(os.listdir("/proc/self/fd"))))
+        max_fds.set(float(resource.getrlimit(resource.RLIMIT_NOFILE)[0]))
+
+    registry.add_collector(collect)
+
+
+def count_requests(api: ApiClient, counter: Counter) -> None:
+    """Count each request `api` sends in `counter` (rest_client_requests_total), by
+    status code ("<error>" when no response came), method and host, as client-go does."""
+    rest = api.rest_client
+    send = rest.request
+
+    async def request(method: str, url: str, *args: Any, **kw: Any) -> Any:
+        code = "<error>"
+        try:
+            response = await send(method, url, *args, **kw)
+            code = str(getattr(response, "status", "") or "<error>")
+            return response
+        except ApiException as err:
+            code = str(err.status or "<error>")
+            raise
+        finally:
+            host = urlsplit(url).netloc
+            counter.inc(code=code, method=method.upper(), host=host)
+
+    rest.request = request
 
 
 def parse_addr(addr: str) -> tuple[str, int]:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -57,11 +58,16 @@ class WorkQueue(Generic[K]):
     processed is queued again when `done` is called.
     """
 
-    def __init__(self, backoff: Backoff | None = None) -> None:
+    def __init__(
+        self, backoff: Backoff | None = None, on_wait: Callable[[float], None] | None = None
+    ) -> None:
+        """`on_wait(seconds)` is told how long each key handed out waited in the queue."""
         self.backoff = backoff or Backoff()
+        self.on_wait = on_wait
         self._queue: deque[K] = deque()
+        self._queued_at: dict[K, float] = {}
         self._dirty: set[K] = set()
-        self._processing: set[K] = set()
+        self._processing: dict[K, float] = {}
         self._timers: dict[K, tuple[float, asyncio.TimerHandle]] = {}
         self._wakeup = asyncio.Event()
         self._shutting_down = False
@@ -75,6 +81,11 @@ class WorkQueue(Generic[K]):
     def processing(self) -> int:
         return len(self._processing)
 
+    def processing_for(self) -> list[float]:
+        """Seconds each key handed out and not yet done has been processed."""
+        now = time.monotonic()
+        return [now - since for since in self._processing.values()]
+
     def is_queued(self, key: K) -> bool:
         return key in self._dirty
 
@@ -85,8 +96,7 @@ class WorkQueue(Generic[K]):
         self._dirty.add(key)
         if key in self._processing:
             return
-        self._queue.append(key)
-        self._notify()
+        self._append(key)
 
     def add_after(self, key: K, delay: float) -> None:
         """Queue `key` after `delay` seconds; an earlier pending schedule wins."""
@@ -132,7 +142,11 @@ class WorkQueue(Generic[K]):
             await self._wakeup.wait()
         key = self._queue.popleft()
         self._dirty.discard(key)
-        self._processing.add(key)
+        now = time.monotonic()
+        queued = self._queued_at.pop(key, now)
+        if self.on_wait is not None:
+            self.on_wait(now - queued)
+        self._processing[key] = now
         # The reconcile about to run decides the next schedule for this key.
         pending = self._timers.pop(key, None)
         if pending is not None:
@@ -140,10 +154,9 @@ class WorkQueue(Generic[K]):
         return key
 
     def done(self, key: K) -> None:
-        self._processing.discard(key)
+        self._processing.pop(key, None)
         if key in self._dirty:
-            self._queue.append(key)
-            self._notify()
+            self._append(key)
 
     def shut_down(self) -> None:
         """Stop accepting keys and wake every waiting `get` so workers can exit."""
@@ -152,12 +165,18 @@ class WorkQueue(Generic[K]):
             handle.cancel()
         self._timers.clear()
         self._queue.clear()
+        self._queued_at.clear()
         self._dirty.clear()
         self._notify()
 
     def _fire(self, key: K) -> None:
         self._timers.pop(key, None)
         self.add(key)
+
+    def _append(self, key: K) -> None:
+        self._queue.append(key)
+        self._queued_at[key] = time.monotonic()
+        self._notify()
 
     def _notify(self) -> None:
         self._wakeup.set()

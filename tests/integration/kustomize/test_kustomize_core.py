@@ -81,7 +81,7 @@ async def test_new_revision_arrives_through_the_watch(
     kube: ResourceClient, sources: Sources, start_controller: StartController, namespace: str
 ) -> None:
     await sources.publish("repo", APP)
-    await start_controller()
+    manager = await start_controller()
     await create_kustomization(kube, "app", namespace, path="./deploy")
     await ready(kube, namespace, "app")
 
@@ -95,6 +95,9 @@ async def test_new_revision_arrives_through_the_watch(
     events = await events_for(kube, namespace, "app", "Kustomization")
     assert any(e["message"] == f"ConfigMap/{namespace}/web-config configured" for e in events)
     assert obj["status"]["lastAppliedRevision"] == revision
+    # Time from commit to applied: observed once per revision applied.
+    metrics = manager.metrics.registry.expose()
+    assert 'eddy_revision_apply_delay_seconds_count{kind="Kustomization"} 2' in metrics
 
 
 async def test_manual_scale_is_reverted_and_reported(
@@ -102,7 +105,7 @@ async def test_manual_scale_is_reverted_and_reported(
     control_plane: object,
 ) -> None:  # fmt: skip
     await sources.publish("repo", APP)
-    await start_controller()
+    manager = await start_controller()
     await create_kustomization(kube, "app", namespace, path="./deploy", interval="2s")
     await ready(kube, namespace, "app")
 
@@ -124,6 +127,17 @@ async def test_manual_scale_is_reverted_and_reported(
         return any(e["message"] == f"Deployment/{namespace}/web configured" for e in events)
 
     await eventually(reported, timeout=5)
+    drift = (
+        f'eddy_drift_corrections_total{{kind="Kustomization",name="app",namespace="{namespace}"}}'
+    )
+
+    async def counted() -> bool:
+        line = next(
+            (x for x in manager.metrics.registry.expose().splitlines() if x.startswith(drift)), ""
+        )
+        return line.endswith(" 1")
+
+    await eventually(counted, timeout=5)
 
 
 async def test_prunes_only_what_it_applied(

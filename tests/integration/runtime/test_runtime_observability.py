@@ -43,8 +43,15 @@ async def test_metrics_and_probes_are_served(
         text = await eventually(scrape)
         assert f"gotk_reconcile_duration_seconds_bucket{{{base}," in text
         assert f"gotk_reconcile_duration_seconds_count{{{base}}} 1" in text
-        assert 'workqueue_depth{name="widget"} 0' in text
+        queue = 'name="widget",controller="widget"'
+        assert f'workqueue_depth{{{queue},priority=""}} 0' in text
+        assert f"workqueue_queue_duration_seconds_count{{{queue}}} " in text
+        assert f"workqueue_work_duration_seconds_count{{{queue}}} " in text
+        assert f"workqueue_longest_running_processor_seconds{{{queue}}} " in text
         assert 'controller_runtime_reconcile_total{controller="widget",result="success"} 1' in text
+        assert 'controller_runtime_reconcile_time_seconds_count{controller="widget"} 1' in text
+        assert 'controller_runtime_reconcile_total{controller="widget",result="error"} 0' in text
+        assert 'rest_client_requests_total{code="200",method="GET",host="127.0.0.1:' in text
 
         for path in ("/healthz", "/readyz"):
             async with http.get(f"http://127.0.0.1:{manager.health_port}{path}") as resp:

@@ -37,10 +37,39 @@ def test_flux_condition_series() -> None:
     base = 'kind="GitRepository",name="podinfo",namespace="flux-system",type="Ready"'
     assert f'gotk_reconcile_condition{{{base},status="True"}} 1' in text
     assert f'gotk_reconcile_condition{{{base},status="False"}} 0' in text
+    assert f'gotk_reconcile_condition{{{base},status="Unknown"}} 0' in text
     metrics.record_deleted("GitRepository", "flux-system", "podinfo")
     text = metrics.registry.expose()
-    assert f'gotk_reconcile_condition{{{base},status="Deleted"}} 1' in text
-    assert f'{base},status="True"' not in text
+    assert 'name="podinfo"' not in text
+
+
+def test_missing_ready_reads_unknown_and_artifact_size_is_exported() -> None:
+    metrics = ControllerMetrics()
+    obj = {
+        "metadata": {"name": "podinfo", "namespace": "flux-system"},
+        "status": {"artifact": {"size": 1234}},
+    }
+    metrics.record_conditions("GitRepository", obj)
+    text = metrics.registry.expose()
+    ref = 'kind="GitRepository",name="podinfo",namespace="flux-system"'
+    assert f'gotk_reconcile_condition{{{ref},type="Ready",status="Unknown"}} 1' in text
+    assert 'type="Stalled"' not in text
+    assert f"eddy_artifact_size_bytes{{{ref}}} 1234" in text
+
+
+def test_controller_series_start_at_zero_like_controller_runtime() -> None:
+    metrics = ControllerMetrics()
+    metrics.controller_started("gitrepository", 4)
+    text = metrics.registry.expose()
+    for result in ("error", "requeue", "requeue_after", "success"):
+        line = (
+            f'controller_runtime_reconcile_total{{controller="gitrepository",result="{result}"}} 0'
+        )
+        assert line in text
+    assert 'controller_runtime_max_concurrent_reconciles{controller="gitrepository"} 4' in text
+    assert 'workqueue_retries_total{name="gitrepository",controller="gitrepository"} 0' in text
+    assert "# TYPE process_cpu_seconds_total counter" in text
+    assert "process_resident_memory_bytes " in text
 
 
 def test_parse_addr() -> None:
