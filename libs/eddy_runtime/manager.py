@@ -475,8 +475,11 @@ class Manager:
                     log.info("retrying in %.2fs", delay, extra={"retry_in": round(delay, 3)})
                 else:
                     running.queue.forget(key)
+                    if result.failed:
+                        outcome = "error"
+                        self.metrics.reconcile_errors.inc(controller=ctl.name)
                     if result.requeue_after is not None and result.requeue_after >= 0:
-                        outcome = "requeue_after"
+                        outcome = "error" if result.failed else "requeue_after"
                         running.queue.add_after(
                             key,
                             jittered(result.requeue_after, self.options.interval_jitter_percentage),

@@ -10,6 +10,7 @@ with the traceback in the log only.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -35,10 +36,13 @@ class Result:
     None means wait for the next change. Raise an exception to retry with backoff.
     backoff: the pass failed and its status is written; retry after the work queue's
     exponential backoff for this object, but never later than `requeue_after`.
+    failed: the pass failed (its status says why) and `requeue_after` schedules the
+    retry; metrics count it as an error, as controller-runtime counts a returned error.
     """
 
     requeue_after: float | None = None
     backoff: bool = False
+    failed: bool = False
 
     @staticmethod
     def done() -> Result:
@@ -180,7 +184,7 @@ class Attempt:
         try:
             waiting = await run_steps(self.steps())
         except StepError as err:
-            return await self.failed(err)
+            return dataclasses.replace(await self.failed(err), failed=True)
         finally:
             await self.cleanup()
         if waiting is not None:
