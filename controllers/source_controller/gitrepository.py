@@ -83,12 +83,6 @@ class GitRepositoryAttempt(SourceAttempt):
                 f"spec.provider '{provider}' is not supported by eddy; use 'generic' with "
                 "credentials in spec.secretRef"
             )
-        if self.spec.get("recurseSubmodules"):
-            raise invalid_spec(
-                "spec.recurseSubmodules is not supported by eddy: submodules are not cloned; "
-                "remove the field, or include the submodule's repository as another "
-                "GitRepository with spec.include"
-            )
         mode = str((self.spec.get("verify") or {}).get("mode") or "HEAD")
         if self.spec.get("verify") is not None and mode not in VERIFIED_MODES:
             raise invalid_spec(f"spec.verify.mode '{mode}' is not one of {VERIFIED_MODES}")
@@ -134,8 +128,9 @@ class GitRepositoryAttempt(SourceAttempt):
         self.tree.mkdir()
         sparse = [str(p) for p in self.spec.get("sparseCheckout") or []]
         self.resolved, self.commit = await git.checkout(
-            self.url, auth, timeout, choose, self.tree, sparse
-        )
+            self.url, auth, timeout, choose, self.tree, sparse,
+            bool(self.spec.get("recurseSubmodules")),
+        )  # fmt: skip
         logs.set_revision(self.resolved.revision)
         await self._verify()
 

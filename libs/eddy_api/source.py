@@ -157,10 +157,8 @@ class GitRepositorySpec:
     )
     suspend: bool | None = suspend("this repository")
     recurse_submodules: bool | None = prop(
-        "Also clone the submodules, with their defaults. "
-        + NOT_HONOURED
-        + " `true` is refused (Ready=False, Stalled, naming the field).",
-        honoured=False,
+        "Also check out the submodules `.gitmodules` declares (recursively), at the commits "
+        "the tree records; credentials go only to submodules on the same server."
     )
     include: list[GitRepositoryInclude] | None = prop(
         "Other GitRepositories whose artifacts are copied into this artifact."
@@ -182,8 +180,7 @@ class GitRepositoryStatus:
     )
     observed_ignore: str | None = prop("Ignore rules used for the current artifact.")
     observed_recurse_submodules: bool | None = prop(
-        "spec.recurseSubmodules when the current artifact was built (always unset or false: "
-        "eddy refuses `true`)."
+        "spec.recurseSubmodules when the current artifact was built."
     )
     observed_include: list[GitRepositoryInclude] | None = prop(
         "Includes used for the current artifact."

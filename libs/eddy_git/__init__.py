@@ -9,6 +9,7 @@ from eddy_git.commits import CommitDetails, details_of
 from eddy_git.errors import CredentialsRefused, Diverged, GitError, git_failed, timed_out
 from eddy_git.run import in_thread, list_refs
 from eddy_git.scratch import ScratchRepo, peel, scratch_repo
+from eddy_git.submodules import write_submodules
 from eddy_git.transport import PEELED, Remote, redact_url, tls_context
 from eddy_git.tree import Author, commit_files, files, write_tree
 
@@ -36,5 +37,6 @@ __all__ = [
     "scratch_repo",
     "timed_out",
     "tls_context",
+    "write_submodules",
     "write_tree",
 ]

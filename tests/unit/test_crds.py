@@ -284,9 +284,9 @@ def test_cel_rules_are_declared() -> None:
 
 
 def test_not_honoured_fields_say_so() -> None:
-    recurse = node("GitRepository", "spec.recurseSubmodules")
-    assert schema.NOT_HONOURED in recurse["description"]
-    assert "refused" in recurse["description"]
+    refused = node("GitRepository", "spec.provider")
+    assert schema.NOT_HONOURED in refused["description"]
+    assert "refused" in refused["description"]
     assert schema.NOT_HONOURED not in node("GitRepository", "spec.url")["description"]
 
 

@@ -62,6 +62,7 @@ def _checkout(
     choose: ResolvedRef | Callable[[Mapping[str, str]], ResolvedRef],
     dest: Path,
     sparse: Sequence[str],
+    submodules: bool,
 ) -> tuple[ResolvedRef, eddy_git.CommitDetails]:
     chosen: list[ResolvedRef] = []
 
@@ -91,6 +92,10 @@ def _checkout(
         commit = eddy_git.peel(repo, target.commit)
         target = target.peeled(commit.id.decode())
         eddy_git.write_tree(repo, target.commit, dest, sparse, remote.check)
+        if submodules:
+            eddy_git.write_submodules(
+                repo, commit, url, auth, timeout, dest, sparse, scratch=dest.parent
+            )
         details = eddy_git.details_of(commit)
         if isinstance(tag, Tag):
             details = replace(
@@ -113,9 +118,10 @@ async def checkout(
     choose: ResolvedRef | Callable[[Mapping[str, str]], ResolvedRef],
     dest: Path,
     sparse: Sequence[str] = (),
+    submodules: bool = False,
 ) -> tuple[ResolvedRef, eddy_git.CommitDetails]:
-    """Fetch a commit and write its files into dest; returns what was checked out and
-    what the commit says (author, date, message).
+    """Fetch a commit and write its files into dest (with `submodules`, theirs too);
+    returns what was checked out and what the commit says (author, date, message).
 
     `choose` is a ResolvedRef already resolved (after list_refs), or a function that
     resolves one from the refs the fetch itself advertises, saving a round trip
@@ -125,5 +131,5 @@ async def checkout(
         return await eddy_git.in_thread(
             timeout,
             f"fetching {redact_url(url)}",
-            lambda: _checkout(url, auth, timeout, choose, dest, sparse),
+            lambda: _checkout(url, auth, timeout, choose, dest, sparse, submodules),
         )

@@ -69,8 +69,6 @@ async def test_each_failure_is_status_with_reason_and_event(
         "ssh-no-key": ({"url": "ssh://git@127.0.0.1:1/x.git", "secretRef": {"name": "nokey"}},
                        "AuthenticationFailed", "has no 'identity' key", False),
         # Accepted for Flux manifests, not done by eddy: refused, never claimed.
-        "submodules": ({"recurseSubmodules": True}, "InvalidConfiguration",
-                       "spec.recurseSubmodules is not supported", True),
         "proxy": ({"url": "ssh://git@127.0.0.1:1/x.git", "proxySecretRef": {"name": "proxy"}},
                   "InvalidConfiguration", "spec.proxySecretRef works with http and https URLs",
                   True),
@@ -114,15 +112,6 @@ async def test_last_good_artifact_survives_a_failure(
     assert obj["status"]["artifact"] == good
     assert condition(obj, "ArtifactInStorage")["status"] == "True"
     assert await download(good, tmp_path / "still") == {"a.yaml": b"good\n"}
-
-    # Asking for submodules is refused; the status never claims they were cloned.
-    await kube.patch(GR, "keep", {"spec": {"ref": {"branch": "main"}, "recurseSubmodules": True}},
-                     namespace)  # fmt: skip
-    obj = await failed(kube, GR, namespace, "keep")
-    assert "spec.recurseSubmodules" in condition(obj, "Ready")["message"]
-    assert condition(obj, "Stalled")["status"] == "True"
-    assert obj["status"]["artifact"] == good
-    assert not obj["status"].get("observedRecurseSubmodules")
 
 
 async def test_timeout_against_a_server_that_accepts_and_stalls(
