@@ -231,6 +231,11 @@ class ReceiverServer:
             if not given or not hmac.compare_digest(expected, given.lower()):
                 raise Refused("the X-Nexus-Webhook-Signature header does not match the body")
             _json_body(body, "Nexus")
+        elif kind == "acr":
+            payload = _json_body(body, "ACR")
+            target = payload.get("target", {}) if isinstance(payload, dict) else None
+            if not isinstance(target, dict) or not isinstance(payload.get("action", ""), str):
+                raise Refused("the ACR payload is not an event with an action and a target")
         elif kind == "cdevents":
             _cdevent(_json_body(body, "CDEvents"))
             _allowed(receiver, headers.get("Ce-Type", ""), "CDEvents")

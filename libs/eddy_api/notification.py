@@ -61,6 +61,7 @@ RECEIVER_TYPES = (
     "quay",
     "gcr",
     "nexus",
+    "acr",
     "cdevents",
 )
 SEVERITIES = ("info", "error")

@@ -383,6 +383,13 @@ CALLS: dict[str, tuple[tuple[dict[str, str], bytes], tuple[dict[str, str], bytes
             b'{"action":"CREATED"}',
         ),
     ),
+    "acr": (
+        (
+            {},
+            json.dumps({"action": "push", "target": {"repository": "app", "tag": "1.0"}}).encode(),
+        ),
+        ({}, b'{"action": "push", "target": "app:1.0"}'),
+    ),
     "cdevents": (
         ({"Ce-Type": "dev.cdevents.change.merged.0.2.0"}, json.dumps(CDEVENT).encode()),
         ({"Ce-Type": "dev.cdevents.change.merged.0.2.0"}, json.dumps({"context": {}}).encode()),
