@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchlib import process_figures
 from kubernetes_asyncio import client, config
 
 from eddy_testenv import ControlPlane
@@ -76,13 +77,6 @@ async def populate(kubeconfig: Path, count: int) -> None:
     await api.close()
 
 
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def main() -> int:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     with (
@@ -107,13 +101,15 @@ def main() -> int:
                 figures.append((wall, first))
             pid = dash.process.pid
             assert pid is not None
-            rss = peak_rss_mib(pid)
+            usage = process_figures(pid)
         best_wall = min(f[0] for f in figures)
         best_first = min(f[1] for f in figures)
         print(f"apps list with {count} Kustomizations:")
         print(f"  first render (navigation start -> {count} rows drawn): {best_first:.3f}s")
         print(f"  wall clock from driver.get to rows drawn:            {best_wall:.3f}s")
+        rss, cpu = usage.peak_rss_mib, usage.cpu_s
         print(f"  dashboard peak RSS:                                   {rss:.0f} MiB")
+        print(f"  dashboard CPU (start, {count} objects, 4 renders):    {cpu:.1f} s")
     return 0
 
 

@@ -1,7 +1,8 @@
 """Benchmark of the kustomize-controller in Flux's MTTP shape: N Kustomizations to Ready.
 
 Each Kustomization applies a Deployment scaled to zero, a ServiceAccount, a Service and
-an Ingress from one GitRepository; prints seconds to all Ready and the peak RSS.
+an Ingress from one GitRepository; prints seconds to all Ready and the controller's peak
+RSS and CPU seconds (its own, and that of the kustomize builds it ran).
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ import time
 from pathlib import Path
 
 from aiohttp import web
-from benchlib import ReadyCounter, create_all, peak_rss_mib, start_controller, stop_controller
+from benchlib import (
+    ProcessFigures,
+    ReadyCounter,
+    create_all,
+    process_figures,
+    start_controller,
+    stop_controller,
+)
 
 from eddy_artifacts import build_archive_async
 from eddy_runtime.client import make_client
@@ -123,7 +131,7 @@ async def publish_source(kube: ResourceClient, url: str, digest: str, size: int)
     await kube.patch_status(GIT_REPOSITORIES, "podinfo", {"status": status}, NAMESPACE)
 
 
-async def run_size(plane: ControlPlane, workdir: Path, count: int) -> tuple[float, float]:
+async def run_size(plane: ControlPlane, workdir: Path, count: int) -> tuple[float, ProcessFigures]:
     api = await make_client(str(plane.kubeconfig))
     kube = ResourceClient(api, field_manager="bench")
     namespace_body = {"metadata": {"name": NAMESPACE}}
@@ -151,7 +159,7 @@ async def run_size(plane: ControlPlane, workdir: Path, count: int) -> tuple[floa
             await create_all(kube, KUSTOMIZATIONS, bodies, CREATORS)
             await counter.wait(900)
             elapsed = time.monotonic() - started
-        return elapsed, peak_rss_mib(proc.pid)
+        return elapsed, process_figures(proc.pid)
     finally:
         await stop_controller(proc, 30)
         await runner.cleanup()
@@ -166,9 +174,8 @@ def main() -> int:
         # A fresh control plane per size, so each run starts from an empty cluster.
         with tempfile.TemporaryDirectory(prefix="eddy-bench-") as tmp, ControlPlane() as plane:
             asyncio.run(plane.install_crds(ROOT / "manifests" / "crds"))
-            elapsed, rss = asyncio.run(run_size(plane, Path(tmp), count))
-        print(f"N={count:<5} all Ready in {elapsed:7.1f} s   controller peak RSS {rss:6.1f} MiB",
-              flush=True)  # fmt: skip
+            elapsed, figures = asyncio.run(run_size(plane, Path(tmp), count))
+        print(f"N={count:<5} all Ready in {elapsed:7.1f} s   controller {figures}", flush=True)
     return 0
 
 

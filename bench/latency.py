@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchlib import process_figures
+
 from eddy_runtime.client import make_client
 from eddy_runtime.resources import CONFIG_MAPS, NAMESPACES, SECRETS, Resource, ResourceClient
 from eddy_testenv import ControlPlane, find_binary, free_port
@@ -140,6 +142,10 @@ async def run(plane: ControlPlane, work: Path, pushes: int) -> None:
             f"push to applied, polling {POLL_INTERVAL}:  median {statistics.median(polling):.2f}s "
             f"(min {min(polling):.2f}s, max {max(polling):.2f}s, {pushes} pushes)"
         )
+        for controller in controllers:
+            pid = controller.process.pid
+            if pid is not None:
+                print(f"{controller.name + ':':<26}{process_figures(pid)}")
     finally:
         await api.close()
         for controller in controllers:

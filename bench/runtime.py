@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import ReadyCounter, create_all, peak_rss_mib, start_controller, stop_controller
+from benchlib import ReadyCounter, create_all, process_figures, start_controller, stop_controller
 
 from eddy_runtime.client import make_client
 from eddy_runtime.resources import NAMESPACES, Resource, ResourceClient
@@ -59,12 +59,13 @@ async def bench(plane: ControlPlane, workdir: Path) -> None:
             created = time.monotonic() - started
             await counter.wait(120)
             elapsed = time.monotonic() - started
-        rss = peak_rss_mib(proc.pid)
+        figures = process_figures(proc.pid)
         print(f"controller flags:      {' '.join(CONTROLLER_FLAGS)}")
         print(f"objects:               {COUNT}")
         print(f"created in:            {created:.2f} s")
         print(f"first create to Ready: {elapsed:.2f} s   (target < 15 s)")
-        print(f"controller peak RSS:   {rss:.1f} MiB (target < 150 MiB)")
+        print(f"controller peak RSS:   {figures.peak_rss_mib:.1f} MiB (target < 150 MiB)")
+        print(f"controller CPU:        {figures.cpu_s:.1f} s")
     finally:
         await stop_controller(proc, 10)
         await api.close()
