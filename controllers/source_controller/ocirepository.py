@@ -22,7 +22,6 @@ from eddy_artifacts.errors import ArtifactError
 from eddy_artifacts.extract import extract_archive
 from eddy_artifacts.ignore import source_ignore_rules
 from eddy_artifacts.limits import DEFAULT_MAX_SIZE
-from eddy_oci import cosign
 from eddy_oci.auth import docker_config_auth
 from eddy_oci.client import OCIError, RegistryClient
 from eddy_oci.pull import NotAnArtifact, list_tags, pull_layer, resolve_tag
@@ -253,6 +252,10 @@ class OCIRepositoryAttempt(SourceAttempt):
         )
         if same:
             return
+        # Imported here: cryptography and its OpenSSL add ~9 MiB to every source-controller,
+        # and only a verified OCIRepository needs them.
+        from eddy_oci import cosign
+
         secret = str(verify["secretRef"]["name"])
         data = await read_secret(self.manager.client, self.namespace, secret)
         try:
