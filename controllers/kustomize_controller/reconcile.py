@@ -361,7 +361,20 @@ class KustomizationAttempt(Attempt):
             if substitutes(post_build, variables):
                 objects = await asyncio.to_thread(substitute_objects, objects, variables)
         self.objects = objects
+        self.check_ignore_rules()
         return None
+
+    def check_ignore_rules(self) -> None:
+        """A spec.ignore rule that selects none of the objects is a mistake to name:
+        most likely a misspelt kind or name, silently protecting nothing."""
+        for index, rule in enumerate(self.ignore_rules):
+            if not any(rule.selects(o) for o in self.objects):
+                target = ", ".join(f"{k}={v}" for k, v in sorted(rule.target.items()))
+                raise StepError(
+                    f"spec.ignore[{index}] ({target or 'every object'}) selects none of the "
+                    f"{len(self.objects)} objects this Kustomization applies; fix its target "
+                    "or remove the rule"
+                )
 
     async def decryptor(self) -> Decryptor | None:
         """A Decryptor holding the keys of spec.decryption.secretRef, when set."""

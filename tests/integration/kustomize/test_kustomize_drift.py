@@ -149,6 +149,21 @@ async def test_ignore_rules_keep_what_is_there_and_a_bad_rule_is_refused_by_name
     data = (await kube.get(CONFIG_MAPS, "settings", namespace))["data"]
     assert data == {"managed-key": "v2", "ignored-key": "by-hand"}
 
+    # A rule that selects nothing (a misspelt kind) is named, nothing applied changes.
+    typo = [{"paths": ["/data/ignored-key"], "target": {"kind": "ConfigMop"}}]
+    await kube.patch(KUSTOMIZATIONS, "app", {"spec": {"ignore": typo}}, namespace)
+
+    async def selects_nothing() -> dict[str, Any] | None:
+        obj = await kube.get(KUSTOMIZATIONS, "app", namespace)
+        message = condition(obj, "Ready").get("message", "")
+        return obj if "spec.ignore[0] (kind=ConfigMop) selects none" in message else None
+
+    obj = await eventually(selects_nothing, timeout=20)
+    assert condition(obj, "Ready")["reason"] == "BuildFailed"
+    assert obj["status"]["inventory"] == inventory
+    data = (await kube.get(CONFIG_MAPS, "settings", namespace))["data"]
+    assert data == {"managed-key": "v2", "ignored-key": "by-hand"}
+
     bad = [{"paths": ["data/ignored-key"]}]
     await kube.patch(KUSTOMIZATIONS, "app", {"spec": {"ignore": bad}}, namespace)
 
