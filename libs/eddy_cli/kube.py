@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiohttp
 import yaml
 from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.config.config_exception import ConfigException
-from kubernetes_asyncio.stream import WsApiClient
 
 from eddy_runtime.client import KubeconfigError, load_configuration, new_client
 from eddy_runtime.client import kubeconfig_impersonation as impersonation_of
+from eddy_runtime.portforward import pod_get
 from eddy_runtime.resources import ResourceClient
 
 from .errors import CliError, explain
@@ -71,66 +70,8 @@ class Cluster:
     async def pod_get(
         self, namespace: str, pod: str, port: int, path: str, timeout: float = 10.0
     ) -> tuple[int, str]:
-        """GET http://localhost:<port><path> inside a Pod, through a port-forward.
-
-        A port-forward enters the Pod's network namespace through its kubelet, so it
-        works where the API server cannot reach Pod addresses and where network
-        policies admit only the Pod's neighbours (as eddy's do): what `kubectl
-        port-forward` does, for one request. Returns the status and up to 64 KiB.
-        """
-        ws_api = WsApiClient(configuration=self.api.configuration)
-        ws_api.default_headers.update(self.api.default_headers)
-        request = (
-            f"GET {path} HTTP/1.0\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n"
-        ).encode()
-        try:
-            async with asyncio.timeout(timeout):
-                connecting = await ws_api.call_api(
-                    f"/api/v1/namespaces/{namespace}/pods/{pod}/portforward", "GET",
-                    query_params=[("ports", str(port))], auth_settings=["BearerToken"],
-                    _preload_content=False,
-                )  # fmt: skip
-                async with connecting as ws:
-                    return await _exchange(ws, request)
-        finally:
-            await ws_api.close()
-
-
-# Port-forward channels for the one port asked for: its data, and its errors.
-_DATA, _ERROR = 0, 1
-
-
-async def _exchange(ws: Any, request: bytes) -> tuple[int, str]:
-    """Send one HTTP request over a port-forward's data channel; read the answer."""
-    seen: set[int] = set()
-    body = bytearray()
-    errors = bytearray()
-    sent = False
-    async for message in ws:
-        if message.type != aiohttp.WSMsgType.BINARY or not message.data:
-            if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.ERROR):
-                break
-            continue
-        channel, payload = message.data[0], message.data[1:]
-        if channel not in seen:
-            seen.add(channel)
-            payload = payload[2:]  # each channel opens with its port number
-        if channel == _DATA:
-            body += payload
-        elif channel == _ERROR:
-            errors += payload
-        if not sent and {_DATA, _ERROR} <= seen:
-            await ws.send_bytes(bytes([_DATA]) + request)
-            sent = True
-        if len(body) > 65536 or errors:
-            break
-    if errors and not body:
-        raise OSError(errors.decode(errors="replace").strip() or "port-forward failed")
-    head, _, rest = bytes(body).partition(b"\r\n\r\n")
-    status_line = head.split(b"\r\n", 1)[0].split()
-    if len(status_line) < 2 or not status_line[1].isdigit():
-        raise OSError("no HTTP answer through the port-forward")
-    return int(status_line[1]), rest[:65536].decode(errors="replace")
+        """GET a path inside a Pod through a port-forward (eddy_runtime.portforward)."""
+        return await pod_get(self.api, namespace, pod, port, path, timeout)
 
 
 def _check_context(path: str, context: str) -> str:

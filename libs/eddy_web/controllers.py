@@ -1,7 +1,7 @@
 """Controller health for the overview: eddy's Deployments, their readiness and probes.
 
-Read through the API server only (Deployments, and /readyz through the pod proxy
-where the person may use it), so it works the same from a laptop or in-cluster.
+Read through the API server only (Deployments, and /readyz through a port-forward
+where the person may use one), so it works the same from a laptop or in-cluster.
 """
 
 from __future__ import annotations
@@ -9,6 +9,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiohttp
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from eddy_runtime.portforward import pod_get
 from eddy_runtime.resources import ApiError, Obj, Resource, ResourceClient
 
 DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
@@ -56,24 +60,26 @@ async def _row(client: ResourceClient, deployment: Obj) -> dict[str, Any]:
 
 
 async def _readyz(client: ResourceClient, deployment: Obj) -> str:
-    """The first pod's /readyz answer through the API server's proxy, if allowed."""
+    """The first ready Pod's /readyz answer through a port-forward, if the person may.
+
+    "" when it cannot be asked (no Pod, no right to port-forward, unreachable):
+    unknown, not a failure of the controller.
+    """
     meta = deployment.get("metadata") or {}
     labels = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
     if not labels:
         return ""
     selector = ",".join(f"{k}={v}" for k, v in labels.items())
     try:
-        pods = await client.list(PODS, meta.get("namespace"), label_selector=selector, limit=1)
-        items = pods.get("items") or []
-        if not items:
+        pods = await client.list(PODS, meta.get("namespace"), label_selector=selector)
+        running = [
+            p for p in pods.get("items") or []
+            if (p.get("status") or {}).get("phase") == "Running"
+        ]  # fmt: skip
+        if not running:
             return ""
-        name = items[0]["metadata"]["name"]
-        path = f"/api/v1/namespaces/{meta.get('namespace')}/pods/{name}:9440/proxy/readyz"
-        resp = await client._call("GET", path)
-        try:
-            body = (await resp.read()).decode(errors="replace").strip()
-        finally:
-            resp.release()
-        return "ok" if resp.status == 200 else f"{resp.status}: {body[:120]}"
-    except (ApiError, OSError, TimeoutError, KeyError):
+        name = running[0]["metadata"]["name"]
+        code, body = await pod_get(client.api, str(meta.get("namespace")), name, 9440, "/readyz")
+    except (ApiError, ApiException, OSError, TimeoutError, KeyError, aiohttp.ClientError):
         return ""
+    return "ok" if code == 200 else f"{code}: {body.strip()[:120]}"

@@ -10,6 +10,7 @@ comes back and finishes the job.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -23,11 +24,14 @@ from typing import Any
 import pytest
 import yaml
 
+from eddy_runtime.client import load_configuration, new_client
+from eddy_runtime.resources import ResourceClient
 from eddy_testenv.gitserver import GitHTTPServer, GitRepo
 from eddy_testenv.node import NODE_ADDRESS, Node
 from eddy_testenv.process import find_binary
 from eddy_testenv.registry import Registry
 from eddy_testenv.waiting import until
+from eddy_web.controllers import health as controller_health
 
 from .support import settings_map
 
@@ -146,6 +150,23 @@ def assert_eddy_check_passes(node: Node, namespace: str) -> None:
         assert checks[f"metrics/{name}"]["message"].endswith(":8080/metrics answered 200")
 
 
+def assert_dashboard_sees_controllers_ready(node: Node, namespace: str) -> None:
+    """The dashboard's cluster overview: each controller ready, its /readyz answering."""
+
+    async def overview() -> dict[str, Any]:
+        api = new_client(await load_configuration(str(node.control_plane.kubeconfig)))
+        try:
+            return await controller_health(ResourceClient(api))
+        finally:
+            await api.close()
+
+    rows = {r["name"]: r for r in asyncio.run(overview())["controllers"]
+            if r["namespace"] == namespace}  # fmt: skip
+    assert {name: (rows[name]["state"], rows[name].get("readyz")) for name in CONTROLLERS} == {
+        name: ("Ready", "ok") for name in CONTROLLERS
+    }
+
+
 def manifests_install(tmp_path: Path, namespace: str, image: str) -> list[Doc]:
     overlay = tmp_path / "overlay"
     overlay.mkdir()
@@ -198,6 +219,7 @@ def test_manifests_run_eddy_in_pods_from_git_to_cluster(
         wait_available(node, namespace)
         assert_runs_as_its_service_account(node, namespace)
         assert_eddy_check_passes(node, namespace)
+        assert_dashboard_sees_controllers_ready(node, namespace)
 
         # Git to cluster, with every controller in a pod: the pods reach the Git
         # server through the node's address, the artifact through the Service.
