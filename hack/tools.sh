@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the pinned programs eddy runs (etcd, kube-apiserver,
 # kube-controller-manager, kubectl, kustomize, helm), the OCI registry its
-# tests push to, Dex (the OIDC provider the dashboard's login tests use), and
+# tests push to, Dex (the OIDC provider the dashboard's login tests use), Jaeger
+# (the OTLP receiver the tracing tests and screenshots query), and
 # the local node's kube-scheduler, kubelet, kube-proxy and CoreDNS, sops (the
 # kustomize-controller's SOPS decryption) and the unmodified flux CLI the
 # compatibility tests run, from the Go module proxy, once, into a cache outside
@@ -45,6 +46,7 @@ tools=(
   "dex|dex|github.com/dexidp/dex/cmd/dex|github.com/dexidp/dex"
   "sops|sops|github.com/getsops/sops/v3/cmd/sops|github.com/getsops/sops/v3"
   "flux|flux|github.com/fluxcd/flux2/v2/cmd/flux|github.com/fluxcd/flux2/v2"
+  "jaeger|jaeger|github.com/jaegertracing/jaeger/cmd/jaeger|github.com/jaegertracing/jaeger"
   "controller-gen|fluxcrds|sigs.k8s.io/controller-tools/cmd/controller-gen|sigs.k8s.io/controller-tools"
   "flux-crds|fluxcrds|=crds|-"
   "s3proxy|s3proxy|=maven|org.gaul:s3proxy"

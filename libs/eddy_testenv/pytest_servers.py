@@ -1,4 +1,4 @@
-"""Pytest fixtures for the real Git, Helm, OCI and S3 servers (and an HTTP proxy) that tests use.
+"""Pytest fixtures for the real Git, Helm, OCI, S3, OTLP servers (and an HTTP proxy) tests use.
 
 Servers are started once per session and only when a test asks for them; each
 test gets its own fresh repository so tests never see each other's commits.
@@ -17,6 +17,7 @@ import pytest
 from eddy_testenv.gitserver import GitHTTPServer, GitRepo, GitRepos, GitSSHServer
 from eddy_testenv.helmrepo import HelmRepo
 from eddy_testenv.httpproxy import HTTPProxy
+from eddy_testenv.jaeger import Jaeger
 from eddy_testenv.registry import Registry
 from eddy_testenv.s3server import S3Server
 
@@ -146,3 +147,10 @@ def http_proxy() -> Iterator[HTTPProxy]:
     """An HTTP proxy (tinyproxy) that requires basic auth and logs what it carried."""
     with HTTPProxy(username="proxy", password=secrets.token_hex(8)) as proxy:
         yield proxy
+
+
+@pytest.fixture(scope="session")
+def jaeger() -> Iterator[Jaeger]:
+    """Jaeger with in-memory storage: spans in over OTLP/HTTP, traces out of its query API."""
+    with Jaeger() as running:
+        yield running

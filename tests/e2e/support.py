@@ -52,13 +52,15 @@ def controller_processes(
     names: Sequence[str],
     selector: str = "",
     extra: dict[str, list[str]] | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[dict[str, ControllerProcess]]:
     """Start the named controllers ("source", "kustomize", "helm", "image",
     "notification") as processes.
 
-    With a selector they reconcile only objects whose labels match it. With the
-    notification-controller among them, the others post their events to it, and its
-    webhook server listens on its `ports["receiver"]`.
+            ports = {"receiver": receiver_port} if name == "notification" else {}
+            process = ControllerProcess(
+                MODULES[name], kubeconfig, workdir, args=args, ports=ports, env=env
+            )
     """
     running: dict[str, ControllerProcess] = {}
     storage_port, events_port, receiver_port = free_port(), free_port(), free_port()
@@ -87,7 +89,9 @@ def controller_processes(
         for name in names:
             args = [*per_controller[name], *common, *(extra or {}).get(name, [])]
             ports = {"receiver": receiver_port} if name == "notification" else {}
-            process = ControllerProcess(MODULES[name], kubeconfig, workdir, args=args, ports=ports)
+            process = ControllerProcess(
+                MODULES[name], kubeconfig, workdir, args=args, ports=ports, env=env
+            )
             running[name] = process
             process.launch()
         for process in running.values():
