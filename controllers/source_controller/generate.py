@@ -21,6 +21,7 @@ import yaml
 from eddy_artifacts.errors import ArtifactError
 from eddy_artifacts.extract import extract_archive
 from eddy_artifacts.ignore import IgnoreRules, parse_pattern, parse_patterns
+from eddy_helm.values import merge
 
 _GLOB_CHARS = frozenset("*?[")
 _TARBALLS = (".tar.gz", ".tgz")
@@ -191,18 +192,7 @@ def _merge(src: Path, target: Path, rule: CopyRule) -> None:
         raise CopyError(f"copy '{rule.source}' with strategy Merge: not valid YAML") from err
     if not isinstance(base, dict) or not isinstance(extra, dict):
         raise CopyError(f"copy '{rule.source}' with strategy Merge: both files must be maps")
-    target.write_text(yaml.safe_dump(merge_values(base, extra), sort_keys=False))
-
-
-def merge_values(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """Helm's values merge: maps merge key by key, anything else is replaced."""
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge_values(out[key], value)
-        else:
-            out[key] = value
-    return out
+    target.write_text(yaml.safe_dump(merge(base, extra), sort_keys=False))
 
 
 def _extract(archive: Path, dest: Path, rule: CopyRule) -> int:

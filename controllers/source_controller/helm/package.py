@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from eddy_api.common import Reason
+from eddy_helm.values import merge
 
 from ..failures import SourceError, invalid_spec
 
@@ -38,17 +39,6 @@ def helm_binary() -> str:
     if tools and os.access(Path(tools) / "helm", os.X_OK):
         return str(Path(tools) / "helm")
     raise _package_failed("the helm binary was not found; install it or set EDDY_HELM")
-
-
-def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Helm's coalescing: maps merge key by key, anything else is replaced."""
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def inside(root: Path, rel: str, field: str) -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from source_controller.generate import CopyError, apply_rule, merge_values, rule_of
+from source_controller.generate import CopyError, apply_rule, rule_of
 
 
 def tree(root: Path, files: dict[str, str]) -> Path:
@@ -89,9 +89,3 @@ def test_overlaps_and_escapes_are_refused(tmp_path: Path) -> None:
         rule_of({"from": "@s/values.yaml", "to": "@artifact/../x"})
     with pytest.raises(CopyError, match="does not exist"):
         apply_rule(rule_of({"from": "@s/nothere.yaml", "to": "@artifact/"}), src, out)
-
-
-def test_values_merge_like_helm() -> None:
-    assert merge_values({"a": {"b": 1, "c": [1]}}, {"a": {"c": [2]}, "d": 1}) == {
-        "a": {"b": 1, "c": [2]}, "d": 1,
-    }  # fmt: skip
