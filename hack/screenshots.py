@@ -3,7 +3,11 @@
 A local control plane, the Git server and eddy's source- and kustomize-controller
 run as in the demo; a few applications are applied (one healthy, one drifted,
 one waiting on a dependency, one failing, one suspended) and Chromium takes
-each view as a person would see it.
+each view as a person would see it. The controllers export traces to a local
+Jaeger; the last commit's trace, read from Jaeger's query API, is drawn by
+`eddy_testenv.traceview` and taken too (`trace-commit`).
+
+    hack/screenshots.py [NAME...]   only the named images (e.g. trace-commit)
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from eddy_testenv import ControlPlane, find_binary, free_port
 from eddy_testenv.controllers import ControllerProcess
 from eddy_testenv.dashboard import Browser, DashboardProcess
 from eddy_testenv.gitserver import GitHTTPServer, GitRepos
+from eddy_testenv.jaeger import Jaeger, spans_of
+from eddy_testenv.traceview import render
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "img"
@@ -90,7 +96,9 @@ class Scene:
         self.plane = ControlPlane(workdir / "cluster")
         self.repos = GitRepos(workdir / "git")
         self.git = GitHTTPServer(self.repos, workdir=workdir / "git-server")
+        self.jaeger = Jaeger()
         self.running: list[Any] = []
+        self.head = ""
 
     def kubectl(self, *args: str, stdin: str = "") -> str:
         done = subprocess.run(
@@ -107,6 +115,9 @@ class Scene:
         asyncio.run(self.plane.install_crds(ROOT / "manifests" / "crds"))
         self.git.start()
         self.running.append(self.git)
+        self.jaeger.start()
+        self.running.append(self.jaeger)
+        traced = self.jaeger.exporter_env()
         port = free_port()
         logs = self.workdir / "logs"
         for controller in (
@@ -114,10 +125,11 @@ class Scene:
                 "source_controller", self.plane.kubeconfig, logs,
                 args=[f"--storage-path={self.workdir / 'artifacts'}",
                       f"--storage-addr=127.0.0.1:{port}", f"--storage-adv-addr=127.0.0.1:{port}"],
+                env=traced,
             ),
             ControllerProcess(
                 "kustomize_controller", self.plane.kubeconfig, logs,
-                args=[f"--kustomize-path={find_binary('kustomize')}"],
+                args=[f"--kustomize-path={find_binary('kustomize')}"], env=traced,
             ),
         ):  # fmt: skip
             controller.start()
@@ -178,6 +190,7 @@ class Scene:
             )},
             message="web: debug logging",
         )  # fmt: skip
+        self.head = head
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         for kind, ns, name in (
             ("gitrepository", "flux-system", "platform"),
@@ -214,6 +227,26 @@ class Scene:
             "set", "image", "-n", "shop", "deployment/api", "api=ghcr.io/example/api:2.5.0-hotfix"
         )
 
+    def commit_trace(self) -> Path:
+        """The head commit's trace, drawn into an HTML page once both controllers sent it."""
+        source = json.loads(
+            self.kubectl("get", "-n", "flux-system", "gitrepository/platform", "-o", "json")
+        )
+        traceparent = source["status"]["artifact"]["metadata"]["eddy.dev/traceparent"]
+        trace_id = traceparent.split("-")[1]
+        deadline = time.monotonic() + 60
+        while True:
+            found = self.jaeger.trace(trace_id)
+            names = {(s["service"], s["operationName"]) for s in spans_of(found or {})}
+            if ("kustomize-controller", "step check health") in names:
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"trace {trace_id} did not reach Jaeger in 60s")
+            time.sleep(1)
+        page = self.workdir / "trace.html"
+        page.write_text(render(found or {}, f"One commit, one trace: {self.head[:12]}"))
+        return page
+
 
 def shoot(browser: Browser, url: str, name: str, ready: str, settle: float = 1.5) -> None:
     browser.get(url)
@@ -229,7 +262,10 @@ def shoot(browser: Browser, url: str, name: str, ready: str, settle: float = 1.5
     print(f"wrote docs/img/{name}.png", flush=True)
 
 
-def main() -> int:
+def main(only: list[str]) -> int:
+    def wanted(name: str) -> bool:
+        return not only or name in only
+
     with tempfile.TemporaryDirectory(prefix="eddy-screenshots-") as tmp:
         scene = Scene(Path(tmp))
         try:
@@ -239,32 +275,24 @@ def main() -> int:
                 DashboardProcess(scene.plane.kubeconfig, Path(tmp) / "logs") as dash,
                 Browser() as b,
             ):
+                if wanted("trace-commit"):
+                    shoot(b, scene.commit_trace().as_uri(), "trace-commit", "#trace")
                 b.get(dash.login_url)
                 base = dash.base_url
-                shoot(b, f"{base}/apps", "dashboard-apps", "#apps[data-rendered]")
-                shoot(
-                    b,
-                    f"{base}/apps/Kustomization/shop/web",
-                    "dashboard-tree",
-                    ".tree .card[data-node^='Pod/']",
-                )
-                shoot(
-                    b, f"{base}/apps/Kustomization/shop/web?tab=drift", "dashboard-drift", "#drift"
-                )
-                shoot(
-                    b,
-                    f"{base}/apps/Kustomization/shop/web?tab=history",
-                    "dashboard-history",
-                    "#history",
-                )
-                shoot(
-                    b,
-                    f"{base}/apps/Kustomization/shop/worker?tab=deps",
-                    "dashboard-dependencies",
-                    "#tab .notice",
-                )
-                shoot(b, f"{base}/sources", "dashboard-sources", "#GitRepository")
-                shoot(b, f"{base}/overview", "dashboard-overview", "#attention")
+                views = [
+                    ("/apps", "dashboard-apps", "#apps[data-rendered]"),
+                    ("/apps/Kustomization/shop/web", "dashboard-tree",
+                     ".tree .card[data-node^='Pod/']"),
+                    ("/apps/Kustomization/shop/web?tab=drift", "dashboard-drift", "#drift"),
+                    ("/apps/Kustomization/shop/web?tab=history", "dashboard-history", "#history"),
+                    ("/apps/Kustomization/shop/worker?tab=deps", "dashboard-dependencies",
+                     "#tab .notice"),
+                    ("/sources", "dashboard-sources", "#GitRepository"),
+                    ("/overview", "dashboard-overview", "#attention"),
+                ]  # fmt: skip
+                for path, name, ready in views:
+                    if wanted(name):
+                        shoot(b, f"{base}{path}", name, ready)
                 errors = b.errors()
                 if errors:
                     print("browser errors:", *errors, sep="\n  ", file=sys.stderr)
@@ -275,4 +303,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
