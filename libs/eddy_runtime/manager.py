@@ -451,7 +451,7 @@ class Manager:
                     except Exception as err:
                         tracing.ended(current, tracing.ERROR, type(err).__name__)
                         raise
-                    failed = isinstance(result, Result) and result.backoff
+                    failed = isinstance(result, Result) and (result.backoff or result.failed)
                     tracing.ended(current, tracing.ERROR if failed else tracing.SUCCESS)
             except asyncio.CancelledError:
                 raise
