@@ -9,14 +9,16 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eddy_kustomize.objects import Obj, describe
-from eddy_runtime.cel import CelError, Expression, compile_expression
 from eddy_runtime.discovery import Discovery
 from eddy_runtime.kstatus import CURRENT, FAILED, IN_PROGRESS, Health, assess
 from eddy_runtime.reconciler import StepError
 from eddy_runtime.resources import ResourceClient
+
+if TYPE_CHECKING:
+    from eddy_runtime.cel import Expression
 
 # What a health expression reads: the object's own top-level fields, as in Flux.
 CEL_VARIABLES = ("apiVersion", "kind", "metadata", "spec", "status")
@@ -36,6 +38,8 @@ class HealthRule:
     checks: tuple[tuple[str, Expression], ...]  # (state, expression), in Flux's order
 
     def assess(self, live: Obj) -> Health:
+        from eddy_runtime.cel import CelError
+
         values = {k: live.get(k, {}) for k in CEL_VARIABLES}
         for state, expression in self.checks:
             try:
@@ -57,8 +61,14 @@ def _group(api_version: str) -> str:
 
 def compile_rules(entries: list[dict[str, Any]] | None) -> list[HealthRule]:
     """Compile spec.healthCheckExprs; a StepError (stalled) names the bad expression."""
+    if not entries:
+        return []
+    # The CEL engine (celpy, lark, pendulum, re2: ~4 MiB) is loaded by the first
+    # Kustomization that has expressions, not by every kustomize-controller.
+    from eddy_runtime.cel import CelError, compile_expression
+
     rules: list[HealthRule] = []
-    for index, entry in enumerate(entries or []):
+    for index, entry in enumerate(entries):
         checks: list[tuple[str, Expression]] = []
         for field, state in (("inProgress", IN_PROGRESS), ("failed", FAILED), ("current", CURRENT)):
             source = entry.get(field)

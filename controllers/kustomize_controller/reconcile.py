@@ -20,7 +20,7 @@ from uuid import uuid4
 
 import aiohttp
 
-from eddy_api.common import HEALTHY, Artifact, Reason
+from eddy_api.common import COMMIT_METADATA_PREFIX, HEALTHY, Artifact, Reason
 from eddy_api.kustomize import (
     DRIFT_ANNOTATION,
     DRIFT_REPORT,
@@ -28,7 +28,6 @@ from eddy_api.kustomize import (
     KustomizationSpec,
 )
 from eddy_api.schema import unhonoured_in_use
-from eddy_git.commits import PREFIX as COMMIT_PREFIX
 from eddy_kustomize import build as builder
 from eddy_kustomize.apply import SKIPPED, Applier, ApplyError, ChangeSet
 from eddy_kustomize.decrypt import Decryptor, refuse_encrypted
@@ -637,7 +636,7 @@ class KustomizationAttempt(Attempt):
             return
         metadata = {"revision": self.revision}
         source = (self.artifact.metadata if self.artifact else None) or {}
-        metadata.update({k: v for k, v in source.items() if k.startswith(COMMIT_PREFIX)})
+        metadata.update({k: v for k, v in source.items() if k.startswith(COMMIT_METADATA_PREFIX)})
         history.record(self.status, history.digest_of(objects), outcome, seconds, metadata)
 
     async def succeeded(self) -> Result:

@@ -100,6 +100,10 @@ RESET_REQUEST_ANNOTATION = "reconcile.fluxcd.io/resetAt"
 
 FINALIZER = "finalizers.fluxcd.io"
 
+# Keys of status.artifact.metadata under this prefix name a Git artifact's commit
+# (author, date, message); consumers copy them without reading Git themselves.
+COMMIT_METADATA_PREFIX = "commit.eddy.dev/"
+
 ENABLED_VALUE = "enabled"
 DISABLED_VALUE = "disabled"
 

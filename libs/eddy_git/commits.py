@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 
 from dulwich.objects import Commit
 
-# Keys of status.artifact.metadata under which a GitRepository's artifact names its commit.
-PREFIX = "commit.eddy.dev/"
+from eddy_api.common import COMMIT_METADATA_PREFIX as PREFIX
+
 AUTHOR_KEY = f"{PREFIX}author"
 DATE_KEY = f"{PREFIX}date"
 MESSAGE_KEY = f"{PREFIX}message"
