@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import getpass
 import gzip
 import hmac
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,7 +25,7 @@ from urllib.parse import quote, urlsplit
 
 from eddy_testenv import certs
 from eddy_testenv.controlplane import free_port
-from eddy_testenv.process import Process, ProcessError, Service, check_credentials
+from eddy_testenv.process import Process, ProcessError, Service, check_credentials, port_open
 
 DEFAULT_BRANCH = "main"
 _PASSWORD_ENV = "EDDY_GITSERVER_PASSWORD"
@@ -307,23 +304,6 @@ class GitRepo:
         return self.repos.branches(self.name)
 
 
-def _wait_for_port(port: int, process: Process, timeout: float = _START_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        code = process.exit_code()
-        if code is not None:
-            raise ProcessError(
-                f"{process.name} exited with {code} while starting:\n{process.tail()}"
-            )
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-            return
-        time.sleep(0.05)
-    process.stop()
-    raise ProcessError(
-        f"{process.name} did not listen on port {port} within {timeout:g}s:\n{process.tail()}"
-    )
-
-
 @dataclass(frozen=True)
 class TLSFiles:
     """A throwaway CA and a serving pair for 127.0.0.1 and localhost."""
@@ -441,7 +421,9 @@ class GitHTTPServer(Service):
             argv += ["--tls-cert", str(self.tls.cert), "--tls-key", str(self.tls.key)]
         self._process = Process("git-http-server", argv, self.workdir / "git-http.log")
         self._process.start(env=env)
-        _wait_for_port(self.port, self._process)
+        self._process.wait_ready(
+            lambda: port_open(self.port), f"did not listen on port {self.port}", _START_TIMEOUT
+        )
 
     def stop(self) -> None:
         if self._process:
@@ -570,7 +552,9 @@ class GitSSHServer(Service):
         argv = [os.path.realpath(sshd), "-D", "-e", "-f", str(self._config())]
         self._process = Process("sshd", argv, self.workdir / "sshd.log")
         self._process.start()
-        _wait_for_port(self.port, self._process)
+        self._process.wait_ready(
+            lambda: port_open(self.port), f"did not listen on port {self.port}", _START_TIMEOUT
+        )
 
     def stop(self) -> None:
         if self._process:

@@ -8,12 +8,10 @@ read the proxy's own log of each request (a forwarded `GET http://…` or a
 from __future__ import annotations
 
 import re
-import socket
-import time
 from pathlib import Path
 
 from eddy_testenv.controlplane import free_port
-from eddy_testenv.process import Process, ProcessError, Service, check_credentials, find_binary
+from eddy_testenv.process import Process, Service, check_credentials, find_binary, port_open
 
 _START_TIMEOUT = 20.0
 # tinyproxy logs one line per request it reads from a client.
@@ -62,18 +60,9 @@ class HTTPProxy(Service):
                           self.workdir / "tinyproxy.out")  # fmt: skip
         process.start()
         self._process = process
-        deadline = time.monotonic() + _START_TIMEOUT
-        while time.monotonic() < deadline:
-            code = process.exit_code()
-            if code is not None:
-                raise ProcessError(f"tinyproxy exited with {code}:\n{process.tail()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        process.stop()
-        raise ProcessError(f"tinyproxy did not listen on {self.port} in time:\n{process.tail()}")
+        process.wait_ready(
+            lambda: port_open(self.port), f"did not listen on port {self.port}", _START_TIMEOUT
+        )
 
     def stop(self) -> None:
         if self._process:

@@ -11,10 +11,12 @@ import ctypes
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -154,6 +156,22 @@ class Process:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
+    def wait_ready(
+        self, ready: Callable[[], bool], what: str, timeout: float, interval: float = 0.05
+    ) -> None:
+        """Poll `ready` until it says yes; if the program ends first or `timeout` passes,
+        stop it and raise ProcessError with `what` it failed to do and its last log lines."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            code = self.exit_code()
+            if code is not None:
+                raise ProcessError(f"{self.name} exited with {code} while starting:\n{self.tail()}")
+            if ready():
+                return
+            time.sleep(interval)
+        self.stop()
+        raise ProcessError(f"{self.name} {what} within {timeout:g}s:\n{self.tail()}")
+
     def kill(self) -> None:
         """SIGKILL, as a crash or the OOM killer would end it; no chance to clean up."""
         popen = self._popen
@@ -176,3 +194,12 @@ class Process:
             with contextlib.suppress(ProcessLookupError):
                 popen.kill()
             popen.wait()
+
+
+def port_open(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:`port`."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True

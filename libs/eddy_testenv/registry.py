@@ -11,7 +11,6 @@ import json
 import os
 import secrets
 import ssl
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -108,20 +107,14 @@ class Registry(Service):
         env = {**os.environ, "OTEL_TRACES_EXPORTER": "none"}
         process.start(env)
         self._process = process
-        deadline = time.monotonic() + _START_TIMEOUT
-        while time.monotonic() < deadline:
-            code = process.exit_code()
-            if code is not None:
-                raise ProcessError(f"registry exited with {code} while starting:\n{process.tail()}")
-            try:
-                status, _, _ = self.request("/v2/", auth=False)
-            except (OSError, urllib.error.URLError):
-                time.sleep(0.05)
-                continue
-            if status in (200, 401):
-                return
-        process.stop()
-        raise ProcessError(f"registry did not answer on {self.host} in time:\n{process.tail()}")
+        process.wait_ready(self._answers, f"did not answer on {self.host}", _START_TIMEOUT)
+
+    def _answers(self) -> bool:
+        try:
+            status, _, _ = self.request("/v2/", auth=False)
+        except (OSError, urllib.error.URLError):
+            return False
+        return status in (200, 401)
 
     def stop(self) -> None:
         if self._process:

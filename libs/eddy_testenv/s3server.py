@@ -16,7 +16,6 @@ import hashlib
 import io
 import os
 import secrets
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -114,20 +113,18 @@ class S3Server(Service):
         }
         process.start(env)
         self._process = process
-        deadline = time.monotonic() + _START_TIMEOUT
-        while time.monotonic() < deadline:
-            code = process.exit_code()
-            if code is not None:
-                raise ProcessError(f"s3proxy exited with {code} while starting:\n{process.tail()}")
-            try:
-                urllib.request.urlopen(f"http://{self.endpoint}/", timeout=5).close()
-                return
-            except urllib.error.HTTPError:
-                return  # it answers (403: the request was not signed)
-            except OSError:
-                time.sleep(0.2)
-        process.stop()
-        raise ProcessError(f"s3proxy did not answer on {self.endpoint} in time:\n{process.tail()}")
+        process.wait_ready(
+            self._answers, f"did not answer on {self.endpoint}", _START_TIMEOUT, interval=0.2
+        )
+
+    def _answers(self) -> bool:
+        try:
+            urllib.request.urlopen(f"http://{self.endpoint}/", timeout=5).close()
+        except urllib.error.HTTPError:
+            return True  # it answers (403: the request was not signed)
+        except OSError:
+            return False
+        return True
 
     def stop(self) -> None:
         if self._process:
