@@ -9,7 +9,7 @@ TOOLS_BIN := $(CURDIR)/.tools/bin
 export EDDY_TOOLS_BIN := $(TOOLS_BIN)
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: all venv system-deps tools images release-local test check lint type unit integration e2e demo dashboard screenshots crds install-yaml bench-runtime bench-kustomize bench-source bench-dashboard bench-latency clean
+.PHONY: all venv system-deps tools images release-local test check lint type unit integration e2e demo dashboard screenshots crds install-yaml bench-runtime bench-kustomize bench-source bench-dashboard bench-latency bench-helm clean
 
 all: test
 
@@ -94,6 +94,10 @@ bench-latency: venv tools
 
 bench-dashboard: venv system-deps tools
 	$(BIN)/python bench/dashboard.py 1000
+
+## N HelmReleases of `helm create`'s chart to Ready; EDDY_BENCH_SIZES="100 300" for fewer.
+bench-helm: venv tools
+	$(BIN)/python bench/helm.py $(or $(EDDY_BENCH_SIZES),100 300 1000)
 
 bench-source: venv system-deps tools
 	$(BIN)/python bench/source_scale.py 100 1000

@@ -68,15 +68,16 @@ base() {
 
 build() {
   need buildah buildah
-  local base_tar kustomize helm sops key out c v
+  local base_tar kustomize helm helm_server sops key out c v
   base_tar=$(base)
-  GOARCH=$goarch "$here/tools.sh" build kustomize helm sops >&2
+  GOARCH=$goarch "$here/tools.sh" build kustomize helm eddy-helm-server sops >&2
   kustomize=$(GOARCH=$goarch "$here/tools.sh" path kustomize)
   helm=$(GOARCH=$goarch "$here/tools.sh" path helm)
+  helm_server=$(GOARCH=$goarch "$here/tools.sh" path eddy-helm-server)
   sops=$(GOARCH=$goarch "$here/tools.sh" path sops)
   v=$(version)
   key=$( (cd "$root" && git ls-files -z pyproject.toml README.md libs controllers | xargs -0 sha256sum
-         sha256sum "$base_tar" "$kustomize" "$helm" "$sops" "$here/images.sh") | sha256sum | cut -c1-12)
+         sha256sum "$base_tar" "$kustomize" "$helm" "$helm_server" "$sops" "$here/images.sh") | sha256sum | cut -c1-12)
   out="$cache/eddy-$v-$arch-$key.tar"
   if [[ -s $out ]]; then
     printf '%s\n' "$out"
@@ -108,6 +109,7 @@ build() {
   b copy --chmod 0755 "$c" "$kustomize" /usr/local/bin/kustomize >&2
   b copy --chmod 0755 "$c" "$helm" /usr/local/bin/helm >&2
   b copy --chmod 0755 "$c" "$sops" /usr/local/bin/sops >&2
+  b copy --chmod 0755 "$c" "$helm_server" /usr/local/bin/eddy-helm-server >&2
   b config \
     --env PATH=/opt/eddy/bin:/usr/local/bin:/usr/bin:/bin \
     --env HOME=/tmp --env PYTHONDONTWRITEBYTECODE=1 --env PYTHONUNBUFFERED=1 \

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the pinned programs eddy runs (etcd, kube-apiserver,
-# kube-controller-manager, kubectl, kustomize, helm), the OCI registry its
+# kube-controller-manager, kubectl, kustomize, helm, and eddy-helm-server: Helm's
+# library at helm's version in one long-running process), the OCI registry its
 # tests push to, Dex (the OIDC provider the dashboard's login tests use), Jaeger
 # (the OTLP receiver the tracing tests and screenshots query), and
 # the local node's kube-scheduler, kubelet, kube-proxy and CoreDNS, sops (the
@@ -39,6 +40,7 @@ tools=(
   "coredns|coredns|.|github.com/coredns/coredns"
   "kustomize|kustomize|sigs.k8s.io/kustomize/kustomize/v5|sigs.k8s.io/kustomize/kustomize/v5"
   "helm|helm|helm.sh/helm/v3/cmd/helm|helm.sh/helm/v3"
+  "eddy-helm-server|../helmserver|.|-"
   "registry|registry|github.com/distribution/distribution/v3/cmd/registry|github.com/distribution/distribution/v3"
   "podinfo|podinfo|github.com/stefanprodan/podinfo/cmd/podinfo|github.com/stefanprodan/podinfo"
   "podcli|podinfo|github.com/stefanprodan/podinfo/cmd/podcli|github.com/stefanprodan/podinfo"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Mapping
 
+from eddy_helm.helm import SERVER_NAME
 from eddy_runtime import Controller, Manager, Watch, ref_key, tracing
 from eddy_runtime.dependencies import became_ready, dependency_keys
 from eddy_runtime.flags import add_kubeconfig_flags, kubeconfig_policy_from, options_from
@@ -35,6 +36,13 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "(default helm on PATH)",
     )
     parser.add_argument(
+        "--helm-server-path",
+        default=SERVER_NAME,
+        metavar="PATH",
+        help="Helm's library in one long-running process, used instead of a helm process per "
+        "action when found; empty to always run --helm-path. (default eddy-helm-server on PATH)",
+    )
+    parser.add_argument(
         "--workdir",
         default=None,
         metavar="DIR",
@@ -46,6 +54,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     options = options_from(args)
     return Settings(
         helm=args.helm_path,
+        helm_server=args.helm_server_path,
         requeue_dependency=options.requeue_dependency,
         no_cross_namespace_refs=options.no_cross_namespace_refs,
         default_service_account=options.default_service_account,

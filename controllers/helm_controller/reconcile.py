@@ -72,6 +72,8 @@ REVISION_ANNOTATION = "helm.toolkit.fluxcd.io/revision"
 @dataclass(frozen=True)
 class Settings:
     helm: str = "helm"
+    # The long-running Helm (eddy-helm-server); empty runs the helm binary per action.
+    helm_server: str = ""
     requeue_dependency: float = 30.0
     no_cross_namespace_refs: bool = False
     default_service_account: str = ""
@@ -88,7 +90,7 @@ class HelmReleaseReconciler:
         # The caches of the kinds a chart comes from (HelmChart, OCIRepository), by kind.
         self.charts = charts
         self.settings = settings
-        self.helm = Helm.create(settings.helm, settings.workdir)
+        self.helm = Helm.create(settings.helm, settings.workdir, settings.helm_server)
         self.targets = Targets(
             manager.client, settings.default_service_account, settings.workdir, settings.kubeconfig
         )
@@ -108,6 +110,7 @@ class HelmReleaseReconciler:
     async def close(self) -> None:
         await self.session.close()
         await self.targets.close()
+        await self.helm.close()
         await asyncio.to_thread(shutil.rmtree, self.helm.home, True)
 
     async def reconcile(self, obj: Obj) -> Result:

@@ -1,18 +1,22 @@
-"""The pinned `helm` binary, run as a subprocess for every release action.
+"""The pinned Helm that makes releases: Helm's library in one long-running process
+(`eddy-helm-server`), or the `helm` binary as a subprocess per action.
 
 Helm itself installs, upgrades, tests, rolls back and uninstalls, so releases are
-stored and behave exactly as `helm list` and `helm history` expect.
+stored and behave exactly as `helm list` and `helm history` expect. The server takes
+the same command lines as the binary and keeps its clients, discovery and OpenAPI
+documents between actions; the binary is the fallback where the server is absent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import json
 import logging
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from eddy_runtime.durations import format_duration
@@ -23,6 +27,9 @@ log = logging.getLogger("eddy.helm")
 # Helm enforces its own --timeout; this is only for a helm that hangs regardless.
 _GRACE = 60.0
 _MESSAGE_LIMIT = 2000
+# One answer line from the server: an error message, never a manifest.
+_LINE_LIMIT = 1 << 20
+SERVER_NAME = "eddy-helm-server"
 
 
 class HelmError(StepError):
@@ -43,30 +50,128 @@ def _clean(output: str) -> str:
     return text[:_MESSAGE_LIMIT]
 
 
-@dataclass(frozen=True)
-class Helm:
-    binary: str
-    # Helm's cache, config and data live here instead of a home directory.
-    home: Path
+def _env(home: Path) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "TMPDIR", "LANG")}
+    return {
+        **keep,
+        "HOME": str(home),
+        "HELM_CACHE_HOME": str(home / "cache"),
+        "HELM_CONFIG_HOME": str(home / "config"),
+        "HELM_DATA_HOME": str(home / "data"),
+        # Helm must see one cluster only: the one in --kubeconfig.
+        "KUBECONFIG": "",
+    }
 
-    @staticmethod
-    def create(path: str, workdir: str | None = None) -> Helm:
-        home = Path(tempfile.mkdtemp(prefix="helm-home-", dir=workdir))
-        return Helm(helm_binary(path), home)
 
-    def _env(self) -> dict[str, str]:
-        keep = {k: v for k, v in os.environ.items() if k in ("PATH", "TMPDIR", "LANG")}
-        return {
-            **keep,
-            "HOME": str(self.home),
-            "HELM_CACHE_HOME": str(self.home / "cache"),
-            "HELM_CONFIG_HOME": str(self.home / "config"),
-            "HELM_DATA_HOME": str(self.home / "data"),
-            # Helm must see one cluster only: the one in --kubeconfig.
-            "KUBECONFIG": "",
-        }
+class HelmServer:
+    """`eddy-helm-server`, started on first use, one JSON line per request and answer.
+
+    Requests run concurrently in the server; each waits for the answer with its
+    id. If the server dies, the actions in flight fail with a message saying so and
+    the next action starts a new server.
+    """
+
+    def __init__(self, binary: str, home: Path) -> None:
+        self.binary = binary
+        self.home = home
+        self._proc: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._pending: dict[int, asyncio.Future[str | None]] = {}
+        self._ids = itertools.count(1)
+        self._lock = asyncio.Lock()
+
+    async def _started(self) -> asyncio.subprocess.Process:
+        async with self._lock:
+            if self._proc is None or self._proc.returncode is not None:
+                self._proc = await asyncio.create_subprocess_exec(
+                    self.binary,
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    env=_env(self.home),
+                    limit=_LINE_LIMIT,
+                )
+                self._reader = asyncio.create_task(self._read(self._proc))
+                log.info("started %s (pid %d)", self.binary, self._proc.pid)
+            return self._proc
+
+    async def _read(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        try:
+            while line := await proc.stdout.readline():
+                answer = json.loads(line)
+                future = self._pending.pop(int(answer["id"]), None)
+                if future is not None and not future.done():
+                    future.set_result(None if answer.get("ok") else str(answer.get("error")))
+        except (ValueError, KeyError, asyncio.LimitOverrunError) as err:
+            log.error("unreadable answer from %s: %s", self.binary, err)
+        finally:
+            code = await proc.wait()
+            log.warning("%s exited with code %s", self.binary, code)
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_result(f"{SERVER_NAME} stopped (exit code {code}) during the action")
+            self._pending.clear()
 
     async def run(self, args: list[str], kubeconfig: Path, timeout: float) -> str:
+        proc = await self._started()
+        assert proc.stdin is not None
+        ident = next(self._ids)
+        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._pending[ident] = future
+        request = {"id": ident, "args": args, "kubeconfig": str(kubeconfig)}
+        log.debug("helm %s (server)", args[0])
+        try:
+            proc.stdin.write(json.dumps(request).encode() + b"\n")
+            await proc.stdin.drain()
+            error = await asyncio.wait_for(asyncio.shield(future), timeout + _GRACE)
+        except (TimeoutError, asyncio.CancelledError):
+            self._pending.pop(ident, None)
+            with contextlib.suppress(OSError, RuntimeError):
+                proc.stdin.write(json.dumps({"id": ident, "cancel": True}).encode() + b"\n")
+            raise
+        except (BrokenPipeError, ConnectionResetError) as err:
+            self._pending.pop(ident, None)
+            raise HelmError(f"{SERVER_NAME} is not running: {err}") from None
+        if error is not None:
+            raise HelmError(error[:_MESSAGE_LIMIT])
+        return ""
+
+    async def close(self) -> None:
+        proc = self._proc
+        if proc is None or proc.returncode is not None:
+            return
+        if proc.stdin is not None:
+            proc.stdin.close()  # the server cancels what it can and finishes the rest
+        try:
+            await asyncio.wait_for(proc.wait(), 30)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+        if self._reader is not None:
+            await self._reader
+
+
+class Helm:
+    """Runs helm command lines: through the server when there is one, else the binary."""
+
+    def __init__(self, binary: str, home: Path, server: str | None = None) -> None:
+        self.binary = binary
+        # Helm's cache, config and data live here instead of a home directory.
+        self.home = home
+        self.server = HelmServer(server, home) if server else None
+
+    @staticmethod
+    def create(path: str, workdir: str | None = None, server: str = "") -> Helm:
+        home = Path(tempfile.mkdtemp(prefix="helm-home-", dir=workdir))
+        found = shutil.which(server) if server else None
+        if server and found is None:
+            log.info("%s not found; running the helm binary for each action", server)
+        return Helm(helm_binary(path), home, found)
+
+    async def run(self, args: list[str], kubeconfig: Path, timeout: float) -> str:
+        if self.server is not None:
+            return await self.server.run(args, kubeconfig, timeout)
         argv = [self.binary, *args, "--kubeconfig", str(kubeconfig)]
         log.debug("running helm %s", args[0])
         proc = await asyncio.create_subprocess_exec(
@@ -74,7 +179,7 @@ class Helm:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env=self._env(),
+            env=_env(self.home),
         )
         try:
             out, err = await asyncio.wait_for(proc.communicate(), timeout + _GRACE)
@@ -86,6 +191,10 @@ class Helm:
         if proc.returncode != 0:
             raise HelmError(_clean(err.decode(errors="replace") or out.decode(errors="replace")))
         return out.decode(errors="replace")
+
+    async def close(self) -> None:
+        if self.server is not None:
+            await self.server.close()
 
 
 def timeout_flag(seconds: float) -> list[str]:

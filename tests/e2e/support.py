@@ -71,7 +71,10 @@ def controller_processes(
             f"--storage-adv-addr=127.0.0.1:{storage_port}",
         ],
         "kustomize": [f"--kustomize-path={find_binary('kustomize')}"],
-        "helm": [f"--helm-path={find_binary('helm')}"],
+        "helm": [
+            f"--helm-path={find_binary('helm')}",
+            f"--helm-server-path={find_binary('eddy-helm-server')}",
+        ],
         "image": [],
         "notification": [
             f"--events-addr=127.0.0.1:{events_port}",

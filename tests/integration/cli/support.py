@@ -90,7 +90,11 @@ def run_controllers(kubeconfig: Path, *names: str) -> Iterator[list[ControllerPr
                 f"--storage-adv-addr=127.0.0.1:{port}",
             ],
             "kustomize-controller": [f"--kustomize-path={find_binary('kustomize')}"],
-            "helm-controller": [f"--helm-path={find_binary('helm')}", f"--workdir={workdir}"],
+            "helm-controller": [
+                f"--helm-path={find_binary('helm')}",
+                f"--helm-server-path={find_binary('eddy-helm-server')}",
+                f"--workdir={workdir}",
+            ],
         }
         running = [
             ControllerProcess(name.replace("-", "_"), kubeconfig, workdir, args=args[name])

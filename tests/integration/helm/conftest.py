@@ -56,6 +56,7 @@ async def running_helm_controller(
 ) -> AsyncIterator[Manager]:
     """A helm-controller in this process; at the end the namespace's HelmReleases are
     deleted while it still runs, so their finalizers uninstall the releases."""
+    settings.setdefault("helm_server", find_binary("eddy-helm-server"))
     chosen = Settings(helm=find_binary("helm"), requeue_dependency=1.0, **settings)
     async with running_manager(
         NAME,

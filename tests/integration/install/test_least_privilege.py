@@ -161,7 +161,11 @@ def start_controllers(rbac: Installed, tmp_path: Path) -> Iterator[StartControll
             f"--storage-adv-addr=127.0.0.1:{port}",
         ],
         "kustomize-controller": [f"--kustomize-path={find_binary('kustomize')}"],
-        "helm-controller": [f"--helm-path={find_binary('helm')}", f"--workdir={tmp_path}"],
+        "helm-controller": [
+            f"--helm-path={find_binary('helm')}",
+            f"--helm-server-path={find_binary('eddy-helm-server')}",
+            f"--workdir={tmp_path}",
+        ],
     }
 
     def start(*names: str, args: dict[str, list[str]] | None = None) -> list[ControllerProcess]:
