@@ -80,7 +80,7 @@ class OCIRepositoryAttempt(SourceAttempt):
         )
         async with session, self._registry_errors(location, OCI_PULL_FAILED):
             base_url = location.base_url(bool(self.spec.get("insecure")))
-            client = RegistryClient(session, base_url, basic, tls)
+            client = RegistryClient(session, base_url, basic, tls, proxied=proxy is not None)
             repository = location.repository
             self.digest, tag = await self._resolve(client, repository)
             self.revision = f"{tag}@{self.digest}" if tag else self.digest
@@ -307,6 +307,8 @@ class OCIRepositoryAttempt(SourceAttempt):
                 ) from err
             if err.status in (401, 403):
                 hint = "check spec.secretRef" if self._has_credentials() else "set spec.secretRef"
+                if (self.spec.get("proxySecretRef") or {}).get("name"):
+                    hint += " or the proxy's credentials in spec.proxySecretRef"
                 raise fetch_failed(Reason.AUTHENTICATION_FAILED,
                                    f"{err.message.split(';')[0]}; {hint}") from err  # fmt: skip
             raise fetch_failed(

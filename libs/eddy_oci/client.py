@@ -8,10 +8,12 @@ download is bounded and every blob checked against its digest.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import re
 import ssl
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode, urljoin
 
@@ -38,6 +40,10 @@ class OCIError(Exception):
 
 class CredentialsRefused(OCIError):
     """The registry (or its token service) turned the credentials down: 401 or 403."""
+
+
+class ProxyRefused(OCIError):
+    """The HTTP proxy on the way turned the request down (407, or a refused tunnel)."""
 
 
 class TooLarge(OCIError):
@@ -68,12 +74,15 @@ class RegistryClient:
         base_url: str,
         basic: str | None = None,
         tls: ssl.SSLContext | None = None,
+        proxied: bool = False,
     ) -> None:
         self.session = session
         self.base_url = base_url.rstrip("/")
         self.host = self.base_url.split("://", 1)[-1]
         self.basic = basic
         self.ssl: ssl.SSLContext | bool = tls or True
+        # Through a proxy, a 401 may be the proxy's (tinyproxy answers so) and not the registry's.
+        self.proxied = proxied
         self._tokens: dict[str, str] = {}
         self._scope = ""
 
@@ -89,12 +98,39 @@ class RegistryClient:
         return headers
 
     def refused(self) -> OCIError:
+        if self.proxied:
+            return CredentialsRefused(
+                f"registry {self.host} or the HTTP proxy on the way refused the credentials; "
+                "check the registry's and the proxy's username and password",
+                401,
+            )
         if self.basic:
             return CredentialsRefused(
                 f"registry {self.host} refused the credentials; check the username and password",
                 401,
             )
         return CredentialsRefused(f"registry {self.host} requires credentials; log in first", 401)
+
+    def _proxy_refused(self, status: int) -> ProxyRefused:
+        return ProxyRefused(
+            f"the HTTP proxy on the way to registry {self.host} refused the request "
+            f"(HTTP {status}); check the proxy's username and password",
+            407,
+        )
+
+    def _check_proxy(self, status: int) -> None:
+        if status == 407:
+            raise self._proxy_refused(status)
+
+    @contextlib.asynccontextmanager
+    async def _proxy_errors(self) -> AsyncIterator[None]:
+        """A tunnel (CONNECT) the proxy refuses for its credentials, said as the proxy's."""
+        try:
+            yield
+        except aiohttp.ClientHttpProxyError as err:
+            if err.status in (401, 407):
+                raise self._proxy_refused(err.status) from err
+            raise
 
     async def _token(self, params: dict[str, str]) -> None:
         realm = params.get("realm", "")
@@ -103,7 +139,11 @@ class RegistryClient:
         query = {k: v for k, v in params.items() if k in ("service", "scope")}
         url = realm + ("&" if "?" in realm else "?") + urlencode(query) if query else realm
         headers = {"Authorization": self.basic} if self.basic else {}
-        async with self.session.get(url, headers=headers, ssl=self.ssl) as resp:
+        async with (
+            self._proxy_errors(),
+            self.session.get(url, headers=headers, ssl=self.ssl) as resp,
+        ):
+            self._check_proxy(resp.status)
             if resp.status in (401, 403):
                 raise self.refused()
             if resp.status != 200:
@@ -127,9 +167,13 @@ class RegistryClient:
         """One request (path relative to the registry, or a URL it gave); 401 answered once."""
         url = urljoin(self.base_url + "/", path.lstrip("/")) if "://" not in path else path
         for attempt in range(2):
-            async with self.session.request(
-                method, url, headers=self._headers(headers), data=data, ssl=self.ssl
-            ) as resp:
+            async with (
+                self._proxy_errors(),
+                self.session.request(
+                    method, url, headers=self._headers(headers), data=data, ssl=self.ssl
+                ) as resp,
+            ):
+                self._check_proxy(resp.status)
                 if resp.status == 401:
                     scheme, params = _challenge(resp.headers)
                     if attempt == 0 and scheme == "bearer":

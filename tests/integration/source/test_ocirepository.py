@@ -441,6 +441,11 @@ async def test_proxy_secret_ref_carries_the_registry_traffic(
     await kube.create(OCI, oci_source("refused", namespace, oci_registry.url(oci_repository),
                                       insecure=True, secretRef={"name": "docker"},
                                       proxySecretRef={"name": "bad-proxy"}))  # fmt: skip
+    await kube.create(OCI, oci_source("refused-tls", namespace,
+                                      oci_registry_tls.url(oci_repository),
+                                      secretRef={"name": "docker-tls"},
+                                      certSecretRef={"name": "ca"},
+                                      proxySecretRef={"name": "bad-proxy"}))  # fmt: skip
     obj = await until_ready(kube, OCI, namespace, "plain")
     assert obj["status"]["artifact"]["revision"] == f"latest@{plain}"
     obj = await until_ready(kube, OCI, namespace, "tls")
@@ -459,3 +464,8 @@ async def test_proxy_secret_ref_carries_the_registry_traffic(
     obj = await failed(kube, OCI, namespace, "refused")
     assert condition(obj, "FetchFailed")["status"] == "True"
     assert "artifact" not in obj["status"] and "not-it" not in str(obj["status"])
+    # A refused tunnel is the proxy's doing, and the message sends the user to its Secret.
+    obj = await failed(kube, OCI, namespace, "refused-tls")
+    message = condition(obj, "Ready")["message"]
+    assert "proxy in spec.proxySecretRef refused" in message, message
+    assert "registry" not in message.split(";")[0] and "not-it" not in str(obj["status"])
