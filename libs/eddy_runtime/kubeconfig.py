@@ -169,11 +169,7 @@ def _named(document: dict[str, Any], list_key: str, item_key: str, name: Any, re
 def _check_cluster(cluster: dict[str, Any], policy: KubeconfigPolicy, refuse: Any) -> Any:
     checked: dict[str, Any] = {}
     for key, value in cluster.items():
-        if key in _CLUSTER_PATHS:
-            raise refuse(
-                f"cluster field `{key}` reads a file on the controller's host, which is "
-                f"never allowed; embed the data in `{_CLUSTER_PATHS[key]}` instead"
-            )
+        _refuse_host_path("cluster", key, _CLUSTER_PATHS, refuse)
         if key == "insecure-skip-tls-verify":
             if not isinstance(value, bool):
                 raise refuse("cluster field `insecure-skip-tls-verify` must be true or false")
@@ -191,11 +187,7 @@ def _check_cluster(cluster: dict[str, Any], policy: KubeconfigPolicy, refuse: An
                 "cluster field `proxy-url` is not supported; the controller connects to "
                 "`server` directly"
             )
-        if key not in _CLUSTER_FIELDS:
-            raise refuse(f"cluster field `{key}` is not supported")
-        if key != "extensions":
-            _string(key, value, "cluster", refuse)
-            checked[key] = value
+        _keep_field("cluster", key, value, _CLUSTER_FIELDS, refuse, checked)
     server = checked.get("server", "")
     if not server.startswith(("https://", "http://")):
         raise refuse("cluster field `server` must be an https:// (or http://) URL")
@@ -205,11 +197,7 @@ def _check_cluster(cluster: dict[str, Any], policy: KubeconfigPolicy, refuse: An
 def _check_user(user: dict[str, Any], policy: KubeconfigPolicy, refuse: Any) -> Any:
     checked: dict[str, Any] = {}
     for key, value in user.items():
-        if key in _USER_PATHS:
-            raise refuse(
-                f"user field `{key}` reads a file on the controller's host, which is "
-                f"never allowed; embed the data in `{_USER_PATHS[key]}` instead"
-            )
+        _refuse_host_path("user", key, _USER_PATHS, refuse)
         if key in _PROGRAMS:
             if not policy.allow_exec:
                 raise refuse(
@@ -226,17 +214,33 @@ def _check_user(user: dict[str, Any], policy: KubeconfigPolicy, refuse: Any) -> 
                 f"user field `{key}` is not supported; only `as` impersonates (a service "
                 "account's groups come with it)"
             )
-        if key not in _USER_FIELDS:
-            raise refuse(f"user field `{key}` is not supported")
-        if key != "extensions":
-            _string(key, value, "user", refuse)
-            checked[key] = value
+        _keep_field("user", key, value, _USER_FIELDS, refuse, checked)
     return checked
 
 
-def _string(key: str, value: Any, section: str, refuse: Any) -> None:
-    if not isinstance(value, str):
-        raise refuse(f"{section} field `{key}` must be a string")
+def _refuse_host_path(section: str, key: str, paths: dict[str, str], refuse: Any) -> None:
+    if key in paths:
+        raise refuse(
+            f"{section} field `{key}` reads a file on the controller's host, which is "
+            f"never allowed; embed the data in `{paths[key]}` instead"
+        )
+
+
+def _keep_field(
+    section: str,
+    key: str,
+    value: Any,
+    fields: set[str],
+    refuse: Any,
+    checked: dict[str, Any],
+) -> None:
+    """A supported field's value into `checked` (extensions are dropped), else refused."""
+    if key not in fields:
+        raise refuse(f"{section} field `{key}` is not supported")
+    if key != "extensions":
+        if not isinstance(value, str):
+            raise refuse(f"{section} field `{key}` must be a string")
+        checked[key] = value
 
 
 def parse(raw: str, policy: KubeconfigPolicy, where: str) -> RemoteKubeconfig:
