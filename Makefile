@@ -9,7 +9,7 @@ TOOLS_BIN := $(CURDIR)/.tools/bin
 export EDDY_TOOLS_BIN := $(TOOLS_BIN)
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: all venv system-deps tools images release-local test check lint type unit integration e2e demo dashboard screenshots crds install-yaml bench-runtime bench-kustomize bench-source bench-dashboard bench-latency bench-helm clean
+.PHONY: all venv system-deps tools images release-local test check lint type unit integration e2e demo dashboard screenshots screenshots-monitoring crds install-yaml bench-runtime bench-kustomize bench-source bench-dashboard bench-latency bench-helm clean
 
 all: test
 
@@ -72,10 +72,22 @@ dashboard: venv
 screenshots: venv system-deps tools
 	$(BIN)/python hack/screenshots.py
 
+## docs/img/monitoring-*.png: eddy's and Flux's dashboards drawn from a real Prometheus.
+screenshots-monitoring: venv system-deps tools
+	$(BIN)/python hack/monitoring_screenshots.py
+
 crds: venv tools
 	$(BIN)/python -m eddy_api.crdgen manifests/crds
 	@rm -f charts/eddy/crds/*.yaml && cp manifests/crds/*_*.yaml charts/eddy/crds/
-	@$(MAKE) --no-print-directory install-yaml
+	@$(MAKE) --no-print-directory install-yaml monitoring
+
+## The chart's copy of manifests/monitoring: the dashboards and the alert rules.
+monitoring:
+	@rm -f charts/eddy/monitoring/dashboards/*.json
+	@cp manifests/monitoring/dashboards/*.json charts/eddy/monitoring/dashboards/
+	@{ echo "# Copied from manifests/monitoring/prometheusrule.yaml (its spec) by \`make monitoring\`."; \
+	  sed -n '/^spec:$$/,$$p' manifests/monitoring/prometheusrule.yaml | tail -n +2 | sed 's/^  //'; } \
+	  > charts/eddy/monitoring/rules.yaml
 
 ## The install manifests the `eddy` command ships: manifests/, built. Run after changing manifests/.
 install-yaml: tools

@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+from eddy_testenv.controlplane import _start_timeout as start_timeout
 from eddy_testenv.controlplane import free_port
 from eddy_testenv.process import Process, ProcessError
 
@@ -48,7 +49,7 @@ class ControllerProcess:
         self.env = {**os.environ, **(env or {})}
         self.process = Process(self.name, argv, log_dir / f"{self.name}.log")
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float | None = None) -> None:
         """Start the process and wait until its /readyz answers 200."""
         self.launch()
         self.wait_ready(timeout)
@@ -57,8 +58,13 @@ class ControllerProcess:
         """Start the process without waiting; call it on the thread that should own it."""
         self.process.start(env=self.env)
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        """Wait until /readyz answers 200; safe to run in another thread."""
+    def wait_ready(self, timeout: float | None = None) -> None:
+        """Wait until /readyz answers 200; safe to run in another thread.
+
+        By default 30s, or EDDY_TESTENV_START_TIMEOUT when that is longer (a busy machine).
+        """
+        if timeout is None:
+            timeout = max(30.0, start_timeout())
         deadline = time.monotonic() + timeout
         url = f"http://127.0.0.1:{self.health_port}/readyz"
         while time.monotonic() < deadline:

@@ -1,0 +1,244 @@
+"""Flux's Grafana dashboards, eddy's own and eddy's alerts, against a real Prometheus.
+
+The source-, kustomize- and helm-controller run as processes; kube-state-metrics
+runs with eddy's custom resource state configuration (manifests/monitoring);
+Prometheus scrapes them all every second with the labels a PodMonitor gives
+(namespace, pod). Every panel query of Flux's published dashboards
+(listed in eddy_testenv.dashboards) and of manifests/monitoring/dashboards/eddy.json
+must return data, and the alert rules load and select the failing objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import re
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from eddy_runtime.resources import Resource, ResourceClient
+from eddy_testenv import ControlPlane
+from eddy_testenv.controllers import ControllerProcess
+from eddy_testenv.dashboards import (
+    FLUX_CLUSTER,
+    FLUX_CLUSTER_VARIABLES,
+    FLUX_CONTROL_PLANE,
+    FLUX_CONTROL_PLANE_VARIABLE,
+    FLUX_NOT_SERVED,
+    MONITORING,
+    eddy_dashboard,
+)
+from eddy_testenv.gitserver import GitHTTPServer, GitRepo
+from eddy_testenv.prometheus import KubeStateMetrics, Prometheus, Target
+
+from .support import (
+    DEPLOYMENT,
+    GIT_REPOSITORIES,
+    HELM_RELEASES,
+    KUSTOMIZATIONS,
+    SERVICE,
+    controller_processes,
+    is_ready,
+    manifest,
+    ready,
+    settings_map,
+    wait_for,
+)
+
+SUITE = "monitoring"
+OPERATOR_NAMESPACE = "flux-system"
+
+
+def alert_rules() -> dict[str, Any]:
+    """The `groups` of eddy's PrometheusRule, as a Prometheus rule file."""
+    rule = yaml.safe_load((MONITORING / "prometheusrule.yaml").read_text())
+    return dict(rule["spec"])
+
+
+@pytest.fixture(scope="module")
+def processes(control_plane: ControlPlane) -> Iterator[dict[str, ControllerProcess]]:
+    with tempfile.TemporaryDirectory(prefix="eddy-monitoring-") as tmp, controller_processes(
+        control_plane.kubeconfig, Path(tmp), ["source", "kustomize", "helm"],
+        selector=f"testing.eddy.dev/suite={SUITE}",
+    ) as running:  # fmt: skip
+        yield running
+
+
+async def test_dashboards_and_alerts_have_data(
+    processes: dict[str, ControllerProcess],
+    control_plane: ControlPlane,
+    kube: ResourceClient,
+    namespace: str,
+    git_repo: GitRepo,
+    git_server: GitHTTPServer,
+    tmp_path: Path,
+) -> None:
+    git_repo.commit(
+        {"app/deployment.yaml": DEPLOYMENT, "app/service.yaml": SERVICE,
+         "app/settings.yaml": settings_map("hello")}
+    )  # fmt: skip
+    url = git_server.repo_url(git_repo.name)
+
+    def source(name: str, **spec: Any) -> dict[str, Any]:
+        spec = {"interval": "10m", "url": url, "ref": {"branch": "main"}, **spec}
+        return manifest(GIT_REPOSITORIES, name, namespace, spec, SUITE)
+
+    def kustomization(name: str, **spec: Any) -> dict[str, Any]:
+        spec = {"interval": "10m", "path": "./app", "prune": True,
+                "sourceRef": {"kind": "GitRepository", "name": "app"}, **spec}  # fmt: skip
+        return manifest(KUSTOMIZATIONS, name, namespace, spec, SUITE)
+
+    # One of each state the dashboards count: ready, failing, suspended.
+    await kube.create(GIT_REPOSITORIES, source("app"))
+    # The failing ones retry every few seconds: errors keep coming while Prometheus scrapes.
+    gone = url.rsplit("/", 1)[0] + "/gone.git"
+    await kube.create(GIT_REPOSITORIES, source("gone", url=gone, interval="3s"))
+    await kube.create(
+        GIT_REPOSITORIES, source("locked", secretRef={"name": "missing"}, interval="3s")
+    )
+    await kube.create(KUSTOMIZATIONS, kustomization("app", targetNamespace=namespace))
+    await kube.create(KUSTOMIZATIONS, kustomization("broken", path="./missing", retryInterval="3s"))
+    await kube.create(KUSTOMIZATIONS, kustomization("paused", suspend=True))
+    chart = {"chart": "podinfo", "sourceRef": {"kind": "HelmRepository", "name": "missing"}}
+    release = manifest(HELM_RELEASES, "web", namespace,
+                       {"interval": "10m", "chart": {"spec": chart}}, SUITE)  # fmt: skip
+    await kube.create(HELM_RELEASES, release)
+
+    await wait_for("app is applied", lambda: kube_ready(kube, namespace))
+    for res, name in ((GIT_REPOSITORIES, "gone"), (GIT_REPOSITORIES, "locked"),
+                      (KUSTOMIZATIONS, "broken")):  # fmt: skip
+        await wait_for(f"{name} fails", functools.partial(fails, kube, res, name, namespace))
+    # Its chart's HelmRepository does not exist: Ready is False or Unknown, never True.
+    await wait_for("web reports", functools.partial(reported, kube, namespace))
+
+    pods = {name: f"{p.name}-{p.pid}" for name, p in processes.items()}
+    ksm = KubeStateMetrics(control_plane.kubeconfig, workdir=tmp_path / "ksm")
+    rules = tmp_path / "rules.yml"
+    rules.write_text(yaml.safe_dump(alert_rules()))
+    ksm.start()
+    try:
+        # What kube-state-metrics serves from Flux's configuration, for eddy's objects.
+        info = await wait_for(
+            "kube-state-metrics reports the Kustomization",
+            lambda: asyncio.to_thread(resource_info, ksm, namespace, "Kustomization", "app"),
+        )
+        commit = (await kube.get(KUSTOMIZATIONS, "app", namespace))["status"]["lastAppliedRevision"]
+        assert info["ready"] == "True"
+        assert info["revision"] == commit
+        assert info["source_name"] == "app"
+        assert info["customresource_group"] == "kustomize.toolkit.fluxcd.io"
+        broken = resource_info(ksm, namespace, "Kustomization", "broken")
+        assert broken is not None and broken["ready"] == "False"
+        paused = resource_info(ksm, namespace, "Kustomization", "paused")
+        assert paused is not None and paused["suspended"] == "true"
+        repo = resource_info(ksm, namespace, "GitRepository", "app")
+        assert repo is not None and repo["revision"] == commit and repo["url"] == url
+
+        targets = [
+            Target("eddy", f"127.0.0.1:{p.metrics_port}",
+                   {"namespace": OPERATOR_NAMESPACE, "pod": pods[name]})
+            for name, p in processes.items()
+        ]  # fmt: skip
+        targets.append(Target("kube-state-metrics", ksm.address))
+        with Prometheus(targets, [rules], workdir=tmp_path / "prometheus") as prometheus:
+            health = await wait_for(
+                "Prometheus scrapes every target",
+                lambda: asyncio.to_thread(all_up, prometheus, len(targets)),
+            )
+            assert set(health.values()) == {"up"}
+
+            fill = {"ns": namespace, "op": OPERATOR_NAMESPACE}
+            panels = [p.filled(**fill) for p in (*FLUX_CLUSTER, *FLUX_CONTROL_PLANE)]
+            panels += eddy_dashboard()
+            queries = [q for p in panels for q in p.exprs]
+            empty = await asyncio.to_thread(still_empty, prometheus, queries, 90.0)
+            assert empty == [], f"these dashboard queries returned no data: {empty}"
+            # The dashboards' variables offer the controllers' and the objects' namespaces.
+            for label, series in FLUX_CLUSTER_VARIABLES:
+                values = prometheus.api(f"label/{label}/values", **{"match[]": series})
+                assert (OPERATOR_NAMESPACE if label == "namespace" else namespace) in values
+            assert prometheus.query(FLUX_CONTROL_PLANE_VARIABLE)[0]["metric"]["namespace"] == (
+                OPERATOR_NAMESPACE
+            )
+            for panel in FLUX_NOT_SERVED:
+                assert prometheus.query(panel.filled(**fill).exprs[0]) == [], panel.title
+
+            # The alerts load, and their expressions pick exactly the failing objects.
+            groups = prometheus.rule_groups()
+            loaded = {r["name"]: r for g in groups for r in g["rules"]}
+            assert set(loaded) == {r["alert"] for g in alert_rules()["groups"] for r in g["rules"]}
+            assert {r["health"] for r in loaded.values()} <= {"ok", "unknown"}
+            exprs = {r["name"]: r["query"] for r in loaded.values()}
+
+            def selected(alert: str) -> set[str]:
+                found = prometheus.query(exprs[alert])
+                return {s["metric"]["name"] for s in found
+                        if s["metric"].get("exported_namespace") == namespace}  # fmt: skip
+
+            # Not the suspended one, which never became Ready either.
+            assert selected("KustomizationNotReady") == {"broken"}
+            assert selected("SourceFailing") == {"gone", "locked"}
+            assert selected("HelmReleaseNotReady") == {"web"}
+            errors = prometheus.query(exprs["ReconcileErrors"])
+            assert {"gitrepository", "kustomization"} <= {s["metric"]["controller"] for s in errors}
+    finally:
+        ksm.stop()
+
+
+async def kube_ready(kube: ResourceClient, namespace: str) -> bool:
+    return is_ready(await kube.get_or_none(KUSTOMIZATIONS, "app", namespace))
+
+
+async def reported(kube: ResourceClient, namespace: str) -> bool:
+    return ready(await kube.get_or_none(HELM_RELEASES, "web", namespace)).get("status") in (
+        "False",
+        "Unknown",
+    )
+
+
+async def fails(kube: ResourceClient, res: Resource, name: str, namespace: str) -> bool:
+    return ready(await kube.get_or_none(res, name, namespace)).get("status") == "False"
+
+
+def resource_info(
+    ksm: KubeStateMetrics, namespace: str, kind: str, name: str
+) -> dict[str, str] | None:
+    """The labels of gotk_resource_info for one object, as kube-state-metrics serves them."""
+    for line in ksm.metrics().splitlines():
+        if not line.startswith("gotk_resource_info{"):
+            continue
+        labels = parse_labels(line[len("gotk_resource_info{") : line.rindex("}")])
+        if (labels.get("customresource_kind"), labels.get("exported_namespace"),
+                labels.get("name")) == (kind, namespace, name):  # fmt: skip
+            return labels
+    return None
+
+
+LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_labels(text: str) -> dict[str, str]:
+    return {name: value.replace('\\"', '"') for name, value in LABEL.findall(text)}
+
+
+def all_up(prometheus: Prometheus, count: int) -> dict[str, str] | None:
+    health = prometheus.target_health()
+    return health if len(health) == count and set(health.values()) == {"up"} else None
+
+
+def still_empty(prometheus: Prometheus, queries: list[str], timeout: float) -> list[str]:
+    """The queries that return no sample; asked again (Prometheus scrapes every
+    second) until none is left or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    empty = list(queries)
+    while True:
+        empty = [q for q in empty if not prometheus.query(q)]
+        if not empty or time.monotonic() > deadline:
+            return empty
+        time.sleep(1.0)
