@@ -25,7 +25,7 @@ from urllib.parse import quote, urlsplit
 
 from eddy_testenv import certs
 from eddy_testenv.controlplane import free_port
-from eddy_testenv.process import Process, ProcessError, Service, check_credentials, port_open
+from eddy_testenv.process import Process, ProcessError, Service, check_credentials
 
 DEFAULT_BRANCH = "main"
 _PASSWORD_ENV = "EDDY_GITSERVER_PASSWORD"
@@ -421,9 +421,7 @@ class GitHTTPServer(Service):
             argv += ["--tls-cert", str(self.tls.cert), "--tls-key", str(self.tls.key)]
         self._process = Process("git-http-server", argv, self.workdir / "git-http.log")
         self._process.start(env=env)
-        self._process.wait_ready(
-            lambda: port_open(self.port), f"did not listen on port {self.port}", _START_TIMEOUT
-        )
+        self._process.wait_listening(self.port, _START_TIMEOUT)
 
     def stop(self) -> None:
         if self._process:
@@ -552,9 +550,7 @@ class GitSSHServer(Service):
         argv = [os.path.realpath(sshd), "-D", "-e", "-f", str(self._config())]
         self._process = Process("sshd", argv, self.workdir / "sshd.log")
         self._process.start()
-        self._process.wait_ready(
-            lambda: port_open(self.port), f"did not listen on port {self.port}", _START_TIMEOUT
-        )
+        self._process.wait_listening(self.port, _START_TIMEOUT)
 
     def stop(self) -> None:
         if self._process:

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from eddy_testenv.controlplane import free_port
-from eddy_testenv.process import Process, Service, check_credentials, find_binary, port_open
+from eddy_testenv.process import Process, Service, check_credentials, find_binary
 
 _START_TIMEOUT = 20.0
 # tinyproxy logs one line per request it reads from a client.
@@ -60,9 +60,7 @@ class HTTPProxy(Service):
                           self.workdir / "tinyproxy.out")  # fmt: skip
         process.start()
         self._process = process
-        process.wait_ready(
-            lambda: port_open(self.port), f"did not listen on port {self.port}", _START_TIMEOUT
-        )
+        process.wait_listening(self.port, _START_TIMEOUT)
 
     def stop(self) -> None:
         if self._process:

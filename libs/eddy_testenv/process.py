@@ -172,6 +172,10 @@ class Process:
         self.stop()
         raise ProcessError(f"{self.name} {what} within {timeout:g}s:\n{self.tail()}")
 
+    def wait_listening(self, port: int, timeout: float) -> None:
+        """wait_ready until something accepts connections on 127.0.0.1:`port`."""
+        self.wait_ready(lambda: port_open(port), f"did not listen on port {port}", timeout)
+
     def kill(self) -> None:
         """SIGKILL, as a crash or the OOM killer would end it; no chance to clean up."""
         popen = self._popen
