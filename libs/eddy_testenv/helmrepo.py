@@ -19,7 +19,7 @@ import yaml
 
 from eddy_testenv.controlplane import free_port
 from eddy_testenv.gitserver import TLSFiles, basic_auth_ok, server_ssl_context
-from eddy_testenv.process import ProcessError, Service, check_credentials, find_binary
+from eddy_testenv.process import ProcessError, Service, find_binary
 
 _HELM_TIMEOUT = 60.0
 
@@ -124,9 +124,7 @@ class HelmRepo(Service):
         tls: bool = False,
         workdir: Path | None = None,
     ) -> None:
-        check_credentials(username, password)
-        self.username = username
-        self.password = password
+        self.use_credentials(username, password)
         self.use_workdir(workdir, "eddy-helmrepo-")
         self.root = self.workdir / "charts"
         self.root.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from eddy_testenv.controlplane import free_port
-from eddy_testenv.process import Process, Service, check_credentials, find_binary
+from eddy_testenv.process import Process, Service, find_binary
 
 _START_TIMEOUT = 20.0
 # tinyproxy logs one line per request it reads from a client.
@@ -28,9 +28,7 @@ class HTTPProxy(Service):
         password: str | None = None,
         workdir: Path | None = None,
     ) -> None:
-        check_credentials(username, password)
-        self.username = username
-        self.password = password
+        self.use_credentials(username, password)
         self.use_workdir(workdir, "eddy-proxy-")
         self.port = free_port()
         self.address = f"http://127.0.0.1:{self.port}"

@@ -33,6 +33,14 @@ class Service:
 
     workdir: Path
     _own_workdir = False
+    username: str | None = None
+    password: str | None = None
+
+    def use_credentials(self, username: str | None, password: str | None) -> None:
+        """Basic auth the server asks for: both halves, or neither (no auth)."""
+        check_credentials(username, password)
+        self.username = username
+        self.password = password
 
     def use_workdir(self, workdir: Path | None, prefix: str) -> Path:
         self._own_workdir = workdir is None

@@ -21,7 +21,7 @@ import yaml
 from eddy_testenv.controlplane import free_port
 from eddy_testenv.gitserver import TLSFiles
 from eddy_testenv.helmrepo import HelmRepo, run_helm
-from eddy_testenv.process import Process, ProcessError, Service, check_credentials, find_binary
+from eddy_testenv.process import Process, ProcessError, Service, find_binary
 
 _START_TIMEOUT = 20.0
 CHART_LAYER_MEDIA_TYPE = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
@@ -56,9 +56,7 @@ class Registry(Service):
         tls: bool = False,
         workdir: Path | None = None,
     ) -> None:
-        check_credentials(username, password)
-        self.username = username
-        self.password = password
+        self.use_credentials(username, password)
         self.use_workdir(workdir, "eddy-registry-")
         self.port = free_port()
         self.tls = TLSFiles.generate(self.workdir / "tls") if tls else None
