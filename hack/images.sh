@@ -51,11 +51,14 @@ base() {
   key=$(printf '%s %s %s' "$suite" "$packages" "$mirror" | sha256sum | cut -c1-12)
   [[ $arch == amd64 ]] || key="$arch-$key"
   out="$cache/base-$suite-$key.tar"
+  # A tar file: mmdebstrap picks its output format by name, and `.tmp` alone would
+  # make it write a directory.
+  [[ -f $out ]] || rm -rf "$out"
   if [[ ! -s $out ]]; then
     need mmdebstrap mmdebstrap
     echo "==> Debian $suite base ($packages), first time only" >&2
     mkdir -p "$cache"
-    mmdebstrap --quiet --variant=minbase --architectures="$arch" --include="$packages" \
+    mmdebstrap --quiet --format=tar --variant=minbase --architectures="$arch" --include="$packages" \
       --aptopt='Apt::Install-Recommends "false"' \
       --dpkgopt='path-exclude=/usr/share/doc/*' \
       --dpkgopt='path-exclude=/usr/share/man/*' \
