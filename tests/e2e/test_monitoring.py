@@ -11,10 +11,10 @@ must return data, and the alert rules load and select the failing objects.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import re
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from eddy_testenv.dashboards import (
 )
 from eddy_testenv.gitserver import GitHTTPServer, GitRepo
 from eddy_testenv.prometheus import KubeStateMetrics, Prometheus, Target
+from eddy_testenv.waiting import until
 
 from .support import (
     DEPLOYMENT,
@@ -236,10 +237,12 @@ def all_up(prometheus: Prometheus, count: int) -> dict[str, str] | None:
 def still_empty(prometheus: Prometheus, queries: list[str], timeout: float) -> list[str]:
     """The queries that return no sample; asked again (Prometheus scrapes every
     second) until none is left or `timeout` passes."""
-    deadline = time.monotonic() + timeout
     empty = list(queries)
-    while True:
-        empty = [q for q in empty if not prometheus.query(q)]
-        if not empty or time.monotonic() > deadline:
-            return empty
-        time.sleep(1.0)
+
+    def answered() -> bool:
+        empty[:] = [q for q in empty if not prometheus.query(q)]
+        return not empty
+
+    with contextlib.suppress(AssertionError):
+        until("every dashboard query returns data", answered, timeout=timeout, interval=1.0)
+    return empty
