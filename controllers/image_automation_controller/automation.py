@@ -19,12 +19,12 @@ from eddy_runtime.conditions import SUCCEEDED, now_rfc3339
 from eddy_runtime.finalizers import finalized
 from eddy_runtime.informer import Informer
 from eddy_runtime.secrets import read_secret
+from eddy_runtime.selectors import matches_label_selector
 
 from . import git
 from .message import commit_message
 from .objects import GIT_REPOSITORIES, IMAGE_UPDATE_AUTOMATIONS, Obj, name_of, spec_of, status_of
 from .reporting import Report, interval_of
-from .selectors import matches
 from .setters import Change, Image
 from .template import TemplateError, parse
 
@@ -135,7 +135,9 @@ class ImageUpdateAutomationReconciler:
         observed: dict[str, Any] = {}
         for policy in self.policies.objects():
             policy_namespace, policy_name = name_of(policy)
-            if policy_namespace != namespace or not matches(selector, _labels(policy)):
+            if policy_namespace != namespace:
+                continue
+            if not matches_label_selector(selector, _labels(policy)):
                 continue
             ref = status_of(policy).get("latestRef") or {}
             if not ref.get("name") or not ref.get("tag"):

@@ -1,14 +1,17 @@
-"""Kubernetes label selectors in their string form (`app=web,tier in (a,b),!legacy`),
-matched against an object's labels or annotations.
+"""Kubernetes label selectors, matched against an object's labels or annotations:
+in their string form (`app=web,tier in (a,b),!legacy`) and as a LabelSelector
+object (`matchLabels`, `matchExpressions`).
 
-Rules that pick objects by selector (drift ignore rules, patch targets) read them
-here, so every controller accepts the same syntax the API server does.
+Rules that pick objects by selector (drift ignore rules, patch targets, an image
+automation's policySelector) read them here, so every controller accepts the
+same selectors the API server does.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from typing import Any
 
 Matcher = Callable[[Mapping[str, str]], bool]
 
@@ -62,3 +65,24 @@ def parse_selector(selector: str) -> Matcher:
     """A function telling whether a set of labels matches; empty matches everything."""
     matchers = [_term(t) for t in _terms(selector)]
     return lambda labels: all(m(labels) for m in matchers)
+
+
+def matches_label_selector(selector: Any, labels: Mapping[str, str]) -> bool:
+    """Whether labels match a LabelSelector object; anything but a mapping matches all."""
+    if not isinstance(selector, dict):
+        return True
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op = expr.get("key"), expr.get("operator")
+        values = list(expr.get("values") or [])
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
