@@ -102,7 +102,7 @@ async def test_bad_revisions_fail_visibly_and_keep_the_good_one(
             return obj if current else None
 
         try:
-            obj = await eventually(failed, timeout=10)
+            obj = await eventually(failed, timeout=30)
         except AssertionError:
             current = await kube.get(KUSTOMIZATIONS, "app", namespace)
             raise AssertionError(f"{name}: {current.get('status')}") from None
@@ -113,11 +113,19 @@ async def test_bad_revisions_fail_visibly_and_keep_the_good_one(
         assert obj["status"]["lastAppliedRevision"] == good, name
         assert obj["status"]["inventory"] == good_inventory, name
         assert condition(obj, "Reconciling")["reason"] == "ProgressingWithRetry", name
-        events = await events_for(kube, namespace, "app", "Kustomization")
-        assert any(
-            e["type"] == "Warning" and e["reason"] == reason and expected in e["message"]
-            for e in events
-        ), name
+
+        # The Event is written after the status: wait for it rather than read once.
+        async def warned(reason: str = reason, expected: str = expected) -> bool:
+            events = await events_for(kube, namespace, "app", "Kustomization")
+            return any(
+                e["type"] == "Warning" and e["reason"] == reason and expected in e["message"]
+                for e in events
+            )
+
+        try:
+            await eventually(warned, timeout=15)
+        except AssertionError:
+            raise AssertionError(f"{name}: no Warning Event {reason}") from None
         # Nothing of the good revision was lost or pruned.
         assert (await kube.get(CONFIG_MAPS, "settings", namespace))["data"] == {"mode": "good"}
         deploy = await kube.get(DEPLOYMENTS, "web", namespace)
