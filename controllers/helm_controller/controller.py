@@ -11,7 +11,12 @@ from collections.abc import Callable, Mapping
 
 from eddy_helm.helm import SERVER_NAME
 from eddy_runtime import Controller, Manager, Watch, ref_key, tracing
-from eddy_runtime.dependencies import became_ready, dependency_keys
+from eddy_runtime.dependencies import (
+    became_ready,
+    changed,
+    dependency_keys,
+    expr_dependency_keys,
+)
 from eddy_runtime.flags import add_kubeconfig_flags, kubeconfig_policy_from, options_from
 from eddy_runtime.informer import Informer
 from eddy_runtime.predicates import artifact_changed
@@ -24,6 +29,7 @@ __all__ = ["NAME", "Settings", "add_flags", "controllers", "settings_from"]
 
 CHART_INDEX = "chart"
 DEPENDENCY_INDEX = "dependsOn"
+EXPR_DEPENDENCY_INDEX = "dependsOnReadyExpr"
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -108,8 +114,13 @@ def controllers(manager: Manager, settings: Settings) -> list[Controller]:
             watches=[
                 *chart_watches,
                 Watch(HELM_RELEASES, index=DEPENDENCY_INDEX, predicate=became_ready),
+                Watch(HELM_RELEASES, index=EXPR_DEPENDENCY_INDEX, predicate=changed),
             ],
-            indexes={CHART_INDEX: chart_keys, DEPENDENCY_INDEX: dependency_keys(HELM_RELEASES)},
+            indexes={
+                CHART_INDEX: chart_keys,
+                DEPENDENCY_INDEX: dependency_keys(HELM_RELEASES),
+                EXPR_DEPENDENCY_INDEX: expr_dependency_keys(HELM_RELEASES),
+            },
             trace_parent=trace_parent_from(caches),
         )
     ]

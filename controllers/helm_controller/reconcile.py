@@ -25,7 +25,12 @@ from eddy_helm import records
 from eddy_helm.helm import Helm, HelmError
 from eddy_helm.values import Values, compose, config_digest, values_checksum
 from eddy_runtime import Attempt, Manager, Result, Step, StepError, conditions, logs
-from eddy_runtime.dependencies import DependencyNotReady, cached_lookup, check_dependencies
+from eddy_runtime.dependencies import (
+    DependencyNotReady,
+    InvalidReadyExpr,
+    cached_lookup,
+    check_dependencies,
+)
 from eddy_runtime.discovery import Discovery
 from eddy_runtime.durations import format_duration, seconds_or
 from eddy_runtime.events import WARNING
@@ -260,6 +265,10 @@ class HelmReleaseAttempt(Attempt):
             await check_dependencies(
                 self.obj, self.reconciler.lookup_release, self.settings.no_cross_namespace_refs
             )
+        except InvalidReadyExpr as err:
+            raise StepError(
+                str(err), reason=conditions.INVALID_CEL_EXPRESSION, stalled=True
+            ) from err
         except DependencyNotReady as err:
             return self._wait_for(
                 Reason.DEPENDENCY_NOT_READY, f"dependencies do not meet ready condition ({err})"

@@ -1,7 +1,8 @@
 """The Kustomization controller as the runtime runs it: flags, settings, reconciler, watches.
 
-A new source revision or a dependency turning Ready must reach the Kustomizations
-that care within a second, so both are watched and mapped through indexes.
+A new source revision or a dependency turning Ready (or changing at all, for a
+dependency judged by a readyExpr) must reach the Kustomizations that care within a
+second, so both are watched and mapped through indexes.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable, Mapping
 
 from eddy_kustomize.objects import KUSTOMIZATIONS, SOURCES, Obj
 from eddy_runtime import Controller, Manager, Watch, ref_key, tracing
-from eddy_runtime.dependencies import dependency_keys
+from eddy_runtime.dependencies import changed, dependency_keys, expr_dependency_keys
 from eddy_runtime.flags import (
     add_kubeconfig_flags,
     kubeconfig_policy_from,
@@ -29,6 +30,7 @@ __all__ = ["NAME", "Settings", "add_flags", "controllers", "settings_from"]
 
 SOURCE_INDEX = "source"
 DEPENDENCY_INDEX = "dependsOn"
+EXPR_DEPENDENCY_INDEX = "dependsOnReadyExpr"
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -119,8 +121,13 @@ def controllers(manager: Manager, settings: Settings) -> list[Controller]:
             watches=[
                 *source_watches,
                 Watch(KUSTOMIZATIONS, index=DEPENDENCY_INDEX, predicate=became_ready),
+                Watch(KUSTOMIZATIONS, index=EXPR_DEPENDENCY_INDEX, predicate=changed),
             ],
-            indexes={SOURCE_INDEX: source_keys, DEPENDENCY_INDEX: dependency_keys(KUSTOMIZATIONS)},
+            indexes={
+                SOURCE_INDEX: source_keys,
+                DEPENDENCY_INDEX: dependency_keys(KUSTOMIZATIONS),
+                EXPR_DEPENDENCY_INDEX: expr_dependency_keys(KUSTOMIZATIONS),
+            },
             trace_parent=trace_parent_from(caches),
         )
     ]

@@ -37,7 +37,12 @@ from eddy_kustomize.sops import Keyring, sops_binary
 from eddy_kustomize.substitute import gather_variables, substitute_objects, substitutes
 from eddy_kustomize.takeover import managers_to_take_over
 from eddy_runtime import Attempt, Manager, Result, Step, StepError, conditions, history, logs
-from eddy_runtime.dependencies import DependencyNotReady, cached_lookup, check_dependencies
+from eddy_runtime.dependencies import (
+    DependencyNotReady,
+    InvalidReadyExpr,
+    cached_lookup,
+    check_dependencies,
+)
 from eddy_runtime.discovery import DiscoveryError
 from eddy_runtime.durations import format_duration
 from eddy_runtime.events import NORMAL, WARNING
@@ -282,6 +287,10 @@ class KustomizationAttempt(Attempt):
                 self.obj, self.reconciler.lookup_kustomization,
                 self.settings.no_cross_namespace_refs, revision_pending(self.obj, self.revision),
             )  # fmt: skip
+        except InvalidReadyExpr as err:
+            raise StepError(
+                str(err), reason=conditions.INVALID_CEL_EXPRESSION, stalled=True
+            ) from err
         except DependencyNotReady as err:
             return self._wait_for(Reason.DEPENDENCY_NOT_READY, f"Dependencies do not meet ready "
                                   f"condition ({err})")  # fmt: skip

@@ -211,9 +211,12 @@ class DependencyReference:
     name: str = prop("Name of the dependency.", required=True, zero=str)
     namespace: str | None = prop("Namespace of the dependency; this object's namespace when empty.")
     ready_expr: str | None = prop(
-        "CEL expression deciding readiness of the dependency instead of its Ready condition. "
-        + NOT_HONOURED,
-        honoured=False,
+        "CEL expression deciding readiness of the dependency instead of its Ready condition "
+        "(and, for Kustomizations, its applied revision), over `self` (this object) and `dep` "
+        "(the dependency), e.g. `dep.metadata.labels['app/version'] == "
+        "self.metadata.labels['app/version']`. One that does not compile makes this object "
+        "Ready=False and Stalled (InvalidCELExpression); one that is false, DependencyNotReady "
+        "until it is true."
     )
 
 

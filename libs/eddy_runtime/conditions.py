@@ -25,6 +25,7 @@ RECONCILIATION_FAILED = "ReconciliationFailed"
 SUCCEEDED = "Succeeded"
 FAILED = "Failed"
 DEPENDENCY_NOT_READY = "DependencyNotReady"
+INVALID_CEL_EXPRESSION = "InvalidCELExpression"
 INVALID_CONFIGURATION = "InvalidConfiguration"
 
 Condition = dict[str, Any]

@@ -480,7 +480,8 @@ def test_unhonoured_fields_in_use_are_found_by_path() -> None:
         "decryption": {"provider": "sops", "serviceAccountName": "kms"},
         "healthCheckExprs": [],
         "dependsOn": [{"name": "a"}, {"name": "b", "readyExpr": "true"}],
+        "driftIgnoreRules": [{"paths": ["/spec/replicas"]}],
     }
     found = schema.unhonoured_in_use(KustomizationSpec, spec)
-    assert found == ["spec.dependsOn.readyExpr", "spec.decryption.serviceAccountName"]
+    assert found == ["spec.decryption.serviceAccountName", "spec.driftIgnoreRules"]
     assert schema.unhonoured_in_use(KustomizationSpec, {"interval": "1m", "prune": True}) == []

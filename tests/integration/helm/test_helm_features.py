@@ -181,6 +181,41 @@ async def test_depends_on_waits_for_the_other_release(
     ]  # fmt: skip
 
 
+async def test_depends_on_ready_expr_decides_instead_of_ready(
+    helm_controller: Manager, kube: ResourceClient, namespace: str, helm_repo: HelmRepo,
+    helm_cli: HelmCLI,
+) -> None:  # fmt: skip
+    helm_repo.package("app", "1.0.0", templates=TEMPLATES, values={"greeting": "hi"})
+    await repository(kube, namespace, helm_repo)
+    # The dependency is suspended and never Ready: only the expression can let "top" go.
+    base = release("base", namespace, suspend=True)
+    base["metadata"]["annotations"] = {"app/version": "v1"}
+    await kube.create(HELM_RELEASES, base, namespace)
+    expr = "dep.metadata.annotations['app/version'] == self.spec.values.version"
+    top = release("top", namespace, values={"version": "v2"},
+                  dependsOn=[{"name": "base", "readyExpr": expr}])  # fmt: skip
+    await kube.create(HELM_RELEASES, top, namespace)
+
+    obj = await wait_condition(kube, namespace, "top", "Ready", "False", "DependencyNotReady")
+    message = condition(obj, "Ready")["message"]
+    assert f"'{namespace}/base' is not ready according to readyExpr {expr!r}" in message
+    assert await released(helm_cli, namespace) == []
+
+    await kube.patch(HELM_RELEASES, "base", {"metadata": {"annotations": {"app/version": "v2"}}},
+                     namespace)  # fmt: skip
+    await wait_condition(kube, namespace, "top", "Ready", "True", "InstallSucceeded")
+    assert await released(helm_cli, namespace) == [("top", "deployed")]
+
+    bad = "dep.metadata.annotations['app/version'] =="
+    await kube.patch(HELM_RELEASES, "top", {"spec": {"dependsOn": [
+        {"name": "base", "readyExpr": bad}]}}, namespace)  # fmt: skip
+    obj = await wait_condition(kube, namespace, "top", "Stalled", "True", "InvalidCELExpression")
+    ready = condition(obj, "Ready")
+    assert ready["status"] == "False" and ready["reason"] == "InvalidCELExpression"
+    assert "spec.dependsOn[0].readyExpr" in ready["message"] and bad in ready["message"]
+    assert await released(helm_cli, namespace) == [("top", "deployed")]
+
+
 async def test_suspended_release_is_left_alone(
     helm_controller: Manager, kube: ResourceClient, namespace: str, helm_repo: HelmRepo,
     helm_cli: HelmCLI,

@@ -13,12 +13,14 @@ from eddy_testenv.observe import condition, events_for
 
 from .conftest import StartController
 from .support import (
+    CONFIG_MAPS,
     KUSTOMIZATIONS,
     Sources,
     config_map,
     create_kustomization,
     deployment,
     eventually,
+    kustomization,
     ready,
     service,
 )
@@ -211,3 +213,60 @@ spec:
     )
     obj = await ready(kube, namespace, "itself", fixed)
     assert condition(obj, "Healthy")["status"] == "True"
+
+
+async def test_depends_on_ready_expr_replaces_the_ready_rule(
+    kube: ResourceClient, sources: Sources, start_controller: StartController, namespace: str
+) -> None:
+    # A dependency that is never Ready (suspended, never reconciled) still counts once
+    # its expression is true; a change of it is looked at at once, not after an hour.
+    await sources.publish(
+        "repo", {"infra/cm.yaml": config_map("infra"), "app/cm.yaml": config_map("app", a="b")}
+    )
+    await start_controller(requeue_dependency=3600.0)
+    infra = kustomization("infra", namespace, path="./infra", suspend=True)
+    infra["metadata"]["labels"] = {"app/version": "v1"}
+    await kube.create(KUSTOMIZATIONS, infra)
+    expr = "dep.metadata.labels['app/version'] == self.metadata.labels['app/version']"
+    app = kustomization("app", namespace, path="./app", targetNamespace=namespace,
+                        dependsOn=[{"name": "infra", "readyExpr": expr}])  # fmt: skip
+    app["metadata"]["labels"] = {"app/version": "v2"}
+    await kube.create(KUSTOMIZATIONS, app)
+
+    obj = await reason_is(kube, namespace, "app", "DependencyNotReady")
+    assert f"'{namespace}/infra' is not ready according to readyExpr {expr!r}" in \
+        condition(obj, "Ready")["message"]  # fmt: skip
+    assert await kube.get_or_none(CONFIG_MAPS, "app", namespace) is None
+
+    await kube.patch(KUSTOMIZATIONS, "infra", {"metadata": {"labels": {"app/version": "v2"}}},
+                     namespace)  # fmt: skip
+    await ready(kube, namespace, "app")
+    assert (await kube.get(CONFIG_MAPS, "app", namespace))["data"] == {"a": "b"}
+
+    # An expression that does not compile stalls the Kustomization, named; what it
+    # applied stays.
+    for bad, why in (
+        ("dep.metadata.(", "invalid CEL expression"),
+        ("self.generation == deps.generation", "undeclared reference to 'deps'"),
+    ):
+        await kube.patch(KUSTOMIZATIONS, "app", {"spec": {"dependsOn": [
+            {"name": "infra", "readyExpr": bad}]}}, namespace)  # fmt: skip
+        obj = await reason_is(kube, namespace, "app", "InvalidCELExpression", bad)
+        message = condition(obj, "Ready")["message"]
+        assert "spec.dependsOn[0].readyExpr" in message and why in message, message
+        assert condition(obj, "Ready")["status"] == "False"
+        assert condition(obj, "Stalled")["status"] == "True"
+    assert (await kube.get(CONFIG_MAPS, "app", namespace))["data"] == {"a": "b"}
+
+
+async def reason_is(
+    kube: ResourceClient, namespace: str, name: str, reason: str, mentioned: str = ""
+) -> dict:
+    async def probe() -> dict | None:
+        obj = await kube.get(KUSTOMIZATIONS, name, namespace)
+        ready = condition(obj, "Ready")
+        if ready.get("reason") == reason and mentioned in ready.get("message", ""):
+            return obj
+        return None
+
+    return await eventually(probe)

@@ -9,10 +9,13 @@ import pytest
 
 from eddy_runtime.dependencies import (
     DependencyNotReady,
+    InvalidReadyExpr,
     became_ready,
+    changed,
     check_dependencies,
     dependency_keys,
     dependency_refs,
+    expr_dependency_keys,
 )
 from eddy_runtime.predicates import artifact_changed
 from eddy_runtime.resources import Obj, Resource
@@ -72,6 +75,56 @@ async def test_a_controller_can_hold_back_a_ready_dependency() -> None:
     with pytest.raises(DependencyNotReady, match="'apps/db' is not ready: not yet"):
         await check_dependencies(obj, ready, False, lambda _: "not yet")
     await check_dependencies(obj, ready, False, lambda _: "")
+
+
+VERSION_MATCHES = "dep.metadata.labels['v'] == self.metadata.labels['v']"
+
+
+def labelled(obj: Obj, version: str) -> Obj:
+    obj["metadata"]["labels"] = {"v": version}
+    return obj
+
+
+async def test_a_ready_expr_replaces_the_ready_rule() -> None:
+    obj = labelled(thing("web", dependsOn=[{"name": "db", "readyExpr": VERSION_MATCHES}]), "2")
+    # Not Ready, not even reconciled: the expression alone decides.
+    await check_dependencies(obj, lookup_in(labelled(thing("db"), "2")), False)
+    with pytest.raises(DependencyNotReady, match=r"according to readyExpr .*labels"):
+        await check_dependencies(obj, lookup_in(labelled(thing("db", ready=True), "1")), False)
+    # Nor does the controller's own rule apply.
+    held = lookup_in(labelled(thing("db", ready=True), "2"))
+    await check_dependencies(obj, held, False, lambda dep: "revision not applied")
+    # A field that is not there yet is a wait, not an invalid expression.
+    with pytest.raises(DependencyNotReady, match="readyExpr"):
+        await check_dependencies(obj, lookup_in(thing("db")), False)
+    with pytest.raises(DependencyNotReady, match="not found"):
+        await check_dependencies(obj, lookup_in(), False)
+
+
+@pytest.mark.parametrize(
+    ("expr", "why"),
+    [
+        ("dep.metadata.(", "invalid CEL expression"),
+        ("dep.generation == deps.generation", "undeclared reference to 'deps'"),
+        ("dep.metadata.name", "must return a boolean"),
+    ],
+)
+async def test_a_ready_expr_that_cannot_work_is_invalid_and_named(expr: str, why: str) -> None:
+    obj = thing("web", dependsOn=[{"name": "other"}, {"name": "db", "readyExpr": expr}])
+    found = lookup_in(thing("other", ready=True), thing("db", ready=True))
+    with pytest.raises(InvalidReadyExpr, match="readyExpr") as raised:
+        await check_dependencies(obj, found, False)
+    assert why in str(raised.value) and expr in str(raised.value)
+
+
+def test_only_dependencies_with_a_ready_expr_are_watched_for_any_change() -> None:
+    obj = thing("web", dependsOn=[{"name": "db"}, {"name": "cache", "readyExpr": "true"}])
+    assert expr_dependency_keys(THINGS)(obj) == ["Thing/apps/cache"]
+    before = thing("cache")
+    before["metadata"]["resourceVersion"] = "1"
+    after = labelled(thing("cache"), "2")
+    after["metadata"]["resourceVersion"] = "2"
+    assert changed(None, after) and changed(before, after) and not changed(after, after)
 
 
 def test_became_ready_only_on_the_turn() -> None:
