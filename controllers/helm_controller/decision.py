@@ -10,11 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from eddy_api.common import Reason
-from eddy_helm import records
+from eddy_helm import actions, records
+from eddy_helm.actions import INSTALL, UPGRADE
 from eddy_helm.records import Release
-
-from . import actions
-from .actions import INSTALL, UPGRADE
 
 # What next_action can ask for.
 STALL = "stall"  # retries exhausted: only an edit or a reset helps

@@ -16,9 +16,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
-from eddy_kustomize.objects import describe, object_id, split_api_version
+from eddy_helm.manifest import ManifestError, compare, with_helm_metadata
+from eddy_kustomize.objects import describe
 from eddy_runtime.discovery import Discovery
 from eddy_runtime.ignore_rules import IgnoreRule, IgnoreRuleError, drop_pointer, parse_ignore_rules
 from eddy_runtime.resources import JSON_PATCH, ApiError, Resource, ResourceClient
@@ -38,38 +37,8 @@ ENABLED, WARN, DISABLED = "enabled", "warn", "disabled"
 _VOLATILE_META = ("managedFields", "resourceVersion", "generation", "uid", "creationTimestamp")
 
 
-class DriftError(Exception):
+class DriftError(ManifestError):
     """Drift could not be detected; the message says which rule or object and why."""
-
-
-def release_objects(manifest: str) -> list[Obj]:
-    """The objects of a stored release manifest, in order."""
-    try:
-        loaded = list(yaml.load_all(manifest, Loader=yaml.CSafeLoader))
-    except yaml.YAMLError as err:
-        raise DriftError(f"the stored release manifest is not YAML: {err}") from None
-    return [d for d in loaded if isinstance(d, dict) and d.get("kind") and d.get("apiVersion")]
-
-
-async def placed(objects: list[Obj], namespace: str, discovery: Discovery) -> list[Obj]:
-    """The objects with their namespace: the release's where the manifest leaves it out."""
-    out: list[Obj] = []
-    for obj in objects:
-        copied = copy.deepcopy(obj)
-        meta = copied.setdefault("metadata", {})
-        resource = await discovery.lookup(str(copied["apiVersion"]), str(copied["kind"]))
-        if resource is not None and not resource.namespaced:
-            meta.pop("namespace", None)
-        elif not meta.get("namespace"):
-            meta["namespace"] = namespace
-        out.append(copied)
-    return out
-
-
-def inventory(objects: list[Obj]) -> dict[str, Any]:
-    """status.inventory: each object's id and version, as Flux lists them."""
-    entries = {object_id(o): split_api_version(str(o["apiVersion"]))[1] for o in objects}
-    return {"entries": [{"id": k, "v": v} for k, v in sorted(entries.items())]}
 
 
 # -- ignore rules ---------------------------------------------------------------------
@@ -154,37 +123,19 @@ def _excluded(obj: Obj | None) -> bool:
     return marks.get(EXCLUDE_KEY) == DISABLED
 
 
-def _with_helm_metadata(obj: Obj, release: str, namespace: str) -> Obj:
-    """What Helm itself adds to each object it creates, so that it is no drift."""
-    out = copy.deepcopy(obj)
-    meta = out.setdefault("metadata", {})
-    meta["labels"] = {**(meta.get("labels") or {}), "app.kubernetes.io/managed-by": "Helm"}
-    meta["annotations"] = {
-        **(meta.get("annotations") or {}),
-        "meta.helm.sh/release-name": release,
-        "meta.helm.sh/release-namespace": namespace,
-    }
-    return out
-
-
 async def _one(
     client: ResourceClient, discovery: Discovery, obj: Obj, rules: list[IgnoreRule]
 ) -> Drift | None:
     if _excluded(obj):
         return None
-    resource = await discovery.lookup(str(obj["apiVersion"]), str(obj["kind"]))
-    if resource is None:
-        raise DriftError(f"{describe(obj)}: the cluster does not serve this kind")
-    meta = obj["metadata"]
-    live = await client.get_or_none(resource, meta["name"], meta.get("namespace"))
-    if live is None:
-        return Drift(obj, resource, removed=True)
-    if _excluded(live):
+    found = await compare(client, discovery, obj, ask=lambda live: not _excluded(live))
+    if found.live is None:
+        return Drift(obj, found.resource, removed=True)
+    if found.dry is None:
         return None
-    dry = await client.apply(resource, obj, force=True, dry_run=True)
     paths = [p for r in rules if r.selects(obj) for p in r.paths]
-    patch = json_patch(_comparable(live, paths), _comparable(dry, paths))
-    return Drift(obj, resource, patch=patch) if patch else None
+    patch = json_patch(_comparable(found.live, paths), _comparable(found.dry, paths))
+    return Drift(obj, found.resource, patch=patch) if patch else None
 
 
 async def detect(
@@ -202,7 +153,7 @@ async def detect(
     async def one(obj: Obj) -> Drift | None:
         async with semaphore:
             try:
-                desired = _with_helm_metadata(obj, name, namespace)
+                desired = with_helm_metadata(obj, name, namespace)
                 return await _one(client, discovery, desired, rules)
             except ApiError as err:
                 raise DriftError(f"{describe(obj)}: {err.message or err}") from None

@@ -21,7 +21,7 @@ from typing import Any
 from eddy_api.common import RESET_REQUEST_ANNOTATION, Artifact, Reason
 from eddy_api.helm import HelmReleaseSpec
 from eddy_api.schema import unhonoured_in_use
-from eddy_helm import records
+from eddy_helm import actions, records
 from eddy_helm.helm import Helm, HelmError
 from eddy_helm.values import Values, compose, config_digest, values_checksum
 from eddy_runtime import Attempt, Manager, Result, Step, StepError, conditions, logs
@@ -41,7 +41,6 @@ from eddy_runtime.redaction import Redactor
 from eddy_runtime.resources import ApiError, ResourceClient
 from eddy_runtime.sessions import LazySession
 
-from . import actions
 from .chart import (
     ChartNotReady,
     ChartRefused,

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from eddy_api.common import Reason
-from eddy_helm import records
+from eddy_helm import actions, manifest, records
+from eddy_helm.actions import INSTALL
 from eddy_helm.helm import Helm, HelmError
 from eddy_helm.records import Release
 from eddy_helm.values import Values
@@ -27,8 +28,7 @@ from eddy_runtime.durations import format_duration
 from eddy_runtime.events import NORMAL, WARNING
 from eddy_runtime.redaction import Redactor
 
-from . import actions, decision, drift
-from .actions import INSTALL
+from . import decision, drift
 from .decision import Desired, Observed
 from .target import Target
 
@@ -121,8 +121,8 @@ class Releaser:
             return
         try:
             rules = drift.ignore_rules(self.spec)
-            objects = await drift.placed(
-                drift.release_objects(current.manifest), self.namespace, self.discovery
+            objects = await manifest.placed(
+                manifest.release_objects(current.manifest), self.namespace, self.discovery
             )
             for i, rule in enumerate(rules):
                 if rule.target and not any(rule.selects(o) for o in objects):
@@ -133,7 +133,7 @@ class Releaser:
             found = await drift.detect(
                 self.target.client, self.discovery, objects, rules, (self.name, self.namespace)
             )
-        except drift.DriftError as err:
+        except manifest.ManifestError as err:
             raise StepError(f"drift detection failed: {err}", stalled="spec." in str(err)) from err
         except DiscoveryError as err:
             raise StepError(f"drift detection failed: {err.message}") from err
@@ -179,13 +179,13 @@ class Releaser:
         if latest is None:
             return
         try:
-            objects = await drift.placed(
-                drift.release_objects(latest.manifest), self.namespace, self.discovery
+            objects = await manifest.placed(
+                manifest.release_objects(latest.manifest), self.namespace, self.discovery
             )
-        except (DiscoveryError, drift.DriftError) as err:
+        except (DiscoveryError, manifest.ManifestError) as err:
             log.warning("inventory of release %s not taken: %s", self.where(latest), err)
             return
-        self.status["inventory"] = drift.inventory(objects)
+        self.status["inventory"] = manifest.inventory(objects)
 
     # -- helm actions -----------------------------------------------------------------
 

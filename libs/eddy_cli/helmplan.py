@@ -3,14 +3,17 @@
 A HelmRelease is planned when the proposal changes it (a Kustomization of the
 source builds it differently) or when its chart comes from the source itself.
 Its values are composed as the helm-controller composes them (eddy_helm.values),
-the chart is rendered with the pinned helm, and the result is compared object by
-object and field by field with the manifest of the release Helm last stored.
+the chart is rendered by the pinned helm with the controller's own install or
+upgrade command line as a server-side dry run (eddy_helm.render), and each
+rendered object is compared field by field with the live one through a
+server-side dry-run apply (eddy_helm.manifest, as drift detection does); what
+the release Helm last stored holds and the rendering does not would be pruned.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
+import json
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -19,14 +22,24 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import yaml
 
 from eddy_api.helm import HelmRelease
 from eddy_artifacts import ArtifactError, fetch_artifact
 from eddy_helm import records
 from eddy_helm.helm import Helm
+from eddy_helm.manifest import (
+    ManifestError,
+    compare,
+    kept,
+    placed,
+    release_objects,
+    with_helm_metadata,
+)
+from eddy_helm.render import render
 from eddy_helm.values import compose
 from eddy_kustomize.apply import CONFIGURED, CREATED
+from eddy_kustomize.objects import describe, object_id
+from eddy_runtime.discovery import Discovery
 from eddy_runtime.reconciler import StepError
 from eddy_runtime.resources import ApiError, Resource
 
@@ -168,23 +181,37 @@ async def _chart_dir(
     return root, f"{res.kind} {namespace}/{name} {artifact.get('revision', '')}"
 
 
-def _objects(manifest: str, namespace: str) -> dict[str, Doc]:
-    """The rendered objects by `Kind/namespace/name`, hooks left out as Helm's manifest has."""
-    out = {}
-    for doc in yaml.safe_load_all(manifest):
-        if not isinstance(doc, dict) or not doc.get("kind"):
-            continue
-        meta = doc.setdefault("metadata", {})
-        if "helm.sh/hook" in (meta.get("annotations") or {}):
-            continue
-        meta.setdefault("namespace", namespace)
-        out[f"{doc['kind']}/{meta['namespace']}/{meta.get('name', '')}"] = doc
-    return out
+def _previous(stored: Sequence[records.Release]) -> records.Release | None:
+    """The release an upgrade starts from: the deployed one, else the newest."""
+    deployed = [r for r in stored if r.status == records.DEPLOYED]
+    return deployed[0] if deployed else records.latest(list(stored))
+
+
+async def _compare(
+    cluster: Cluster, kinds: Discovery, objects: list[Doc], release: str, target: str,
+    masked: list[str],
+) -> tuple[list[ObjectChange], int]:  # fmt: skip
+    """Each rendered object against the live one, through a server-side dry-run apply."""
+    semaphore = asyncio.Semaphore(8)
+
+    async def one(obj: Doc) -> ObjectChange | None:
+        desired = with_helm_metadata(obj, release, target)
+        async with semaphore:
+            found = await compare(cluster.client, kinds, desired)
+        if found.live is None or found.dry is None:
+            return ObjectChange(CREATED, describe(obj))
+        secret = obj.get("kind") == "Secret" and obj.get("apiVersion") == "v1"
+        fields = field_changes(found.live, found.dry, secret, masked)
+        return ObjectChange(CONFIGURED, describe(obj), fields) if fields else None
+
+    answers = await asyncio.gather(*(one(o) for o in objects))
+    changes = [a for a in answers if a is not None]
+    return changes, len(answers) - len(changes)
 
 
 async def plan_release(
-    cluster: Cluster, helm: Helm, proposed: Doc, live: Doc | None, source_root: Path,
-    source: tuple[str, ...],
+    cluster: Cluster, helm: Helm, kinds: Discovery, proposed: Doc, live: Doc | None,
+    source_root: Path, source: tuple[str, ...],
 ) -> HelmReleasePlan:  # fmt: skip
     meta = proposed["metadata"]
     typed = HelmRelease.from_dict(proposed)
@@ -198,36 +225,35 @@ async def plan_release(
                 cluster, proposed, live, source_root, source, workdir
             )
             values, masked = await compose(cluster.client, meta["namespace"], typed_spec(proposed))
-            values_file = workdir / "values.yaml"
-            values_file.write_text(yaml.safe_dump(values))
-            os.chmod(values_file, 0o600)
-            nowhere = workdir / "kubeconfig"  # helm template needs no cluster
-            nowhere.write_text("")
-            rendered = await helm.run(
-                ["template", release, str(chart), "--namespace", target,
-                 "--values", str(values_file)],
-                nowhere, RENDER_TIMEOUT,
+            values_file = workdir / "values.json"
+            values_file.touch(mode=0o600)
+            values_file.write_text(json.dumps(values))
+            # eddy stores releases in the release's namespace, as the helm CLI does.
+            stored = await records.history(cluster.client, target, release)
+            previous = _previous(stored)
+            # As the controller decides: upgrade a deployed release, else install (over
+            # a history that holds the name, like the controller's --replace).
+            upgrade = any(r.status == records.DEPLOYED for r in stored)
+            extra: tuple[str, ...] = ("--kube-context", cluster.context) if cluster.context else ()
+            if stored and not upgrade:
+                extra += ("--replace",)
+            rendered = await render(
+                helm, typed_spec(proposed), release, target, chart, values_file,
+                Path(cluster.kubeconfig), upgrade, extra,
             )  # fmt: skip
-        stored = await records.history(cluster.client, typed.storage_namespace(), release)
-    except (StepError, ApiError, OSError, yaml.YAMLError) as err:
-        plan.error = str(mask_secrets(str(err), masked))
+        after = await placed(release_objects(rendered), target, kinds)
+        before = await placed(release_objects(previous.manifest), target, kinds) if previous else []
+        plan.changes, plan.unchanged = await _compare(
+            cluster, kinds, after, release, target, masked
+        )
+    except (StepError, ApiError, OSError, ManifestError) as err:
+        text = err.message if isinstance(err, StepError) else str(err)
+        plan.error = str(mask_secrets(text, masked))
         return plan
-    current = next((r for r in stored if r.status == records.DEPLOYED), None)
-    before = _objects(current.manifest, target) if current else {}
-    after = _objects(rendered, target)
-    for key, new in after.items():
-        old = before.get(key)
-        if old is None:
-            plan.changes.append(ObjectChange(CREATED, key))
-            continue
-        secret = new.get("kind") == "Secret" and new.get("apiVersion") == "v1"
-        fields = field_changes(old, new, secret, masked)
-        if fields:
-            plan.changes.append(ObjectChange(CONFIGURED, key, fields))
-        else:
-            plan.unchanged += 1
-    for key in before.keys() - after.keys():
-        plan.changes.append(ObjectChange(PRUNED, key))
+    rendered_ids = {object_id(o) for o in after}
+    for obj in before:
+        if object_id(obj) not in rendered_ids and not kept(obj):
+            plan.changes.append(ObjectChange(PRUNED, describe(obj)))
     return plan
 
 
@@ -237,7 +263,7 @@ def typed_spec(obj: Doc) -> dict[str, Any]:
 
 
 async def plan_releases(
-    cluster: Cluster, helm_path: str, built: Sequence[Doc], source_root: Path,
+    cluster: Cluster, kinds: Discovery, helm_path: str, built: Sequence[Doc], source_root: Path,
     source: tuple[str, str, str],
 ) -> list[HelmReleasePlan]:  # fmt: skip
     touched = await releases_to_plan(cluster, built, *source)
@@ -250,7 +276,10 @@ async def plan_releases(
     try:
         return list(
             await asyncio.gather(
-                *(plan_release(cluster, helm, p, live, source_root, source) for p, live in touched)
+                *(
+                    plan_release(cluster, helm, kinds, p, live, source_root, source)
+                    for p, live in touched
+                )
             )
         )
     finally:

@@ -63,6 +63,8 @@ class Cluster:
     client: ResourceClient
     server: str
     context: str
+    # The kubeconfig file, for programs (helm) that act as the user too.
+    kubeconfig: str = ""
 
     async def version(self) -> dict[str, Any]:
         return await self.client.get_path("/version")
@@ -108,7 +110,9 @@ async def connect(settings: Settings) -> AsyncIterator[Cluster]:
         raise CliError(f"kubeconfig {path}, context {context!r}: {err}") from None
     api = new_client(configuration, impersonate)
     try:
-        yield Cluster(api, ResourceClient(api, FIELD_MANAGER), str(configuration.host), context)
+        yield Cluster(
+            api, ResourceClient(api, FIELD_MANAGER), str(configuration.host), context, path
+        )
     finally:
         await api.close()
 

@@ -4,8 +4,9 @@ Builds every Kustomization of a source (a GitRepository, an OCIRepository or a
 Bucket) from a local directory, or from another revision of a GitRepository,
 with the kustomize-controller's own code, dry-runs it on the cluster and diffs
 it; renders the HelmReleases the proposal changes (or whose chart it holds)
-with their composed values and diffs them against their stored releases: exit
-code 0 no change, 1 changes, 2 error.
+with their composed values, as the helm-controller's upgrade would, and diffs
+each object against the live one through a server-side dry run: exit code 0 no
+change, 1 changes, 2 error.
 """
 
 from __future__ import annotations
@@ -92,7 +93,9 @@ async def _plan(
         built = [r for p in plans if not p.error for r in p.releases]
         step("planning the HelmReleases it changes or whose chart it holds")
         try:
-            releases = await plan_releases(cluster, helm, built, root, (kind, source, namespace))
+            releases = await plan_releases(
+                cluster, kinds, helm, built, root, (kind, source, namespace)
+            )
         except StepError as err:
             raise CliError(err.message) from err
     return plans, releases, label

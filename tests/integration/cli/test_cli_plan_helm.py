@@ -1,5 +1,6 @@
 """`eddy plan` for HelmReleases: rendered with the pinned helm and their composed values,
-compared with the release Helm stored."""
+compared with the live objects through a server-side dry run; what the stored release
+holds and the rendering does not is pruned."""
 
 from __future__ import annotations
 
@@ -22,7 +23,15 @@ pytestmark = pytest.mark.integration
 
 CHART = {
     "charts/web/Chart.yaml": "apiVersion: v2\nname: web\nversion: 1.0.0\n",
-    "charts/web/values.yaml": "greeting: hello\ncolor: red\nextra: false\n",
+    "charts/web/values.yaml": "greeting: hello\ncolor: red\nextra: false\nreplicas: 1\n",
+    "charts/web/templates/deployment.yaml": (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\n"
+        "spec:\n  replicas: {{ .Values.replicas }}\n"
+        "  selector:\n    matchLabels: {app: web}\n"
+        "  template:\n    metadata:\n      labels: {app: web}\n"
+        "    spec:\n      containers:\n        - name: web\n"
+        "          image: registry.invalid/web:1.0\n"
+    ),
     "charts/web/templates/settings.yaml": (
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-settings\n"
         "data:\n  greeting: {{ .Values.greeting | quote }}\n  color: {{ .Values.color | quote }}\n"
@@ -115,8 +124,11 @@ def plan(kubeconfig: Path, namespace: str, root: Path, *args: str) -> tuple[int,
     return result.code, result.stdout, result.stderr
 
 
-def checkout(root: Path, greeting: str, extra: bool = False) -> Path:
-    for name, text in {**CHART, "apps/release.yaml": release(greeting, extra)}.items():
+def checkout(root: Path, greeting: str, extra: bool = False, without: str = "") -> Path:
+    files = {**CHART, "apps/release.yaml": release(greeting, extra)}
+    for name, text in files.items():
+        if name == without:
+            continue
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
     return root
@@ -128,7 +140,53 @@ def test_helm_release_unchanged_exits_0(
     code, out, err = plan(control_plane.kubeconfig, released, checkout(tmp_path / "src", "hello"))
     assert code == 0, err + out
     assert f"HelmRelease {released}/web (./charts/web (from the proposed revision)): " \
-        "no changes (1 objects unchanged)" in out  # fmt: skip
+        "no changes (2 objects unchanged)" in out  # fmt: skip
+
+
+def test_helm_release_scaled_by_hand_shows_replicas(
+    control_plane: ControlPlane, released: str, tmp_path: Path
+) -> None:
+    """The live Deployment, not the stored release, is what the rendering is compared with."""
+    admin = control_plane.kubeconfig
+    kubectl(admin, "scale", "deployment", "web", "--replicas=3", "-n", released)
+    code, out, err = plan(admin, released, checkout(tmp_path / "src", "hello"), "-o", "json")
+    assert code == 1, err + out
+    (ks,) = json.loads(out)["kustomizations"]
+    (hr,) = json.loads(out)["helmReleases"]
+    assert ks["changes"] == []
+    assert hr["changes"] == [
+        {"action": "configured", "object": f"Deployment/{released}/web",
+         "fields": [{"path": "spec.replicas", "live": 3, "new": 1}]},
+    ]  # fmt: skip
+    assert hr["unchanged"] == 1
+    code, out, _ = plan(admin, released, checkout(tmp_path / "src", "hello"))
+    assert code == 1
+    assert f"~ Deployment/{released}/web configured" in out
+    assert "spec.replicas: 3 → 1" in out
+    # A dry run: the Deployment is still as scaled.
+    assert kubectl(admin, "get", "deployment", "web", "-n", released,
+                   "-o", "jsonpath={.spec.replicas}") == "3"  # fmt: skip
+
+
+def test_helm_release_template_removed_is_pruned(
+    control_plane: ControlPlane, released: str, tmp_path: Path
+) -> None:
+    admin = control_plane.kubeconfig
+    run_helm("upgrade", "web", str(tmp_path / "chart/charts/web"), "--namespace", released,
+             "--reuse-values", "--set", "extra=true", f"--kubeconfig={admin}",
+             home=tmp_path / "helm")  # fmt: skip
+    root = checkout(
+        tmp_path / "src", "hello", extra=True, without="charts/web/templates/extra.yaml"
+    )
+    code, out, err = plan(admin, released, root, "-o", "json")
+    assert code == 1, err + out
+    (hr,) = json.loads(out)["helmReleases"]
+    assert hr["changes"] == [{"action": "pruned", "object": f"ConfigMap/{released}/web-extra"}]
+    code, markdown, _ = plan(admin, released, root, "-o", "markdown")
+    assert code == 1
+    assert f"| prune | `ConfigMap/{released}/web-extra` | pruned |" in markdown
+    secrets = kubectl(admin, "get", "secrets", "-n", released, "-o", "name")
+    assert "sh.helm.release.v1.web.v2" in secrets and ".v3" not in secrets
 
 
 def test_helm_release_values_and_chart_changes(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from eddy_helm.manifest import inventory, release_objects
 from eddy_runtime.resources import Resource
 from eddy_runtime.selectors import SelectorError, parse_selector
 from helm_controller.drift import (
@@ -13,9 +14,7 @@ from helm_controller.drift import (
     IgnoreRule,
     _comparable,
     ignore_rules,
-    inventory,
     json_patch,
-    release_objects,
 )
 
 DEPLOYMENT = {

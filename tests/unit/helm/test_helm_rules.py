@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from eddy_helm import records
+from eddy_helm import actions, records
 from eddy_helm.values import (
     ValuesError,
     config_digest,
@@ -20,7 +20,6 @@ from eddy_helm.values import (
     split_path,
     typed,
 )
-from helm_controller import actions
 from helm_controller.chart import desired_chart
 from helm_controller.objects import helm_chart_name, helm_chart_namespace, release_name
 
