@@ -1,7 +1,8 @@
 """The HelmRelease controller as the runtime runs it: flags, settings, reconciler, watches.
 
-A new chart artifact or a dependency turning Ready must reach the HelmReleases that
-care within a second, so HelmCharts and HelmReleases are watched through indexes.
+A new chart artifact, a dependency turning Ready or a change of a labelled ConfigMap or
+Secret in valuesFrom must reach the HelmReleases that care within a second, so
+HelmCharts, HelmReleases, ConfigMaps and Secrets are watched through indexes.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable, Mapping
 
 from eddy_helm.helm import SERVER_NAME
 from eddy_runtime import Controller, Manager, Watch, ref_key, tracing
+from eddy_runtime.config_watches import config_indexes, config_watches, named_refs, secret_ref
 from eddy_runtime.dependencies import (
     became_ready,
     changed,
@@ -69,6 +71,12 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
+def config_refs(obj: Obj) -> list[tuple[str, str]]:
+    """The ConfigMaps and Secrets a release reads: valuesFrom and its kubeconfig's Secret."""
+    spec = obj.get("spec") or {}
+    return [*named_refs(spec.get("valuesFrom")), *secret_ref(spec.get("kubeConfig"))]
+
+
 def chart_keys(obj: Obj) -> list[str]:
     kind, namespace, name = chart_key(obj)
     return [ref_key(kind, namespace, name)] if name else []
@@ -115,11 +123,13 @@ def controllers(manager: Manager, settings: Settings) -> list[Controller]:
                 *chart_watches,
                 Watch(HELM_RELEASES, index=DEPENDENCY_INDEX, predicate=became_ready),
                 Watch(HELM_RELEASES, index=EXPR_DEPENDENCY_INDEX, predicate=changed),
+                *config_watches(manager.options.watch_configs_label_selector),
             ],
             indexes={
                 CHART_INDEX: chart_keys,
                 DEPENDENCY_INDEX: dependency_keys(HELM_RELEASES),
                 EXPR_DEPENDENCY_INDEX: expr_dependency_keys(HELM_RELEASES),
+                **config_indexes(config_refs),
             },
             trace_parent=trace_parent_from(caches),
         )

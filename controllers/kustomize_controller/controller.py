@@ -1,8 +1,9 @@
 """The Kustomization controller as the runtime runs it: flags, settings, reconciler, watches.
 
-A new source revision or a dependency turning Ready (or changing at all, for a
-dependency judged by a readyExpr) must reach the Kustomizations that care within a
-second, so both are watched and mapped through indexes.
+A new source revision, a dependency turning Ready (or changing at all, for a
+dependency judged by a readyExpr) or a change of a labelled ConfigMap or Secret it
+reads must reach the Kustomizations that care within a second, so all are watched
+and mapped through indexes.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable, Mapping
 
 from eddy_kustomize.objects import KUSTOMIZATIONS, SOURCES, Obj
 from eddy_runtime import Controller, Manager, Watch, ref_key, tracing
+from eddy_runtime.config_watches import config_indexes, config_watches, named_refs, secret_ref
 from eddy_runtime.dependencies import changed, dependency_keys, expr_dependency_keys
 from eddy_runtime.flags import (
     add_kubeconfig_flags,
@@ -89,6 +91,17 @@ def source_keys(obj: Obj) -> list[str]:
     return [ref_key(kind, namespace, name)] if kind and name else []
 
 
+def config_refs(obj: Obj) -> list[tuple[str, str]]:
+    """The ConfigMaps and Secrets a Kustomization reads: postBuild.substituteFrom, the
+    decryption keys and its kubeconfig's Secret."""
+    spec = obj.get("spec") or {}
+    return [
+        *named_refs((spec.get("postBuild") or {}).get("substituteFrom")),
+        *secret_ref(spec.get("decryption")),
+        *secret_ref(spec.get("kubeConfig")),
+    ]
+
+
 def trace_parent_from(caches: Mapping[str, Informer]) -> Callable[[Obj], str | None]:
     """Passes working toward a source revision not yet applied continue its trace.
 
@@ -122,11 +135,13 @@ def controllers(manager: Manager, settings: Settings) -> list[Controller]:
                 *source_watches,
                 Watch(KUSTOMIZATIONS, index=DEPENDENCY_INDEX, predicate=became_ready),
                 Watch(KUSTOMIZATIONS, index=EXPR_DEPENDENCY_INDEX, predicate=changed),
+                *config_watches(manager.options.watch_configs_label_selector),
             ],
             indexes={
                 SOURCE_INDEX: source_keys,
                 DEPENDENCY_INDEX: dependency_keys(KUSTOMIZATIONS),
                 EXPR_DEPENDENCY_INDEX: expr_dependency_keys(KUSTOMIZATIONS),
+                **config_indexes(config_refs),
             },
             trace_parent=trace_parent_from(caches),
         )

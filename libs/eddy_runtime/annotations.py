@@ -1,4 +1,4 @@
-"""The few annotation and finalizer names the runtime itself acts on.
+"""The few annotation, label and finalizer names the runtime itself acts on.
 
 Flux users set these on objects today; the runtime honours them for every kind.
 """
@@ -9,6 +9,9 @@ from typing import Any
 
 RECONCILE_REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 FINALIZER = "finalizers.fluxcd.io"
+# A ConfigMap or Secret labelled so is watched: a change reconciles its users at once.
+WATCH_LABEL = "reconcile.fluxcd.io/watch"
+WATCH_ENABLED = "Enabled"
 
 
 def requested_at(obj: dict[str, Any]) -> str | None:

@@ -11,8 +11,10 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .annotations import WATCH_ENABLED, WATCH_LABEL
 from .durations import parse_duration
 from .kubeconfig import KubeconfigPolicy
+from .selectors import SelectorError, parse_selector
 
 
 def parse_bool(text: str) -> bool:
@@ -47,6 +49,7 @@ class Options:
     leader_election_release_on_cancel: bool = True
     watch_all_namespaces: bool = True
     watch_label_selector: str = ""
+    watch_configs_label_selector: str = f"{WATCH_LABEL}={WATCH_ENABLED}"
     metrics_addr: str = ":8080"
     health_addr: str = ":9440"
     log_level: str = "info"
@@ -60,6 +63,15 @@ class Options:
     kube_api_burst: int = 300
     events_addr: str = ""
     runtime_namespace: str = ""
+
+
+def selector_flag(text: str) -> str:
+    """A label selector flag, checked as the API server would before it is used."""
+    try:
+        parse_selector(text)
+    except SelectorError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+    return text
 
 
 def _flag_bool(parser: argparse.ArgumentParser, name: str, default: bool, help_text: str) -> None:
@@ -141,6 +153,15 @@ def add_runtime_flags(parser: argparse.ArgumentParser, concurrent: int = 4) -> N
         default="",
         metavar="SELECTOR",
         help="Watch only objects with matching labels, e.g. 'sharding.fluxcd.io/key=shard1'.",
+    )
+    add(
+        "--watch-configs-label-selector",
+        type=selector_flag,
+        default=d.watch_configs_label_selector,
+        metavar="SELECTOR",
+        help="Watch ConfigMaps and Secrets with matching labels: a change reconciles the "
+        "HelmReleases and Kustomizations that read them at once; empty for all. "
+        f"(default {d.watch_configs_label_selector})",
     )
     add(
         "--metrics-addr",
@@ -261,6 +282,7 @@ def options_from(args: argparse.Namespace) -> Options:
         leader_election_release_on_cancel=args.leader_election_release_on_cancel,
         watch_all_namespaces=args.watch_all_namespaces,
         watch_label_selector=args.watch_label_selector,
+        watch_configs_label_selector=args.watch_configs_label_selector,
         metrics_addr=args.metrics_addr,
         health_addr=args.health_addr,
         log_level=args.log_level,

@@ -78,6 +78,8 @@ class Watch:
     map: MapFunc | None = None
     index: str = ""
     predicate: Predicate = any_change
+    # Only objects with matching labels are listed, watched and cached ("" for all).
+    label_selector: str = ""
 
 
 @dataclass
@@ -142,7 +144,7 @@ class Manager:
         self.elector: LeaderElector | None = None
         self._controllers: list[Controller] = []
         self._running: dict[str, _Running] = {}
-        self._informers: dict[Resource, Informer] = {}
+        self._informers: dict[tuple[Resource, str], Informer] = {}
         self._servers: list[Server] = []
         self._stop = asyncio.Event()
         self._started = False
@@ -167,16 +169,19 @@ class Manager:
         """A server registered with add_server, e.g. to read the port it bound."""
         return next(s for s in self._servers if s.name == name)
 
-    def informer(self, resource: Resource) -> Informer:
+    def informer(self, resource: Resource, label_selector: str = "") -> Informer:
         """The shared cache of a resource in the watched namespaces, created on first use.
 
         One per resource: a kind this process reconciles is listed through
         --watch-label-selector (set when the controllers are wired), for every reader.
+        With `label_selector`, a cache of its own holding only the matching objects.
         """
-        found = self._informers.get(resource)
+        found = self._informers.get((resource, label_selector))
         if found is None:
-            found = Informer(self.client, resource, self.watch_namespace, max_backoff=10.0)
-            self._informers[resource] = found
+            found = Informer(
+                self.client, resource, self.watch_namespace, label_selector, max_backoff=10.0
+            )
+            self._informers[(resource, label_selector)] = found
         return found
 
     def controller(self, name: str) -> Controller:
@@ -195,13 +200,13 @@ class Manager:
     def ready(self) -> bool:
         return self._started and all(i.synced.is_set() for i in self._informers.values())
 
-    def has_seen(self, resource: Resource, obj: Obj) -> bool:
+    def has_seen(self, resource: Resource, obj: Obj, label_selector: str = "") -> bool:
         """Whether this process's cache of `resource` holds `obj` at its version or later.
 
         Event handlers run as the cache is updated: once seen, the change has been
         mapped to whatever work it causes.
         """
-        cached = self.informer(resource).get_by_key(object_key(obj))
+        cached = self.informer(resource, label_selector).get_by_key(object_key(obj))
         if cached is None:
             return False
         have = str((cached.get("metadata") or {}).get("resourceVersion", ""))
@@ -368,7 +373,7 @@ class Manager:
             self._running[ctl.name] = running
             primary.add_handler(self._primary_handler(running))
             for watch in ctl.watches:
-                informer = self.informer(watch.resource)
+                informer = self.informer(watch.resource, watch.label_selector)
                 informer.add_handler(self._watch_handler(running, watch))
 
     def _primary_handler(self, running: _Running) -> Callable[[str, Obj | None, Obj], None]:

@@ -20,6 +20,7 @@ from .support import (
     config_map,
     create_kustomization,
     deployment,
+    eventually,
     ready,
 )
 
@@ -213,3 +214,30 @@ async def test_build_metadata(
     ]
     assert "path: cm.yaml" in annotations["config.kubernetes.io/origin"]
     assert "PrefixTransformer" in annotations["alpha.config.kubernetes.io/transformations"]
+
+
+async def test_a_labelled_substitution_source_reapplies_at_once(
+    kube: ResourceClient, sources: Sources, start_controller: StartController, namespace: str
+) -> None:
+    await sources.publish("repo", {"app/cm.yaml": config_map("vars", cluster="${cluster}")})
+    labels = {"reconcile.fluxcd.io/watch": "Enabled"}
+    await kube.create(CONFIG_MAPS, {
+        "metadata": {"name": "cluster-vars", "namespace": namespace, "labels": labels},
+        "data": {"cluster": "staging"},
+    })  # fmt: skip
+    await start_controller()
+    await create_kustomization(
+        kube, "app", namespace, path="./app", interval="1h",
+        postBuild={"substituteFrom": [{"kind": "ConfigMap", "name": "cluster-vars"}]},
+    )  # fmt: skip
+    await ready(kube, namespace, "app")
+    assert (await kube.get(CONFIG_MAPS, "vars", namespace))["data"] == {"cluster": "staging"}
+
+    await kube.patch(CONFIG_MAPS, "cluster-vars", {"data": {"cluster": "prod"}}, namespace)
+
+    async def substituted() -> bool:
+        found = await kube.get(CONFIG_MAPS, "vars", namespace)
+        return bool(found["data"] == {"cluster": "prod"})
+
+    # An hour's interval: only the watch brings the new value this soon.
+    await eventually(substituted)

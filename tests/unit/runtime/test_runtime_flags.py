@@ -21,6 +21,7 @@ def test_defaults_match_flux() -> None:
     assert opts.watch_all_namespaces is True
     assert (opts.metrics_addr, opts.health_addr) == (":8080", ":9440")
     assert (opts.log_level, opts.log_encoding) == ("info", "json")
+    assert opts.watch_configs_label_selector == "reconcile.fluxcd.io/watch=Enabled"
 
 
 def test_flux_spellings() -> None:
@@ -50,6 +51,14 @@ def test_flux_spellings() -> None:
     assert opts.no_cross_namespace_refs is True
     assert opts.default_service_account == "default"
     assert opts.requeue_dependency == 5
+
+
+def test_watch_configs_label_selector_is_checked_and_may_be_empty() -> None:
+    assert parse(["--watch-configs-label-selector=team in (a,b)"]).watch_configs_label_selector \
+        == "team in (a,b)"  # fmt: skip
+    assert parse(["--watch-configs-label-selector="]).watch_configs_label_selector == ""
+    with pytest.raises(SystemExit):
+        parse(["--watch-configs-label-selector=a=(b"])
 
 
 def test_bad_duration_is_rejected() -> None:
