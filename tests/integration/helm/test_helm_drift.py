@@ -120,6 +120,18 @@ async def test_ignore_rules_leave_paths_alone_and_a_rule_selecting_nothing_is_re
     assert await replicas(kube, namespace) == 4
     assert condition(obj, "Drifted")["reason"] == "NoDriftDetected"
 
+    # Another field of the same Deployment is still corrected; replicas stay as set.
+    code, out = await kubectl(control_plane, "-n", namespace, "set", "image",
+                              "deployment/app-web", "web=nginx:1.26")  # fmt: skip
+    assert code == 0, out
+    obj = await reconcile_now(kube, namespace)
+    found = await kube.get(DEPLOYMENTS, "app-web", namespace)
+    assert found["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
+    assert found["spec"]["replicas"] == 4
+    drifted = condition(obj, "Drifted")
+    assert drifted["reason"] == "DriftDetected"
+    assert f"Deployment/{namespace}/app-web changed" in drifted["message"]
+
     wrong = [{"paths": ["/spec/replicas"], "target": {"kind": "StatefulSet"}}]
     await kube.patch(HELM_RELEASES, "app", {"spec": {"driftDetection": {"ignore": wrong}}},
                      namespace)  # fmt: skip
