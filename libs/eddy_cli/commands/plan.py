@@ -1,7 +1,8 @@
 """`eddy plan`: what a proposed revision would change in the cluster, before it is merged.
 
 Builds every Kustomization of a source (a GitRepository, an OCIRepository or a
-Bucket) from a local directory, or from another revision of a GitRepository,
+Bucket) from a local directory, or from another revision of a GitRepository or
+another tag or digest of an OCIRepository,
 with the kustomize-controller's own code, dry-runs it on the cluster and diffs
 it; renders the HelmReleases the proposal changes (or whose chart it holds)
 with their composed values, as the helm-controller's upgrade would, and diffs
@@ -21,6 +22,7 @@ from eddy_kustomize.build import kustomize_binary
 from eddy_runtime.discovery import Discovery
 from eddy_runtime.reconciler import StepError
 
+from .. import ocisource
 from ..errors import ERROR, FINDINGS, CliError
 from ..gitsource import checkout
 from ..helmplan import HelmReleasePlan, plan_releases, releases_to_plan
@@ -50,6 +52,9 @@ Examples:
 \b
   # What pushing this directory to the OCIRepository's registry would change
   eddy plan --source-kind OCIRepository --source app --source-dir ./deploy
+\b
+  # What moving the OCIRepository to another tag (or digest) would change
+  eddy plan --source-kind OCIRepository --source app --revision v1.3.0
 \b
   # HelmReleases too: rendered with the pinned helm
   eddy plan --source-dir . --helm-path .tools/bin/helm
@@ -83,8 +88,11 @@ async def _plan(
             root = Path(tmp) / "checkout"
             root.mkdir()
             step(f"fetching {revision} of {kind} {namespace}/{source}")
-            sha = await checkout(cluster, repo, revision, root)
-            label = f"{revision}@sha1:{sha}"
+            if kind == "OCIRepository":
+                label = await ocisource.pull(cluster, repo, revision, root)
+            else:
+                sha = await checkout(cluster, repo, revision, root)
+                label = f"{revision}@sha1:{sha}"
         plans = []
         for ks in kustomizations:
             meta = ks["metadata"]
@@ -107,7 +115,12 @@ async def _plan(
     type=click.Path(file_okay=False, path_type=Path),
     help="A checkout of the repository with the proposed changes.",
 )
-@click.option("--revision", default="", help="A branch, tag or commit of the repository.")
+@click.option(
+    "--revision",
+    default="",
+    help="A branch, tag or commit of the GitRepository's repository; a tag or digest of "
+    "the OCIRepository's.",
+)
 @click.option(
     "--source",
     default="flux-system",
@@ -119,7 +132,7 @@ async def _plan(
     type=click.Choice(PLANNED_SOURCES),
     default="GitRepository",
     show_default=True,
-    help="The kind of --source; an OCIRepository or a Bucket needs --source-dir.",
+    help="The kind of --source; a Bucket needs --source-dir.",
 )
 @click.option(
     "--kustomize-path",
@@ -154,10 +167,10 @@ def command(
     """Show what a proposed revision would change, object by object and field by field."""
     if (source_dir is None) == (not revision):
         raise CliError("give either --source-dir DIR or --revision REF")
-    if revision and source_kind != "GitRepository":
+    if revision and source_kind == "Bucket":
         raise CliError(
-            f"--revision fetches from Git; for {'an' if source_kind[0] in 'AEIOU' else 'a'} "
-            f"{source_kind} give the proposed files with --source-dir DIR"
+            "a Bucket keeps no revisions to fetch; give the files you would upload with "
+            "--source-dir DIR"
         )
     if source_dir is not None and not source_dir.is_dir():
         raise CliError(f"--source-dir {source_dir} is not a directory")

@@ -12,6 +12,7 @@ import pytest
 from eddy_testenv import ControlPlane
 from eddy_testenv.gitserver import GitHTTPServer, GitRepo
 from eddy_testenv.process import find_binary
+from eddy_testenv.registry import Registry
 
 from ..install.support import dump, kubectl
 from .support import eddy, one_error_line, run_controllers, wait_ready
@@ -231,7 +232,93 @@ def test_an_oci_repository_source(
     assert f"Kustomization {namespace}/oci-app (./): 1 changes" in out
     assert f"+ ConfigMap/{namespace}/settings created" in out
     line = one_error_line(
-        eddy("-n", namespace, "plan", "--source-kind", "OCIRepository", "--source", "app",
-             "--revision", "main", kubeconfig=admin)
+        eddy("-n", namespace, "plan", f"--kustomize-path={find_binary('kustomize')}",
+             "--source-kind", "OCIRepository", "--source", "app", "--revision", "main",
+             kubeconfig=admin)
     )  # fmt: skip
-    assert "for an OCIRepository give the proposed files with --source-dir DIR" in line
+    assert "cannot reach registry 127.0.0.1:9" in line
+
+
+def push(registry: Registry, url: str, root: Path) -> str:
+    """`eddy push artifact` of a directory; the manifest's digest."""
+    result = eddy("push", "artifact", url, "--path", str(root), "--insecure-registry",
+                  "--creds", f"{registry.username}:{registry.password}", "-o", "json")  # fmt: skip
+    assert result.code == 0, result.stderr
+    return str(result.json()["digest"])
+
+
+def test_a_tag_or_digest_of_an_oci_repository(
+    controllers: None,
+    control_plane: ControlPlane,
+    namespace: str,
+    oci_registry: Registry,
+    oci_repository: str,
+    tmp_path: Path,
+) -> None:
+    """--revision pulls another tag (or digest) of the OCIRepository's artifact, with the
+    credentials of its spec.secretRef, and plans it."""
+    admin = control_plane.kubeconfig
+    for tag, greeting in (("v1", "hello"), ("v2", "hola")):
+        (tmp_path / tag).mkdir()
+        (tmp_path / tag / "settings.yaml").write_text(config_map("settings", greeting))
+    first = push(oci_registry, oci_registry.url(f"{oci_repository}:v1"), tmp_path / "v1")
+    push(oci_registry, oci_registry.url(f"{oci_repository}:v2"), tmp_path / "v2")
+    kubectl(admin, "create", "secret", "docker-registry", "registry", "-n", namespace,
+            f"--docker-server={oci_registry.host}", f"--docker-username={oci_registry.username}",
+            f"--docker-password={oci_registry.password}")  # fmt: skip
+    source = {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "metadata": {"name": "app"},
+        "spec": {"interval": "10m", "url": oci_registry.url(oci_repository), "insecure": True,
+                 "secretRef": {"name": "registry"}, "ref": {"tag": "v1"}},
+    }  # fmt: skip
+    kustomization = {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": "oci-app"},
+        "spec": {"interval": "10m", "path": "./", "prune": True, "targetNamespace": namespace,
+                 "sourceRef": {"kind": "OCIRepository", "name": "app"},
+                 "postBuild": {"substitute": {"color": "green"}}},
+    }  # fmt: skip
+    kubectl(admin, "apply", f"--namespace={namespace}", "-f", "-",
+            stdin=dump([source, kustomization]))  # fmt: skip
+    wait_ready(admin, "kustomization", "oci-app", namespace)
+    oci = ("--source-kind", "OCIRepository", "--source", "app")
+    kustomize = f"--kustomize-path={find_binary('kustomize')}"
+
+    code, out, err = plan(admin, namespace, *oci, "--revision", "v2", "-o", "json")
+    assert code == 1, err + out
+    found = json.loads(out)
+    assert found["revision"].startswith("v2@sha256:")
+    (ks,) = found["kustomizations"]
+    assert ks["changes"] == [
+        {"action": "configured", "object": f"ConfigMap/{namespace}/settings",
+         "fields": [{"path": "data.greeting", "live": "hello", "new": "hola"}]},
+    ]  # fmt: skip
+
+    for revision in (first, f"v1@{first}"):
+        code, out, err = plan(admin, namespace, *oci, "--revision", revision)
+        assert code == 0, err + out
+        assert f"Kustomization {namespace}/oci-app (./): no changes" in out
+
+    line = one_error_line(
+        eddy("-n", namespace, "plan", kustomize, *oci, "--revision", "v9", kubeconfig=admin)
+    )  # fmt: skip
+    assert f"cannot pull {oci_registry.host}/{oci_repository}:v9" in line
+    line = one_error_line(
+        eddy("-n", namespace, "plan", kustomize, *oci, "--revision", "v1@sha256:nope",
+             kubeconfig=admin)
+    )  # fmt: skip
+    assert "is neither a tag nor a digest" in line
+
+
+def test_a_bucket_has_no_revision_to_fetch(control_plane: ControlPlane, namespace: str) -> None:
+    line = one_error_line(
+        eddy("-n", namespace, "plan", "--source-kind", "Bucket", "--source", "app",
+             "--revision", "v1", kubeconfig=control_plane.kubeconfig)
+    )  # fmt: skip
+    assert line == (
+        "✗ a Bucket keeps no revisions to fetch; give the files you would upload with "
+        "--source-dir DIR"
+    )
