@@ -1,7 +1,7 @@
 """The HelmRelease reconciler: dependencies, chart, values, release, test, remediation.
 
-One pass reads top to bottom as those steps and ends in one status patch and the
-Events that say what Helm did or what a person has to fix.
+One pass reads top to bottom as those steps and ends in the Events
+that say what Helm did or what a person has to fix, then one status patch.
 """
 
 from __future__ import annotations
@@ -507,10 +507,10 @@ class HelmReleaseAttempt(Attempt):
         else:
             conditions.mark_failed(self.status, reason, message, self.generation)
         log.error("release failed: %s", message, extra={"revision": self.revision})
-        await self.manager.status.patch(HELM_RELEASES, self.obj, self.status)
         if reason not in (Reason.INSTALL_FAILED, Reason.UPGRADE_FAILED, Reason.TEST_FAILED):
             # Helm's own failures already had their Event from the action itself.
             await self.event(WARNING, reason, message)
+        await self.manager.status.patch(HELM_RELEASES, self.obj, self.status)
         if stalled:
             return Result.done() if retry_in is None else Result.after(retry_in)
         if retry_in is not None:

@@ -48,9 +48,10 @@ class Report:
 
     async def ready(self, reason: str, message: str, event: str | None = None) -> None:
         conditions.mark_ready(self.status, message, reason, self.generation)
-        await self.manager.status.patch(self.resource, self.obj, self.status)
+        # The Event first: whoever sees the status finds the Event beside it.
         if event:
             await self.manager.events.event(self.obj, NORMAL, reason, event)
+        await self.manager.status.patch(self.resource, self.obj, self.status)
 
     async def failed(self, err: StepError) -> Result:
         """Ready=False; retried within a minute, or Stalled when only an edit can help."""
@@ -59,8 +60,8 @@ class Report:
             self.status, err.reason, err.message, self.generation, not err.stalled
         )
         log.error("%s", err.message, extra={"reason": err.reason, "step": err.step})
-        await self.manager.status.patch(self.resource, self.obj, self.status)
         await self.manager.events.event(self.obj, WARNING, err.reason, err.message)
+        await self.manager.status.patch(self.resource, self.obj, self.status)
         return Result.after(retry) if retry is not None else Result.done()
 
     async def waiting(self, reason: str, message: str, retry: float) -> Result:

@@ -1,7 +1,7 @@
 """The Kustomization reconciler: source, dependencies, fetch, build, apply, prune, health.
 
-One pass reads top to bottom as those steps and ends in one status patch and the
-Events that tell a person what changed or what to fix.
+One pass reads top to bottom as those steps and ends in the Events
+that tell a person what changed or what to fix, then one status patch.
 """
 
 from __future__ import annotations
@@ -629,10 +629,11 @@ class KustomizationAttempt(Attempt):
             self.status["inventory"] = inventory.to_status(self.applied)
         self._record_history(err.reason, time.monotonic() - self.started)
         log.error("%s failed: %s", err.step, message, extra={"revision": self.revision})
-        await self.manager.status.patch(KUSTOMIZATIONS, self.obj, self.status)
+        # The Event first: whoever sees the failed status finds the Event beside it.
         await self.manager.events.event(
             self.obj, WARNING, err.reason, message, self._revision_annotation()
         )
+        await self.manager.status.patch(KUSTOMIZATIONS, self.obj, self.status)
         if err.stalled:
             return Result.done() if err.retry_in is None else Result.after(err.retry_in)
         return Result.after(self.typed.retry_interval_seconds())
@@ -669,8 +670,6 @@ class KustomizationAttempt(Attempt):
         self.status["lastAttemptedRevision"] = self.revision
         self.status["inventory"] = inventory.to_status(self.applied or [])
         self._record_history(Reason.RECONCILIATION_SUCCEEDED, elapsed)
-        await self.manager.status.patch(KUSTOMIZATIONS, self.obj, self.status)
-        self.record_metrics(previous_revision)
         interval = self.typed.interval_seconds()
         if not was_ready or previous_revision != self.revision or self.changes.summary():
             # A fresh token per success, as Flux sends: alerts never drop one as a duplicate.
@@ -681,4 +680,6 @@ class KustomizationAttempt(Attempt):
                 f"next run in {format_duration(interval)}",
                 annotations,
             )  # fmt: skip
+        await self.manager.status.patch(KUSTOMIZATIONS, self.obj, self.status)
+        self.record_metrics(previous_revision)
         return Result.after(interval)

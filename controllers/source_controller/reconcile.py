@@ -106,10 +106,9 @@ class SourceAttempt(Attempt):
 
     async def failed(self, err: StepError) -> Result:
         mark_failed(self.status, err, self.generation)
-        try:
-            await self.manager.status.patch(self.resource, self.obj, self.status)
-        finally:
-            await self.manager.events.warning(self.obj, err.reason, err.message)
+        # The Event first: whoever sees the failed status finds the Event beside it.
+        await self.manager.events.warning(self.obj, err.reason, err.message)
+        await self.manager.status.patch(self.resource, self.obj, self.status)
         log.error("%s: %s", err.reason, err.message, extra={"step": err.step})
         if err.stalled:
             return Result.done()
@@ -129,12 +128,12 @@ class SourceAttempt(Attempt):
             if self.new_revision():
                 # This pass's trace becomes the revision's: consumers continue it.
                 tracing.record_in(self.artifact)
-        await self.manager.status.patch(self.resource, self.obj, self.status)
         if self.new_revision():
             await self.manager.events.event(
                 self.obj, "Normal", self.event_reason, self.event_message or self.message,
                 annotations=_revision_annotations(self.artifact),
             )  # fmt: skip
+        await self.manager.status.patch(self.resource, self.obj, self.status)
         current = self.status.get("artifact")
         if current:
             # On every pass, not only after a new artifact: older artifacts must
