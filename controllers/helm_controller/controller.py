@@ -19,7 +19,15 @@ from eddy_runtime.dependencies import (
     dependency_keys,
     expr_dependency_keys,
 )
-from eddy_runtime.flags import add_kubeconfig_flags, kubeconfig_policy_from, options_from
+from eddy_runtime.flags import (
+    ADDITIVE_CEL_DEPENDENCY_CHECK,
+    DISABLE_CONFIG_WATCHERS,
+    add_feature_gates_flag,
+    add_kubeconfig_flags,
+    feature_gates_from,
+    kubeconfig_policy_from,
+    options_from,
+)
 from eddy_runtime.informer import Informer
 from eddy_runtime.predicates import artifact_changed
 
@@ -36,6 +44,7 @@ EXPR_DEPENDENCY_INDEX = "dependsOnReadyExpr"
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
     add_kubeconfig_flags(parser)
+    add_feature_gates_flag(parser)
     parser.add_argument(
         "--helm-path",
         default="helm",
@@ -60,6 +69,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     options = options_from(args)
+    gates = feature_gates_from(args)
     return Settings(
         helm=args.helm_path,
         helm_server=args.helm_server_path,
@@ -68,6 +78,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         default_service_account=options.default_service_account,
         workdir=args.workdir,
         kubeconfig=kubeconfig_policy_from(args),
+        additive_cel_dependency_check=gates[ADDITIVE_CEL_DEPENDENCY_CHECK],
+        disable_config_watchers=gates[DISABLE_CONFIG_WATCHERS],
     )
 
 
@@ -109,6 +121,7 @@ def trace_parent_from(caches: Mapping[str, Informer]) -> Callable[[Obj], str | N
 
 def controllers(manager: Manager, settings: Settings) -> list[Controller]:
     caches = {kind: manager.informer(resource) for kind, resource in CHART_SOURCES.items()}
+    selector = manager.options.watch_configs_label_selector
     reconciler = HelmReleaseReconciler(manager, caches, settings)
     chart_watches = [
         Watch(resource, index=CHART_INDEX, predicate=artifact_changed)
@@ -123,7 +136,7 @@ def controllers(manager: Manager, settings: Settings) -> list[Controller]:
                 *chart_watches,
                 Watch(HELM_RELEASES, index=DEPENDENCY_INDEX, predicate=became_ready),
                 Watch(HELM_RELEASES, index=EXPR_DEPENDENCY_INDEX, predicate=changed),
-                *config_watches(manager.options.watch_configs_label_selector),
+                *([] if settings.disable_config_watchers else config_watches(selector)),
             ],
             indexes={
                 CHART_INDEX: chart_keys,

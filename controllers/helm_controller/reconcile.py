@@ -84,6 +84,10 @@ class Settings:
     workdir: str | None = None
     # What a kubeconfig from `spec.kubeConfig.secretRef` may ask for.
     kubeconfig: KubeconfigPolicy = field(default_factory=KubeconfigPolicy)
+    # Flux's feature gates: a true readyExpr must also pass the Ready rule; no watches of
+    # labelled ConfigMaps and Secrets.
+    additive_cel_dependency_check: bool = False
+    disable_config_watchers: bool = False
 
 
 class HelmReleaseReconciler:
@@ -262,8 +266,9 @@ class HelmReleaseAttempt(Attempt):
             )
         try:
             await check_dependencies(
-                self.obj, self.reconciler.lookup_release, self.settings.no_cross_namespace_refs
-            )
+                self.obj, self.reconciler.lookup_release, self.settings.no_cross_namespace_refs,
+                additive=self.settings.additive_cel_dependency_check,
+            )  # fmt: skip
         except InvalidReadyExpr as err:
             raise StepError(
                 str(err), reason=conditions.INVALID_CEL_EXPRESSION, stalled=True

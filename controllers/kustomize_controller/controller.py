@@ -16,7 +16,11 @@ from eddy_runtime import Controller, Manager, Watch, ref_key, tracing
 from eddy_runtime.config_watches import config_indexes, config_watches, named_refs, secret_ref
 from eddy_runtime.dependencies import changed, dependency_keys, expr_dependency_keys
 from eddy_runtime.flags import (
+    ADDITIVE_CEL_DEPENDENCY_CHECK,
+    DISABLE_CONFIG_WATCHERS,
+    add_feature_gates_flag,
     add_kubeconfig_flags,
+    feature_gates_from,
     kubeconfig_policy_from,
     options_from,
     parse_bool,
@@ -37,6 +41,7 @@ EXPR_DEPENDENCY_INDEX = "dependsOnReadyExpr"
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
     add_kubeconfig_flags(parser)
+    add_feature_gates_flag(parser)
     parser.add_argument(
         "--no-remote-bases",
         type=parse_bool, nargs="?", const=True, default=False, metavar="BOOL",
@@ -74,6 +79,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     options = options_from(args)
+    gates = feature_gates_from(args)
     return Settings(
         kustomize=args.kustomize_path,
         sops=args.sops_path,
@@ -82,6 +88,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         default_service_account=options.default_service_account,
         workdir=args.workdir,
         kubeconfig=kubeconfig_policy_from(args),
+        additive_cel_dependency_check=gates[ADDITIVE_CEL_DEPENDENCY_CHECK],
+        disable_config_watchers=gates[DISABLE_CONFIG_WATCHERS],
         override_managers=tuple(args.override_manager),
     )
 
@@ -121,6 +129,7 @@ def trace_parent_from(caches: Mapping[str, Informer]) -> Callable[[Obj], str | N
 
 def controllers(manager: Manager, settings: Settings) -> list[Controller]:
     caches = {kind: manager.informer(resource) for kind, resource in SOURCES.items()}
+    selector = manager.options.watch_configs_label_selector
     reconciler = KustomizationReconciler(manager, caches, settings)
     source_watches = [
         Watch(resource, index=SOURCE_INDEX, predicate=artifact_changed)
@@ -135,7 +144,7 @@ def controllers(manager: Manager, settings: Settings) -> list[Controller]:
                 *source_watches,
                 Watch(KUSTOMIZATIONS, index=DEPENDENCY_INDEX, predicate=became_ready),
                 Watch(KUSTOMIZATIONS, index=EXPR_DEPENDENCY_INDEX, predicate=changed),
-                *config_watches(manager.options.watch_configs_label_selector),
+                *([] if settings.disable_config_watchers else config_watches(selector)),
             ],
             indexes={
                 SOURCE_INDEX: source_keys,

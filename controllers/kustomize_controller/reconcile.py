@@ -88,6 +88,10 @@ class Settings:
     override_managers: tuple[str, ...] = ()
     # What a kubeconfig from `spec.kubeConfig.secretRef` may ask for.
     kubeconfig: KubeconfigPolicy = field(default_factory=KubeconfigPolicy)
+    # Flux's feature gates: a true readyExpr must also pass the Ready rule; no watches of
+    # labelled ConfigMaps and Secrets.
+    additive_cel_dependency_check: bool = False
+    disable_config_watchers: bool = False
 
 
 class KustomizationReconciler:
@@ -286,6 +290,7 @@ class KustomizationAttempt(Attempt):
             await check_dependencies(
                 self.obj, self.reconciler.lookup_kustomization,
                 self.settings.no_cross_namespace_refs, revision_pending(self.obj, self.revision),
+                additive=self.settings.additive_cel_dependency_check,
             )  # fmt: skip
         except InvalidReadyExpr as err:
             raise StepError(

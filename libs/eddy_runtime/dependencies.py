@@ -2,8 +2,8 @@
 
 Kustomizations and HelmReleases share the rule: each dependency must exist and be
 Ready for its current spec, or, where the reference has a `readyExpr`, make that CEL
-expression over `self` (the dependent) and `dep` true instead, as Flux does without
-its AdditiveCELDependencyCheck gate. The dependent is looked at again at
+expression over `self` (the dependent) and `dep` true instead (as well, with Flux's
+AdditiveCELDependencyCheck gate). The dependent is looked at again at
 `--requeue-dependency` and, through an index, as soon as a dependency changes in a
 way that may matter.
 """
@@ -139,11 +139,17 @@ def _expr_ready(expr: Expression, obj: Obj, dep: Obj, ref: str) -> None:
 
 
 async def check_dependencies(
-    obj: Obj, lookup: Lookup, no_cross_namespace_refs: bool, pending: Pending | None = None
+    obj: Obj,
+    lookup: Lookup,
+    no_cross_namespace_refs: bool,
+    pending: Pending | None = None,
+    additive: bool = False,
 ) -> None:
     """Raise DependencyNotReady for the first dependency that is not ready.
 
-    A readyExpr that does not compile raises InvalidReadyExpr before any lookup.
+    A readyExpr that does not compile raises InvalidReadyExpr before any lookup. With
+    `additive` (Flux's AdditiveCELDependencyCheck gate) a true readyExpr is not enough:
+    the dependency must also pass the built-in rule.
     """
     own = obj["metadata"]["namespace"]
     exprs = ready_exprs(obj)
@@ -158,9 +164,10 @@ async def check_dependencies(
         if dep is None:
             raise DependencyNotReady(f"dependency '{ref}' not found")
         if expr is not None:
-            # The expression replaces the built-in rule (Ready, same revision).
             _expr_ready(expr, obj, dep, ref)
-            continue
+            if not additive:
+                # The expression replaces the built-in rule (Ready, same revision).
+                continue
         if not is_ready(dep):
             raise DependencyNotReady(f"dependency '{ref}' is not ready")
         why = pending(dep) if pending is not None else ""

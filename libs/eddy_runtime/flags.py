@@ -262,6 +262,52 @@ def add_kubeconfig_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# Flux's feature gates that eddy acts on, with Flux's defaults. Any other is refused at
+# start, as Flux refuses a gate it does not know, rather than accepted and ignored.
+ADDITIVE_CEL_DEPENDENCY_CHECK = "AdditiveCELDependencyCheck"
+DISABLE_CONFIG_WATCHERS = "DisableConfigWatchers"
+FEATURE_GATES = {ADDITIVE_CEL_DEPENDENCY_CHECK: False, DISABLE_CONFIG_WATCHERS: False}
+
+
+def feature_gates_flag(text: str) -> dict[str, bool]:
+    """`Name=true,Other=false`, each name one of FEATURE_GATES."""
+    chosen: dict[str, bool] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name, sep, value = (s.strip() for s in item.partition("="))
+        if not sep:
+            raise argparse.ArgumentTypeError(f"feature-gate {item!r} needs a value: {name}=true")
+        if name not in FEATURE_GATES:
+            raise argparse.ArgumentTypeError(
+                f"feature-gate '{name}' not supported by eddy (supported: "
+                f"{', '.join(sorted(FEATURE_GATES))})"
+            )
+        chosen[name] = parse_bool(value)
+    return chosen
+
+
+def add_feature_gates_flag(parser: argparse.ArgumentParser) -> None:
+    """Flux's --feature-gates, for the controllers that act on one of FEATURE_GATES."""
+    parser.add_argument(
+        "--feature-gates",
+        type=feature_gates_flag,
+        action="append",
+        default=[],
+        metavar="GATES",
+        help="Feature gates, e.g. AdditiveCELDependencyCheck=true; eddy supports "
+        f"{', '.join(f'{k} (default {str(v).lower()})' for k, v in FEATURE_GATES.items())}.",
+    )
+
+
+def feature_gates_from(args: argparse.Namespace) -> dict[str, bool]:
+    """Every gate of FEATURE_GATES, as set by the (repeatable) --feature-gates flag."""
+    gates = dict(FEATURE_GATES)
+    for chosen in args.feature_gates:
+        gates.update(chosen)
+    return gates
+
+
 def kubeconfig_policy_from(args: argparse.Namespace) -> KubeconfigPolicy:
     return KubeconfigPolicy(
         allow_exec=args.insecure_kubeconfig_exec,

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
+
+import pytest
+from kubernetes_asyncio.client import ApiClient
+
+import kustomize_controller.controller as kustomize_controller
 from eddy_runtime.config_watches import (
     CONFIG_MAP_INDEX,
     SECRET_INDEX,
@@ -10,7 +16,11 @@ from eddy_runtime.config_watches import (
     named_refs,
     secret_ref,
 )
+from eddy_runtime.flags import add_runtime_flags, options_from
+from eddy_runtime.manager import Manager
 from eddy_runtime.resources import CONFIG_MAPS, SECRETS, Obj
+
+INDEXES = (CONFIG_MAP_INDEX, SECRET_INDEX)
 
 
 def refs(obj: Obj) -> list[tuple[str, str]]:
@@ -47,3 +57,18 @@ def test_watches_select_by_label() -> None:
     ]
     assert {w.label_selector for w in watches} == {"reconcile.fluxcd.io/watch=Enabled"}
     assert named_refs(None) == [] and secret_ref({"secretRef": {}}) == []
+
+
+@pytest.mark.parametrize("gates", [[], ["--feature-gates=DisableConfigWatchers=true"]])
+async def test_the_kustomize_controller_watches_labelled_configs_unless_the_gate_says_not(
+    gates: list[str],
+) -> None:
+    parser = argparse.ArgumentParser()
+    add_runtime_flags(parser)
+    kustomize_controller.add_flags(parser)
+    args = parser.parse_args(["--watch-configs-label-selector=team=web", *gates])
+    async with ApiClient() as api:
+        manager = Manager("test", options_from(args), api, handle_signals=False)
+        (ctl,) = kustomize_controller.controllers(manager, kustomize_controller.settings_from(args))
+    watched = [(w.resource, w.label_selector) for w in ctl.watches if w.index in INDEXES]
+    assert watched == ([] if gates else [(CONFIG_MAPS, "team=web"), (SECRETS, "team=web")])

@@ -101,6 +101,19 @@ async def test_a_ready_expr_replaces_the_ready_rule() -> None:
         await check_dependencies(obj, lookup_in(), False)
 
 
+async def test_with_the_additive_gate_a_ready_expr_must_hold_and_the_rule_too() -> None:
+    obj = labelled(thing("web", dependsOn=[{"name": "db", "readyExpr": VERSION_MATCHES}]), "2")
+    with pytest.raises(DependencyNotReady, match=r"'apps/db' is not ready$"):
+        await check_dependencies(obj, lookup_in(labelled(thing("db"), "2")), False, additive=True)
+    with pytest.raises(DependencyNotReady, match="according to readyExpr"):
+        found = lookup_in(labelled(thing("db", ready=True), "1"))
+        await check_dependencies(obj, found, False, additive=True)
+    found = lookup_in(labelled(thing("db", ready=True), "2"))
+    with pytest.raises(DependencyNotReady, match="revision not applied"):
+        await check_dependencies(obj, found, False, lambda dep: "revision not applied", True)
+    await check_dependencies(obj, found, False, additive=True)
+
+
 @pytest.mark.parametrize(
     ("expr", "why"),
     [

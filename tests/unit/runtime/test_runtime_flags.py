@@ -61,6 +61,28 @@ def test_watch_configs_label_selector_is_checked_and_may_be_empty() -> None:
         parse(["--watch-configs-label-selector=a=(b"])
 
 
+def test_feature_gates_eddy_acts_on_are_read_and_others_refused() -> None:
+    import argparse
+
+    from eddy_runtime.flags import add_feature_gates_flag, feature_gates_from
+
+    parser = argparse.ArgumentParser()
+    add_feature_gates_flag(parser)
+    gates = feature_gates_from(parser.parse_args([]))
+    assert gates == {"AdditiveCELDependencyCheck": False, "DisableConfigWatchers": False}
+    args = parser.parse_args([
+        "--feature-gates=AdditiveCELDependencyCheck=true,DisableConfigWatchers=false",
+        "--feature-gates=DisableConfigWatchers=true",
+    ])  # fmt: skip
+    assert feature_gates_from(args) == {
+        "AdditiveCELDependencyCheck": True,
+        "DisableConfigWatchers": True,
+    }
+    for bad in ("OOMWatch=true", "AdditiveCELDependencyCheck", "DisableConfigWatchers=maybe"):
+        with pytest.raises(SystemExit):
+            parser.parse_args([f"--feature-gates={bad}"])
+
+
 def test_bad_duration_is_rejected() -> None:
     with pytest.raises(SystemExit):
         parse(["--min-retry-delay=soon"])
