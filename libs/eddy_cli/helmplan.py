@@ -13,6 +13,7 @@ the release Helm last stored holds and the rendering does not would be pruned.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import shutil
 import tempfile
@@ -187,9 +188,27 @@ def _previous(stored: Sequence[records.Release]) -> records.Release | None:
     return deployed[0] if deployed else records.latest(list(stored))
 
 
+def _without_dropped(dry: Doc, previous: Doc, rendered: Doc) -> Doc:
+    """The dry-run answer less the fields the previous release rendered and this one does
+    not: Helm's upgrade removes those, while a dry-run apply leaves them to their owner."""
+    out = copy.deepcopy(dry)
+
+    def drop(into: Doc, before: Doc, now: Doc) -> None:
+        for key, value in before.items():
+            if key not in now:
+                into.pop(key, None)
+            elif isinstance(value, dict) and isinstance(now[key], dict):
+                inner = into.get(key)
+                if isinstance(inner, dict):
+                    drop(inner, value, now[key])
+
+    drop(out, previous, rendered)
+    return out
+
+
 async def _compare(
-    cluster: Cluster, kinds: Discovery, objects: list[Doc], release: str, target: str,
-    masked: list[str],
+    cluster: Cluster, kinds: Discovery, objects: list[Doc], previous: dict[str, Doc],
+    release: str, target: str, masked: list[str],
 ) -> tuple[list[ObjectChange], int]:  # fmt: skip
     """Each rendered object against the live one, through a server-side dry-run apply."""
     semaphore = asyncio.Semaphore(8)
@@ -200,8 +219,10 @@ async def _compare(
             found = await compare(cluster.client, kinds, desired)
         if found.live is None or found.dry is None:
             return ObjectChange(CREATED, describe(obj))
+        before = previous.get(object_id(obj))
+        dry = found.dry if before is None else _without_dropped(found.dry, before, obj)
         secret = obj.get("kind") == "Secret" and obj.get("apiVersion") == "v1"
-        fields = field_changes(found.live, found.dry, secret, masked)
+        fields = field_changes(found.live, dry, secret, masked)
         return ObjectChange(CONFIGURED, describe(obj), fields) if fields else None
 
     answers = await asyncio.gather(*(one(o) for o in objects))
@@ -243,16 +264,17 @@ async def plan_release(
             )  # fmt: skip
         after = await placed(release_objects(rendered), target, kinds)
         before = await placed(release_objects(previous.manifest), target, kinds) if previous else []
+        earlier = {object_id(o): o for o in before}
         plan.changes, plan.unchanged = await _compare(
-            cluster, kinds, after, release, target, masked
+            cluster, kinds, after, earlier, release, target, masked
         )
     except (StepError, ApiError, OSError, ManifestError) as err:
         text = err.message if isinstance(err, StepError) else str(err)
         plan.error = str(mask_secrets(text, masked))
         return plan
-    rendered_ids = {object_id(o) for o in after}
+    now = {object_id(o) for o in after}
     for obj in before:
-        if object_id(obj) not in rendered_ids and not kept(obj):
+        if object_id(obj) not in now and not kept(obj):
             plan.changes.append(ObjectChange(PRUNED, describe(obj)))
     return plan
 

@@ -298,3 +298,20 @@ def test_helm_release_from_a_chart_repository(
     code, out, err = plan(admin, namespace, root)
     assert code == 2, err + out
     assert "the proposal changes spec.chart" in out
+
+
+def test_helm_release_field_no_longer_rendered_is_removed(
+    control_plane: ControlPlane, released: str, tmp_path: Path
+) -> None:
+    """A field the stored release rendered and the proposal does not is shown going away,
+    as Helm's upgrade removes it, though a dry-run apply leaves it to Helm's field manager."""
+    root = checkout(tmp_path / "src", "hello")
+    template = root / "charts/web/templates/settings.yaml"
+    template.write_text(template.read_text().replace("  color: {{ .Values.color | quote }}\n", ""))
+    code, out, err = plan(control_plane.kubeconfig, released, root, "-o", "json")
+    assert code == 1, err + out
+    (hr,) = json.loads(out)["helmReleases"]
+    assert hr["changes"] == [
+        {"action": "configured", "object": f"ConfigMap/{released}/web-settings",
+         "fields": [{"path": "data.color", "live": "blue", "new": None}]},
+    ]  # fmt: skip
