@@ -489,7 +489,9 @@ class HelmReleaseSpec:
     rollback: Rollback | None = prop("Settings of rollback.")
     uninstall: Uninstall | None = prop("Settings of uninstall.")
     values_from: list[ValuesReference] | None = prop(
-        "Values from ConfigMaps and Secrets, merged in order before `values`."
+        "Values from ConfigMaps and Secrets, merged in order before `values`. A change of "
+        "one labelled `reconcile.fluxcd.io/watch: Enabled` upgrades the release at once; "
+        "others are read again at the next interval."
     )
     values: JSON = prop("Values for the chart, merged last.")
     post_renderers: list[PostRenderer] | None = prop(

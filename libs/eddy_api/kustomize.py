@@ -136,7 +136,8 @@ class PostBuild:
     )
     substitute_from: list[SubstituteReference] | None = prop(
         "ConfigMaps and Secrets whose keys are more variables; later entries and `substitute` "
-        "win on equal names."
+        "win on equal names. A change of one labelled `reconcile.fluxcd.io/watch: Enabled` "
+        "reconciles the Kustomization at once; others are read again at the next interval."
     )
     substitute_strategy: str | None = prop(
         "When to substitute: `WithVariables` (the default) only when at least one variable "
