@@ -56,6 +56,7 @@ from .objects import (
     HELM_CHARTS,
     HELM_RELEASES,
     Obj,
+    owner_labels,
     release_name,
     release_namespace,
     spec_of,
@@ -415,14 +416,7 @@ class HelmReleaseAttempt(Attempt):
 
     def _unsupported(self) -> list[str]:
         """Fields set here that eddy accepts for Flux's sake but does not act on yet."""
-        found = unhonoured_in_use(HelmReleaseSpec, self.spec)
-        install = (self.spec.get("install") or {}).get("crds") or "Create"
-        upgrade = (self.spec.get("upgrade") or {}).get("crds") or "Skip"
-        done = {
-            "spec.install.crds": install in ("Skip", "Create"),
-            "spec.upgrade.crds": upgrade == "Skip",
-        }
-        return [path for path in found if not done.get(path, False)]
+        return unhonoured_in_use(HelmReleaseSpec, self.spec)
 
     async def connect(self) -> Result | None:
         storage_ns = self.spec.get("storageNamespace")
@@ -452,6 +446,7 @@ class HelmReleaseAttempt(Attempt):
             self.generation, self.chart_dir, self.workdir, self.values,
             Desired(self.revision, self.digest), self.chart_label(), self.interval(),
             self.event, self.redact, self.reconciler.discovery_for(self.target.client),
+            self.namespace, owner_labels(self.obj),
         )  # fmt: skip
         try:
             await releaser.run()

@@ -62,6 +62,10 @@ class Releaser:
     event: EventFunc
     redact: Redactor
     discovery: Discovery
+    # Where Helm keeps the release's records (the objects go to `namespace`).
+    storage: str
+    # Labels naming the HelmRelease, set on the CRDs it applies, as Flux does.
+    origin: dict[str, str]
     # What this step did, for the pass's summary: (reason, message) of the release.
     released: tuple[str, str] | None = None
     tested: bool = False
@@ -193,6 +197,7 @@ class Releaser:
         """Install or upgrade; on success test, on failure count and remediate."""
         builder = actions.install_args if action == INSTALL else actions.upgrade_args
         args = builder(self.spec, self.name, self.namespace, self.chart_dir, await self.write())
+        args += actions.crds_args(self.spec, action, self.origin)
         if action == INSTALL and current is not None and "--replace" not in args:
             # A history kept by `uninstall --keep-history` holds the name.
             args.append("--replace")
@@ -342,10 +347,11 @@ class Releaser:
     # -- plumbing ---------------------------------------------------------------------
 
     async def history(self) -> list[Release]:
-        return await records.history(self.target.client, self.namespace, self.name)
+        return await records.history(self.target.client, self.storage, self.name)
 
     async def run_helm(self, args: list[str], section: str) -> str:
         timeout = actions.timeout_of(self.spec, section)
+        args = args + actions.storage_args(self.namespace, self.storage)
         return await self.helm.run(args, self.target.kubeconfig, timeout)
 
     async def write(self) -> Path:

@@ -193,6 +193,7 @@ type command struct {
 var valueFlags = map[string]bool{
 	"--namespace": true, "--values": true, "--timeout": true, "--history-max": true,
 	"--cascade": true, "--filter": true,
+	"--storage-namespace": true, "--crds": true, "--crd-label": true,
 }
 
 var boolFlags = map[string]bool{
@@ -281,12 +282,14 @@ func run(ctx context.Context, cs *clusters, req request) (err error) {
 		return err
 	}
 	namespace := c.value("--namespace", "default")
+	// Helm's records live here; the release's objects in namespace.
+	storage := c.value("--storage-namespace", namespace)
 	shared, err := cs.get(req.Kubeconfig)
 	if err != nil {
 		return err
 	}
 	cfg := &action.Configuration{}
-	if err := cfg.Init(clusterGetter{shared, namespace}, namespace, "secret", func(string, ...interface{}) {}); err != nil {
+	if err := cfg.Init(clusterGetter{shared, namespace}, storage, "secret", func(string, ...interface{}) {}); err != nil {
 		return err
 	}
 	kc := cfg.KubeClient.(*kube.Client)
@@ -301,7 +304,7 @@ func run(ctx context.Context, cs *clusters, req request) (err error) {
 		if err := c.wantArgs(2, "install [NAME] [CHART] [flags]"); err != nil {
 			return err
 		}
-		if err := install(ctx, cfg, c, namespace, timeout); err != nil {
+		if err := install(ctx, cfg, shared, c, namespace, timeout); err != nil {
 			return fmt.Errorf("INSTALLATION FAILED: %w", err)
 		}
 		return nil
@@ -309,7 +312,7 @@ func run(ctx context.Context, cs *clusters, req request) (err error) {
 		if err := c.wantArgs(2, "upgrade [RELEASE] [CHART] [flags]"); err != nil {
 			return err
 		}
-		if err := upgrade(ctx, cfg, c, namespace, timeout); err != nil {
+		if err := upgrade(ctx, cfg, shared, c, namespace, timeout); err != nil {
 			return fmt.Errorf("UPGRADE FAILED: %w", err)
 		}
 		return nil
@@ -339,7 +342,7 @@ func run(ctx context.Context, cs *clusters, req request) (err error) {
 	return fmt.Errorf("unknown action %q", c.action)
 }
 
-func install(ctx context.Context, cfg *action.Configuration, c *command, namespace string, timeout time.Duration) error {
+func install(ctx context.Context, cfg *action.Configuration, shared *cluster, c *command, namespace string, timeout time.Duration) error {
 	ch, vals, err := c.loadChart(c.args[1])
 	if err != nil {
 		return err
@@ -363,11 +366,18 @@ func install(ctx context.Context, cfg *action.Configuration, c *command, namespa
 	client.CreateNamespace = c.bools["--create-namespace"]
 	client.Replace = c.bools["--replace"]
 	client.SkipCRDs = c.bools["--skip-crds"]
+	if policy, ok := c.crdPolicy(); ok {
+		// The policy decides, not Helm's own creation of missing CRDs.
+		client.SkipCRDs = true
+		if err := applyCRDs(cfg, shared, policy, ch, vals, c.crdLabels()); err != nil {
+			return err
+		}
+	}
 	_, err = client.RunWithContext(ctx, ch, vals)
 	return err
 }
 
-func upgrade(ctx context.Context, cfg *action.Configuration, c *command, namespace string, timeout time.Duration) error {
+func upgrade(ctx context.Context, cfg *action.Configuration, shared *cluster, c *command, namespace string, timeout time.Duration) error {
 	ch, vals, err := c.loadChart(c.args[1])
 	if err != nil {
 		return err
@@ -392,6 +402,11 @@ func upgrade(ctx context.Context, cfg *action.Configuration, c *command, namespa
 	client.Force = c.bools["--force"]
 	client.CleanupOnFail = c.bools["--cleanup-on-fail"]
 	client.SkipCRDs = c.bools["--skip-crds"]
+	if policy, ok := c.crdPolicy(); ok {
+		if err := applyCRDs(cfg, shared, policy, ch, vals, c.crdLabels()); err != nil {
+			return err
+		}
+	}
 	_, err = client.RunWithContext(ctx, c.args[0], ch, vals)
 	return err
 }

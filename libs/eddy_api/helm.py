@@ -282,11 +282,11 @@ class Install:
     replace: bool | None = prop("Reuse the name of a deleted release still in the history.")
     skip_crds: bool | None = prop("Deprecated: use crds: Skip.", json="skipCRDs")
     crds: str | None = prop(
-        "CRDs in the chart's crds/ directory: `Skip`, `Create` (the default) or `CreateReplace`. "
-        + NOT_HONOURED
-        + " `CreateReplace` is refused (Ready=False, Stalled, naming the field).",
+        "CRDs in the chart's crds/ directories, applied before the install: `Skip` applies "
+        "none, `Create` (the default) creates the missing ones and leaves existing ones as "
+        "they are, `CreateReplace` also replaces existing ones with the chart's. None is "
+        "deleted, and none is part of the release.",
         enum=CRDS_POLICIES,
-        honoured=False,
     )
     create_namespace: bool | None = prop("Create the target namespace if it does not exist.")
 
@@ -320,11 +320,12 @@ class Upgrade:
     preserve_values: bool | None = prop("Merge in the values of the previous release.")
     cleanup_on_fail: bool | None = prop("Delete objects created by a failed upgrade.")
     crds: str | None = prop(
-        "CRDs in the chart's crds/ directory: `Skip` (the default), `Create` or `CreateReplace`. "
-        + NOT_HONOURED
-        + " `Create` and `CreateReplace` are refused (Ready=False, Stalled, naming the field).",
+        "CRDs in the chart's crds/ directories, applied before the upgrade: `Skip` applies "
+        "none, `Create` creates the missing ones and leaves existing ones as they are, "
+        "`CreateReplace` also replaces existing ones with the chart's. None is deleted, and "
+        "none is part of the release. When empty, `Create`, as Flux's helm-controller does "
+        "(its documentation says `Skip`).",
         enum=CRDS_POLICIES,
-        honoured=False,
     )
     chart_name_change_strategy: str | None = prop(
         "When the chart name changes: upgrade in place (`InPlaceUpdate`) or uninstall and "

@@ -62,8 +62,6 @@ def install_args(
         args.append("--create-namespace")
     if settings.get("replace"):
         args.append("--replace")
-    if settings.get("skipCRDs") or settings.get("crds") == "Skip":
-        args.append("--skip-crds")
     return args
 
 
@@ -81,6 +79,33 @@ def upgrade_args(
     if settings.get("cleanupOnFail"):
         args.append("--cleanup-on-fail")
     return args
+
+
+def crds_policy(spec: dict[str, Any], action: str) -> str:
+    """The CRD policy of an install or upgrade: `crds`, else Create as Flux applies it.
+
+    Flux documents Skip as the upgrade's default but creates the missing CRDs on
+    upgrade when `crds` is empty; eddy does what Flux does. The deprecated
+    `install.skipCRDs` still means Skip when `crds` is empty.
+    """
+    settings = section(spec, action)
+    found = settings.get("crds")
+    if found:
+        return str(found)
+    return "Skip" if action == INSTALL and settings.get("skipCRDs") else "Create"
+
+
+def crds_args(spec: dict[str, Any], action: str, labels: dict[str, str]) -> list[str]:
+    """The CRDs of the chart's crds/ directories, applied under the policy with `labels`."""
+    args = ["--crds", crds_policy(spec, action)]
+    for key, value in sorted(labels.items()):
+        args += ["--crd-label", f"{key}={value}"]
+    return args
+
+
+def storage_args(namespace: str, storage: str) -> list[str]:
+    """Helm's records kept in `storage` while the objects go to `namespace`."""
+    return [] if storage == namespace else ["--storage-namespace", storage]
 
 
 def rollback_args(spec: dict[str, Any], release: str, namespace: str, version: int) -> list[str]:

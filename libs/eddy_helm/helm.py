@@ -172,7 +172,7 @@ class Helm:
     async def run(self, args: list[str], kubeconfig: Path, timeout: float) -> str:
         if self.server is not None:
             return await self.server.run(args, kubeconfig, timeout)
-        argv = [self.binary, *args, "--kubeconfig", str(kubeconfig)]
+        argv = [self.binary, *binary_args(args), "--kubeconfig", str(kubeconfig)]
         log.debug("running helm %s", args[0])
         proc = await asyncio.create_subprocess_exec(
             *argv,
@@ -195,6 +195,42 @@ class Helm:
     async def close(self) -> None:
         if self.server is not None:
             await self.server.close()
+
+
+def binary_args(args: list[str]) -> list[str]:
+    """The helm command's own flags for a command line written for the server.
+
+    The server also takes `--storage-namespace` and `--crds` with `--crd-label`;
+    the binary does what it can of them and refuses, naming the field, what only
+    the server does.
+    """
+    out: list[str] = []
+    namespace = args[args.index("--namespace") + 1] if "--namespace" in args else "default"
+    flags = iter(args)
+    for arg in flags:
+        if arg == "--storage-namespace":
+            if next(flags) != namespace:
+                raise HelmError(
+                    f"spec.storageNamespace other than the target namespace needs {SERVER_NAME}"
+                    " (the helm command keeps records beside the objects); install it or "
+                    "remove storageNamespace"
+                )
+        elif arg == "--crds":
+            policy = next(flags)
+            if policy == "Skip":
+                out.append("--skip-crds")
+            elif policy == "CreateReplace":
+                raise HelmError(
+                    f"spec.{args[0]}.crds: CreateReplace needs {SERVER_NAME}; install it or "
+                    "use Create"
+                )
+            # Create: helm install creates the missing CRDs itself; helm upgrade
+            # creates none, so new CRDs of an upgrade need the server.
+        elif arg == "--crd-label":
+            next(flags)
+        else:
+            out.append(arg)
+    return out
 
 
 def timeout_flag(seconds: float) -> list[str]:

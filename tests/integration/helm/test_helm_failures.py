@@ -177,21 +177,21 @@ async def test_fields_not_yet_honoured_are_refused_by_name(
     unsupported: dict[str, Any] = {
         "values": {"size": "small"},
         "postRenderers": [{"kustomize": {"images": [{"name": "x", "newTag": "2"}]}}],
-        "upgrade": {"crds": "CreateReplace"},
+        "healthCheckExprs": [{"apiVersion": "v1", "kind": "ConfigMap", "current": "true"}],
     }
     await kube.create(HELM_RELEASES, release("refused", namespace, **unsupported), namespace)
-    # Drift detection and the default CRD policies are what eddy does.
+    # Drift detection and the CRD policies are what eddy does.
     fine: dict[str, Any] = {
         "values": {"size": "small"},
         "driftDetection": {"mode": "warn"},
-        "install": {"crds": "Create"},
-        "upgrade": {"crds": "Skip"},
+        "install": {"crds": "CreateReplace"},
+        "upgrade": {"crds": "Create"},
     }
     await kube.create(HELM_RELEASES, release("fine", namespace, **fine), namespace)
 
     obj = await wait_condition(kube, namespace, "refused", "Ready", "False", "UnsupportedField")
     message = condition(obj, "Ready")["message"]
-    for field in ("spec.postRenderers", "spec.upgrade.crds"):
+    for field in ("spec.postRenderers", "spec.healthCheckExprs"):
         assert field in message, message
     assert condition(obj, "Stalled")["status"] == "True"
     await wait_condition(kube, namespace, "fine", "Ready", "True", "InstallSucceeded")

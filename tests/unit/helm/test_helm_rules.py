@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from eddy_helm import actions, records
+from eddy_helm.helm import HelmError, binary_args
 from eddy_helm.values import (
     ValuesError,
     config_digest,
@@ -91,7 +92,7 @@ def test_helm_flags_follow_the_spec() -> None:
         "maxHistory": 3,
     }
     install = actions.install_args(spec, "r", "ns", Path("/c"), Path("/v"))
-    assert "--create-namespace" in install and "--skip-crds" in install
+    assert "--create-namespace" in install
     assert "--wait" not in install and install[install.index("--timeout") + 1] == "2m0s"
     upgrade = actions.upgrade_args(spec, "r", "ns", Path("/c"), Path("/v"))
     assert "--force" in upgrade and "--reset-values" in upgrade and "--wait" in upgrade
@@ -102,6 +103,33 @@ def test_helm_flags_follow_the_spec() -> None:
     assert not actions.remediate_last_failure(spec, "install")
     assert actions.exhausted(spec, "install", 1)
     assert not actions.exhausted({"install": {"remediation": {"retries": -1}}}, "install", 99)
+
+
+def test_crd_policies_default_as_flux_applies_them() -> None:
+    labels = {"helm.toolkit.fluxcd.io/name": "app", "helm.toolkit.fluxcd.io/namespace": "ns"}
+    assert actions.crds_args({}, "install", labels) == [
+        "--crds", "Create",
+        "--crd-label", "helm.toolkit.fluxcd.io/name=app",
+        "--crd-label", "helm.toolkit.fluxcd.io/namespace=ns",
+    ]  # fmt: skip
+    # Flux documents Skip for upgrades, but creates the missing CRDs.
+    assert actions.crds_policy({}, "upgrade") == "Create"
+    assert actions.crds_policy({"install": {"skipCRDs": True}}, "install") == "Skip"
+    both = {"install": {"skipCRDs": True, "crds": "CreateReplace"}}
+    assert actions.crds_policy(both, "install") == "CreateReplace"
+    assert actions.crds_policy({"upgrade": {"crds": "Skip"}}, "upgrade") == "Skip"
+
+
+def test_the_helm_binary_gets_its_own_flags_or_a_refusal() -> None:
+    base = ["upgrade", "r", "/c", "--namespace", "ns"]
+    assert binary_args([*base, "--crds", "Skip", "--crd-label", "a=b"]) == [*base, "--skip-crds"]
+    assert binary_args([*base, "--crds", "Create", "--storage-namespace", "ns"]) == base
+    with pytest.raises(HelmError, match=r"spec\.upgrade\.crds: CreateReplace"):
+        binary_args([*base, "--crds", "CreateReplace"])
+    with pytest.raises(HelmError, match=r"spec\.storageNamespace"):
+        binary_args([*base, "--storage-namespace", "records"])
+    assert actions.storage_args("ns", "ns") == []
+    assert actions.storage_args("ns", "records") == ["--storage-namespace", "records"]
 
 
 def test_release_records_decode_as_helm_stores_them() -> None:
