@@ -6,6 +6,7 @@ images, then fetch, rewrite, commit and push in a worker thread; one status patc
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import eddy_git
@@ -14,7 +15,7 @@ from eddy_api.image import GitSpec, ImageUpdateAutomation, ImageUpdateAutomation
 from eddy_api.schema import unhonoured_in_use
 from eddy_api.source import GitRepository, GitRepositoryRef
 from eddy_git import Author, CredentialsRefused, GitAuth, GitError
-from eddy_runtime import Attempt, Manager, Result, Step, StepError
+from eddy_runtime import ApiError, Attempt, Manager, Result, Step, StepError, tracing
 from eddy_runtime.conditions import SUCCEEDED, now_rfc3339
 from eddy_runtime.finalizers import finalized
 from eddy_runtime.informer import Informer
@@ -22,11 +23,15 @@ from eddy_runtime.secrets import read_secret
 from eddy_runtime.selectors import matches_label_selector
 
 from . import git
+from .imagepolicy import policy_key
 from .message import commit_message
 from .objects import GIT_REPOSITORIES, IMAGE_UPDATE_AUTOMATIONS, Obj, name_of, spec_of, status_of
 from .reporting import Report, interval_of
 from .setters import Change, Image
 from .template import TemplateError, parse
+from .traces import Handoffs
+
+log = logging.getLogger("eddy.image")
 
 INVALID_CONFIGURATION = "InvalidConfiguration"
 SOURCE_NOT_FOUND = "SourceNotFound"
@@ -74,6 +79,14 @@ def checkout_of(automation: Obj, source: Obj) -> git.Checkout:
     return git.Checkout(branch=DEFAULT_BRANCH)
 
 
+def tracked_branch(source: Obj) -> str | None:
+    """The branch whose head the GitRepository fetches; None when it follows no branch."""
+    ref = GitRepository.from_dict(source).spec.ref or GitRepositoryRef()
+    if ref.commit or ref.semver or ref.name or ref.tag:
+        return None
+    return ref.branch or DEFAULT_BRANCH
+
+
 def push_ref_of(automation: Obj, checkout: git.Checkout) -> tuple[str, str]:
     """(full ref to push to, branch name to report)."""
     push = git_spec(automation).push or PushSpec()
@@ -97,12 +110,14 @@ class ImageUpdateAutomationReconciler:
         manager: Manager,
         sources: Informer,
         policies: Informer,
+        handoffs: Handoffs,
         no_cross_namespace_refs: bool = False,
         requeue_dependency: float = 30.0,
     ) -> None:
         self.manager = manager
         self.sources = sources
         self.policies = policies
+        self.handoffs = handoffs
         self.no_cross_namespace_refs = no_cross_namespace_refs
         self.requeue_dependency = requeue_dependency
 
@@ -111,6 +126,19 @@ class ImageUpdateAutomationReconciler:
 
     async def update(self, obj: Obj) -> Result:
         return await ImageUpdateAutomationAttempt(self, obj).run()
+
+    def trace_parent(self, obj: Obj) -> str | None:
+        """A pass that writes a policy's new image continues the trace that chose it."""
+        namespace, _ = name_of(obj)
+        done = status_of(obj).get("observedPolicies") or {}
+        _, observed = self.images(obj)
+        for policy, ref in sorted(observed.items()):
+            if done.get(policy) != ref:
+                image = f"{ref.get('name')}:{ref.get('tag')}"
+                parent = self.handoffs.parent(policy_key(namespace, policy), image)
+                if parent:
+                    return parent
+        return None
 
     async def auth(self, source: Obj, url: str) -> GitAuth:
         """The credentials of the GitRepository's spec.secretRef, for its URL."""
@@ -288,6 +316,7 @@ class ImageUpdateAutomationAttempt(Attempt):
             status["lastPushCommit"] = outcome.head
             status["lastPushTime"] = now
             event = f"pushed commit '{outcome.head[:7]}' to branch '{branch}'\n{outcome.message}"
+            await self.hand_on_trace(outcome.head)
         missing = [
             (key, where)
             for key, where in sorted(outcome.unknown.items())
@@ -311,6 +340,32 @@ class ImageUpdateAutomationAttempt(Attempt):
             message = f"repository up-to-date at {branch}@sha1:{outcome.head}"
         await report.ready(SUCCEEDED, message, event)
         return Result.after(interval_of(obj))
+
+    async def hand_on_trace(self, commit: str) -> None:
+        """Name the pushed commit and this pass's trace on the GitRepository that fetches it.
+
+        Git has no place for it that Flux's tools ignore (a trailer would show in every
+        log), and the source-controller reads only the object it reconciles: an
+        annotation there, as Receivers leave `reconcile.fluxcd.io/requestedAt`, costs
+        it no watch of automations, and Flux's clients ignore annotations they do not
+        know. Only for a push to the branch the GitRepository follows: another branch's
+        commit is never fetched. A trace is worth less than the push it describes, so
+        a refusal is logged, not failed on.
+        """
+        if self.branch != tracked_branch(self.source):
+            return
+        annotation = tracing.commit_annotation(commit)
+        if annotation is None:
+            return
+        namespace, name = name_of(self.source)
+        patch = {"metadata": {"annotations": annotation}}
+        try:
+            await self.reconciler.manager.client.patch(GIT_REPOSITORIES, name, patch, namespace)
+        except ApiError as err:
+            log.warning(
+                "cannot name the pushed commit's trace on GitRepository '%s/%s': %s",
+                namespace, name, err,
+            )  # fmt: skip
 
 
 def _labels(obj: Obj) -> dict[str, str]:

@@ -26,6 +26,7 @@ from .objects import (
     status_of,
 )
 from .repository import ImageRepositoryReconciler, TagStore
+from .traces import Handoffs
 
 NAME = "image-automation-controller"
 REPOSITORY_INDEX = "imageRepository"
@@ -74,12 +75,13 @@ def spec_changed(old: Obj | None, new: Obj) -> bool:
 
 
 def controllers(manager: Manager, settings: Settings) -> list[Controller]:
-    store = TagStore()
-    repositories = ImageRepositoryReconciler(manager, store)
+    store, handoffs = TagStore(), Handoffs()
+    repositories = ImageRepositoryReconciler(manager, store, handoffs)
     policies = ImagePolicyReconciler(
         manager,
         manager.informer(IMAGE_REPOSITORIES),
         store,
+        handoffs,
         settings.requeue_dependency,
         settings.no_cross_namespace_refs,
     )
@@ -87,6 +89,7 @@ def controllers(manager: Manager, settings: Settings) -> list[Controller]:
         manager,
         manager.informer(GIT_REPOSITORIES),
         manager.informer(IMAGE_POLICIES),
+        handoffs,
         settings.no_cross_namespace_refs,
         settings.requeue_dependency,
     )
@@ -106,6 +109,7 @@ def controllers(manager: Manager, settings: Settings) -> list[Controller]:
             reconciler=policies,
             watches=[Watch(IMAGE_REPOSITORIES, index=REPOSITORY_INDEX, predicate=scan_changed)],
             indexes={REPOSITORY_INDEX: repository_keys},
+            trace_parent=policies.trace_parent,
         ),
         Controller(
             name="imageupdateautomation",
@@ -116,5 +120,6 @@ def controllers(manager: Manager, settings: Settings) -> list[Controller]:
                 Watch(GIT_REPOSITORIES, index=SOURCE_INDEX, predicate=spec_changed),
             ],
             indexes={SOURCE_INDEX: source_keys},
+            trace_parent=automations.trace_parent,
         ),
     ]

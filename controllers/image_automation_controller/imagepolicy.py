@@ -17,7 +17,8 @@ from eddy_runtime.informer import Informer
 from .objects import IMAGE_POLICIES, Obj, name_of, spec_of, status_of
 from .policy import InvalidPolicy, describe_rule, latest_tag, validate
 from .reporting import Report
-from .repository import TagStore
+from .repository import TagStore, scan_key
+from .traces import Handoffs
 
 INVALID_POLICY = "InvalidPolicy"
 NO_MATCH = "ReconciliationFailed"
@@ -32,26 +33,48 @@ def repository_ref(policy: Obj) -> tuple[str, str]:
     return str(ref.get("namespace") or namespace), str(ref.get("name") or "")
 
 
+def policy_key(namespace: str, name: str) -> str:
+    """The key a policy's chosen image is handed on under (see `Handoffs`)."""
+    return f"ImagePolicy/{namespace}/{name}"
+
+
 class ImagePolicyReconciler:
     def __init__(
         self,
         manager: Manager,
         repositories: Informer,
         store: TagStore,
+        handoffs: Handoffs,
         requeue_dependency: float = 30.0,
         no_cross_namespace_refs: bool = False,
     ) -> None:
         self.manager = manager
         self.repositories = repositories
         self.store = store
+        self.handoffs = handoffs
+        # The scan revision each policy last picked from ("namespace/name" -> revision).
+        self.picked: dict[str, str] = {}
         self.requeue_dependency = requeue_dependency
         self.no_cross_namespace_refs = no_cross_namespace_refs
 
     async def reconcile(self, obj: Obj) -> Result:
-        return await finalized(self.manager.client, IMAGE_POLICIES, obj, self.choose)
+        return await finalized(self.manager.client, IMAGE_POLICIES, obj, self.choose, self.forget)
+
+    async def forget(self, obj: Obj) -> None:
+        namespace, name = name_of(obj)
+        self.picked.pop(f"{namespace}/{name}", None)
+        self.handoffs.forget(policy_key(namespace, name))
 
     async def choose(self, obj: Obj) -> Result:
         return await ImagePolicyAttempt(self, obj).run()
+
+    def trace_parent(self, policy: Obj) -> str | None:
+        """A pass over a scan the policy has not picked from yet continues the scan's trace."""
+        namespace, name = repository_ref(policy)
+        scan = self.store.get(namespace, name)
+        if scan is None or self.picked.get("/".join(name_of(policy))) == scan.revision:
+            return None
+        return self.handoffs.parent(scan_key(namespace, name), scan.revision)
 
 
 class ImagePolicyAttempt(Attempt):
@@ -62,7 +85,7 @@ class ImagePolicyAttempt(Attempt):
         self.obj = obj
         self.spec = spec_of(obj)
         self.report = Report(reconciler.manager, IMAGE_POLICIES, obj)
-        self.image = self.tag = ""
+        self.image = self.tag = self.scan_revision = ""
 
     def steps(self) -> list[Step]:
         return [Step("check spec", self.check_spec), Step("pick tag", self.pick_tag)]
@@ -116,6 +139,7 @@ class ImagePolicyAttempt(Attempt):
                 stalled=True,
             )
         self.image, self.tag = str(spec_of(repository).get("image") or ""), tag
+        self.scan_revision = scan.revision
         return None
 
     async def failed(self, err: StepError) -> Result:
@@ -139,5 +163,11 @@ class ImagePolicyAttempt(Attempt):
         else:
             event = None
         message = f"Latest image tag for '{image}' resolved to {tag}"
+        namespace, name = name_of(self.obj)
+        self.reconciler.picked[f"{namespace}/{name}"] = self.scan_revision
+        if previous != latest:
+            # The automations that write this image continue this pass's trace; recorded
+            # before the status that wakes them is written.
+            self.reconciler.handoffs.record(policy_key(namespace, name), f"{image}:{tag}")
         await report.ready(SUCCEEDED, message, event)
         return Result.done()

@@ -33,6 +33,7 @@ from .registry import (
     parse_image,
 )
 from .reporting import Report, interval_of
+from .traces import Handoffs
 
 INVALID_EXCLUSION = "InvalidExclusionList"
 # A field eddy accepts for Flux's sake but does not act on yet is set.
@@ -66,6 +67,11 @@ class TagStore:
         self._scans.pop(f"{namespace}/{name}", None)
 
 
+def scan_key(namespace: str, name: str) -> str:
+    """The key an ImageRepository's scan is handed on under (see `Handoffs`)."""
+    return f"ImageRepository/{namespace}/{name}"
+
+
 def exclude(tags: list[str], patterns: list[str]) -> list[str]:
     """Tags matching none of the patterns; ValueError names a pattern that is not a regex."""
     compiled: list[re.Pattern[str]] = []
@@ -84,9 +90,10 @@ def latest_tags(tags: tuple[str, ...] | list[str]) -> list[str]:
 
 
 class ImageRepositoryReconciler:
-    def __init__(self, manager: Manager, store: TagStore) -> None:
+    def __init__(self, manager: Manager, store: TagStore, handoffs: Handoffs) -> None:
         self.manager = manager
         self.store = store
+        self.handoffs = handoffs
         self.session = LazySession()
 
     async def close(self) -> None:
@@ -157,6 +164,7 @@ class ImageRepositoryReconciler:
 
     async def forget(self, obj: Obj) -> None:
         self.store.forget(*name_of(obj))
+        self.handoffs.forget(scan_key(*name_of(obj)))
 
     async def scan(self, obj: Obj) -> Result:
         return await ImageRepositoryAttempt(self, obj).run()
@@ -240,6 +248,10 @@ class ImageRepositoryAttempt(Attempt):
             "scanTime": now_rfc3339(),
             "latestTags": latest_tags(scan.tags),
         }
+        if previous.get("revision") != scan.revision:
+            # A scan that found new tags starts the trace its policies and automations
+            # continue, on to the commit and what applies it.
+            self.reconciler.handoffs.record(scan_key(*name_of(self.obj)), scan.revision)
         message = f"successful scan: found {len(scan.tags)} tags"
         news = previous.get("revision") != scan.revision or not report.was_ready
         await report.ready(SUCCEEDED, message, message if news else None)

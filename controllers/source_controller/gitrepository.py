@@ -21,7 +21,17 @@ from eddy_artifacts.extract import extract_archive
 from eddy_artifacts.ignore import source_ignore_rules
 from eddy_git import CommitDetails
 from eddy_git.verify import VerificationError, verify_commit
-from eddy_runtime import Controller, Manager, Obj, Step, Watch, conditions, logs, ref_key
+from eddy_runtime import (
+    Controller,
+    Manager,
+    Obj,
+    Step,
+    Watch,
+    conditions,
+    logs,
+    ref_key,
+    tracing,
+)
 from eddy_runtime.predicates import artifact_changed
 
 from . import git
@@ -312,4 +322,6 @@ def controller(manager: Manager, storage: Storage) -> Controller:
         reconciler=GitRepositoryReconciler(manager, storage),
         watches=[Watch(GIT_REPOSITORIES, index=INCLUDE_INDEX, predicate=artifact_changed)],
         indexes={INCLUDE_INDEX: included_repositories},
+        # A commit an image automation pushed: its fetch continues the automation's trace.
+        trace_parent=tracing.parent_of_pushed,
     )

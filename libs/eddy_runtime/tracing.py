@@ -29,6 +29,11 @@ log = logging.getLogger("eddy.tracing")
 # that stored the artifact. Flux's clients read only the keys they know.
 TRACEPARENT = "eddy.dev/traceparent"
 
+# The annotation an image automation leaves on the GitRepository it pushed to: the
+# commit it pushed and the W3C traceparent of the pass that pushed it, separated by a
+# space. The source-controller's fetch of that commit continues the trace.
+COMMIT_TRACEPARENT = "eddy.dev/commit-traceparent"
+
 # A span's outcome attribute: how the reconcile or step ended.
 SUCCESS, ERROR, WAITING = "success", "error", "waiting"
 
@@ -155,3 +160,36 @@ def parent_of(artifact: Mapping[str, Any] | None, done: str | None) -> str | Non
         return None
     value = (artifact.get("metadata") or {}).get(TRACEPARENT)
     return str(value) if value else None
+
+
+def trace_id(parent: str | None) -> str:
+    """The trace id of a W3C traceparent ("" when it is not one)."""
+    fields = (parent or "").split("-")
+    return fields[1] if len(fields) == 4 else ""
+
+
+def commit_annotation(commit: str) -> dict[str, str] | None:
+    """The annotation naming `commit` as pushed by the current trace, when one is recorded."""
+    parent = traceparent()
+    return {COMMIT_TRACEPARENT: f"{commit} {parent}"} if parent else None
+
+
+def parent_of_pushed(obj: Mapping[str, Any]) -> str | None:
+    """The trace a source's pass continues: that of a commit pushed to it and not yet taken up.
+
+    The commit is taken up once the source's artifact is that commit, or once a pass of
+    that trace stored any revision (a later commit, which holds the pushed one); after
+    that, passes are traces of their own, so the pusher's trace does not grow with
+    every interval.
+    """
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    commit, _, parent = str(annotations.get(COMMIT_TRACEPARENT) or "").partition(" ")
+    if not commit or not trace_id(parent):
+        return None
+    artifact = (obj.get("status") or {}).get("artifact") or {}
+    if str(artifact.get("revision") or "").rpartition(":")[2] == commit:
+        return None
+    stored = (artifact.get("metadata") or {}).get(TRACEPARENT)
+    if stored and trace_id(str(stored)) == trace_id(parent):
+        return None
+    return parent

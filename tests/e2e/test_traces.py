@@ -1,10 +1,12 @@
 """One trace per commit, across processes, as Jaeger shows it.
 
-The source-, kustomize- and helm-controller run as their own processes and export
-spans to a real Jaeger; a pushed commit must come back from Jaeger's query API as
-one trace: the GitRepository pass that stored it, then the Kustomization that
-applied it and the HelmChart and HelmRelease that released it, each under the pass
-that handed it on, with the revision and outcome on the spans.
+The source-, kustomize-, helm- and image-automation-controller run as their own
+processes and export spans to a real Jaeger; a pushed commit must come back from
+Jaeger's query API as one trace: the GitRepository pass that stored it, then the
+Kustomization that applied it and the HelmChart and HelmRelease that released it,
+each under the pass that handed it on, with the revision and outcome on the spans.
+A new image tag is one trace too, from the scan that found it through the policy
+and the automation's commit to the fetch and apply of that commit.
 """
 
 from __future__ import annotations
@@ -22,22 +24,40 @@ from eddy_testenv import ControlPlane
 from eddy_testenv.controllers import ControllerProcess
 from eddy_testenv.gitserver import GitHTTPServer, GitRepo
 from eddy_testenv.jaeger import Jaeger, spans_of
+from eddy_testenv.ociartifacts import push_files
+from eddy_testenv.registry import Registry
 
 from .support import (
     CONFIG_MAPS,
     GIT_REPOSITORIES,
     HELM_RELEASES,
+    IMAGE_POLICIES,
+    IMAGE_REPOSITORIES,
+    IMAGE_UPDATE_AUTOMATIONS,
     KUSTOMIZATIONS,
     SUITE_LABEL,
     config_map,
     controller_processes,
     is_ready,
     manifest,
+    request_reconcile,
     wait_for,
 )
 
 SUITE = "traces"
 TRACEPARENT = "eddy.dev/traceparent"
+COMMIT_TRACEPARENT = "eddy.dev/commit-traceparent"
+
+
+def operations(spans: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    return {(s["service"], s["operationName"]) for s in spans}
+
+
+def dangling(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Spans whose parent has not reached Jaeger yet: a step's span ends, and is sent,
+    before the reconcile span it belongs to."""
+    ids = {s["spanID"] for s in spans}
+    return [s for s in spans if s["parent"] is not None and s["parent"] not in ids]
 
 
 def chart(version: str) -> dict[str, str]:
@@ -55,7 +75,7 @@ def traced(control_plane: ControlPlane, jaeger: Jaeger) -> Iterator[dict[str, Co
     with (
         tempfile.TemporaryDirectory(prefix="eddy-e2e-traces-") as tmp,
         controller_processes(
-            control_plane.kubeconfig, Path(tmp), ["source", "kustomize", "helm"],
+            control_plane.kubeconfig, Path(tmp), ["source", "kustomize", "helm", "image"],
             # Debug lines are written inside step spans: the log test reads them.
             f"{SUITE_LABEL}={SUITE}", extra={"kustomize": ["--log-level=debug"]},
             env=jaeger.exporter_env(),
@@ -128,8 +148,7 @@ async def test_one_commit_is_one_trace_from_fetch_to_apply_and_release(
     async def complete() -> list[dict[str, Any]] | None:
         found = await asyncio.to_thread(jaeger.trace, trace_id)
         spans = spans_of(found) if found else []
-        have = {(s["service"], s["operationName"]) for s in spans}
-        return spans if wanted <= have else None
+        return spans if wanted <= operations(spans) and not dangling(spans) else None
 
     spans: list[dict[str, Any]] = await wait_for(
         f"trace {trace_id} holds every controller's spans", complete, 60
@@ -201,3 +220,134 @@ async def test_one_commit_is_one_trace_from_fetch_to_apply_and_release(
     assert {(r.get("name"), r.get("revision")) for r in lines} == {("app", revision)}
     assert {r["span_id"] for r in lines} <= set(by_id)
     assert "step build" in {by_id[str(r["span_id"])]["operationName"] for r in lines}
+
+
+def image_config(image: str, namespace: str) -> str:
+    """A ConfigMap naming the app's image, kept current by the ImagePolicy `app`."""
+    return (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-image\ndata:\n"
+        f'  image: {image} # {{"$imagepolicy": "{namespace}:app"}}\n'
+    )
+
+
+async def test_a_new_image_tag_is_one_trace_from_scan_to_apply(
+    traced: dict[str, ControllerProcess],
+    jaeger: Jaeger,
+    kube: ResourceClient,
+    namespace: str,
+    git_repo: GitRepo,
+    git_server: GitHTTPServer,
+    oci_registry_anonymous: Registry,
+) -> None:
+    registry = oci_registry_anonymous
+    repository = f"traces/app-{namespace}"
+    image = f"{registry.host}/{repository}"
+    await push_files(registry, repository, "1.0.0", {"app": "1.0.0"})
+    git_repo.commit({"deploy/image.yaml": image_config(f"{image}:1.0.0", namespace)})
+    automation = {
+        "interval": "1h", "sourceRef": {"kind": "GitRepository", "name": "app"},
+        "git": {"checkout": {"ref": {"branch": "main"}}, "push": {"branch": "main"},
+                "commit": {"author": {"name": "Image Bot", "email": "bot@example.com"}}},
+        "update": {"path": "./deploy", "strategy": "Setters"},
+    }  # fmt: skip
+    objects: list[tuple[Resource, str, dict[str, Any]]] = [
+        (GIT_REPOSITORIES, "app", {"interval": "1h", "url": git_server.repo_url(git_repo.name),
+                                   "ref": {"branch": "main"}}),
+        (KUSTOMIZATIONS, "app", {"interval": "1h", "path": "./deploy", "prune": True,
+                                 "targetNamespace": namespace,
+                                 "sourceRef": {"kind": "GitRepository", "name": "app"}}),
+        (IMAGE_REPOSITORIES, "app", {"interval": "1h", "image": image, "insecure": True}),
+        (IMAGE_POLICIES, "app", {"imageRepositoryRef": {"name": "app"},
+                                 "policy": {"semver": {"range": ">=1.0.0"}}}),
+        (IMAGE_UPDATE_AUTOMATIONS, "app", automation),
+    ]  # fmt: skip
+    for resource, name, spec in objects:
+        await kube.create(resource, manifest(resource, name, namespace, spec, SUITE), namespace)
+
+    async def applied(tag: str) -> str | None:
+        kustomization = await kube.get_or_none(KUSTOMIZATIONS, "app", namespace)
+        applied = await kube.get_or_none(CONFIG_MAPS, "app-image", namespace)
+        if not is_ready(kustomization) or (applied or {}).get("data") != {
+            "image": f"{image}:{tag}"
+        }:
+            return None
+        return str((kustomization or {})["status"]["lastAppliedRevision"])
+
+    async def settled() -> bool:
+        automated = await kube.get_or_none(IMAGE_UPDATE_AUTOMATIONS, "app", namespace)
+        return is_ready(automated) and bool(await applied("1.0.0"))
+
+    await wait_for("the first image is applied and the automation idle", settled, timeout=120)
+
+    # CI pushes a new tag; the rescan (as `flux reconcile image repository` asks for it)
+    # finds it, the policy picks it, the automation commits it.
+    await push_files(registry, repository, "1.1.0", {"app": "1.1.0"})
+    await request_reconcile(kube, IMAGE_REPOSITORIES, "app", namespace)
+
+    async def pushed() -> str | None:
+        automated = await kube.get_or_none(IMAGE_UPDATE_AUTOMATIONS, "app", namespace)
+        commit = ((automated or {}).get("status") or {}).get("lastPushCommit")
+        return str(commit) if commit and git_repo.log()[0].sha == commit else None
+
+    commit = await wait_for("the automation pushes the new tag", pushed, timeout=120)
+    # The GitRepository fetches it (at its interval, or as a Receiver asks); its pass
+    # continues the automation's trace.
+    await request_reconcile(kube, GIT_REPOSITORIES, "app", namespace)
+    revision = await wait_for("the commit is applied", lambda: applied("1.1.0"), timeout=120)
+    assert revision == f"main@sha1:{commit}"
+
+    source = await kube.get(GIT_REPOSITORIES, "app", namespace)
+    named, _, parent = source["metadata"]["annotations"][COMMIT_TRACEPARENT].partition(" ")
+    assert named == commit
+    trace_id = parent.split("-")[1]
+    assert source["status"]["artifact"]["metadata"][TRACEPARENT].split("-")[1] == trace_id
+
+    wanted = {("image-automation-controller", "step list tags"),
+              ("kustomize-controller", "step check health")}  # fmt: skip
+
+    async def complete() -> list[dict[str, Any]] | None:
+        found = await asyncio.to_thread(jaeger.trace, trace_id)
+        spans = spans_of(found) if found else []
+        return spans if wanted <= operations(spans) and not dangling(spans) else None
+
+    spans: list[dict[str, Any]] = await wait_for(
+        f"trace {trace_id} holds the image and source controllers' spans", complete, 60
+    )
+    assert {s["traceID"] for s in spans} == {trace_id}
+    by_id = {s["spanID"]: s for s in spans}
+
+    def reconcile(service: str, kind: str) -> dict[str, Any]:
+        found = [
+            s for s in spans
+            if (s["service"], s["operationName"]) == (service, "reconcile")
+            and s["attributes"].get("kind") == kind and s["attributes"].get("name") == "app"
+        ]  # fmt: skip
+        assert len(found) == 1, (kind, found)
+        return found[0]
+
+    def steps(span: dict[str, Any]) -> list[str]:
+        under = sorted((s for s in spans if s["parent"] == span["spanID"]),
+                       key=lambda s: int(s["startTime"]))  # fmt: skip
+        return [s["operationName"] for s in under if s["operationName"].startswith("step ")]
+
+    # scan → policy → commit → fetch → apply, each pass under the one that handed on.
+    scanned = reconcile("image-automation-controller", "ImageRepository")
+    assert scanned["parent"] is None
+    assert steps(scanned) == ["step check spec", "step list tags"]
+    picked = reconcile("image-automation-controller", "ImagePolicy")
+    assert by_id[picked["parent"]] is scanned
+    committed = reconcile("image-automation-controller", "ImageUpdateAutomation")
+    assert by_id[committed["parent"]] is picked
+    assert "step push" in steps(committed)
+    fetched = reconcile("source-controller", "GitRepository")
+    assert by_id[fetched["parent"]] is committed
+    assert fetched["attributes"]["revision"] == revision
+    applying = reconcile("kustomize-controller", "Kustomization")
+    assert by_id[applying["parent"]] is fetched
+    assert applying["attributes"]["revision"] == revision
+    assert "step apply" in steps(applying)
+    for span in (scanned, picked, committed, fetched, applying):
+        assert span["attributes"]["outcome"] == "success", span["attributes"]
+        assert span["attributes"]["namespace"] == namespace
+    order = [int(s["startTime"]) for s in (scanned, picked, committed, fetched, applying)]
+    assert order == sorted(order)

@@ -57,11 +57,43 @@ def test_a_revision_already_taken_up_or_without_a_trace_starts_none() -> None:
     assert tracing.parent_of(None, None) is None
 
 
+def test_a_pushed_commit_is_fetched_in_the_pushers_trace_until_taken_up(
+    exported: InMemorySpanExporter,
+) -> None:
+    commit, later = "a" * 40, "b" * 40
+    with tracing.span("reconcile", kind="ImageUpdateAutomation"):
+        annotations = tracing.commit_annotation(commit)
+    assert annotations is not None
+    pushed = annotations[tracing.COMMIT_TRACEPARENT]
+    parent = pushed.partition(" ")[2]
+    source: dict[str, object] = {
+        "metadata": {"annotations": annotations},
+        "status": {"artifact": {"revision": "main@sha1:" + "c" * 40}},
+    }
+    assert pushed.startswith(commit + " ")
+    assert tracing.parent_of_pushed(source) == parent
+    with tracing.span("reconcile", parent, kind="GitRepository") as fetching:
+        stored: dict[str, object] = {"revision": f"main@sha1:{later}"}
+        tracing.record_in(stored)
+    assert fetching.get_span_context().trace_id == int(tracing.trace_id(parent), 16)
+    # A later commit stored in that trace has taken the pushed one up.
+    assert tracing.parent_of_pushed({**source, "status": {"artifact": stored}}) is None
+    # So has the commit itself, whatever trace stored it.
+    itself = {"revision": f"main@sha1:{commit}"}
+    assert tracing.parent_of_pushed({**source, "status": {"artifact": itself}}) is None
+    # No artifact yet: the first fetch continues it; no annotation, no trace.
+    assert tracing.parent_of_pushed({"metadata": source["metadata"]}) == parent
+    assert tracing.parent_of_pushed({"metadata": {}}) is None
+    bad = {"annotations": {tracing.COMMIT_TRACEPARENT: f"{commit} not-a-traceparent"}}
+    assert tracing.parent_of_pushed({"metadata": bad}) is None
+
+
 def test_nothing_is_recorded_when_tracing_is_off() -> None:
     artifact: dict[str, object] = {"revision": "v1"}
     with tracing.span("reconcile"):
         tracing.record_in(artifact)
     assert "metadata" not in artifact
+    assert tracing.commit_annotation("a" * 40) is None
 
 
 async def test_step_spans_say_how_the_step_ended_and_which_revision(
