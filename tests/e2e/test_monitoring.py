@@ -5,7 +5,9 @@ runs with eddy's custom resource state configuration (manifests/monitoring);
 Prometheus scrapes them all every second with the labels a PodMonitor gives
 (namespace, pod). Every panel query of Flux's published dashboards
 (listed in eddy_testenv.dashboards) and of manifests/monitoring/dashboards/eddy.json
-must return data, and the alert rules load and select the failing objects.
+must return data, and the alert rules load, select the failing objects and fire
+(with their `for` shortened), and failed reconciles are counted as
+controller-runtime counts a reconcile that returns an error.
 """
 
 from __future__ import annotations
@@ -60,6 +62,15 @@ def alert_rules() -> dict[str, Any]:
     """The `groups` of eddy's PrometheusRule, as a Prometheus rule file."""
     rule = yaml.safe_load((MONITORING / "prometheusrule.yaml").read_text())
     return dict(rule["spec"])
+
+
+def hurried(rules: dict[str, Any], wait: str = "1s") -> dict[str, Any]:
+    """The same rules, each firing after `wait` instead of minutes: the test cannot wait."""
+    groups = [
+        {**group, "rules": [{**rule, "for": wait} for rule in group["rules"]]}
+        for group in rules["groups"]
+    ]
+    return {**rules, "groups": groups}
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +132,7 @@ async def test_dashboards_and_alerts_have_data(
     pods = {name: f"{p.name}-{p.pid}" for name, p in processes.items()}
     ksm = KubeStateMetrics(control_plane.kubeconfig, workdir=tmp_path / "ksm")
     rules = tmp_path / "rules.yml"
-    rules.write_text(yaml.safe_dump(alert_rules()))
+    rules.write_text(yaml.safe_dump(hurried(alert_rules())))
     ksm.start()
     try:
         # What kube-state-metrics serves from Flux's configuration, for eddy's objects.
@@ -186,11 +197,79 @@ async def test_dashboards_and_alerts_have_data(
             assert selected("KustomizationNotReady") == {"broken"}
             assert selected("SourceFailing") == {"gone", "locked"}
             assert selected("HelmReleaseNotReady") == {"web"}
-            # ReconcileErrors is only loaded here: whether failures keep coming during the
-            # five minutes it rates over depends on retry timing.
             assert "controller_runtime_reconcile_errors_total" in exprs["ReconcileErrors"]
+
+            # And they fire: each object that keeps failing, and the controllers whose
+            # reconciles keep failing (the GitRepositories', the Kustomization's).
+            expected = {
+                "KustomizationNotReady": {"broken"},
+                "SourceFailing": {"gone", "locked"},
+                "HelmReleaseNotReady": {"web"},
+                "ReconcileErrors": {"kustomization", "gitrepository"},
+            }
+            seen: dict[str, set[str]] = {}
+
+            def firing() -> bool:
+                seen.clear()
+                for alert in prometheus.query('ALERTS{alertstate="firing"}'):
+                    labels = alert["metric"]
+                    if labels.get("exported_namespace", namespace) == namespace:
+                        what = labels.get("name") or labels.get("controller", "")
+                        seen.setdefault(labels["alertname"], set()).add(what)
+                return all(want <= seen.get(alert, set()) for alert, want in expected.items())
+
+            with contextlib.suppress(AssertionError):
+                await wait_for("every alert fires", lambda: asyncio.to_thread(firing), 60)
+            # Exactly the failing objects; the controllers with failing ones among others.
+            assert {k: v for k, v in seen.items() if k != "ReconcileErrors"} == {
+                k: v for k, v in expected.items() if k != "ReconcileErrors"
+            }, seen
+            assert expected["ReconcileErrors"] <= seen.get("ReconcileErrors", set()), seen
     finally:
         ksm.stop()
+
+    # A failed pass counts once in controller_runtime_reconcile_errors_total and as
+    # result="error", as a reconcile returning an error does in controller-runtime:
+    # between two reads, `broken` is the only Kustomization reconciled, every pass of
+    # it fails, and the counters grew by its passes.
+    kustomize = processes["kustomize"]
+    first = await asyncio.to_thread(failure_counts, kustomize, namespace)
+    assert first is not None
+    later = await wait_for(
+        "broken fails twice more",
+        lambda: asyncio.to_thread(failure_counts, kustomize, namespace, first[0] + 2),
+    )
+    grew = [b - a for a, b in zip(first, later, strict=True)]
+    assert grew[0] >= 2
+    assert grew == [grew[0]] * 3, f"passes of broken, errors, error results grew by {grew}"
+
+
+def failure_counts(
+    process: ControllerProcess, namespace: str, at_least: float = 0
+) -> tuple[float, float, float] | None:
+    """From one read of the kustomize-controller's metrics: the passes of `broken`,
+    controller_runtime_reconcile_errors_total and reconcile_total{result="error"}."""
+    text = process.metrics()
+    counts = (
+        sample(text, "gotk_reconcile_duration_seconds_count", kind="Kustomization",
+               name="broken", namespace=namespace),
+        sample(text, "controller_runtime_reconcile_errors_total", controller="kustomization"),
+        sample(text, "controller_runtime_reconcile_total", controller="kustomization",
+               result="error"),
+    )  # fmt: skip
+    return counts if counts[0] >= at_least else None
+
+
+def sample(text: str, metric: str, /, **labels: str) -> float:
+    """The value of the series `metric` with `labels` in a /metrics text (0 if absent)."""
+    for line in text.splitlines():
+        if not line.startswith(metric + "{"):
+            continue
+        series, _, value = line.rpartition(" ")
+        have = parse_labels(series[len(metric) + 1 : series.rindex("}")])
+        if all(have.get(k) == v for k, v in labels.items()):
+            return float(value)
+    return 0.0
 
 
 async def kube_ready(kube: ResourceClient, namespace: str) -> bool:
