@@ -45,7 +45,7 @@ from eddy_runtime.reconciler import StepError
 from eddy_runtime.resources import ApiError, Resource
 
 from .kube import Cluster
-from .plan import PRUNED, Doc, ObjectChange, field_changes, mask_secrets
+from .plan import PRUNED, Doc, ObjectChange, field_changes, mask_secrets, not_planned
 
 HELM_RELEASES = Resource("helm.toolkit.fluxcd.io", "v2", "helmreleases", "HelmRelease")
 CHART_SOURCES = {
@@ -238,6 +238,9 @@ async def plan_release(
     typed = HelmRelease.from_dict(proposed)
     plan = HelmReleasePlan(meta["namespace"], meta["name"], "")
     release, target = typed.release_name(), typed.release_namespace()
+    plan.error = not_planned(typed_spec(proposed), "HelmRelease")
+    if plan.error:
+        return plan
     masked: list[str] = []
     try:
         with tempfile.TemporaryDirectory(prefix="eddy-plan-helm-") as tmp:

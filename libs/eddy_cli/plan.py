@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from eddy_api.kustomize import parse_inventory_id
+from eddy_api.helm import HelmReleaseSpec
+from eddy_api.kustomize import KustomizationSpec, parse_inventory_id
+from eddy_api.schema import unhonoured_in_use
 from eddy_artifacts.archive import iter_files
 from eddy_artifacts.ignore import source_ignore_rules
 from eddy_kustomize import build as builder
@@ -145,6 +147,9 @@ async def plan_kustomization(
 ) -> KustomizationPlan:  # fmt: skip
     meta, spec = ks["metadata"], ks.get("spec") or {}
     plan = KustomizationPlan(meta["namespace"], meta["name"], spec.get("path") or "./")
+    plan.error = not_planned(spec, "Kustomization")
+    if plan.error:
+        return plan
     with tempfile.TemporaryDirectory(prefix="eddy-plan-") as tmp:
         root = Path(tmp) / "source"
         root.mkdir()
@@ -194,6 +199,25 @@ async def plan_kustomization(
             where = f"{namespace}/{name}" if namespace else name
             plan.changes.append(ObjectChange(PRUNED, f"{kind}/{where}"))
     return plan
+
+
+def not_planned(spec: Doc, kind: str) -> str:
+    """Why the object cannot be planned here, or "": the controller refuses a field it
+    does not honour yet, or it applies to another cluster."""
+    refused = unhonoured_in_use(
+        HelmReleaseSpec if kind == "HelmRelease" else KustomizationSpec, spec
+    )
+    if refused:
+        return (
+            f"{', '.join(refused)}: not supported by eddy yet, so the controller refuses this "
+            f"{kind} and applies nothing; remove {'it' if len(refused) == 1 else 'them'}"
+        )
+    if spec.get("kubeConfig"):
+        return (
+            "spec.kubeConfig: it applies to another cluster, which eddy plan does not reach "
+            "(it dry-runs in your kubeconfig's cluster)"
+        )
+    return ""
 
 
 def _mask_text(text: str, masked: Sequence[str]) -> str:

@@ -315,3 +315,21 @@ def test_helm_release_field_no_longer_rendered_is_removed(
         {"action": "configured", "object": f"ConfigMap/{released}/web-settings",
          "fields": [{"path": "data.color", "live": "blue", "new": None}]},
     ]  # fmt: skip
+
+
+def test_helm_release_the_controller_would_refuse_exits_2(
+    control_plane: ControlPlane, released: str, tmp_path: Path
+) -> None:
+    """A field eddy does not honour yet is named, as the helm-controller names it, instead
+    of a rendering that leaves it out."""
+    root = checkout(tmp_path / "src", "hello")
+    doc = yaml.safe_load((root / "apps/release.yaml").read_text())
+    doc["spec"]["postRenderers"] = [{"kustomize": {"images": [{"name": "web", "newTag": "2"}]}}]
+    (root / "apps/release.yaml").write_text(yaml.safe_dump(doc))
+    code, out, err = plan(control_plane.kubeconfig, released, root, "-o", "json")
+    assert code == 2, err + out
+    (hr,) = json.loads(out)["helmReleases"]
+    assert hr["error"].startswith(
+        "spec.postRenderers: not supported by eddy yet, so the controller refuses this "
+        "HelmRelease and applies nothing"
+    )
