@@ -86,22 +86,45 @@ def _chart_spec(spec: Doc) -> Doc:
     return inner if isinstance(inner, dict) else {}
 
 
-def from_source(release: Doc, kind: str, name: str, namespace: str) -> bool:
-    """Whether the release's chart comes from this source (spec.chart's sourceRef)."""
-    ref = _chart_spec(release.get("spec") or {}).get("sourceRef") or {}
+def _chart_ref(release: Doc) -> Doc:
+    found = (release.get("spec") or {}).get("chartRef")
+    return found if isinstance(found, dict) else {}
+
+
+def _names(ref: Doc, release: Doc, kind: str, name: str, namespace: str) -> bool:
     where = ref.get("namespace") or release["metadata"]["namespace"]
     return ref.get("kind") == kind and ref.get("name") == name and where == namespace
 
 
+def from_source(release: Doc, kind: str, name: str, namespace: str) -> bool:
+    """Whether the release's chart comes from this source (spec.chart's sourceRef), or is
+    this source's artifact (spec.chartRef)."""
+    ref = _chart_spec(release.get("spec") or {}).get("sourceRef") or {}
+    return _names(ref, release, kind, name, namespace) or (
+        _names(_chart_ref(release), release, kind, name, namespace)
+    )
+
+
 def _which_chart(release: Doc) -> tuple[str, ...]:
-    """What names the chart: its name, version and source (defaults aside)."""
+    """What names the chart: its name, version and source (defaults aside), or chartRef."""
     chart = _chart_spec(release.get("spec") or {})
     ref = chart.get("sourceRef") or {}
     own = str(release["metadata"].get("namespace", ""))
+    direct = _chart_ref(release)
     return (
         str(chart.get("chart", "")), str(chart.get("version") or "*"),
         str(ref.get("kind", "")), str(ref.get("name", "")), str(ref.get("namespace") or own),
+        str(direct.get("kind", "")), str(direct.get("name", "")),
+        str(direct.get("namespace") or own) if direct else "",
     )  # fmt: skip
+
+
+def _one_chart(root: Path) -> Path | None:
+    """The chart in a tree: at its root, or the one directory holding a Chart.yaml."""
+    if (root / "Chart.yaml").is_file():
+        return root
+    charts = [p.parent for p in root.glob("*/Chart.yaml")]
+    return charts[0] if len(charts) == 1 else None
 
 
 async def releases_to_plan(
@@ -147,6 +170,11 @@ async def _chart_dir(
         if not (path / "Chart.yaml").is_file():
             raise StepError(f"no Chart.yaml at '{chart.get('chart')}' in the proposed revision")
         return path, f"{chart.get('chart')} (from the proposed revision)"
+    if not chart and from_source(proposed, *source):
+        proposed_chart = _one_chart(source_root)
+        if proposed_chart is None:
+            raise StepError("the proposed revision of the chartRef's source holds no one chart")
+        return proposed_chart, f"{proposed_chart.name} (from the proposed revision)"
     if live is not None and _which_chart(live) != _which_chart(proposed):
         raise StepError(
             "the proposal changes spec.chart; eddy plan renders only a chart from the "
@@ -175,8 +203,7 @@ async def _chart_dir(
             f"cannot download the chart artifact of {res.kind} {namespace}/{name}: {err}; "
             "run eddy plan where the source-controller's artifact server is reachable"
         ) from err
-    charts = [p.parent for p in dest.glob("*/Chart.yaml")]
-    root = dest if (dest / "Chart.yaml").is_file() else (charts[0] if len(charts) == 1 else None)
+    root = _one_chart(dest)
     if root is None:
         raise StepError(f"the chart artifact of {res.kind} {namespace}/{name} holds no one chart")
     return root, f"{res.kind} {namespace}/{name} {artifact.get('revision', '')}"

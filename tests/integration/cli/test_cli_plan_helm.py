@@ -13,13 +13,16 @@ import yaml
 
 from eddy_testenv import ControlPlane
 from eddy_testenv.gitserver import GitHTTPServer, GitRepo
-from eddy_testenv.helmrepo import HelmRepo, run_helm
+from eddy_testenv.helmrepo import DEFAULT_TEMPLATE, HelmRepo, run_helm
 from eddy_testenv.process import find_binary
+from eddy_testenv.registry import Registry
 
 from ..install.support import dump, kubectl
 from .support import eddy, run_controllers, wait_ready
 
 pytestmark = pytest.mark.integration
+
+CHART_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 
 CHART = {
     "charts/web/Chart.yaml": "apiVersion: v2\nname: web\nversion: 1.0.0\n",
@@ -333,3 +336,54 @@ def test_helm_release_the_controller_would_refuse_exits_2(
         "spec.postRenderers: not supported by eddy yet, so the controller refuses this "
         "HelmRelease and applies nothing"
     )
+
+
+def test_helm_release_chart_ref_to_another_tag_of_an_oci_repository(
+    controllers: None,
+    control_plane: ControlPlane,
+    namespace: str,
+    oci_registry: Registry,
+    oci_repository: str,
+    tmp_path: Path,
+) -> None:
+    """--revision of the OCIRepository a chartRef names: that tag's chart, rendered with the
+    release's values and compared with the live objects."""
+    admin = control_plane.kubeconfig
+    first = oci_registry.publish("shop", "1.0.0", repository=oci_repository)
+    extra = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-extra\n"
+    templates = {"configmap.yaml": DEFAULT_TEMPLATE, "extra.yaml": extra}
+    oci_registry.publish("shop", "2.0.0", repository=oci_repository, templates=templates)
+    kubectl(admin, "create", "secret", "docker-registry", "registry", "-n", namespace,
+            f"--docker-server={oci_registry.host}", f"--docker-username={oci_registry.username}",
+            f"--docker-password={oci_registry.password}")  # fmt: skip
+    objects = [
+        {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
+         "metadata": {"name": "shop-chart"},
+         "spec": {"interval": "10m", "url": oci_registry.url(f"{oci_repository}/shop"),
+                  "insecure": True, "secretRef": {"name": "registry"}, "ref": {"tag": "1.0.0"},
+                  "layerSelector": {"mediaType": CHART_LAYER, "operation": "copy"}}},
+        {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+         "metadata": {"name": "shop"},
+         "spec": {"interval": "10m", "values": {"greeting": "hola"},
+                  "chartRef": {"kind": "OCIRepository", "name": "shop-chart"}}},
+    ]  # fmt: skip
+    kubectl(admin, "apply", f"--namespace={namespace}", "-f", "-", stdin=dump(objects))
+    run_helm("install", "shop", str(first), "--namespace", namespace, "--set",
+             "greeting=hola", f"--kubeconfig={admin}", home=tmp_path / "helm")  # fmt: skip
+    oci = ("--source-kind", "OCIRepository", "--source", "shop-chart")
+
+    result = eddy("-n", namespace, "plan", f"--kustomize-path={find_binary('kustomize')}",
+                  f"--helm-path={find_binary('helm')}", *oci, "--revision", "1.0.0",
+                  kubeconfig=admin)  # fmt: skip
+    assert result.code == 0, result.stderr + result.stdout
+    assert f"HelmRelease {namespace}/shop (shop (from the proposed revision)): no changes" \
+        in result.stdout  # fmt: skip
+
+    result = eddy("-n", namespace, "plan", f"--kustomize-path={find_binary('kustomize')}",
+                  f"--helm-path={find_binary('helm')}", *oci, "--revision", "2.0.0", "-o",
+                  "json", kubeconfig=admin)  # fmt: skip
+    assert result.code == 1, result.stderr + result.stdout
+    found = result.json()
+    assert found["revision"].startswith("2.0.0@sha256:")
+    (hr,) = found["helmReleases"]
+    assert hr["changes"] == [{"action": "created", "object": f"ConfigMap/{namespace}/shop-extra"}]
