@@ -16,6 +16,7 @@ from eddy_runtime.flags import duration_flag, options_from
 
 from . import artifactgenerator, bucket, gitrepository, helmchart, helmrepository, ocirepository
 from .artifact_server import artifact_app
+from .helm.cache import IndexCache, cache_events
 from .storage import Retention, Storage
 
 NAME = "source-controller"
@@ -28,6 +29,9 @@ class Settings:
     storage_adv_addr: str = ""
     retention: Retention = field(default_factory=Retention)
     no_cross_namespace_refs: bool = False
+    helm_cache_max_size: int = 0
+    helm_cache_ttl: float = 900.0
+    helm_cache_purge_interval: float = 60.0
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -66,6 +70,26 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         help="How long artifacts of previous reconciles are kept before garbage "
         "collection. (default 1m0s)",
     )
+    add(
+        "--helm-cache-max-size",
+        type=int,
+        default=0,
+        help="The maximum size of the cache in number of indexes; 0 turns it off. (default 0)",
+    )
+    add(
+        "--helm-cache-ttl",
+        type=duration_flag,
+        default=900.0,
+        metavar="DURATION",
+        help="The TTL of an index in the cache. (default 15m0s)",
+    )
+    add(
+        "--helm-cache-purge-interval",
+        type=duration_flag,
+        default=60.0,
+        metavar="DURATION",
+        help="The interval at which the cache is purged. (default 1m0s)",
+    )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -75,6 +99,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         storage_adv_addr=args.storage_adv_addr,
         retention=Retention(max(1, args.artifact_retention_records), args.artifact_retention_ttl),
         no_cross_namespace_refs=options_from(args).no_cross_namespace_refs,
+        helm_cache_max_size=args.helm_cache_max_size,
+        helm_cache_ttl=args.helm_cache_ttl,
+        helm_cache_purge_interval=args.helm_cache_purge_interval,
     )
 
 
@@ -97,19 +124,34 @@ def serve_storage(manager: Manager, settings: Settings) -> Storage:
     return Storage(root, address, settings.retention, server)
 
 
+def index_cache(manager: Manager, settings: Settings) -> IndexCache | None:
+    """The Helm index cache the flags ask for; its series is served either way, as Flux's."""
+    events = cache_events(manager.metrics.registry)
+    if settings.helm_cache_max_size <= 0:
+        return None
+    return IndexCache(
+        settings.helm_cache_max_size, settings.helm_cache_ttl,
+        settings.helm_cache_purge_interval, events,
+    )  # fmt: skip
+
+
 def source_controllers(
-    manager: Manager, storage: Storage, no_cross_namespace_refs: bool = False
+    manager: Manager,
+    storage: Storage,
+    no_cross_namespace_refs: bool = False,
+    cache: IndexCache | None = None,
 ) -> list[Controller]:
     return [
         gitrepository.controller(manager, storage),
         ocirepository.controller(manager, storage),
         bucket.controller(manager, storage),
-        helmrepository.controller(manager, storage),
-        helmchart.controller(manager, storage),
+        helmrepository.controller(manager, storage, cache),
+        helmchart.controller(manager, storage, cache),
         artifactgenerator.controller(manager, storage, no_cross_namespace_refs),
     ]
 
 
 def controllers(manager: Manager, settings: Settings) -> list[Controller]:
     storage = serve_storage(manager, settings)
-    return source_controllers(manager, storage, settings.no_cross_namespace_refs)
+    cache = index_cache(manager, settings)
+    return source_controllers(manager, storage, settings.no_cross_namespace_refs, cache)

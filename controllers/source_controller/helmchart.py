@@ -9,9 +9,11 @@ the values files merged. Either way the artifact is the chart's .tgz.
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import yaml
@@ -24,6 +26,7 @@ from eddy_runtime import Controller, Manager, Obj, Step, Watch, ref_key, tracing
 from eddy_runtime.predicates import artifact_changed
 
 from .failures import SourceError, fetch_failed, invalid_spec, storage_failed
+from .helm.cache import IndexCache
 from .helm.http import MAX_CHART_SIZE, download, repo_access
 from .helm.index import parse_index, select
 from .helm.oci import (
@@ -49,6 +52,8 @@ SOURCE_INDEX = "source"
 SOURCE_UNAVAILABLE = "SourceUnavailable"
 _SOURCES = {r.kind: r for r in (HELM_REPOSITORIES, GIT_REPOSITORIES, BUCKETS)}
 
+log = logging.getLogger("eddy.source")
+
 
 class HelmChartAttempt(SourceAttempt):
     def __init__(self, reconciler: HelmChartReconciler, obj: Obj) -> None:
@@ -56,6 +61,7 @@ class HelmChartAttempt(SourceAttempt):
         self.chart = str(self.spec.get("chart", ""))
         self.values_files = [str(v) for v in self.spec.get("valuesFiles") or []]
         self.source: Obj = {}
+        self.index_cache = reconciler.index_cache
 
     def steps(self) -> Sequence[Step]:
         return [
@@ -114,11 +120,24 @@ class HelmChartAttempt(SourceAttempt):
             and self.status.get("observedGeneration") == self.generation
         )
 
+    async def _index(self, path: str) -> dict[str, Any]:
+        """The HelmRepository's stored index, parsed, or as the cache kept it."""
+        cache = self.index_cache
+        repo = self.source["metadata"]
+        if cache is not None:
+            found = cache.get(path, repo["name"], repo["namespace"])
+            if found is not None:
+                return found
+        index_path = self.storage.absolute(path)
+        index = parse_index(await asyncio.to_thread(index_path.read_bytes))
+        if cache is not None and not cache.put(path, index):
+            log.info("the Helm index cache is full (--helm-cache-max-size); index not cached")
+        return index
+
     async def _from_repository(self) -> None:
         repo = self.source
         artifact = repo["status"]["artifact"]
-        index_path = self.storage.absolute(str(artifact["path"]))
-        index = parse_index(await asyncio.to_thread(index_path.read_bytes))
+        index = await self._index(str(artifact["path"]))
         spec = repo.get("spec") or {}
         chosen = select(index, self.chart, str(self.spec.get("version") or "*"), spec["url"])
         version = chosen.version
@@ -261,6 +280,12 @@ def _single_dir(root: Path) -> Path:
 class HelmChartReconciler(SourceReconciler):
     resource = HELM_CHARTS
 
+    def __init__(
+        self, manager: Manager, storage: Storage, index_cache: IndexCache | None = None
+    ) -> None:
+        super().__init__(manager, storage)
+        self.index_cache = index_cache
+
     def attempt(self, obj: Obj) -> SourceAttempt:
         return HelmChartAttempt(self, obj)
 
@@ -288,11 +313,13 @@ def trace_parent_from(manager: Manager) -> Callable[[Obj], str | None]:
     return trace_parent
 
 
-def controller(manager: Manager, storage: Storage) -> Controller:
+def controller(
+    manager: Manager, storage: Storage, index_cache: IndexCache | None = None
+) -> Controller:
     return Controller(
         name="helmchart",
         resource=HELM_CHARTS,
-        reconciler=HelmChartReconciler(manager, storage),
+        reconciler=HelmChartReconciler(manager, storage, index_cache),
         watches=[
             Watch(HELM_REPOSITORIES, index=SOURCE_INDEX, predicate=artifact_changed),
             Watch(GIT_REPOSITORIES, index=SOURCE_INDEX, predicate=artifact_changed),

@@ -20,6 +20,7 @@ from eddy_artifacts.digest import bytes_digest
 from eddy_runtime import Controller, Manager, Obj, Result, Step
 
 from .failures import invalid_spec
+from .helm.cache import IndexCache
 from .helm.http import MAX_INDEX_SIZE, RepoAccess, download, repo_access
 from .helm.index import parse_index
 from .helm.oci import RegistryClient, connection_error, parse_oci_url
@@ -106,13 +107,26 @@ class HelmRepositoryAttempt(SourceAttempt):
 class HelmRepositoryReconciler(SourceReconciler):
     resource = HELM_REPOSITORIES
 
+    def __init__(
+        self, manager: Manager, storage: Storage, index_cache: IndexCache | None = None
+    ) -> None:
+        super().__init__(manager, storage)
+        self.index_cache = index_cache
+
     def attempt(self, obj: Obj) -> SourceAttempt:
         return HelmRepositoryAttempt(self, obj)
 
+    async def forget(self, obj: Obj) -> None:
+        await super().forget(obj)
+        if self.index_cache is not None:
+            self.index_cache.forget(obj["metadata"]["name"], obj["metadata"]["namespace"])
 
-def controller(manager: Manager, storage: Storage) -> Controller:
+
+def controller(
+    manager: Manager, storage: Storage, index_cache: IndexCache | None = None
+) -> Controller:
     return Controller(
         name="helmrepository",
         resource=HELM_REPOSITORIES,
-        reconciler=HelmRepositoryReconciler(manager, storage),
+        reconciler=HelmRepositoryReconciler(manager, storage, index_cache),
     )

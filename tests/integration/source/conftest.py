@@ -21,6 +21,7 @@ from eddy_testenv.managers import running_manager
 from source_controller.controller import (
     NAME,
     Settings,
+    index_cache,
     serve_storage,
     source_controllers,
 )
@@ -54,17 +55,22 @@ async def running_controller(
     storage_root: Path,
     retention: Retention = RETENTION,
     concurrent: int = 4,
+    helm_cache_max_size: int = 0,
 ) -> AsyncIterator[RunningController]:
     """The source-controller in this event loop, watching `namespace`, storing in root.
 
     Usable more than once on the same storage root, as a restarted controller.
     """
-    settings = Settings(str(storage_root), "127.0.0.1:0", "127.0.0.1:0", retention)
+    settings = Settings(
+        str(storage_root), "127.0.0.1:0", "127.0.0.1:0", retention,
+        helm_cache_max_size=helm_cache_max_size,
+    )  # fmt: skip
     storages: list[Storage] = []
 
     def build(manager: Manager) -> list[Controller]:
         storages.append(serve_storage(manager, settings))
-        return source_controllers(manager, storages[0])
+        cache = index_cache(manager, settings)
+        return source_controllers(manager, storages[0], cache=cache)
 
     async with running_manager(
         NAME,

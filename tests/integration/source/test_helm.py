@@ -7,6 +7,7 @@ import io
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -17,7 +18,7 @@ from eddy_testenv.helmrepo import HelmRepo
 from eddy_testenv.observe import condition, events_for
 from source_controller.kinds import GIT_REPOSITORIES, HELM_CHARTS, HELM_REPOSITORIES
 
-from .conftest import RunningController
+from .conftest import RunningController, running_controller
 from .support import (
     PASSWORD,
     USERNAME,
@@ -96,6 +97,42 @@ async def test_repository_with_auth_and_tls_and_chart_by_semver(
         return (current.get("status") or {}).get("artifact", {}).get("revision") == "1.2.0"
 
     await eventually(upgraded)
+
+
+async def test_charts_of_one_repository_share_its_cached_index(
+    control_plane: Any,
+    kube: ResourceClient,
+    namespace: str,
+    helm_repo_factory: Callable[..., HelmRepo],
+    tmp_path: Path,
+) -> None:
+    repo = helm_repo_factory()
+    repo.package("demo", "1.0.0")
+    async with running_controller(
+        control_plane, namespace, tmp_path / "storage", helm_cache_max_size=10
+    ) as running:
+        await kube.create(HR, helm_repository("charts", namespace, repo.url))
+        await ready(kube, HR, namespace, "charts")
+        for name in ("one", "two"):
+            await kube.create(HC, helm_chart(name, namespace, "demo", "HelmRepository", "charts"))
+            await until_ready(kube, HC, namespace, name)
+        events = running.manager.metrics.registry.expose().splitlines()
+
+        def counted(event: str) -> float:
+            series = f'gotk_cache_events_total{{event_type="{event}",name="charts",'
+            found = [line for line in events if line.startswith(series)]
+            return float(found[0].rpartition(" ")[2]) if found else 0.0
+
+        # The first chart read and parsed the index; later passes found it in the cache.
+        assert counted("cache_miss") == 1
+        assert counted("cache_hit") >= 1
+
+        await kube.delete(HR, "charts", namespace)
+
+        async def forgotten() -> bool:
+            return "gotk_cache_events_total{" not in running.manager.metrics.registry.expose()
+
+        await eventually(forgotten)
 
 
 async def test_repository_and_chart_failures(
