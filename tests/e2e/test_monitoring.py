@@ -243,6 +243,14 @@ async def test_dashboards_and_alerts_have_data(
     assert grew[0] >= 2
     assert grew == [grew[0]] * 3, f"passes of broken, errors, error results grew by {grew}"
 
+    # A pass that waits is no error, as in Flux: `web` has only ever waited for its
+    # chart, whose HelmRepository does not exist.
+    helm = await asyncio.to_thread(processes["helm"].metrics)
+    passes = sample(helm, "gotk_reconcile_duration_seconds_count", kind="HelmRelease",
+                    name="web", namespace=namespace)  # fmt: skip
+    assert passes >= 1
+    assert sample(helm, "controller_runtime_reconcile_errors_total", controller="helmrelease") == 0
+
 
 def failure_counts(
     process: ControllerProcess, namespace: str, at_least: float = 0
