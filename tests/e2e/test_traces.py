@@ -316,36 +316,36 @@ async def test_a_new_image_tag_is_one_trace_from_scan_to_apply(
     assert {s["traceID"] for s in spans} == {trace_id}
     by_id = {s["spanID"]: s for s in spans}
 
-    def reconcile(service: str, kind: str) -> dict[str, Any]:
-        found = [
-            s for s in spans
-            if (s["service"], s["operationName"]) == (service, "reconcile")
-            and s["attributes"].get("kind") == kind and s["attributes"].get("name") == "app"
-        ]  # fmt: skip
-        assert len(found) == 1, (kind, found)
-        return found[0]
-
     def steps(span: dict[str, Any]) -> list[str]:
         under = sorted((s for s in spans if s["parent"] == span["spanID"]),
                        key=lambda s: int(s["startTime"]))  # fmt: skip
         return [s["operationName"] for s in under if s["operationName"].startswith("step ")]
 
-    # scan → policy → commit → fetch → apply, each pass under the one that handed on.
-    scanned = reconcile("image-automation-controller", "ImageRepository")
+    def parent(span: dict[str, Any], service: str, kind: str) -> dict[str, Any]:
+        """The span's parent, which must be that controller's pass over that kind."""
+        assert span["parent"] in by_id, f"{span['attributes'].get('kind')} has no parent"
+        found = by_id[span["parent"]]
+        assert (found["service"], found["operationName"]) == (service, "reconcile"), found
+        assert (found["attributes"]["kind"], found["attributes"]["name"]) == (kind, "app")
+        return found
+
+    # apply ← fetch ← commit ← policy ← scan: from the pass that applied the commit up
+    # to the scan that found the tag, each pass under the one that handed it on.
+    applying = next(
+        s for s in spans
+        if (s["service"], s["operationName"]) == ("kustomize-controller", "reconcile")
+        and s["attributes"].get("revision") == revision and "step apply" in steps(s)
+    )  # fmt: skip
+    fetched = parent(applying, "source-controller", "GitRepository")
+    assert fetched["attributes"]["revision"] == revision
+    assert "step artifact" in steps(fetched)
+    committed = parent(fetched, "image-automation-controller", "ImageUpdateAutomation")
+    assert "step push" in steps(committed)
+    picked = parent(committed, "image-automation-controller", "ImagePolicy")
+    assert "step pick tag" in steps(picked)
+    scanned = parent(picked, "image-automation-controller", "ImageRepository")
     assert scanned["parent"] is None
     assert steps(scanned) == ["step check spec", "step list tags"]
-    picked = reconcile("image-automation-controller", "ImagePolicy")
-    assert by_id[picked["parent"]] is scanned
-    committed = reconcile("image-automation-controller", "ImageUpdateAutomation")
-    assert by_id[committed["parent"]] is picked
-    assert "step push" in steps(committed)
-    fetched = reconcile("source-controller", "GitRepository")
-    assert by_id[fetched["parent"]] is committed
-    assert fetched["attributes"]["revision"] == revision
-    applying = reconcile("kustomize-controller", "Kustomization")
-    assert by_id[applying["parent"]] is fetched
-    assert applying["attributes"]["revision"] == revision
-    assert "step apply" in steps(applying)
     for span in (scanned, picked, committed, fetched, applying):
         assert span["attributes"]["outcome"] == "success", span["attributes"]
         assert span["attributes"]["namespace"] == namespace
