@@ -22,7 +22,7 @@ from eddy_api.common import RESET_REQUEST_ANNOTATION, Artifact, Reason
 from eddy_api.helm import HelmReleaseSpec
 from eddy_api.schema import unhonoured_in_use
 from eddy_helm import actions, records
-from eddy_helm.helm import Helm, HelmError
+from eddy_helm.helm import SERVER_NAME, Helm, HelmError
 from eddy_helm.values import Values, compose, config_digest, values_checksum
 from eddy_runtime import Attempt, Manager, Result, Step, StepError, conditions, logs
 from eddy_runtime.dependencies import (
@@ -63,6 +63,7 @@ from .objects import (
     typed,
 )
 from .release import RELEASED, TEST_SUCCESS, Releaser
+from .storage import move_records
 from .target import Target, Targets
 
 log = logging.getLogger("eddy.helm")
@@ -141,6 +142,9 @@ class HelmReleaseReconciler:
     async def uninstall_on_delete(self, obj: Obj) -> None:
         spec = spec_of(obj)
         name, namespace = release_name(obj), release_namespace(obj)
+        # Where the records were last kept, else where the spec says they are.
+        storage = str((obj.get("status") or {}).get("storageNamespace") or "")
+        storage = storage or typed(obj).storage_namespace()
         try:
             target = await self.targets.for_release(obj, namespace)
         except TargetError as err:
@@ -150,7 +154,7 @@ class HelmReleaseReconciler:
             return
         try:
             try:
-                releases = await records.history(target.client, namespace, name)
+                releases = await records.history(target.client, storage, name)
             except ApiError as err:
                 if err.status == 403 and not (obj.get("status") or {}).get("history"):
                     # This release never made a Helm release (its account may never have
@@ -166,6 +170,7 @@ class HelmReleaseReconciler:
             if current is None or current.status == records.UNINSTALLED:
                 return
             args = actions.uninstall_args(spec, name, namespace)
+            args += actions.storage_args(namespace, storage)
             try:
                 await self.helm.run(args, target.kubeconfig, actions.timeout_of(spec, "uninstall"))
             except HelmError as err:
@@ -236,6 +241,7 @@ class HelmReleaseAttempt(Attempt):
         self.typed = typed(self.obj)
         self.name = self.typed.release_name()
         self.namespace = self.typed.release_namespace()
+        self.storage = self.typed.storage_namespace()
 
     @property
     def revision(self) -> str:
@@ -419,13 +425,12 @@ class HelmReleaseAttempt(Attempt):
         return unhonoured_in_use(HelmReleaseSpec, self.spec)
 
     async def connect(self) -> Result | None:
-        storage_ns = self.spec.get("storageNamespace")
-        if storage_ns and storage_ns != self.namespace:
-            # The helm CLI keeps release records in the release's namespace.
+        self.storage = self.typed.storage_namespace()
+        if self.storage != self.namespace and self.helm.server is None:
             raise StepError(
-                f"storageNamespace '{storage_ns}' differs from the release namespace "
-                f"'{self.namespace}': eddy stores Helm releases in the release namespace; "
-                "remove storageNamespace or set it to the target namespace",
+                f"spec.storageNamespace '{self.storage}' differs from the release namespace "
+                f"'{self.namespace}', which needs {SERVER_NAME} (the helm command keeps "
+                "records beside the objects); install it or remove storageNamespace",
                 stalled=True,
             )
         try:
@@ -435,7 +440,13 @@ class HelmReleaseAttempt(Attempt):
             # again at the next interval rather than never.
             retry_in = self.interval() if err.refused else None
             raise StepError(str(err), stalled=err.refused, retry_in=retry_in) from err
-        self.status["storageNamespace"] = self.namespace
+        before = self.status.get("storageNamespace")
+        if before and before != self.storage:
+            moved = await move_records(self.target.client, self.name, before, self.storage)
+            if moved:
+                log.info("moved %d record(s) of release %s from %s to %s",
+                         moved, self.name, before, self.storage)  # fmt: skip
+        self.status["storageNamespace"] = self.storage
         return None
 
     async def release(self) -> Result | None:
@@ -446,7 +457,7 @@ class HelmReleaseAttempt(Attempt):
             self.generation, self.chart_dir, self.workdir, self.values,
             Desired(self.revision, self.digest), self.chart_label(), self.interval(),
             self.event, self.redact, self.reconciler.discovery_for(self.target.client),
-            self.namespace, owner_labels(self.obj),
+            self.storage, owner_labels(self.obj),
         )  # fmt: skip
         try:
             await releaser.run()

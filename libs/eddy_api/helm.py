@@ -465,7 +465,9 @@ class HelmReleaseSpec:
         "Namespace to release into; the HelmRelease's own when empty."
     )
     storage_namespace: str | None = _namespace(
-        "Namespace of Helm's release records; the HelmRelease's own when empty."
+        "Namespace of Helm's release records (`helm list -n` shows the release there); the "
+        "release's namespace when empty, where Flux uses the HelmRelease's own. Changing it "
+        "moves the records."
     )
     depends_on: list[DependencyReference] | None = prop(
         "HelmReleases that must be Ready before this one is released."
@@ -638,7 +640,9 @@ class HelmRelease(Resource):
         return self.spec.target_namespace or self.namespace
 
     def storage_namespace(self) -> str:
-        return self.spec.storage_namespace or self.namespace
+        """Where Helm's records of the release are: spec.storageNamespace, else the
+        release's namespace, as the helm command keeps them."""
+        return self.spec.storage_namespace or self.release_namespace()
 
     def helm_chart_name(self) -> str:
         """Name of the HelmChart created for spec.chart: `<namespace>-<name>`."""

@@ -279,14 +279,16 @@ async def plan_release(
             values_file = workdir / "values.json"
             values_file.touch(mode=0o600)
             values_file.write_text(json.dumps(values))
-            # eddy stores releases in the release's namespace, as the helm CLI does.
-            stored = await records.history(cluster.client, target, release)
+            storage = typed.storage_namespace()
+            stored = await records.history(cluster.client, storage, release)
             previous = _previous(stored)
             # As the controller decides: upgrade a deployed release, else install (over
-            # a history that holds the name, like the controller's --replace).
-            upgrade = any(r.status == records.DEPLOYED for r in stored)
+            # a history that holds the name, like the controller's --replace). The helm
+            # command finds a release only beside its objects: one stored elsewhere is
+            # rendered as an install there.
+            upgrade = any(r.status == records.DEPLOYED for r in stored) and storage == target
             extra: tuple[str, ...] = ("--kube-context", cluster.context) if cluster.context else ()
-            if stored and not upgrade:
+            if stored and not upgrade and storage == target:
                 extra += ("--replace",)
             rendered = await render(
                 helm, typed_spec(proposed), release, target, chart, values_file,

@@ -45,9 +45,11 @@ async def _helm_manifest_refs(client: ResourceClient, obj: Obj) -> list[dict[str
     latest = _dict(history[0])
     spec = _dict(obj.get("spec"))
     release, version = latest.get("name"), latest.get("version")
+    # Where the helm-controller keeps the records: status says, else the spec's rule.
     namespace = str(
-        spec.get("storageNamespace") or latest.get("namespace") or obj["metadata"]["namespace"]
-    )
+        status.get("storageNamespace") or spec.get("storageNamespace")
+        or latest.get("namespace") or obj["metadata"]["namespace"]
+    )  # fmt: skip
     secret = await client.get_or_none(
         SECRETS, f"sh.helm.release.v1.{release}.v{version}", namespace
     )

@@ -1,0 +1,108 @@
+"""spec.storageNamespace: Helm's records in one namespace, the release's objects in
+another, as the pinned `helm list` and `helm history` show them; records moved when it
+changes; both gone after the HelmRelease is deleted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from eddy_runtime.manager import Manager
+from eddy_runtime.resources import CONFIG_MAPS, NAMESPACES, SECRETS, ResourceClient
+from eddy_testenv.helmrepo import HelmRepo
+from eddy_testenv.observe import condition
+from eddy_testenv.waiting import eventually
+from helm_controller.objects import HELM_RELEASES, release_name
+
+from .support import TEMPLATES, TIMEOUT, HelmCLI, release, repository
+
+pytestmark = pytest.mark.integration
+
+
+async def records(kube: ResourceClient, namespace: str) -> list[str]:
+    """The names of the Helm release records in a namespace."""
+    found = await kube.list(SECRETS, namespace, label_selector="owner=helm")
+    return sorted(s["metadata"]["name"] for s in found.get("items") or [])
+
+
+async def released(kube: ResourceClient, namespace: str, version: int) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        obj = await kube.get(HELM_RELEASES, "app", namespace)
+        status = obj.get("status") or {}
+        done = (
+            condition(obj, "Ready").get("status") == "True"
+            and status.get("observedGeneration") == obj["metadata"]["generation"]
+            and (status.get("history") or [{}])[0].get("version") == version
+        )
+        return obj if done else None
+
+    return await eventually(probe, timeout=TIMEOUT)
+
+
+async def test_records_live_in_the_storage_namespace(
+    helm_controller: Manager, kube: ResourceClient, namespace: str, helm_repo: HelmRepo,
+    helm_cli: HelmCLI,
+) -> None:  # fmt: skip
+    helm_repo.package("app", "1.0.0", templates=TEMPLATES, values={"greeting": "hi"})
+    await repository(kube, namespace, helm_repo)
+    target = f"{namespace}-objects"[:63]
+    spec: dict[str, Any] = {
+        "targetNamespace": target,
+        "storageNamespace": namespace,
+        "install": {"createNamespace": True},
+    }
+    made = release("app", namespace, **spec)
+    name = release_name(made)
+    await kube.create(HELM_RELEASES, made, namespace)
+    try:
+        obj = await released(kube, namespace, 1)
+        assert obj["status"]["storageNamespace"] == namespace
+        assert await records(kube, namespace) == [f"sh.helm.release.v1.{name}.v1"]
+        assert await records(kube, target) == []
+        settings = await kube.get(CONFIG_MAPS, f"{name}-settings", target)
+        assert settings["data"]["greeting"] == "hi"
+        assert await kube.get_or_none(CONFIG_MAPS, f"{name}-settings", namespace) is None
+        assert [e["id"] for e in obj["status"]["inventory"]["entries"]] == [
+            f"{target}_{name}-settings__ConfigMap"
+        ]
+        listed = await helm_cli.releases(namespace)
+        assert [(r["name"], r["namespace"], r["status"]) for r in listed] == [
+            (name, target, "deployed")
+        ]
+        assert await helm_cli.releases(target) == []
+
+        # An upgrade finds the release where its records are.
+        await kube.patch(HELM_RELEASES, "app", {"spec": {"values": {"greeting": "hey"}}}, namespace)
+        await released(kube, namespace, 2)
+        history = await helm_cli.history(name, namespace)
+        assert [(h["revision"], h["status"]) for h in history] == [
+            (1, "superseded"), (2, "deployed")
+        ]  # fmt: skip
+        settings = await kube.get(CONFIG_MAPS, f"{name}-settings", target)
+        assert settings["data"]["greeting"] == "hey"
+
+        # A new storage namespace: the records move, nothing is installed again.
+        await kube.patch(HELM_RELEASES, "app", {"spec": {"storageNamespace": target}}, namespace)
+        obj = await released(kube, namespace, 2)
+        assert obj["status"]["storageNamespace"] == target
+        assert await records(kube, namespace) == []
+        assert await records(kube, target) == [
+            f"sh.helm.release.v1.{name}.v1", f"sh.helm.release.v1.{name}.v2"
+        ]  # fmt: skip
+        history = await helm_cli.history(name, target)
+        assert [(h["revision"], h["status"]) for h in history] == [
+            (1, "superseded"), (2, "deployed")
+        ]  # fmt: skip
+    finally:
+        await kube.delete(HELM_RELEASES, "app", namespace)
+
+        async def deleted() -> bool:
+            return await kube.get_or_none(HELM_RELEASES, "app", namespace) is None
+
+        await eventually(deleted, timeout=TIMEOUT)
+    # The uninstall removed the objects and the records, wherever they were.
+    assert await kube.get_or_none(CONFIG_MAPS, f"{name}-settings", target) is None
+    assert await records(kube, target) == [] and await records(kube, namespace) == []
+    assert await helm_cli.releases(target) == []
+    await kube.delete(NAMESPACES, target)
