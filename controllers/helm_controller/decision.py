@@ -35,6 +35,9 @@ class Observed:
     install_failures: int = 0
     upgrade_failures: int = 0
     test_succeeded: bool | None = None  # the TestSuccess condition, None when absent
+    # status.observedPostRenderersDigest and observedCommonMetadataDigest.
+    post_renderers_digest: str = ""
+    common_metadata_digest: str = ""
 
     @staticmethod
     def from_status(status: dict[str, Any], test_status: str | None) -> Observed:
@@ -43,6 +46,8 @@ class Observed:
             install_failures=int(status.get("installFailures") or 0),
             upgrade_failures=int(status.get("upgradeFailures") or 0),
             test_succeeded={"True": True, "False": False}.get(test_status or ""),
+            post_renderers_digest=str(status.get("observedPostRenderersDigest") or ""),
+            common_metadata_digest=str(status.get("observedCommonMetadataDigest") or ""),
         )
 
     def failures(self, action: str) -> int:
@@ -51,15 +56,25 @@ class Observed:
 
 @dataclass(frozen=True)
 class Desired:
-    """The chart version and values digest this pass releases."""
+    """The chart version, values digest and post-rendering digests this pass releases."""
 
     chart_version: str
     config_digest: str
+    post_renderers_digest: str = ""
+    common_metadata_digest: str = ""
 
-    def matches(self, release: Release) -> bool:
+    def matches(self, release: Release, observed: Observed) -> bool:
+        """Whether `release` is what the spec asks for.
+
+        The chart and values are read from Helm's record; what post-rendering
+        did is not in it, so its digests are compared with those status recorded
+        when the last install or upgrade succeeded.
+        """
         return (
             release.chart_version == self.chart_version
             and release.config_digest == self.config_digest
+            and observed.post_renderers_digest == self.post_renderers_digest
+            and observed.common_metadata_digest == self.common_metadata_digest
         )
 
 
@@ -117,7 +132,7 @@ def next_action(
         # With RetryOnFailure the failed install stays until `install --replace`
         # takes its name: nothing is uninstalled on the user's behalf.
         return Action(INSTALL, current)
-    if current.status == records.DEPLOYED and desired.matches(current):
+    if current.status == records.DEPLOYED and desired.matches(current, observed):
         return Action(TEST if _untested(spec, current, observed) else NOTHING, current)
     return Action(UPGRADE, current)
 

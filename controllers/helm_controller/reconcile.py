@@ -21,7 +21,7 @@ from typing import Any
 from eddy_api.common import RESET_REQUEST_ANNOTATION, Artifact, Reason
 from eddy_api.helm import HelmReleaseSpec
 from eddy_api.schema import unhonoured_in_use
-from eddy_helm import actions, records
+from eddy_helm import actions, postrender, records
 from eddy_helm.helm import SERVER_NAME, Helm, HelmError
 from eddy_helm.values import Values, compose, config_digest, values_checksum
 from eddy_runtime import Attempt, Manager, Result, Step, StepError, conditions, logs
@@ -422,7 +422,10 @@ class HelmReleaseAttempt(Attempt):
 
     def _unsupported(self) -> list[str]:
         """Fields set here that eddy accepts for Flux's sake but does not act on yet."""
-        return unhonoured_in_use(HelmReleaseSpec, self.spec)
+        found = unhonoured_in_use(HelmReleaseSpec, self.spec)
+        # Helm 3 hands post-renderers no hooks: `nohooks` is what eddy does.
+        nohooks = self.spec.get("postRenderStrategy") == "nohooks"
+        return [path for path in found if not (nohooks and path == "spec.postRenderStrategy")]
 
     async def connect(self) -> Result | None:
         self.storage = self.typed.storage_namespace()
@@ -452,10 +455,15 @@ class HelmReleaseAttempt(Attempt):
     async def release(self) -> Result | None:
         assert self.target is not None and self.chart_dir is not None
         assert self.workdir is not None
+        desired = Desired(
+            self.revision, self.digest,
+            postrender.post_renderers_digest(self.spec),
+            postrender.common_metadata_digest(self.spec),
+        )  # fmt: skip
         releaser = Releaser(
             self.helm, self.target, self.spec, self.status, self.name, self.namespace,
             self.generation, self.chart_dir, self.workdir, self.values,
-            Desired(self.revision, self.digest), self.chart_label(), self.interval(),
+            desired, self.chart_label(), self.interval(),
             self.event, self.redact, self.reconciler.discovery_for(self.target.client),
             self.storage, owner_labels(self.obj),
         )  # fmt: skip

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from eddy_api.common import Reason
-from eddy_helm import actions, manifest, records
+from eddy_helm import actions, manifest, postrender, records
 from eddy_helm.actions import INSTALL
 from eddy_helm.helm import Helm, HelmError
 from eddy_helm.records import Release
@@ -64,7 +64,8 @@ class Releaser:
     discovery: Discovery
     # Where Helm keeps the release's records (the objects go to `namespace`).
     storage: str
-    # Labels naming the HelmRelease, set on the CRDs it applies, as Flux does.
+    # Labels naming the HelmRelease, set on the CRDs it applies and by post-rendering
+    # on every object of the release, as Flux does.
     origin: dict[str, str]
     # What this step did, for the pass's summary: (reason, message) of the release.
     released: tuple[str, str] | None = None
@@ -204,11 +205,12 @@ class Releaser:
         self.status["lastAttemptedReleaseAction"] = action
         started = time.monotonic()
         try:
-            await self.run_helm(args, action)
+            await self.run_helm(args, action, postrender.document(self.spec, self.origin))
         except HelmError as err:
             self.status["lastAttemptedReleaseActionDuration"] = _since(started)
             await self.action_failed(action, current, str(err))
         self.status["lastAttemptedReleaseActionDuration"] = _since(started)
+        self.observe_post_rendering()
         releases = await self.history()
         made = records.latest(releases)
         assert made is not None
@@ -223,6 +225,22 @@ class Releaser:
         await self.event(NORMAL, reason, message)
         self.released = (reason, message)
         await self.test(made, action)
+
+    def observe_post_rendering(self) -> None:
+        """Record the post-rendering a successful install or upgrade used.
+
+        Flux records these digests after any action, failed ones too; here only a
+        release made with them counts, so a post-renderer that failed (a patch that
+        does not apply) keeps asking for an upgrade instead of passing for in sync.
+        """
+        for key, value in (
+            ("observedPostRenderersDigest", self.desired.post_renderers_digest),
+            ("observedCommonMetadataDigest", self.desired.common_metadata_digest),
+        ):
+            if value:
+                self.status[key] = value
+            else:
+                self.status.pop(key, None)
 
     async def action_failed(self, action: str, current: Release | None, error: str) -> NoReturn:
         reason = decision.failed_reason(action)
@@ -349,10 +367,12 @@ class Releaser:
     async def history(self) -> list[Release]:
         return await records.history(self.target.client, self.storage, self.name)
 
-    async def run_helm(self, args: list[str], section: str) -> str:
+    async def run_helm(
+        self, args: list[str], section: str, post_render: dict[str, Any] | None = None
+    ) -> str:
         timeout = actions.timeout_of(self.spec, section)
         args = args + actions.storage_args(self.namespace, self.storage)
-        return await self.helm.run(args, self.target.kubeconfig, timeout)
+        return await self.helm.run(args, self.target.kubeconfig, timeout, post_render)
 
     async def write(self) -> Path:
         """The composed values as a private file for `--values`."""

@@ -8,7 +8,9 @@
 // are kept per cluster identity (the kubeconfig's bytes), so each action pays only
 // for its own API calls. Releases are made by Helm's own library at the version
 // the helm binary is pinned to, so `helm list` and `helm history` read them as
-// their own.
+// their own. An install or upgrade request may carry a postRender document
+// (postrender.go); `eddy-helm-server post-render FILE` does the same
+// post-rendering as a program for `helm --post-renderer`.
 package main
 
 import (
@@ -34,6 +36,7 @@ import (
 	"helm.sh/helm/v3/pkg/cli/values"
 	"helm.sh/helm/v3/pkg/getter"
 	"helm.sh/helm/v3/pkg/kube"
+	"helm.sh/helm/v3/pkg/postrender"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
@@ -53,6 +56,8 @@ type request struct {
 	Args       []string `json:"args"`
 	Kubeconfig string   `json:"kubeconfig"`
 	Cancel     bool     `json:"cancel"`
+	// What install and upgrade do to the rendered manifests (see postrender.go).
+	PostRender *postRender `json:"postRender,omitempty"`
 }
 
 // answer is one line of stdout: the outcome of the request with the same id.
@@ -304,7 +309,7 @@ func run(ctx context.Context, cs *clusters, req request) (err error) {
 		if err := c.wantArgs(2, "install [NAME] [CHART] [flags]"); err != nil {
 			return err
 		}
-		if err := install(ctx, cfg, shared, c, namespace, timeout); err != nil {
+		if err := install(ctx, cfg, shared, c, namespace, timeout, req.PostRender.renderer()); err != nil {
 			return fmt.Errorf("INSTALLATION FAILED: %w", err)
 		}
 		return nil
@@ -312,7 +317,7 @@ func run(ctx context.Context, cs *clusters, req request) (err error) {
 		if err := c.wantArgs(2, "upgrade [RELEASE] [CHART] [flags]"); err != nil {
 			return err
 		}
-		if err := upgrade(ctx, cfg, shared, c, namespace, timeout); err != nil {
+		if err := upgrade(ctx, cfg, shared, c, namespace, timeout, req.PostRender.renderer()); err != nil {
 			return fmt.Errorf("UPGRADE FAILED: %w", err)
 		}
 		return nil
@@ -342,7 +347,7 @@ func run(ctx context.Context, cs *clusters, req request) (err error) {
 	return fmt.Errorf("unknown action %q", c.action)
 }
 
-func install(ctx context.Context, cfg *action.Configuration, shared *cluster, c *command, namespace string, timeout time.Duration) error {
+func install(ctx context.Context, cfg *action.Configuration, shared *cluster, c *command, namespace string, timeout time.Duration, pr postrender.PostRenderer) error {
 	ch, vals, err := c.loadChart(c.args[1])
 	if err != nil {
 		return err
@@ -373,11 +378,12 @@ func install(ctx context.Context, cfg *action.Configuration, shared *cluster, c 
 			return err
 		}
 	}
+	client.PostRenderer = pr
 	_, err = client.RunWithContext(ctx, ch, vals)
 	return err
 }
 
-func upgrade(ctx context.Context, cfg *action.Configuration, shared *cluster, c *command, namespace string, timeout time.Duration) error {
+func upgrade(ctx context.Context, cfg *action.Configuration, shared *cluster, c *command, namespace string, timeout time.Duration, pr postrender.PostRenderer) error {
 	ch, vals, err := c.loadChart(c.args[1])
 	if err != nil {
 		return err
@@ -407,6 +413,7 @@ func upgrade(ctx context.Context, cfg *action.Configuration, shared *cluster, c 
 			return err
 		}
 	}
+	client.PostRenderer = pr
 	_, err = client.RunWithContext(ctx, c.args[0], ch, vals)
 	return err
 }
@@ -450,6 +457,13 @@ func test(cfg *action.Configuration, c *command, namespace string, timeout time.
 }
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "post-render" {
+		if err := postRenderCommand(os.Args[2]); err != nil {
+			fmt.Fprintf(os.Stderr, "eddy-helm-server: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	// A CPU profile of the whole run, for finding what an action costs.
 	if path := os.Getenv("EDDY_HELM_SERVER_CPUPROFILE"); path != "" {
 		if f, err := os.Create(path); err == nil {

@@ -498,17 +498,21 @@ class HelmReleaseSpec:
     )
     values: JSON = prop("Values for the chart, merged last.")
     post_renderers: list[PostRenderer] | None = prop(
-        "Transformations of the rendered manifests, applied in order. " + HELM_REFUSED,
-        honoured=False,
+        "Transformations of the rendered manifests, applied in order, before commonMetadata; "
+        "Helm stores and applies their result. A change upgrades the release."
     )
     post_render_strategy: str | None = prop(
         "Which manifests post-renderers see: `nohooks` (not hooks), `combined` (hooks with "
-        "the rest) or `separate` (hooks on their own).",
+        "the rest) or `separate` (hooks on their own). eddy releases with Helm 3, which "
+        "post-renders no hooks: `nohooks`, also when empty (Flux's default is `combined`). "
+        + NOT_HONOURED
+        + " `combined` and `separate` are refused (Ready=False, Stalled, naming the field).",
         enum=("nohooks", "combined", "separate"),
+        honoured=False,
     )
     common_metadata: CommonMetadata | None = prop(
-        "Labels and annotations added to every released object. " + HELM_REFUSED,
-        honoured=False,
+        "Labels and annotations added to every released object (hooks excepted), after "
+        "postRenderers, overriding equal keys. A change upgrades the release."
     )
     health_check_exprs: list[CustomHealthCheck] | None = prop(
         "CEL expressions deciding the health of custom kinds. " + HELM_REFUSED, honoured=False

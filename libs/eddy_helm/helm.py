@@ -18,9 +18,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from eddy_runtime.durations import format_duration
 from eddy_runtime.reconciler import StepError
+
+from . import postrender
 
 log = logging.getLogger("eddy.helm")
 
@@ -30,6 +33,8 @@ _MESSAGE_LIMIT = 2000
 # One answer line from the server: an error message, never a manifest.
 _LINE_LIMIT = 1 << 20
 SERVER_NAME = "eddy-helm-server"
+
+Doc = dict[str, Any]
 
 
 class HelmError(StepError):
@@ -112,13 +117,17 @@ class HelmServer:
                     future.set_result(f"{SERVER_NAME} stopped (exit code {code}) during the action")
             self._pending.clear()
 
-    async def run(self, args: list[str], kubeconfig: Path, timeout: float) -> str:
+    async def run(
+        self, args: list[str], kubeconfig: Path, timeout: float, post_render: Doc | None = None
+    ) -> str:
         proc = await self._started()
         assert proc.stdin is not None
         ident = next(self._ids)
         future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self._pending[ident] = future
-        request = {"id": ident, "args": args, "kubeconfig": str(kubeconfig)}
+        request: Doc = {"id": ident, "args": args, "kubeconfig": str(kubeconfig)}
+        if post_render is not None:
+            request["postRender"] = post_render
         log.debug("helm %s (server)", args[0])
         try:
             proc.stdin.write(json.dumps(request).encode() + b"\n")
@@ -155,25 +164,51 @@ class HelmServer:
 class Helm:
     """Runs helm command lines: through the server when there is one, else the binary."""
 
-    def __init__(self, binary: str, home: Path, server: str | None = None) -> None:
+    def __init__(
+        self, binary: str, home: Path, server: str | None = None, *, serve: bool = True
+    ) -> None:
         self.binary = binary
         # Helm's cache, config and data live here instead of a home directory.
         self.home = home
-        self.server = HelmServer(server, home) if server else None
+        # eddy-helm-server runs the actions when `serve`; either way it is the
+        # post-renderer of the helm binary (`eddy-helm-server post-render FILE`).
+        self.server_binary = server
+        self.server = HelmServer(server, home) if server and serve else None
 
     @staticmethod
-    def create(path: str, workdir: str | None = None, server: str = "") -> Helm:
+    def create(path: str, workdir: str | None = None, server: str = "", serve: bool = True) -> Helm:
         home = Path(tempfile.mkdtemp(prefix="helm-home-", dir=workdir))
         found = shutil.which(server) if server else None
         if server and found is None:
             log.info("%s not found; running the helm binary for each action", server)
-        return Helm(helm_binary(path), home, found)
+        return Helm(helm_binary(path), home, found, serve=serve)
 
-    async def run(self, args: list[str], kubeconfig: Path, timeout: float) -> str:
+    async def run(
+        self, args: list[str], kubeconfig: Path, timeout: float, post_render: Doc | None = None
+    ) -> str:
+        """Run one helm command line; `post_render` (eddy_helm.postrender.document) is
+        what install, upgrade and template do to the rendered manifests."""
         if self.server is not None:
-            return await self.server.run(args, kubeconfig, timeout)
+            return await self.server.run(args, kubeconfig, timeout, post_render)
         argv = [self.binary, *binary_args(args), "--kubeconfig", str(kubeconfig)]
-        log.debug("running helm %s", args[0])
+        document: Path | None = None
+        if post_render is not None and self.server_binary:
+            document = await asyncio.to_thread(_write_private, self.home, json.dumps(post_render))
+            argv += ["--post-renderer", self.server_binary, "--post-renderer-args", "post-render",
+                     "--post-renderer-args", str(document)]  # fmt: skip
+        elif post_render and postrender.beyond_origin(post_render):
+            raise HelmError(
+                f"spec.postRenderers and spec.commonMetadata are run by {SERVER_NAME}, which "
+                "was not found; install it (make tools) or pass --helm-server-path"
+            )
+        try:
+            return await self._run_binary(argv, args[0], timeout)
+        finally:
+            if document is not None:
+                await asyncio.to_thread(document.unlink, True)
+
+    async def _run_binary(self, argv: list[str], action: str, timeout: float) -> str:
+        log.debug("running helm %s", action)
         proc = await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
@@ -231,6 +266,13 @@ def binary_args(args: list[str]) -> list[str]:
         else:
             out.append(arg)
     return out
+
+
+def _write_private(folder: Path, text: str) -> Path:
+    fd, name = tempfile.mkstemp(prefix="post-render-", suffix=".json", dir=folder)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    return Path(name)
 
 
 def timeout_flag(seconds: float) -> list[str]:

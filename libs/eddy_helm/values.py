@@ -185,10 +185,13 @@ def _leaf_strings(values: Any) -> list[str]:
     return [str(values)] if values is not None and not isinstance(values, bool) else []
 
 
-def canonical_json(values: Values) -> bytes:
+def canonical_json(values: Any, sort_keys: bool = True) -> bytes:
     """Sorted keys, no spaces, HTML characters escaped and a final newline, so the same
-    values give the same digest as Flux computes for them."""
-    text = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    values give the same digest as Flux computes for them (Go's encoding/json).
+
+    Without `sort_keys` the keys keep their order: a Go struct's fields, which the
+    caller lays out in the struct's order."""
+    text = json.dumps(values, sort_keys=sort_keys, separators=(",", ":"), ensure_ascii=False)
     for char, escaped in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e")):
         text = text.replace(char, escaped)
     text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,21 @@ async def wait_condition(
         return obj if not reason or cond.get("reason") == reason else None
 
     return await eventually(probe, timeout=TIMEOUT, interval=0.2)
+
+
+async def reconcile_now(kube: ResourceClient, namespace: str, name: str = "app") -> dict[str, Any]:
+    """Ask for a pass and wait until it is done: lastHandledReconcileAt says so."""
+    token = str(time.time())
+    await kube.patch(
+        HELM_RELEASES, name,
+        {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}}, namespace,
+    )  # fmt: skip
+
+    async def handled() -> dict[str, Any] | None:
+        got = await kube.get(HELM_RELEASES, name, namespace)
+        return got if (got.get("status") or {}).get("lastHandledReconcileAt") == token else None
+
+    return await eventually(handled, timeout=TIMEOUT)
 
 
 class HelmCLI:

@@ -4,7 +4,6 @@ left alone where an ignore rule says so; the inventory names the release's objec
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -14,11 +13,10 @@ from eddy_runtime.resources import Resource, ResourceClient
 from eddy_testenv import ControlPlane
 from eddy_testenv.helmrepo import HelmRepo
 from eddy_testenv.observe import condition, events_for
-from eddy_testenv.waiting import eventually
 from helm_controller.objects import HELM_RELEASES
 
 from ..kustomize.support import kubectl
-from .support import CONFIG, DEPLOYMENT, TIMEOUT, release, repository, wait_condition
+from .support import CONFIG, DEPLOYMENT, reconcile_now, release, repository, wait_condition
 
 pytestmark = pytest.mark.integration
 
@@ -33,21 +31,6 @@ async def install(
     await repository(kube, namespace, helm_repo)
     await kube.create(HELM_RELEASES, release("app", namespace, driftDetection=drift), namespace)
     await wait_condition(kube, namespace, "app", "Ready", "True", "InstallSucceeded")
-
-
-async def reconcile_now(kube: ResourceClient, namespace: str) -> dict[str, Any]:
-    """Ask for a pass and wait until it is done: lastHandledReconcileAt says so."""
-    token = str(time.time())
-    await kube.patch(
-        HELM_RELEASES, "app",
-        {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}}, namespace,
-    )  # fmt: skip
-
-    async def handled() -> dict[str, Any] | None:
-        got = await kube.get(HELM_RELEASES, "app", namespace)
-        return got if (got.get("status") or {}).get("lastHandledReconcileAt") == token else None
-
-    return await eventually(handled, timeout=TIMEOUT)
 
 
 async def replicas(kube: ResourceClient, namespace: str) -> int:

@@ -176,22 +176,23 @@ async def test_fields_not_yet_honoured_are_refused_by_name(
     await repository(kube, namespace, helm_repo)
     unsupported: dict[str, Any] = {
         "values": {"size": "small"},
-        "postRenderers": [{"kustomize": {"images": [{"name": "x", "newTag": "2"}]}}],
+        "postRenderStrategy": "combined",
         "healthCheckExprs": [{"apiVersion": "v1", "kind": "ConfigMap", "current": "true"}],
     }
     await kube.create(HELM_RELEASES, release("refused", namespace, **unsupported), namespace)
-    # Drift detection and the CRD policies are what eddy does.
+    # Drift detection, the CRD policies and Helm 3's post-rendering are what eddy does.
     fine: dict[str, Any] = {
         "values": {"size": "small"},
         "driftDetection": {"mode": "warn"},
         "install": {"crds": "CreateReplace"},
         "upgrade": {"crds": "Create"},
+        "postRenderStrategy": "nohooks",
     }
     await kube.create(HELM_RELEASES, release("fine", namespace, **fine), namespace)
 
     obj = await wait_condition(kube, namespace, "refused", "Ready", "False", "UnsupportedField")
     message = condition(obj, "Ready")["message"]
-    for field in ("spec.postRenderers", "spec.healthCheckExprs"):
+    for field in ("spec.postRenderStrategy", "spec.healthCheckExprs"):
         assert field in message, message
     assert condition(obj, "Stalled")["status"] == "True"
     await wait_condition(kube, namespace, "fine", "Ready", "True", "InstallSucceeded")

@@ -151,3 +151,14 @@ def test_uninstall_remediates_installs_and_upgrades_without_a_good_release() -> 
     spec = {"upgrade": {"remediation": {"strategy": "uninstall"}}}
     releases = history(record(1, "superseded"), record(2, "failed"))
     assert decision.remediation(spec, "upgrade", releases[0], releases) == ("uninstall", None)
+
+
+def test_a_post_rendering_other_than_the_one_recorded_upgrades() -> None:
+    deployed = record(1, "deployed")
+    wanted = Desired("1.0.0", config_digest(VALUES), "sha256:new", "")
+    assert next_action({}, [deployed], Observed(), wanted).name == "upgrade"
+    done = Observed(post_renderers_digest="sha256:new")
+    assert next_action({}, [deployed], done, wanted).name == "nothing"
+    # Removing commonMetadata is a change too.
+    labelled = Observed(post_renderers_digest="sha256:new", common_metadata_digest="sha256:cm")
+    assert next_action({}, [deployed], labelled, wanted).name == "upgrade"
