@@ -21,13 +21,8 @@ from uuid import uuid4
 import aiohttp
 
 from eddy_api.common import COMMIT_METADATA_PREFIX, HEALTHY, Artifact, Reason
-from eddy_api.kustomize import (
-    DRIFT_ANNOTATION,
-    DRIFT_REPORT,
-    Kustomization,
-    KustomizationSpec,
-)
-from eddy_api.schema import unhonoured_in_use
+from eddy_api.kustomize import DRIFT_ANNOTATION, DRIFT_REPORT, KustomizationSpec
+from eddy_api.schema import from_dict, unhonoured_in_use
 from eddy_kustomize import build as builder
 from eddy_kustomize.apply import SKIPPED, Applier, ApplyError, ChangeSet
 from eddy_kustomize.decrypt import Decryptor, refuse_encrypted
@@ -123,7 +118,7 @@ class KustomizationReconciler:
 
     async def finalize(self, obj: Obj) -> None:
         """Delete what we applied when the deletion policy says so."""
-        spec = Kustomization.from_dict(obj).spec
+        spec = from_dict(KustomizationSpec, obj.get("spec"))
         entries = inventory.entries_of(obj.get("status") or {})
         if spec.deletes_on_deletion() and entries and not spec.suspend:
             meta = obj["metadata"]
@@ -233,8 +228,12 @@ class KustomizationAttempt(Attempt):
         self.status.pop("observedGeneration", None)
         self.previous = inventory.entries_of(self.status)
         self.spec: dict[str, Any] = self.obj.get("spec") or {}
-        # The spec as eddy_api types it, for the rules written there (timeouts, intervals).
-        self.typed = Kustomization.from_dict(self.obj).spec
+        # The spec as eddy_api types it, for the rules written there (timeouts, intervals);
+        # only the spec: typing the whole object would copy its status and managedFields.
+        self.typed = from_dict(KustomizationSpec, self.spec)
+        # Conditions that say this pass is at work, set but not yet written (see
+        # report_progress).
+        self.progress_unwritten = False
         self.settings = self.reconciler.settings
         self.manager = self.reconciler.manager
         self.meta: dict[str, Any] = self.obj["metadata"]
@@ -305,7 +304,10 @@ class KustomizationAttempt(Attempt):
         """Say so before working on a new revision or spec, as kstatus clients expect.
 
         Until this pass ends, Ready=True would describe what was there before; a
-        periodic pass over what is already applied keeps its one status patch.
+        periodic pass over what is already applied keeps its one status patch. A
+        Kustomization without any Ready yet has none to misread: its progress is
+        written with the first status patch the pass needs anyway (the inventory of
+        what it is about to create, see `record_planned`), or before a health check.
         """
         status = self.obj.get("status") or {}
         current = (
@@ -327,8 +329,16 @@ class KustomizationAttempt(Attempt):
             "Reconciliation in progress", generation,
         )  # fmt: skip
         self.status["lastAttemptedRevision"] = self.revision
-        self.obj = await self.manager.status.patch(KUSTOMIZATIONS, self.obj, self.status)
+        if conditions.get(self.status_before, conditions.READY) is None:
+            self.progress_unwritten = True
+            return None
+        await self.write_progress()
         return None
+
+    async def write_progress(self) -> None:
+        """Patch status as this pass has it so far (progress, the inventory planned)."""
+        self.obj = await self.manager.status.patch(KUSTOMIZATIONS, self.obj, self.status)
+        self.progress_unwritten = False
 
     async def fetch_artifact(self) -> Result | None:
         assert self.artifact is not None
@@ -479,15 +489,17 @@ class KustomizationAttempt(Attempt):
         """Add what is about to be created to the inventory before creating it.
 
         A controller killed between apply and the final status patch would otherwise
-        forget the new objects, and the next revision could never prune them.
+        forget the new objects, and the next revision could never prune them. When
+        every one is in the inventory already (a periodic pass, a revision with the
+        same objects), there is nothing to write.
         """
         planned = inventory.from_objects(objects)
         known = {e.id for e in self.previous}
-        if all(e.id in known for e in planned):
+        if all(e.id in known for e in planned) and not self.progress_unwritten:
             return
         self.previous = inventory.merge(planned, self.previous)
         self.status["inventory"] = inventory.to_status(self.previous)
-        self.obj = await self.manager.status.patch(KUSTOMIZATIONS, self.obj, self.status)
+        await self.write_progress()
 
     async def prune(self) -> Result | None:
         if not self.spec.get("prune") or self.applied is None or self.target is None:
@@ -519,6 +531,9 @@ class KustomizationAttempt(Attempt):
         targets = self.health_targets()
         if not targets or self.target is None:
             return None
+        if self.progress_unwritten:
+            # Waiting may take up to the timeout: say meanwhile that this pass is at work.
+            await self.write_progress()
         try:
             self.health_seconds = await wait_healthy(
                 self.target.client, self.target.discovery, targets,

@@ -7,7 +7,6 @@ lastHandledReconcileAt, so clients can tell which spec and which request it answ
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 from typing import Any
 
@@ -36,8 +35,12 @@ def merge_patch(old: Any, new: Any) -> Any:
 
 
 def finalize(obj: Obj, status: dict[str, Any]) -> dict[str, Any]:
-    """`status` with observedGeneration and lastHandledReconcileAt filled from `obj`."""
-    out = copy.deepcopy(status)
+    """`status` with observedGeneration and lastHandledReconcileAt filled from `obj`.
+
+    Only the top level is copied: nothing below it is changed here, and a deep copy
+    of every status (inventory, history) on every patch showed in controllers' CPU.
+    """
+    out = dict(status)
     generation = (obj.get("metadata") or {}).get("generation")
     if generation is not None:
         out["observedGeneration"] = generation

@@ -1,17 +1,20 @@
 """The inventory in Flux's format: odd RBAC names, and inventories that Flux itself wrote.
 
 A ClusterRole named `system:<x>` or `<x>_reader` is applied, recorded and pruned;
-a Kustomization migrated from Flux prunes what Flux recorded, nothing is orphaned.
+a Kustomization migrated from Flux prunes what Flux recorded, nothing is orphaned;
+what a pass is about to create is in the inventory before it is created.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
 from eddy_api.kustomize import NAME_LABEL, NAMESPACE_LABEL
 from eddy_runtime.resources import Resource, ResourceClient
+from eddy_testenv.observe import condition
 
 from .conftest import StartController
 from .support import (
@@ -132,3 +135,43 @@ async def test_an_inventory_written_by_flux_is_pruned_after_migration(
         for name in (colon, underscore):
             if await kube.get_or_none(CLUSTER_ROLES, name) is not None:
                 await kube.delete(CLUSTER_ROLES, name)
+
+
+async def test_a_new_kustomization_lists_what_it_creates_before_it_is_ready(
+    kube: ResourceClient, sources: Sources, start_controller: StartController, namespace: str
+) -> None:
+    """A controller stopped halfway through its first apply must not forget what it
+    created: the first status a new Kustomization gets says the pass is at work and
+    already holds the objects it creates."""
+    await sources.publish("repo", {"app/cm.yaml": config_map("settings", a="b")})
+    await start_controller()
+    created = await create_kustomization(kube, "first", namespace, path="./app")
+    seen: list[dict[str, Any]] = []
+
+    async def watch() -> None:
+        version = created["metadata"]["resourceVersion"]
+        async for event in kube.watch(KUSTOMIZATIONS, namespace, resource_version=version):
+            obj = event.get("object") or {}
+            # The CRD's default status (observedGeneration -1) comes first: not written.
+            if (obj.get("metadata") or {}).get("name") == "first" and condition(obj, "Ready"):
+                seen.append(obj)
+
+    watching = asyncio.create_task(watch())
+    try:
+        await ready(kube, namespace, "first")
+        await eventually(
+            lambda: _any(condition(o, "Ready").get("status") == "True" for o in seen), timeout=5
+        )
+    finally:
+        watching.cancel()
+    first = seen[0]
+    assert (condition(first, "Ready").get("status"), condition(first, "Reconciling")["reason"]) == (
+        "Unknown", "Progressing",
+    ), [o["status"] for o in seen]  # fmt: skip
+    assert [e["id"] for e in first["status"]["inventory"]["entries"]] == [
+        f"{namespace}_settings__ConfigMap"
+    ]
+
+
+async def _any(found: Any) -> bool:
+    return any(found)
