@@ -37,6 +37,7 @@ from eddy_runtime.events import WARNING
 from eddy_runtime.finalizers import account_gone, finalized
 from eddy_runtime.informer import Informer
 from eddy_runtime.kubeconfig import KubeconfigPolicy, TargetError
+from eddy_runtime.reconciler import refuse_unsupported
 from eddy_runtime.redaction import Redactor
 from eddy_runtime.resources import ApiError, ResourceClient
 from eddy_runtime.sessions import LazySession
@@ -70,8 +71,6 @@ log = logging.getLogger("eddy.helm")
 
 NAME = "helm-controller"
 RETRIES_EXCEEDED = "RetriesExceeded"
-# A field eddy accepts for Flux's sake but does not act on yet is set.
-UNSUPPORTED = "UnsupportedField"
 REVISION_ANNOTATION = "helm.toolkit.fluxcd.io/revision"
 
 
@@ -262,15 +261,7 @@ class HelmReleaseAttempt(Attempt):
 
     async def check_dependencies(self) -> Result | None:
         # Before anything else, the HelmChart included: refused fields stop here.
-        unsupported = self._unsupported()
-        if unsupported:
-            raise StepError(
-                f"{', '.join(unsupported)}: not supported by eddy yet; remove "
-                f"{'it' if len(unsupported) == 1 else 'them'} from the HelmRelease "
-                "(see the fields not yet honoured in eddy's API documentation)",
-                reason=UNSUPPORTED,
-                stalled=True,
-            )
+        refuse_unsupported(self._unsupported(), HELM_RELEASES.kind)
         try:
             await check_dependencies(
                 self.obj, self.reconciler.lookup_release, self.settings.no_cross_namespace_refs,

@@ -19,6 +19,7 @@ from eddy_runtime import ApiError, Attempt, Manager, Result, Step, StepError, tr
 from eddy_runtime.conditions import SUCCEEDED, now_rfc3339
 from eddy_runtime.finalizers import finalized
 from eddy_runtime.informer import Informer
+from eddy_runtime.reconciler import refuse_unsupported
 from eddy_runtime.secrets import read_secret
 from eddy_runtime.selectors import matches_label_selector
 
@@ -207,12 +208,11 @@ class ImageUpdateAutomationAttempt(Attempt):
         return await self.report.failed(err)
 
     async def check_spec(self) -> Result | None:
-        unsupported = unhonoured_in_use(ImageUpdateAutomationSpec, self.spec)
-        if unsupported:
-            raise ConfigError(
-                f"{', '.join(unsupported)}: not supported by eddy yet; remove "
-                f"{'it' if len(unsupported) == 1 else 'them'} from the ImageUpdateAutomation"
-            )
+        refuse_unsupported(
+            unhonoured_in_use(ImageUpdateAutomationSpec, self.spec),
+            IMAGE_UPDATE_AUTOMATIONS.kind,
+            reason=INVALID_CONFIGURATION,
+        )
         kind, source_namespace, source_name = source_ref(self.obj)
         if kind != "GitRepository":
             raise ConfigError(f"spec.sourceRef.kind {kind} is not supported; use GitRepository")

@@ -19,6 +19,7 @@ from eddy_runtime import Attempt, Manager, Result, Step, StepError
 from eddy_runtime.conditions import SUCCEEDED, now_rfc3339
 from eddy_runtime.durations import parse_duration
 from eddy_runtime.finalizers import finalized
+from eddy_runtime.reconciler import refuse_unsupported
 from eddy_runtime.secrets import read_secret
 from eddy_runtime.sessions import LazySession
 
@@ -36,8 +37,6 @@ from .reporting import Report, interval_of
 from .traces import Handoffs
 
 INVALID_EXCLUSION = "InvalidExclusionList"
-# A field eddy accepts for Flux's sake but does not act on yet is set.
-UNSUPPORTED = "UnsupportedField"
 LATEST_TAGS = 10
 
 
@@ -198,13 +197,7 @@ class ImageRepositoryAttempt(Attempt):
             for path in unhonoured_in_use(ImageRepositorySpec, self.spec)
             if path != "spec.accessFrom"
         ]
-        if unsupported:
-            raise StepError(
-                f"{', '.join(unsupported)}: not supported by eddy yet; remove "
-                f"{'it' if len(unsupported) == 1 else 'them'} from the ImageRepository",
-                reason=UNSUPPORTED,
-                stalled=True,
-            )
+        refuse_unsupported(unsupported, IMAGE_REPOSITORIES.kind)
         try:
             self.image = parse_image(str(self.spec.get("image") or ""))
         except ScanError as err:

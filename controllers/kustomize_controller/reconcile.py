@@ -45,6 +45,7 @@ from eddy_runtime.finalizers import account_gone, finalized
 from eddy_runtime.ignore_rules import IgnoreRule, IgnoreRuleError, parse_ignore_rules
 from eddy_runtime.informer import Informer
 from eddy_runtime.kubeconfig import KubeconfigPolicy, TargetError
+from eddy_runtime.reconciler import refuse_unsupported
 from eddy_runtime.redaction import Redactor
 from eddy_runtime.resources import ApiError
 from eddy_runtime.secrets import read_secret
@@ -61,8 +62,6 @@ from .target import Target, Targets
 log = logging.getLogger("eddy.kustomize")
 
 NAME = "kustomize-controller"
-# A field eddy accepts for Flux's sake but does not act on yet is set.
-UNSUPPORTED = "UnsupportedField"
 TOKEN_ANNOTATION = "kustomize.toolkit.fluxcd.io/token"
 # eddy's own Event reasons for drift: corrected, or only reported.
 DRIFT_CORRECTED = "DriftCorrected"
@@ -258,17 +257,9 @@ class KustomizationAttempt(Attempt):
     # -- steps ----------------------------------------------------------------------
 
     async def resolve_source(self) -> Result | None:
-        unsupported = unhonoured_in_use(KustomizationSpec, self.spec)
-        if unsupported:
-            # Accepted so that Flux manifests apply, but not done: refused, named, before
-            # anything is applied; what was applied before stays as it is.
-            raise StepError(
-                f"{', '.join(unsupported)}: not supported by eddy yet; remove "
-                f"{'it' if len(unsupported) == 1 else 'them'} from the Kustomization "
-                "(see the fields not yet honoured in eddy's API documentation)",
-                reason=UNSUPPORTED,
-                stalled=True,
-            )
+        # Accepted so that Flux manifests apply, but not done: refused, named, before
+        # anything is applied; what was applied before stays as it is.
+        refuse_unsupported(unhonoured_in_use(KustomizationSpec, self.spec), KUSTOMIZATIONS.kind)
         try:
             source = await find_source(
                 self.obj, self.reconciler.sources, self.manager.client,

@@ -18,7 +18,7 @@ from eddy_runtime.cel import CelError
 from eddy_runtime.durations import seconds_or
 from eddy_runtime.events import WARNING
 from eddy_runtime.finalizers import finalized
-from eddy_runtime.reconciler import Attempt
+from eddy_runtime.reconciler import Attempt, refuse_unsupported
 from eddy_runtime.secrets import read_secret
 
 from . import alerts
@@ -31,8 +31,6 @@ log = logging.getLogger("eddy.notification")
 
 TOKEN_NOT_FOUND = "TokenNotFound"
 ACCESS_DENIED = "AccessDenied"
-# A field eddy accepts for Flux's sake but does not act on yet is set.
-UNSUPPORTED = "UnsupportedField"
 PROVIDER_NOT_FOUND = "ProviderNotFound"
 # Providers and Alerts have no interval in v1beta3: a failed one is looked at again
 # within a minute, a Ready one every ten.
@@ -62,15 +60,7 @@ class NotificationAttempt(Attempt):
 
     def refuse_unsupported(self, spec_type: type) -> None:
         """Accepted so Flux manifests apply, but not done: refused by name."""
-        unsupported = unhonoured_in_use(spec_type, spec_of(self.obj))
-        if unsupported:
-            raise StepError(
-                f"{', '.join(unsupported)}: not supported by eddy yet; remove "
-                f"{'it' if len(unsupported) == 1 else 'them'} from the {self.resource.kind} "
-                "(see the fields not yet honoured in eddy's API documentation)",
-                reason=UNSUPPORTED,
-                stalled=True,
-            )
+        refuse_unsupported(unhonoured_in_use(spec_type, spec_of(self.obj)), self.resource.kind)
 
     async def failed(self, err: StepError) -> Result:
         was_failing = (

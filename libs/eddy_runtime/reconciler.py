@@ -96,6 +96,27 @@ class StepError(Exception):
         self.step = ""
 
 
+# Reason of a refused field that eddy accepts for Flux's sake but does not act on yet.
+UNSUPPORTED_FIELD = "UnsupportedField"
+
+
+def refuse_unsupported(paths: Sequence[str], kind: str, reason: str = UNSUPPORTED_FIELD) -> None:
+    """Stall, naming them, when the spec sets fields eddy does not act on yet.
+
+    `paths` are what `eddy_api.schema.unhonoured_in_use` found (less what the
+    controller does honour); nothing is done, so nothing applied before is touched.
+    """
+    if not paths:
+        return
+    raise StepError(
+        f"{', '.join(paths)}: not supported by eddy yet; remove "
+        f"{'it' if len(paths) == 1 else 'them'} from the {kind} "
+        "(see the fields not yet honoured in eddy's API documentation)",
+        reason=reason,
+        stalled=True,
+    )
+
+
 def internal_error(step: str, reason: str = RECONCILIATION_FAILED) -> StepError:
     """What status and Events say about an unexpected exception: nothing it carried."""
     err = StepError(f"internal error in step {step}; see the controller log", reason=reason)
