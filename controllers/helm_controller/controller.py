@@ -11,14 +11,9 @@ import argparse
 from collections.abc import Callable, Mapping
 
 from eddy_helm.helm import SERVER_NAME
-from eddy_runtime import Controller, Manager, Watch, ref_key, tracing
-from eddy_runtime.config_watches import config_indexes, config_watches, named_refs, secret_ref
-from eddy_runtime.dependencies import (
-    became_ready,
-    changed,
-    dependency_keys,
-    expr_dependency_keys,
-)
+from eddy_runtime import Controller, Manager, ref_key, tracing
+from eddy_runtime.config_watches import named_refs, secret_ref
+from eddy_runtime.consumers import source_consumer
 from eddy_runtime.flags import (
     ADDITIVE_CEL_DEPENDENCY_CHECK,
     DISABLE_CONFIG_WATCHERS,
@@ -29,17 +24,12 @@ from eddy_runtime.flags import (
     options_from,
 )
 from eddy_runtime.informer import Informer
-from eddy_runtime.predicates import artifact_changed
 
 from .chart import chart_key
 from .objects import CHART_SOURCES, HELM_RELEASES, Obj
 from .reconcile import NAME, HelmReleaseReconciler, Settings
 
 __all__ = ["NAME", "Settings", "add_flags", "controllers", "settings_from"]
-
-CHART_INDEX = "chart"
-DEPENDENCY_INDEX = "dependsOn"
-EXPR_DEPENDENCY_INDEX = "dependsOnReadyExpr"
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -123,27 +113,15 @@ def controllers(manager: Manager, settings: Settings) -> list[Controller]:
     caches = {kind: manager.informer(resource) for kind, resource in CHART_SOURCES.items()}
     selector = manager.options.watch_configs_label_selector
     reconciler = HelmReleaseReconciler(manager, caches, settings)
-    chart_watches = [
-        Watch(resource, index=CHART_INDEX, predicate=artifact_changed)
-        for resource in CHART_SOURCES.values()
-    ]
     return [
-        Controller(
-            name="helmrelease",
-            resource=HELM_RELEASES,
-            reconciler=reconciler,
-            watches=[
-                *chart_watches,
-                Watch(HELM_RELEASES, index=DEPENDENCY_INDEX, predicate=became_ready),
-                Watch(HELM_RELEASES, index=EXPR_DEPENDENCY_INDEX, predicate=changed),
-                *([] if settings.disable_config_watchers else config_watches(selector)),
-            ],
-            indexes={
-                CHART_INDEX: chart_keys,
-                DEPENDENCY_INDEX: dependency_keys(HELM_RELEASES),
-                EXPR_DEPENDENCY_INDEX: expr_dependency_keys(HELM_RELEASES),
-                **config_indexes(config_refs),
-            },
+        source_consumer(
+            "helmrelease",
+            HELM_RELEASES,
+            reconciler,
+            CHART_SOURCES.values(),
+            chart_keys,
+            config_refs,
+            configs_label_selector=None if settings.disable_config_watchers else selector,
             trace_parent=trace_parent_from(caches),
         )
     ]

@@ -12,9 +12,9 @@ import argparse
 from collections.abc import Callable, Mapping
 
 from eddy_kustomize.objects import KUSTOMIZATIONS, SOURCES, Obj
-from eddy_runtime import Controller, Manager, Watch, ref_key, tracing
-from eddy_runtime.config_watches import config_indexes, config_watches, named_refs, secret_ref
-from eddy_runtime.dependencies import changed, dependency_keys, expr_dependency_keys
+from eddy_runtime import Controller, Manager, ref_key, tracing
+from eddy_runtime.config_watches import named_refs, secret_ref
+from eddy_runtime.consumers import source_consumer
 from eddy_runtime.flags import (
     ADDITIVE_CEL_DEPENDENCY_CHECK,
     DISABLE_CONFIG_WATCHERS,
@@ -26,17 +26,12 @@ from eddy_runtime.flags import (
     parse_bool,
 )
 from eddy_runtime.informer import Informer
-from eddy_runtime.predicates import artifact_changed
 
 from .dependencies import became_ready
 from .reconcile import NAME, KustomizationReconciler, Settings
 from .source import source_ref
 
 __all__ = ["NAME", "Settings", "add_flags", "controllers", "settings_from"]
-
-SOURCE_INDEX = "source"
-DEPENDENCY_INDEX = "dependsOn"
-EXPR_DEPENDENCY_INDEX = "dependsOnReadyExpr"
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -131,27 +126,16 @@ def controllers(manager: Manager, settings: Settings) -> list[Controller]:
     caches = {kind: manager.informer(resource) for kind, resource in SOURCES.items()}
     selector = manager.options.watch_configs_label_selector
     reconciler = KustomizationReconciler(manager, caches, settings)
-    source_watches = [
-        Watch(resource, index=SOURCE_INDEX, predicate=artifact_changed)
-        for resource in SOURCES.values()
-    ]
     return [
-        Controller(
-            name="kustomization",
-            resource=KUSTOMIZATIONS,
-            reconciler=reconciler,
-            watches=[
-                *source_watches,
-                Watch(KUSTOMIZATIONS, index=DEPENDENCY_INDEX, predicate=became_ready),
-                Watch(KUSTOMIZATIONS, index=EXPR_DEPENDENCY_INDEX, predicate=changed),
-                *([] if settings.disable_config_watchers else config_watches(selector)),
-            ],
-            indexes={
-                SOURCE_INDEX: source_keys,
-                DEPENDENCY_INDEX: dependency_keys(KUSTOMIZATIONS),
-                EXPR_DEPENDENCY_INDEX: expr_dependency_keys(KUSTOMIZATIONS),
-                **config_indexes(config_refs),
-            },
+        source_consumer(
+            "kustomization",
+            KUSTOMIZATIONS,
+            reconciler,
+            SOURCES.values(),
+            source_keys,
+            config_refs,
+            configs_label_selector=None if settings.disable_config_watchers else selector,
+            dependency_ready=became_ready,
             trace_parent=trace_parent_from(caches),
         )
     ]
