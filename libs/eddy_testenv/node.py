@@ -200,16 +200,8 @@ class Node(Service):
     # -- pieces --------------------------------------------------------------
 
     def _in_node(self, *argv: str) -> str:
-        done = subprocess.run(
-            ["nsenter", f"--target={self._pid1}", "--net", "--mount", "--pid", "--", *argv],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
-        if done.returncode != 0:
-            raise ProcessError(f"{' '.join(argv)} in the node failed: {done.stderr.strip()}")
-        return done.stdout
+        nsenter = ["nsenter", f"--target={self._pid1}", "--net", "--mount", "--pid", "--"]
+        return _output([*nsenter, *argv], f"{' '.join(argv)} in the node", 60)
 
     def _start_sandbox(self) -> None:
         sandbox = Process(
@@ -516,17 +508,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     # -- cluster objects -------------------------------------------------------
 
     def kubectl(self, *args: str, stdin: str | None = None) -> str:
-        done = subprocess.run(
-            [find_binary("kubectl"), f"--kubeconfig={self.control_plane.kubeconfig}", *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
-        if done.returncode != 0:
-            raise ProcessError(f"kubectl {' '.join(args)} failed: {done.stderr.strip()}")
-        return done.stdout
+        kubectl = [find_binary("kubectl"), f"--kubeconfig={self.control_plane.kubeconfig}"]
+        return _output([*kubectl, *args], f"kubectl {' '.join(args)}", 120, stdin)
 
     def _write_cluster_objects(self) -> None:
         """The Services pods need: the API server (`kubernetes`) and cluster DNS (`kube-dns`)."""
@@ -609,3 +592,13 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             f"node {self.name} not Ready within {_READY_TIMEOUT:.0f}s (Ready={last or 'absent'}). "
             f"kubelet's last log lines ({kubelet.log_path}):\n{kubelet.tail()}"
         )
+
+
+def _output(argv: list[str], what: str, timeout: float, stdin: str | None = None) -> str:
+    """The stdout of a command that must succeed; ProcessError quoting its stderr if not."""
+    done = subprocess.run(
+        argv, input=stdin, capture_output=True, text=True, check=False, timeout=timeout
+    )
+    if done.returncode != 0:
+        raise ProcessError(f"{what} failed: {done.stderr.strip()}")
+    return done.stdout
