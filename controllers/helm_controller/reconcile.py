@@ -34,7 +34,7 @@ from eddy_runtime.dependencies import (
 from eddy_runtime.discovery import Discovery
 from eddy_runtime.durations import format_duration, seconds_or
 from eddy_runtime.events import WARNING
-from eddy_runtime.finalizers import account_gone, finalized
+from eddy_runtime.finalizers import account_gone, finalized, service_account_of
 from eddy_runtime.informer import Informer
 from eddy_runtime.kubeconfig import KubeconfigPolicy, TargetError
 from eddy_runtime.reconciler import refuse_unsupported
@@ -187,16 +187,10 @@ class HelmReleaseReconciler:
             await target.close()
 
     async def account_gone(self, obj: Obj) -> bool:
-        """Whether this release acts as a ServiceAccount of this cluster that is gone."""
-        spec = spec_of(obj)
-        if (spec.get("kubeConfig") or {}).get("secretRef"):
-            return False
-        account = str(spec.get("serviceAccountName") or self.settings.default_service_account)
-        return await account_gone(self.manager.client, obj["metadata"]["namespace"], account)
+        return await account_gone(self.manager.client, obj, self.settings.default_service_account)
 
     async def left_in_place(self, obj: Obj, namespace: str, name: str) -> None:
-        spec = spec_of(obj)
-        account = str(spec.get("serviceAccountName") or self.settings.default_service_account)
+        account = service_account_of(obj, self.settings.default_service_account)
         message = (
             f"ServiceAccount '{obj['metadata']['namespace']}/{account}' is gone, so release "
             f"{namespace}/{name} cannot be uninstalled; left in place"

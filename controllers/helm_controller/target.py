@@ -21,6 +21,7 @@ from kubernetes_asyncio.client import ApiClient, Configuration
 
 from eddy_runtime import kubeconfig
 from eddy_runtime.client import new_client, service_account_user
+from eddy_runtime.finalizers import service_account_of
 from eddy_runtime.kubeconfig import TargetError
 from eddy_runtime.resources import ResourceClient
 
@@ -103,7 +104,7 @@ class Targets:
         self._impersonating: dict[str, ResourceClient] = {}
 
     def user(self, obj: Obj) -> str:
-        account = str(spec_of(obj).get("serviceAccountName") or self.default_sa)
+        account = service_account_of(obj, self.default_sa)
         return service_account_user(obj["metadata"]["namespace"], account) if account else ""
 
     async def for_release(self, obj: Obj, release_namespace: str) -> Target:

@@ -136,7 +136,9 @@ class KustomizationReconciler:
                         (meta["name"], meta["namespace"]), wait,
                     )  # fmt: skip
                 except (PruneError, ApiError) as err:
-                    if await self.account_gone(obj):
+                    if await account_gone(
+                        self.manager.client, obj, self.settings.default_service_account
+                    ):
                         await self.left_in_place(obj, entries)
                     elif await self.all_gone(obj, entries):
                         # Pruning could not act (its account lost its rights, say),
@@ -156,14 +158,6 @@ class KustomizationReconciler:
                         await self.manager.events.normal(obj, Reason.PROGRESSING, lines)
                 finally:
                     await target.close()
-
-    async def account_gone(self, obj: Obj) -> bool:
-        """Whether this Kustomization acts as a ServiceAccount of this cluster that is gone."""
-        spec = obj.get("spec") or {}
-        if (spec.get("kubeConfig") or {}).get("secretRef"):
-            return False
-        account = self.targets.service_account(obj)
-        return await account_gone(self.manager.client, obj["metadata"]["namespace"], account)
 
     async def all_gone(self, obj: Obj, entries: list[Entry]) -> bool:
         """Whether the controller itself sees that none of `entries` exists any more.

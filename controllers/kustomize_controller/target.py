@@ -17,6 +17,7 @@ from eddy_kustomize.objects import Obj
 from eddy_runtime import kubeconfig
 from eddy_runtime.client import new_client, service_account_user
 from eddy_runtime.discovery import Discovery
+from eddy_runtime.finalizers import service_account_of
 from eddy_runtime.kubeconfig import TargetError
 from eddy_runtime.resources import SECRETS, ResourceClient
 
@@ -54,7 +55,7 @@ class Targets:
         return ResourceClient(api, field_manager=self.field_manager, limiter=self.own.limiter)
 
     def service_account(self, obj: Obj) -> str:
-        return str((obj.get("spec") or {}).get("serviceAccountName") or self.default_sa)
+        return service_account_of(obj, self.default_sa)
 
     async def for_kustomization(self, obj: Obj) -> Target:
         namespace = obj["metadata"]["namespace"]

@@ -81,13 +81,24 @@ async def finalized(
     return await run(await add_finalizer(client, res, obj))
 
 
-async def account_gone(client: ResourceClient, namespace: str, account: str) -> bool:
-    """Whether the ServiceAccount a deletion must act as no longer exists.
+def service_account_of(obj: Obj, default: str) -> str:
+    """The ServiceAccount `obj` acts as: spec.serviceAccountName, else the controller's
+    --default-service-account ("" when neither: the controller's own identity)."""
+    return str((obj.get("spec") or {}).get("serviceAccountName") or default)
+
+
+async def account_gone(client: ResourceClient, obj: Obj, default_account: str) -> bool:
+    """Whether the ServiceAccount a deletion of `obj` must act as no longer exists.
 
     What it applied is then out of reach for good (in a namespace being deleted it
     cannot come back), and a finalizer kept for it would block the deletion, and
     the namespace's, forever: callers let go with a Warning naming what is left.
+    An object whose spec.kubeConfig names another cluster acts as no account here.
     """
+    if ((obj.get("spec") or {}).get("kubeConfig") or {}).get("secretRef"):
+        return False
+    account = service_account_of(obj, default_account)
     if not account:
         return False
+    namespace = obj["metadata"]["namespace"]
     return await client.get_or_none(SERVICE_ACCOUNTS, account, namespace) is None
