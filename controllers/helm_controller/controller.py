@@ -9,19 +9,15 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from eddy_helm.helm import SERVER_NAME
 from eddy_runtime import Controller, Manager, ref_key, tracing
 from eddy_runtime.config_watches import named_refs, secret_ref
 from eddy_runtime.consumers import source_consumer
 from eddy_runtime.flags import (
-    ADDITIVE_CEL_DEPENDENCY_CHECK,
-    DISABLE_CONFIG_WATCHERS,
     add_feature_gates_flag,
     add_kubeconfig_flags,
-    feature_gates_from,
-    kubeconfig_policy_from,
-    options_from,
 )
 from eddy_runtime.informer import Informer
 
@@ -58,18 +54,8 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    options = options_from(args)
-    gates = feature_gates_from(args)
-    return Settings(
-        helm=args.helm_path,
-        helm_server=args.helm_server_path,
-        requeue_dependency=options.requeue_dependency,
-        no_cross_namespace_refs=options.no_cross_namespace_refs,
-        default_service_account=options.default_service_account,
-        workdir=args.workdir,
-        kubeconfig=kubeconfig_policy_from(args),
-        additive_cel_dependency_check=gates[ADDITIVE_CEL_DEPENDENCY_CHECK],
-        disable_config_watchers=gates[DISABLE_CONFIG_WATCHERS],
+    return replace(
+        Settings.from_flags(args), helm=args.helm_path, helm_server=args.helm_server_path
     )
 
 

@@ -25,6 +25,7 @@ from eddy_helm import actions, postrender, records
 from eddy_helm.helm import SERVER_NAME, Helm, HelmError
 from eddy_helm.values import Values, compose, config_digest, values_checksum
 from eddy_runtime import Attempt, Manager, Result, Step, StepError, conditions, logs
+from eddy_runtime.consumers import ConsumerSettings
 from eddy_runtime.dependencies import (
     DependencyNotReady,
     InvalidReadyExpr,
@@ -36,7 +37,7 @@ from eddy_runtime.durations import format_duration, seconds_or
 from eddy_runtime.events import WARNING
 from eddy_runtime.finalizers import account_gone, finalized, service_account_of
 from eddy_runtime.informer import Informer
-from eddy_runtime.kubeconfig import KubeconfigPolicy, TargetError
+from eddy_runtime.kubeconfig import TargetError
 from eddy_runtime.reconciler import refuse_unsupported
 from eddy_runtime.redaction import Redactor
 from eddy_runtime.resources import ApiError, ResourceClient
@@ -75,20 +76,10 @@ REVISION_ANNOTATION = "helm.toolkit.fluxcd.io/revision"
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(ConsumerSettings):
     helm: str = "helm"
     # The long-running Helm (eddy-helm-server); empty runs the helm binary per action.
     helm_server: str = ""
-    requeue_dependency: float = 30.0
-    no_cross_namespace_refs: bool = False
-    default_service_account: str = ""
-    workdir: str | None = None
-    # What a kubeconfig from `spec.kubeConfig.secretRef` may ask for.
-    kubeconfig: KubeconfigPolicy = field(default_factory=KubeconfigPolicy)
-    # Flux's feature gates: a true readyExpr must also pass the Ready rule; no watches of
-    # labelled ConfigMaps and Secrets.
-    additive_cel_dependency_check: bool = False
-    disable_config_watchers: bool = False
 
 
 class HelmReleaseReconciler:

@@ -10,19 +10,15 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from eddy_kustomize.objects import KUSTOMIZATIONS, SOURCES, Obj
 from eddy_runtime import Controller, Manager, ref_key, tracing
 from eddy_runtime.config_watches import named_refs, secret_ref
 from eddy_runtime.consumers import source_consumer
 from eddy_runtime.flags import (
-    ADDITIVE_CEL_DEPENDENCY_CHECK,
-    DISABLE_CONFIG_WATCHERS,
     add_feature_gates_flag,
     add_kubeconfig_flags,
-    feature_gates_from,
-    kubeconfig_policy_from,
-    options_from,
     parse_bool,
 )
 from eddy_runtime.informer import Informer
@@ -73,18 +69,10 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    options = options_from(args)
-    gates = feature_gates_from(args)
-    return Settings(
+    return replace(
+        Settings.from_flags(args),
         kustomize=args.kustomize_path,
         sops=args.sops_path,
-        requeue_dependency=options.requeue_dependency,
-        no_cross_namespace_refs=options.no_cross_namespace_refs,
-        default_service_account=options.default_service_account,
-        workdir=args.workdir,
-        kubeconfig=kubeconfig_policy_from(args),
-        additive_cel_dependency_check=gates[ADDITIVE_CEL_DEPENDENCY_CHECK],
-        disable_config_watchers=gates[DISABLE_CONFIG_WATCHERS],
         override_managers=tuple(args.override_manager),
     )
 

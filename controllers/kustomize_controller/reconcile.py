@@ -32,6 +32,7 @@ from eddy_kustomize.sops import Keyring, sops_binary
 from eddy_kustomize.substitute import gather_variables, substitute_objects, substitutes
 from eddy_kustomize.takeover import managers_to_take_over
 from eddy_runtime import Attempt, Manager, Result, Step, StepError, conditions, history, logs
+from eddy_runtime.consumers import ConsumerSettings
 from eddy_runtime.dependencies import (
     DependencyNotReady,
     InvalidReadyExpr,
@@ -44,7 +45,7 @@ from eddy_runtime.events import NORMAL, WARNING
 from eddy_runtime.finalizers import account_gone, finalized
 from eddy_runtime.ignore_rules import IgnoreRule, IgnoreRuleError, parse_ignore_rules
 from eddy_runtime.informer import Informer
-from eddy_runtime.kubeconfig import KubeconfigPolicy, TargetError
+from eddy_runtime.kubeconfig import TargetError
 from eddy_runtime.reconciler import refuse_unsupported
 from eddy_runtime.redaction import Redactor
 from eddy_runtime.resources import ApiError
@@ -71,21 +72,11 @@ MAX_DRIFT = 50
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(ConsumerSettings):
     kustomize: str = "kustomize"
     sops: str = "sops"
-    requeue_dependency: float = 30.0
-    no_cross_namespace_refs: bool = False
-    default_service_account: str = ""
-    workdir: str | None = None
     # Field managers, besides kubectl's, whose fields are taken over on apply.
     override_managers: tuple[str, ...] = ()
-    # What a kubeconfig from `spec.kubeConfig.secretRef` may ask for.
-    kubeconfig: KubeconfigPolicy = field(default_factory=KubeconfigPolicy)
-    # Flux's feature gates: a true readyExpr must also pass the Ready rule; no watches of
-    # labelled ConfigMaps and Secrets.
-    additive_cel_dependency_check: bool = False
-    disable_config_watchers: bool = False
 
 
 class KustomizationReconciler:

@@ -8,11 +8,22 @@ through an index within a second; this builds that `Controller` once for both.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Self
 
 from .config_watches import ConfigRefs, config_indexes, config_watches
 from .dependencies import became_ready, changed, dependency_keys, expr_dependency_keys
+from .flags import (
+    ADDITIVE_CEL_DEPENDENCY_CHECK,
+    DISABLE_CONFIG_WATCHERS,
+    feature_gates_from,
+    kubeconfig_policy_from,
+    options_from,
+)
 from .informer import IndexFunc
+from .kubeconfig import KubeconfigPolicy
 from .manager import Controller, Predicate, Watch
 from .predicates import artifact_changed
 from .reconciler import Reconciler
@@ -21,6 +32,37 @@ from .resources import Obj, Resource
 SOURCE_INDEX = "source"
 DEPENDENCY_INDEX = "dependsOn"
 EXPR_DEPENDENCY_INDEX = "dependsOnReadyExpr"
+
+
+@dataclass(frozen=True)
+class ConsumerSettings:
+    """What the flags set alike for each such kind; a controller's Settings adds its own."""
+
+    requeue_dependency: float = 30.0
+    no_cross_namespace_refs: bool = False
+    default_service_account: str = ""
+    workdir: str | None = None
+    # What a kubeconfig from `spec.kubeConfig.secretRef` may ask for.
+    kubeconfig: KubeconfigPolicy = field(default_factory=KubeconfigPolicy)
+    # Flux's feature gates: a true readyExpr must also pass the Ready rule; no watches of
+    # labelled ConfigMaps and Secrets.
+    additive_cel_dependency_check: bool = False
+    disable_config_watchers: bool = False
+
+    @classmethod
+    def from_flags(cls, args: argparse.Namespace) -> Self:
+        """These settings from the parsed flags (--workdir included); the rest default."""
+        options = options_from(args)
+        gates = feature_gates_from(args)
+        return cls(
+            requeue_dependency=options.requeue_dependency,
+            no_cross_namespace_refs=options.no_cross_namespace_refs,
+            default_service_account=options.default_service_account,
+            workdir=args.workdir,
+            kubeconfig=kubeconfig_policy_from(args),
+            additive_cel_dependency_check=gates[ADDITIVE_CEL_DEPENDENCY_CHECK],
+            disable_config_watchers=gates[DISABLE_CONFIG_WATCHERS],
+        )
 
 
 def source_consumer(
