@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from eddy_api.common import RESET_REQUEST_ANNOTATION, Artifact, Reason
-from eddy_api.helm import HelmReleaseSpec
-from eddy_api.schema import unhonoured_in_use
+from eddy_api.helm import refused_fields
 from eddy_helm import actions, postrender, records
 from eddy_helm.helm import SERVER_NAME, Helm, HelmError
 from eddy_helm.values import Values, compose, config_digest, values_checksum
@@ -398,10 +397,7 @@ class HelmReleaseAttempt(Attempt):
 
     def _unsupported(self) -> list[str]:
         """Fields set here that eddy accepts for Flux's sake but does not act on yet."""
-        found = unhonoured_in_use(HelmReleaseSpec, self.spec)
-        # Helm 3 hands post-renderers no hooks: `nohooks` is what eddy does.
-        nohooks = self.spec.get("postRenderStrategy") == "nohooks"
-        return [path for path in found if not (nohooks and path == "spec.postRenderStrategy")]
+        return refused_fields(self.spec)
 
     async def connect(self) -> Result | None:
         self.storage = self.typed.storage_namespace()

@@ -38,7 +38,16 @@ from eddy_api.resource import (
     PrinterColumn,
     Resource,
 )
-from eddy_api.schema import JSON, NOT_HONOURED, Rule, duration, parse_duration, prop, timestamp
+from eddy_api.schema import (
+    JSON,
+    NOT_HONOURED,
+    Rule,
+    duration,
+    parse_duration,
+    prop,
+    timestamp,
+    unhonoured_in_use,
+)
 
 GROUP = "helm.toolkit.fluxcd.io"
 VERSION = "v2"
@@ -524,6 +533,15 @@ class HelmReleaseSpec:
 
     def effective_max_history(self) -> int:
         return DEFAULT_MAX_HISTORY if self.max_history is None else self.max_history
+
+
+def refused_fields(spec: dict[str, Any]) -> list[str]:
+    """Paths of the fields a HelmRelease spec sets that eddy refuses: those not yet
+    honoured, less the values of them it does honour."""
+    found = unhonoured_in_use(HelmReleaseSpec, spec)
+    # Helm 3 hands post-renderers no hooks: `nohooks` is what eddy does.
+    nohooks = spec.get("postRenderStrategy") == "nohooks"
+    return [path for path in found if not (nohooks and path == "spec.postRenderStrategy")]
 
 
 @dataclass

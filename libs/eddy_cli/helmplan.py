@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -26,8 +27,8 @@ import aiohttp
 
 from eddy_api.helm import HelmRelease
 from eddy_artifacts import ArtifactError, fetch_artifact
-from eddy_helm import records
-from eddy_helm.helm import Helm
+from eddy_helm import postrender, records
+from eddy_helm.helm import SERVER_NAME, Helm
 from eddy_helm.manifest import (
     ManifestError,
     compare,
@@ -293,6 +294,10 @@ async def plan_release(
             rendered = await render(
                 helm, typed_spec(proposed), release, target, chart, values_file,
                 Path(cluster.kubeconfig), upgrade, extra,
+                # Post-rendered as the helm-controller does, origin labels included.
+                postrender.document(
+                    typed_spec(proposed), postrender.origin_labels(meta["name"], meta["namespace"])
+                ),
             )  # fmt: skip
         after = await placed(release_objects(rendered), target, kinds)
         before = await placed(release_objects(previous.manifest), target, kinds) if previous else []
@@ -318,13 +323,17 @@ def typed_spec(obj: Doc) -> dict[str, Any]:
 
 async def plan_releases(
     cluster: Cluster, kinds: Discovery, helm_path: str, built: Sequence[Doc], source_root: Path,
-    source: tuple[str, str, str],
+    source: tuple[str, str, str], helm_server: str = SERVER_NAME,
 ) -> list[HelmReleasePlan]:  # fmt: skip
     touched = await releases_to_plan(cluster, built, *source)
     if not touched:
         return []
     try:
-        helm = Helm.create(helm_path)
+        # eddy-helm-server is helm's post-renderer here, as it is the controller's.
+        helm = Helm.create(helm_path, server=helm_server, serve=False)
+        beside = Path(helm.binary).parent / SERVER_NAME
+        if helm.server_binary is None and helm_server == SERVER_NAME and os.access(beside, os.X_OK):
+            helm.server_binary = str(beside)
     except FileNotFoundError as err:
         raise StepError(f"{err}; install helm or pass --helm-path") from err
     try:

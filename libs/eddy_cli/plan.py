@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from eddy_api.helm import HelmReleaseSpec
+from eddy_api.helm import refused_fields
 from eddy_api.kustomize import KustomizationSpec, parse_inventory_id
 from eddy_api.schema import unhonoured_in_use
 from eddy_artifacts.archive import iter_files
@@ -204,9 +204,10 @@ async def plan_kustomization(
 def not_planned(spec: Doc, kind: str) -> str:
     """Why the object cannot be planned here, or "": the controller refuses a field it
     does not honour yet, or it applies to another cluster."""
-    refused = unhonoured_in_use(
-        HelmReleaseSpec if kind == "HelmRelease" else KustomizationSpec, spec
-    )
+    if kind == "HelmRelease":
+        refused = refused_fields(spec)
+    else:
+        refused = unhonoured_in_use(KustomizationSpec, spec)
     if refused:
         return (
             f"{', '.join(refused)}: not supported by eddy yet, so the controller refuses this "

@@ -38,6 +38,7 @@ async def render(
     kubeconfig: Path,
     upgrade: bool,
     extra: tuple[str, ...] = (),
+    post_render: dict[str, Any] | None = None,
 ) -> str:
     """The manifest (hooks left out, as Helm stores it) the action would apply.
 
@@ -45,7 +46,7 @@ async def render(
     """
     args = [*dry_run_args(spec, release, namespace, chart, values, upgrade), *extra]
     action = actions.UPGRADE if upgrade else actions.INSTALL
-    out = await helm.run(args, kubeconfig, actions.timeout_of(spec, action))
+    out = await helm.run(args, kubeconfig, actions.timeout_of(spec, action), post_render)
     try:
         answer = json.loads(out)
     except ValueError:

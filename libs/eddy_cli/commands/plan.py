@@ -56,7 +56,7 @@ Examples:
   # What moving the OCIRepository to another tag (or digest) would change
   eddy plan --source-kind OCIRepository --source app --revision v1.3.0
 \b
-  # HelmReleases too: rendered with the pinned helm
+  # HelmReleases too: rendered with the pinned helm (and the eddy-helm-server beside it)
   eddy plan --source-dir . --helm-path .tools/bin/helm
 \b
 Exit codes: 0 no change, 1 changes, 2 error (a build or dry run failed).
@@ -69,7 +69,7 @@ PLANNED_SOURCES = ("GitRepository", "OCIRepository", "Bucket")
 async def _plan(
     cluster: Cluster, namespace: str, kind: str, source: str, source_dir: Path | None,
     revision: str, kustomize: str,
-    helm: str,
+    helm: str, helm_server: str,
 ) -> tuple[list[KustomizationPlan], list[HelmReleasePlan], str]:  # fmt: skip
     repo = await cluster.client.get_or_none(SOURCES[kind], source, namespace)
     if repo is None:
@@ -102,7 +102,7 @@ async def _plan(
         step("planning the HelmReleases it changes or whose chart it holds")
         try:
             releases = await plan_releases(
-                cluster, kinds, helm, built, root, (kind, source, namespace)
+                cluster, kinds, helm, built, root, (kind, source, namespace), helm_server
             )
         except StepError as err:
             raise CliError(err.message) from err
@@ -147,6 +147,14 @@ async def _plan(
     help="The helm binary (the version the controller pins), for HelmReleases.",
 )
 @click.option(
+    "--helm-server-path",
+    default="eddy-helm-server",
+    show_default=True,
+    help="eddy-helm-server, which post-renders HelmReleases as the helm-controller does "
+    "(postRenderers, commonMetadata, the helm.toolkit.fluxcd.io labels); looked for on PATH, "
+    "then beside the helm binary.",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Choice(["text", "markdown", "json", "yaml"]),
@@ -162,6 +170,7 @@ def command(
     source_kind: str,
     kustomize_path: str,
     helm_path: str,
+    helm_server_path: str,
     output: str,
 ) -> None:
     """Show what a proposed revision would change, object by object and field by field."""
@@ -190,6 +199,7 @@ def command(
             revision,
             binary,
             helm_path,
+            helm_server_path,
         ),
     )
     every: list[Planned] = [*plans, *releases]

@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from eddy_helm import postrender
 from eddy_testenv import ControlPlane
 from eddy_testenv.gitserver import GitHTTPServer, GitRepo
 from eddy_testenv.helmrepo import DEFAULT_TEMPLATE, HelmRepo, run_helm
@@ -46,7 +48,7 @@ CHART = {
 }
 
 
-def release(greeting: str, extra: bool = False) -> str:
+def release(greeting: str, extra: bool = False, **more: Any) -> str:
     """The HelmRelease in Git: chart from the same repository, one value from a ConfigMap."""
     return yaml.safe_dump(
         {
@@ -54,6 +56,7 @@ def release(greeting: str, extra: bool = False) -> str:
             "kind": "HelmRelease",
             "metadata": {"name": "web"},
             "spec": {
+                **more,
                 "interval": "10m",
                 "chart": {
                     "spec": {
@@ -113,22 +116,41 @@ def released(
     for name, text in CHART.items():
         (chart / name).parent.mkdir(parents=True, exist_ok=True)
         (chart / name).write_text(text)
-    run_helm("install", "web", str(chart / "charts/web"), "--namespace", namespace,
-             "--set", "color=blue", f"--kubeconfig={admin}", home=tmp_path / "helm")  # fmt: skip
+    release_as_controller(
+        admin, "install", "web", chart / "charts/web", namespace, tmp_path, "--set", "color=blue"
+    )
     return namespace
+
+
+def release_as_controller(
+    kubeconfig: Path, action: str, name: str, chart: Path, namespace: str, tmp_path: Path,
+    *args: str,
+) -> None:  # fmt: skip
+    """`helm install|upgrade` as the helm-controller runs it: post-rendered by
+    eddy-helm-server, which labels every object with the HelmRelease's name and namespace."""
+    origin = tmp_path / f"post-render-{name}.json"
+    labels = postrender.origin_labels(name, namespace)
+    origin.write_text(json.dumps(postrender.document({}, labels)))
+    run_helm(action, name, str(chart), "--namespace", namespace, *args,
+             f"--kubeconfig={kubeconfig}", "--post-renderer", find_binary("eddy-helm-server"),
+             "--post-renderer-args", "post-render", "--post-renderer-args", str(origin),
+             home=tmp_path / "helm")  # fmt: skip
 
 
 def plan(kubeconfig: Path, namespace: str, root: Path, *args: str) -> tuple[int, str, str]:
     result = eddy(
         "-n", namespace, "plan", f"--kustomize-path={find_binary('kustomize')}",
-        f"--helm-path={find_binary('helm')}", "--source-dir", str(root), *args,
+        f"--helm-path={find_binary('helm')}",
+        f"--helm-server-path={find_binary('eddy-helm-server')}", "--source-dir", str(root), *args,
         kubeconfig=kubeconfig,
     )  # fmt: skip
     return result.code, result.stdout, result.stderr
 
 
-def checkout(root: Path, greeting: str, extra: bool = False, without: str = "") -> Path:
-    files = {**CHART, "apps/release.yaml": release(greeting, extra)}
+def checkout(
+    root: Path, greeting: str, extra: bool = False, without: str = "", **more: Any
+) -> Path:
+    files = {**CHART, "apps/release.yaml": release(greeting, extra, **more)}
     for name, text in files.items():
         if name == without:
             continue
@@ -175,9 +197,8 @@ def test_helm_release_template_removed_is_pruned(
     control_plane: ControlPlane, released: str, tmp_path: Path
 ) -> None:
     admin = control_plane.kubeconfig
-    run_helm("upgrade", "web", str(tmp_path / "chart/charts/web"), "--namespace", released,
-             "--reuse-values", "--set", "extra=true", f"--kubeconfig={admin}",
-             home=tmp_path / "helm")  # fmt: skip
+    release_as_controller(admin, "upgrade", "web", tmp_path / "chart/charts/web", released,
+                          tmp_path, "--reuse-values", "--set", "extra=true")  # fmt: skip
     root = checkout(
         tmp_path / "src", "hello", extra=True, without="charts/web/templates/extra.yaml"
     )
@@ -222,6 +243,32 @@ def test_helm_release_values_and_chart_changes(
     # Nothing was installed: the release is still at v1.
     secrets = kubectl(control_plane.kubeconfig, "get", "secrets", "-n", released, "-o", "name")
     assert "sh.helm.release.v1.web.v1" in secrets and ".v2" not in secrets
+
+
+def test_helm_release_post_renderers_and_common_metadata_are_planned(
+    control_plane: ControlPlane, released: str, tmp_path: Path
+) -> None:
+    """Post-rendered as the helm-controller would: the patch and the common label show."""
+    patch = "- op: replace\n  path: /data/color\n  value: green\n"
+    more = {
+        "postRenderers": [
+            {"kustomize": {"patches": [{"patch": patch, "target": {"kind": "ConfigMap"}}]}}
+        ],
+        "commonMetadata": {"labels": {"team": "blue"}},
+    }
+    root = checkout(tmp_path / "src", "hello", **more)
+    code, out, err = plan(control_plane.kubeconfig, released, root, "-o", "json")
+    assert code == 1, err + out
+    (hr,) = json.loads(out)["helmReleases"]
+    changes = {c["object"]: c["fields"] for c in hr["changes"]}
+    fields = {
+        f["path"]: (f["live"], f["new"]) for f in changes[f"ConfigMap/{released}/web-settings"]
+    }
+    assert fields["data.color"] == ("blue", "green")
+    assert fields["metadata.labels.team"] == (None, "blue")
+    # The common label goes on every object; the patch only where its target says.
+    (deployment,) = changes[f"Deployment/{released}/web"]
+    assert (deployment["path"], deployment["new"]) == ("metadata.labels.team", "blue")
 
 
 def test_helm_release_whose_values_source_is_missing_exits_2(
@@ -279,8 +326,8 @@ def test_helm_release_from_a_chart_repository(
     kubectl(admin, "apply", f"--namespace={namespace}", "-f", "-", stdin=dump(objects))
     wait_ready(admin, "kustomization", "apps", namespace)
     wait_ready(admin, "helmchart", f"{namespace}-shop", namespace)
-    run_helm("install", "shop", str(archive), "--namespace", namespace, "--set",
-             "greeting=hello", f"--kubeconfig={admin}", home=tmp_path / "helm")  # fmt: skip
+    release_as_controller(admin, "install", "shop", archive, namespace, tmp_path, "--set",
+                          "greeting=hello")  # fmt: skip
 
     root = tmp_path / "src"
     (root / "apps").mkdir(parents=True)
@@ -327,13 +374,13 @@ def test_helm_release_the_controller_would_refuse_exits_2(
     of a rendering that leaves it out."""
     root = checkout(tmp_path / "src", "hello")
     doc = yaml.safe_load((root / "apps/release.yaml").read_text())
-    doc["spec"]["postRenderers"] = [{"kustomize": {"images": [{"name": "web", "newTag": "2"}]}}]
+    doc["spec"]["postRenderStrategy"] = "combined"
     (root / "apps/release.yaml").write_text(yaml.safe_dump(doc))
     code, out, err = plan(control_plane.kubeconfig, released, root, "-o", "json")
     assert code == 2, err + out
     (hr,) = json.loads(out)["helmReleases"]
     assert hr["error"].startswith(
-        "spec.postRenderers: not supported by eddy yet, so the controller refuses this "
+        "spec.postRenderStrategy: not supported by eddy yet, so the controller refuses this "
         "HelmRelease and applies nothing"
     )
 
@@ -368,19 +415,20 @@ def test_helm_release_chart_ref_to_another_tag_of_an_oci_repository(
                   "chartRef": {"kind": "OCIRepository", "name": "shop-chart"}}},
     ]  # fmt: skip
     kubectl(admin, "apply", f"--namespace={namespace}", "-f", "-", stdin=dump(objects))
-    run_helm("install", "shop", str(first), "--namespace", namespace, "--set",
-             "greeting=hola", f"--kubeconfig={admin}", home=tmp_path / "helm")  # fmt: skip
+    release_as_controller(admin, "install", "shop", first, namespace, tmp_path, "--set",
+                          "greeting=hola")  # fmt: skip
     oci = ("--source-kind", "OCIRepository", "--source", "shop-chart")
+    server = (f"--helm-server-path={find_binary('eddy-helm-server')}",)
 
     result = eddy("-n", namespace, "plan", f"--kustomize-path={find_binary('kustomize')}",
-                  f"--helm-path={find_binary('helm')}", *oci, "--revision", "1.0.0",
+                  f"--helm-path={find_binary('helm')}", *server, *oci, "--revision", "1.0.0",
                   kubeconfig=admin)  # fmt: skip
     assert result.code == 0, result.stderr + result.stdout
     assert f"HelmRelease {namespace}/shop (shop (from the proposed revision)): no changes" \
         in result.stdout  # fmt: skip
 
     result = eddy("-n", namespace, "plan", f"--kustomize-path={find_binary('kustomize')}",
-                  f"--helm-path={find_binary('helm')}", *oci, "--revision", "2.0.0", "-o",
+                  f"--helm-path={find_binary('helm')}", *server, *oci, "--revision", "2.0.0", "-o",
                   "json", kubeconfig=admin)  # fmt: skip
     assert result.code == 1, result.stderr + result.stdout
     found = result.json()
