@@ -179,3 +179,26 @@ async def test_install_skip_makes_no_crd_and_the_release_fails_on_its_kind(
     obj = await wait_condition(kube, namespace, "app", "Released", "False", "InstallFailed")
     assert "Gadget" in condition(obj, "Released")["message"]
     assert await kube.get_or_none(CRDS, f"gadgets.{group}") is None
+
+
+async def test_install_create_replace_replaces_an_existing_crd(
+    helm_controller: Manager, kube: ResourceClient, namespace: str, helm_repo: HelmRepo,
+    group: str,
+) -> None:  # fmt: skip
+    gadgets = f"gadgets.{group}"
+    await kube.create(CRDS, yaml.safe_load(crd(group, "Gadget", ("size",))))
+    package(helm_repo, "1.0.0", {"gadget.yaml": crd(group, "Gadget", ("size", "color"))}, group)
+    await repository(kube, namespace, helm_repo)
+    # Create leaves the CRD someone else made as it is ...
+    await kube.create(HELM_RELEASES, release("kept", namespace), namespace)
+    await wait_condition(kube, namespace, "kept", "Ready", "True", "InstallSucceeded")
+    assert await properties(kube, gadgets) == {"size"}
+    assert "labels" not in (await kube.get(CRDS, gadgets))["metadata"]
+
+    # ... CreateReplace makes it the chart's, labelled with the HelmRelease.
+    spec: dict[str, Any] = {"install": {"crds": "CreateReplace"}}
+    await kube.create(HELM_RELEASES, release("replaced", namespace, **spec), namespace)
+    await wait_condition(kube, namespace, "replaced", "Ready", "True", "InstallSucceeded")
+    assert await properties(kube, gadgets) == {"size", "color"}
+    labels = (await kube.get(CRDS, gadgets))["metadata"]["labels"]
+    assert labels["helm.toolkit.fluxcd.io/name"] == "replaced"
