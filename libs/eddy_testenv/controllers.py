@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
 from eddy_testenv.controlplane import _start_timeout as start_timeout
 from eddy_testenv.controlplane import free_port
-from eddy_testenv.process import Process, ProcessError
+from eddy_testenv.process import Process, http_ok
 
 
 class ControllerProcess:
@@ -65,27 +64,8 @@ class ControllerProcess:
         """
         if timeout is None:
             timeout = max(30.0, start_timeout())
-        deadline = time.monotonic() + timeout
         url = f"http://127.0.0.1:{self.health_port}/readyz"
-        while time.monotonic() < deadline:
-            code = self.process.exit_code()
-            if code is not None:
-                raise ProcessError(
-                    f"{self.name} exited with code {code} while starting. "
-                    f"Its last log lines:\n{self.process.tail()}"
-                )
-            try:
-                with urllib.request.urlopen(url, timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise ProcessError(
-            f"{self.name} did not become ready within {timeout:.0f}s. "
-            f"Its last log lines:\n{self.process.tail()}"
-        )
+        self.process.wait_ready(lambda: http_ok(url), "did not become ready", timeout, 0.1)
 
     def stop(self, timeout: float = 15.0) -> None:
         self.process.stop(timeout)

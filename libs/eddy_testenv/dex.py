@@ -11,7 +11,6 @@ import json
 import secrets
 import shutil
 import tempfile
-import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
@@ -86,20 +85,20 @@ class Dex(Service):
             "dex", [find_binary("dex"), "serve", str(config)], self.workdir / "dex.log"
         )
         self._process.start()
-        deadline = time.monotonic() + _START_TIMEOUT
+        try:
+            self._process.wait_ready(self._answers, "did not answer", _START_TIMEOUT, 0.1)
+        except ProcessError:
+            self.stop()
+            raise
+
+    def _answers(self) -> bool:
+        """Whether Dex serves its discovery document, naming this issuer."""
         url = f"{self.issuer}/.well-known/openid-configuration"
-        while time.monotonic() < deadline:
-            if self._process.exit_code() is not None:
-                raise ProcessError(f"dex exited while starting:\n{self._process.tail()}")
-            try:
-                with urllib.request.urlopen(url, timeout=1) as resp:
-                    if json.load(resp).get("issuer") == self.issuer:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise ProcessError(f"dex did not answer within {_START_TIMEOUT:.0f}s")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                return bool(json.load(resp).get("issuer") == self.issuer)
+        except OSError:
+            return False
 
     def id_token(self, user: DexUser, scope: str = "openid email groups") -> str:
         """An ID token for `user`, from Dex's token endpoint (password grant), as a CI

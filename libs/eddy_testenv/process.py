@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -206,6 +207,15 @@ class Process:
             with contextlib.suppress(ProcessLookupError):
                 popen.kill()
             popen.wait()
+
+
+def http_ok(url: str, timeout: float = 1.0) -> bool:
+    """Whether `url` answers 200 (plain HTTP, a start-up probe such as /readyz)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
 
 
 def port_open(port: int) -> bool:

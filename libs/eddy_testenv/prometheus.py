@@ -8,7 +8,6 @@ Grafana dashboard would.
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -20,7 +19,7 @@ from typing import Any
 import yaml
 
 from eddy_testenv.controlplane import free_port
-from eddy_testenv.process import Process, ProcessError, Service, find_binary
+from eddy_testenv.process import Process, Service, find_binary, http_ok
 
 _START_TIMEOUT = 60.0
 MONITORING = Path(__file__).resolve().parents[2] / "manifests" / "monitoring"
@@ -73,24 +72,8 @@ class KubeStateMetrics(Service):
         ]
         self._process = Process("kube-state-metrics", argv, self.workdir / "ksm.log")
         self._process.start()
-        self._wait(f"http://{self.address}/healthz")
-
-    def _wait(self, url: str) -> None:
-        assert self._process is not None
-        deadline = time.monotonic() + _START_TIMEOUT
-        while time.monotonic() < deadline:
-            code = self._process.exit_code()
-            if code is not None:
-                raise ProcessError(
-                    f"kube-state-metrics exited with {code}:\n{self._process.tail()}"
-                )
-            try:
-                with urllib.request.urlopen(url, timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        raise ProcessError(f"kube-state-metrics did not start:\n{self._process.tail()}")
+        url = f"http://{self.address}/healthz"
+        self._process.wait_ready(lambda: http_ok(url, 2), "did not start", _START_TIMEOUT, 0.1)
 
     def metrics(self) -> str:
         with urllib.request.urlopen(f"http://{self.address}/metrics", timeout=10) as resp:
@@ -149,18 +132,10 @@ class Prometheus(Service):
         ]
         self._process = Process("prometheus", argv, self.workdir / "prometheus.log")
         self._process.start()
-        deadline = time.monotonic() + _START_TIMEOUT
-        while time.monotonic() < deadline:
-            code = self._process.exit_code()
-            if code is not None:
-                raise ProcessError(f"prometheus exited with {code}:\n{self._process.tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        raise ProcessError(f"prometheus did not become ready:\n{self._process.tail()}")
+        ready = f"{self.url}/-/ready"
+        self._process.wait_ready(
+            lambda: http_ok(ready, 2), "did not become ready", _START_TIMEOUT, 0.1
+        )
 
     def stop(self) -> None:
         if self._process is not None:
