@@ -242,10 +242,6 @@ class KustomizationSpec:
         "paths, optionally per target): an object that exists keeps what it holds there; a "
         "new one is created whole."
     )
-    drift_ignore_rules: list[DriftIgnoreRule] | None = prop(
-        "Changes in the cluster to tolerate instead of reverting. " + REFUSED,
-        honoured=False,
-    )
 
     def timeout_seconds(self) -> float:
         """The effective timeout: spec.timeout, else interval, and never below 30s."""

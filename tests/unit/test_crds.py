@@ -480,8 +480,8 @@ def test_unhonoured_fields_in_use_are_found_by_path() -> None:
         "decryption": {"provider": "sops", "serviceAccountName": "kms"},
         "healthCheckExprs": [],
         "dependsOn": [{"name": "a"}, {"name": "b", "readyExpr": "true"}],
-        "driftIgnoreRules": [{"paths": ["/spec/replicas"]}],
+        "kubeConfig": {"configMapRef": {"name": "workload-identity"}},
     }
     found = schema.unhonoured_in_use(KustomizationSpec, spec)
-    assert found == ["spec.decryption.serviceAccountName", "spec.driftIgnoreRules"]
+    assert found == ["spec.decryption.serviceAccountName", "spec.kubeConfig.configMapRef"]
     assert schema.unhonoured_in_use(KustomizationSpec, {"interval": "1m", "prune": True}) == []

@@ -186,7 +186,7 @@ async def test_fields_not_yet_honoured_are_refused_by_name(
 
     unsupported = {
         "decryption": {"provider": "sops", "serviceAccountName": "kms"},
-        "driftIgnoreRules": [{"paths": ["/spec/replicas"]}],
+        "kubeConfig": {"configMapRef": {"name": "workload-identity"}},
     }
     await kube.patch(KUSTOMIZATIONS, "app", {"spec": unsupported}, namespace)
 
@@ -201,7 +201,7 @@ async def test_fields_not_yet_honoured_are_refused_by_name(
     message = condition(obj, "Ready")["message"]
     assert condition(obj, "Ready")["status"] == "False"
     assert "spec.decryption.serviceAccountName" in message, message
-    assert "spec.driftIgnoreRules" in message, message
+    assert "spec.kubeConfig.configMapRef" in message, message
     assert condition(obj, "Stalled")["status"] == "True"
     assert obj["status"]["inventory"] == good_inventory
     assert (await kube.get(CONFIG_MAPS, "settings", namespace))["data"] == {"mode": "good"}
@@ -210,7 +210,7 @@ async def test_fields_not_yet_honoured_are_refused_by_name(
 
     # Taking them out makes it Ready again.
     await kube.patch(
-        KUSTOMIZATIONS, "app", {"spec": {"decryption": None, "driftIgnoreRules": None}}, namespace
+        KUSTOMIZATIONS, "app", {"spec": {"decryption": None, "kubeConfig": None}}, namespace
     )
     await eventually(
         lambda: _ready_at_generation(kube, namespace, "app"),
