@@ -49,9 +49,20 @@ def helm_binary(path: str) -> str:
 
 
 def _clean(output: str) -> str:
+    """Helm's `Error:` lines, each with the lines that continue it (a post-renderer's
+    own output follows its error line), or the last lines when there is none."""
     lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
-    errors = [line.removeprefix("Error: ") for line in lines if line.startswith("Error:")]
-    text = "; ".join(errors) if errors else "; ".join(lines[-5:])
+    errors: list[list[str]] = []
+    current: list[str] | None = None
+    for line in (raw.strip() for raw in output.strip().splitlines()):
+        if line.startswith("Error:"):
+            current = [line.removeprefix("Error: ")]
+            errors.append(current)
+        elif line and current is not None:
+            current.append(line)
+        else:
+            current = None
+    text = "; ".join(" ".join(e) for e in errors) if errors else "; ".join(lines[-5:])
     return text[:_MESSAGE_LIMIT]
 
 

@@ -65,3 +65,21 @@ def test_the_document_names_the_helmrelease_in_the_origin_labels() -> None:
     }
     assert full["commonMetadata"]["labels"] == {"app": "wéb", "team": "blue"}
     assert postrender.beyond_origin(full)
+
+
+def test_the_helm_binary_error_keeps_the_post_renderers_own_explanation() -> None:
+    from eddy_helm.helm import _clean
+
+    output = (
+        "Error: UPGRADE FAILED: error while running post render on files: error while running "
+        "command /bin/eddy-helm-server. error output:\n"
+        "eddy-helm-server: spec.postRenderers[0].kustomize: unable to parse SM or JSON patch\n"
+        ": exit status 1\n\nUse --debug flag to render out invalid YAML\n"
+    )
+    assert _clean(output) == (
+        "UPGRADE FAILED: error while running post render on files: error while running command "
+        "/bin/eddy-helm-server. error output: eddy-helm-server: spec.postRenderers[0].kustomize: "
+        "unable to parse SM or JSON patch : exit status 1"
+    )
+    assert _clean("WARNING: x\nError: INSTALLATION FAILED: no\n") == "INSTALLATION FAILED: no"
+    assert _clean("a\nb\n") == "a; b"
