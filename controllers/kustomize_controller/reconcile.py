@@ -43,6 +43,13 @@ from eddy_runtime.discovery import DiscoveryError
 from eddy_runtime.durations import format_duration
 from eddy_runtime.events import NORMAL, WARNING
 from eddy_runtime.finalizers import account_gone, finalized
+from eddy_runtime.health_checks import (
+    HealthCheckError,
+    HealthRule,
+    assessor,
+    compile_rules,
+    wait_healthy,
+)
 from eddy_runtime.ignore_rules import IgnoreRule, IgnoreRuleError, parse_ignore_rules
 from eddy_runtime.informer import Informer
 from eddy_runtime.kubeconfig import TargetError
@@ -54,7 +61,6 @@ from eddy_runtime.sessions import LazySession
 
 from . import inventory
 from .dependencies import revision_pending
-from .health import HealthCheckError, HealthRule, assessor, compile_rules, wait_healthy
 from .inventory import Entry
 from .prune import PruneError, delete_entries
 from .source import SourceNotReady, SourceRefused, download, find_source, ready_artifact

@@ -1,6 +1,7 @@
-"""Wait until applied objects are healthy, by the kstatus rules of eddy_runtime.
+"""Wait until applied objects are healthy: kstatus, or a spec's CEL health expressions.
 
-`wait` and `healthChecks` hold a Kustomization's Ready until its workloads run.
+A Kustomization's `wait`/`healthChecks` and a HelmRelease's wait share these rules,
+and both compile `spec.healthCheckExprs` here.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def compile_rules(entries: list[dict[str, Any]] | None) -> list[HealthRule]:
     if not entries:
         return []
     # The CEL engine (celpy, lark, pendulum, re2: ~4 MiB) is loaded by the first
-    # Kustomization that has expressions, not by every kustomize-controller.
+    # object that has expressions, not by every controller.
     from eddy_runtime.cel import CelError, compile_expression
 
     rules: list[HealthRule] = []

@@ -1,13 +1,13 @@
-"""healthCheckExprs as the kustomize-controller reads them: Flux's order, group and kind
+"""healthCheckExprs as Kustomizations and HelmReleases read them: Flux's order, group and kind
 matching, and an object without the fields an expression reads counted as in progress."""
 
 from __future__ import annotations
 
 import pytest
 
+from eddy_runtime.health_checks import assessor, compile_rules
 from eddy_runtime.kstatus import CURRENT, FAILED, IN_PROGRESS
 from eddy_runtime.reconciler import StepError
-from kustomize_controller.health import assessor, compile_rules
 
 RULES = [
     {
