@@ -35,6 +35,7 @@ from eddy_runtime.discovery import Discovery
 from eddy_runtime.durations import format_duration, seconds_or
 from eddy_runtime.events import WARNING
 from eddy_runtime.finalizers import account_gone, finalized, service_account_of
+from eddy_runtime.health_checks import HealthRule, compile_rules
 from eddy_runtime.informer import Informer
 from eddy_runtime.kubeconfig import TargetError
 from eddy_runtime.reconciler import refuse_unsupported
@@ -209,6 +210,8 @@ class HelmReleaseAttempt(Attempt):
     released: tuple[str, str] | None = None
     tested: bool = False
     redact: Redactor = field(default_factory=Redactor)
+    # spec.healthCheckExprs, compiled before any Helm action.
+    health_rules: list[HealthRule] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.status_before: dict[str, Any] = self.obj.get("status") or {}
@@ -246,6 +249,8 @@ class HelmReleaseAttempt(Attempt):
     async def check_dependencies(self) -> Result | None:
         # Before anything else, the HelmChart included: refused fields stop here.
         refuse_unsupported(self._unsupported(), HELM_RELEASES.kind)
+        # A health expression that does not compile stalls before Helm is asked anything.
+        self.health_rules = compile_rules(self.spec.get("healthCheckExprs"))
         try:
             await check_dependencies(
                 self.obj, self.reconciler.lookup_release, self.settings.no_cross_namespace_refs,
@@ -437,7 +442,7 @@ class HelmReleaseAttempt(Attempt):
             self.generation, self.chart_dir, self.workdir, self.values,
             desired, self.chart_label(), self.interval(),
             self.event, self.redact, self.reconciler.discovery_for(self.target.client),
-            self.storage, owner_labels(self.obj),
+            self.storage, owner_labels(self.obj), self.health_rules,
         )  # fmt: skip
         try:
             await releaser.run()

@@ -12,21 +12,23 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
 from eddy_api.common import Reason
 from eddy_helm import actions, manifest, postrender, records
 from eddy_helm.actions import INSTALL
-from eddy_helm.helm import Helm, HelmError
+from eddy_helm.helm import Helm, HelmError, Judging
 from eddy_helm.records import Release
 from eddy_helm.values import Values
 from eddy_runtime import StepError, conditions
 from eddy_runtime.discovery import Discovery, DiscoveryError
 from eddy_runtime.durations import format_duration
 from eddy_runtime.events import NORMAL, WARNING
+from eddy_runtime.health_checks import HealthRule, assessor, wait_healthy
 from eddy_runtime.redaction import Redactor
+from eddy_runtime.resources import ApiError
 
 from . import decision, drift
 from .decision import Desired, Observed
@@ -67,6 +69,8 @@ class Releaser:
     # Labels naming the HelmRelease, set on the CRDs it applies and by post-rendering
     # on every object of the release, as Flux does.
     origin: dict[str, str]
+    # spec.healthCheckExprs: the objects of their kinds are healthy when they say so.
+    health_rules: list[HealthRule] = field(default_factory=list)
     # What this step did, for the pass's summary: (reason, message) of the release.
     released: tuple[str, str] | None = None
     tested: bool = False
@@ -372,7 +376,28 @@ class Releaser:
     ) -> str:
         timeout = actions.timeout_of(self.spec, section)
         args = args + actions.storage_args(self.namespace, self.storage)
-        return await self.helm.run(args, self.target.kubeconfig, timeout, post_render)
+        # Health expressions count only where Helm waits, as in Flux (not with disableWait).
+        judging = self.judging() if "--wait" in args else None
+        return await self.helm.run(args, self.target.kubeconfig, timeout, post_render, judging)
+
+    def judging(self) -> Judging | None:
+        """Helm's wait ends when the objects of the expressions' kinds are judged healthy."""
+        legacy = actions.section(self.spec, "waitStrategy").get("name") == "legacy"
+        if not self.health_rules or legacy:
+            return None
+        kinds = [{"group": r.group, "kind": r.kind} for r in self.health_rules]
+        judge = assessor(self.health_rules)
+
+        async def verdict(objects: list[dict[str, Any]], seconds: float) -> str | None:
+            try:
+                await wait_healthy(
+                    self.target.client, self.discovery, objects, seconds, judge=judge
+                )
+            except (StepError, ApiError) as err:
+                return str(err)
+            return None
+
+        return Judging(kinds, verdict)
 
     async def write(self) -> Path:
         """The composed values as a private file for `--values`."""

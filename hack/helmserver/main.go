@@ -58,6 +58,11 @@ type request struct {
 	Cancel     bool     `json:"cancel"`
 	// What install and upgrade do to the rendered manifests (see postrender.go).
 	PostRender *postRender `json:"postRender,omitempty"`
+	// The kinds whose objects the controller judges when Helm waits (judge.go).
+	HealthChecks []healthKind `json:"healthChecks,omitempty"`
+	// A verdict for this request's objects, in answer to a judge line.
+	Judged  bool   `json:"judged,omitempty"`
+	Verdict string `json:"verdict,omitempty"`
 }
 
 // answer is one line of stdout: the outcome of the request with the same id.
@@ -275,7 +280,7 @@ func (c *command) loadChart(path string) (*chart.Chart, map[string]interface{}, 
 	return ch, vals, nil
 }
 
-func run(ctx context.Context, cs *clusters, req request) (err error) {
+func run(ctx context.Context, cs *clusters, req request, judging judgedClient) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("helm panicked: %v", p)
@@ -300,6 +305,10 @@ func run(ctx context.Context, cs *clusters, req request) (err error) {
 	kc := cfg.KubeClient.(*kube.Client)
 	kc.Namespace = namespace
 	kc.Factory = sharedValidators{kc.Factory, shared}
+	if len(req.HealthChecks) > 0 {
+		judging.Client, judging.ctx, judging.id, judging.kinds = kc, ctx, req.ID, req.HealthChecks
+		cfg.KubeClient = judging
+	}
 	timeout, err := c.timeout()
 	if err != nil {
 		return fmt.Errorf("invalid argument for \"--timeout\" flag: %w", err)
@@ -475,14 +484,16 @@ func main() {
 	cs := newClusters()
 	var mu sync.Mutex
 	out := json.NewEncoder(os.Stdout)
-	reply := func(a answer) {
+	write := func(line any) {
 		mu.Lock()
 		defer mu.Unlock()
-		if err := out.Encode(a); err != nil {
+		if err := out.Encode(line); err != nil {
 			fmt.Fprintf(os.Stderr, "eddy-helm-server: writing an answer: %v\n", err)
 			os.Exit(1)
 		}
 	}
+	reply := func(a answer) { write(a) }
+	judging := judgedClient{verdicts: newVerdicts(), ask: func(r judgeRequest) { write(r) }}
 	cancels := map[int64]context.CancelFunc{}
 	var cmu sync.Mutex
 	var running sync.WaitGroup
@@ -494,6 +505,10 @@ func main() {
 			if jerr := json.Unmarshal(line, &req); jerr != nil {
 				fmt.Fprintf(os.Stderr, "eddy-helm-server: unreadable request: %v\n", jerr)
 				os.Exit(2)
+			}
+			if req.Judged {
+				judging.verdicts.deliver(req.ID, req.Verdict)
+				continue
 			}
 			if req.Cancel {
 				cmu.Lock()
@@ -510,7 +525,7 @@ func main() {
 			running.Add(1)
 			go func() {
 				defer running.Done()
-				err := run(ctx, cs, req)
+				err := run(ctx, cs, req, judging)
 				cmu.Lock()
 				delete(cancels, req.ID)
 				cmu.Unlock()

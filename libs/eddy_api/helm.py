@@ -80,12 +80,6 @@ MAX_RELEASE_NAME = 53
 _RELEASE_HASH_CHARS = 12
 
 
-HELM_REFUSED = (
-    NOT_HONOURED
-    + " A HelmRelease that sets it is refused (Ready=False, Stalled, naming the field)."
-)
-
-
 @dataclass
 class CrossNamespaceObjectReference:
     """A source in any namespace."""
@@ -524,7 +518,10 @@ class HelmReleaseSpec:
         "postRenderers, overriding equal keys. A change upgrades the release."
     )
     health_check_exprs: list[CustomHealthCheck] | None = prop(
-        "CEL expressions deciding the health of custom kinds. " + HELM_REFUSED, honoured=False
+        "CEL expressions deciding the health of the release's objects of custom kinds, "
+        "evaluated while Helm waits (not when the action's disableWait is set): `inProgress`, "
+        "then `failed`, then `current`; a failed object fails the install, upgrade or "
+        "rollback. Not evaluated with the `legacy` wait strategy, as in Flux."
     )
     wait_strategy: WaitStrategy | None = prop("How Helm waits for readiness.")
 

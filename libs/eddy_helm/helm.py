@@ -17,6 +17,8 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,20 @@ _LINE_LIMIT = 1 << 20
 SERVER_NAME = "eddy-helm-server"
 
 Doc = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Judging:
+    """Objects of these kinds are judged by the controller when Helm waits.
+
+    `kinds` are `{"group", "kind"}` selectors (an empty kind: the whole group);
+    `judge` gets the release's objects of those kinds (apiVersion, kind and
+    metadata's name and namespace) and the seconds left of the action's timeout,
+    and answers None when all are healthy, else the message the action fails with.
+    """
+
+    kinds: list[dict[str, str]]
+    judge: Callable[[list[Doc], float], Awaitable[str | None]]
 
 
 class HelmError(StepError):
@@ -93,6 +109,8 @@ class HelmServer:
         self._proc: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
         self._pending: dict[int, asyncio.Future[str | None]] = {}
+        self._judging: dict[int, Judging] = {}
+        self._verdicts: set[asyncio.Task[None]] = set()
         self._ids = itertools.count(1)
         self._lock = asyncio.Lock()
 
@@ -115,6 +133,9 @@ class HelmServer:
         try:
             while line := await proc.stdout.readline():
                 answer = json.loads(line)
+                if "judge" in answer:
+                    self._ask(proc, answer)
+                    continue
                 future = self._pending.pop(int(answer["id"]), None)
                 if future is not None and not future.done():
                     future.set_result(None if answer.get("ok") else str(answer.get("error")))
@@ -128,8 +149,38 @@ class HelmServer:
                     future.set_result(f"{SERVER_NAME} stopped (exit code {code}) during the action")
             self._pending.clear()
 
+    def _ask(self, proc: asyncio.subprocess.Process, question: Doc) -> None:
+        """A wait of the server asks for a verdict on objects: judge them aside."""
+        ident = int(question["id"])
+        judging = self._judging.get(ident)
+
+        async def answer() -> None:
+            verdict: str | None = f"no judge for the objects of request {ident}"
+            if judging is not None:
+                try:
+                    verdict = await judging.judge(
+                        list(question["judge"]), float(question["timeout"])
+                    )
+                except Exception as err:  # the server must get an answer, whatever happens
+                    log.exception("judging the objects of request %d failed", ident)
+                    verdict = f"judging the release's objects failed: {err}"
+            assert proc.stdin is not None
+            line = {"id": ident, "judged": True, "verdict": verdict or ""}
+            with contextlib.suppress(OSError, RuntimeError):
+                proc.stdin.write(json.dumps(line).encode() + b"\n")
+                await proc.stdin.drain()
+
+        task = asyncio.create_task(answer())
+        self._verdicts.add(task)
+        task.add_done_callback(self._verdicts.discard)
+
     async def run(
-        self, args: list[str], kubeconfig: Path, timeout: float, post_render: Doc | None = None
+        self,
+        args: list[str],
+        kubeconfig: Path,
+        timeout: float,
+        post_render: Doc | None = None,
+        judging: Judging | None = None,
     ) -> str:
         proc = await self._started()
         assert proc.stdin is not None
@@ -139,6 +190,9 @@ class HelmServer:
         request: Doc = {"id": ident, "args": args, "kubeconfig": str(kubeconfig)}
         if post_render is not None:
             request["postRender"] = post_render
+        if judging is not None:
+            request["healthChecks"] = judging.kinds
+            self._judging[ident] = judging
         log.debug("helm %s (server)", args[0])
         try:
             proc.stdin.write(json.dumps(request).encode() + b"\n")
@@ -152,6 +206,8 @@ class HelmServer:
         except (BrokenPipeError, ConnectionResetError) as err:
             self._pending.pop(ident, None)
             raise HelmError(f"{SERVER_NAME} is not running: {err}") from None
+        finally:
+            self._judging.pop(ident, None)
         if error is not None:
             raise HelmError(error[:_MESSAGE_LIMIT])
         return ""
@@ -195,12 +251,23 @@ class Helm:
         return Helm(helm_binary(path), home, found, serve=serve)
 
     async def run(
-        self, args: list[str], kubeconfig: Path, timeout: float, post_render: Doc | None = None
+        self,
+        args: list[str],
+        kubeconfig: Path,
+        timeout: float,
+        post_render: Doc | None = None,
+        judging: Judging | None = None,
     ) -> str:
         """Run one helm command line; `post_render` (eddy_helm.postrender.document) is
-        what install, upgrade and template do to the rendered manifests."""
+        what install, upgrade and template do to the rendered manifests, `judging`
+        who decides the health of the objects of some kinds when Helm waits."""
         if self.server is not None:
-            return await self.server.run(args, kubeconfig, timeout, post_render)
+            return await self.server.run(args, kubeconfig, timeout, post_render, judging)
+        if judging is not None:
+            raise HelmError(
+                f"spec.healthCheckExprs are evaluated while {SERVER_NAME} waits, which was "
+                "not found; install it (make tools) or pass --helm-server-path"
+            )
         argv = [self.binary, *binary_args(args), "--kubeconfig", str(kubeconfig)]
         document: Path | None = None
         if post_render is not None and self.server_binary:

@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 
 from eddy_runtime.manager import Manager
-from eddy_runtime.resources import ResourceClient
+from eddy_runtime.resources import CRDS, ResourceClient
 from eddy_testenv import ControlPlane, find_binary, free_port
 from eddy_testenv.controllers import ControllerProcess
 from eddy_testenv.managers import running_manager
@@ -90,3 +90,13 @@ async def helm_controller(
 def helm_cli(control_plane: ControlPlane) -> Iterator[HelmCLI]:
     with tempfile.TemporaryDirectory(prefix="eddy-helm-cli-") as tmp:
         yield HelmCLI(control_plane.kubeconfig, Path(tmp))
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def group(kube: ResourceClient, namespace: str) -> AsyncIterator[str]:
+    """An API group of this test's own; its CRDs (gadgets, widgets), which no uninstall
+    removes, go at the end."""
+    name = f"{namespace}.crds.example.com"
+    yield name
+    for plural in ("gadgets", "widgets"):
+        await kube.delete(CRDS, f"{plural}.{name}")

@@ -5,11 +5,9 @@ and what Helm keeps in the release (`helm get manifest`)."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
 import yaml
 
 from eddy_runtime.manager import Manager
@@ -72,15 +70,6 @@ def package(helm_repo: HelmRepo, version: str, crds: dict[str, str], group: str)
     for name, text in crds.items():
         (chart_dir / "crds" / name).write_text(text)
     helm_repo.package_dir(chart_dir)
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def group(kube: ResourceClient, namespace: str) -> AsyncIterator[str]:
-    """An API group of this test's own; its CRDs, which no uninstall removes, go at the end."""
-    name = f"{namespace}.crds.example.com"
-    yield name
-    for plural in ("gadgets", "widgets"):
-        await kube.delete(CRDS, f"{plural}.{name}")
 
 
 async def properties(kube: ResourceClient, name: str) -> set[str]:

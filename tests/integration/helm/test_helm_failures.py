@@ -177,11 +177,13 @@ async def test_fields_not_yet_honoured_are_refused_by_name(
     unsupported: dict[str, Any] = {
         "values": {"size": "small"},
         "postRenderStrategy": "combined",
-        "healthCheckExprs": [{"apiVersion": "v1", "kind": "ConfigMap", "current": "true"}],
+        "kubeConfig": {"configMapRef": {"name": "workload-identity"}},
     }
     await kube.create(HELM_RELEASES, release("refused", namespace, **unsupported), namespace)
-    # Drift detection, the CRD policies and Helm 3's post-rendering are what eddy does.
+    # Drift detection, the CRD policies, Helm 3's post-rendering and health
+    # expressions are what eddy does.
     fine: dict[str, Any] = {
+        "healthCheckExprs": [{"apiVersion": "v1", "kind": "ConfigMap", "current": "true"}],
         "values": {"size": "small"},
         "driftDetection": {"mode": "warn"},
         "install": {"crds": "CreateReplace"},
@@ -192,7 +194,7 @@ async def test_fields_not_yet_honoured_are_refused_by_name(
 
     obj = await wait_condition(kube, namespace, "refused", "Ready", "False", "UnsupportedField")
     message = condition(obj, "Ready")["message"]
-    for field in ("spec.postRenderStrategy", "spec.healthCheckExprs"):
+    for field in ("spec.postRenderStrategy", "spec.kubeConfig.configMapRef"):
         assert field in message, message
     assert condition(obj, "Stalled")["status"] == "True"
     await wait_condition(kube, namespace, "fine", "Ready", "True", "InstallSucceeded")
