@@ -53,6 +53,10 @@ def chart_key(obj: Obj) -> tuple[str, str, str]:
     return HELM_CHARTS.kind, helm_chart_namespace(obj), helm_chart_name(obj)
 
 
+# Fields of the HelmChart spec set only when the release sets them; removed when it stops.
+_OPTIONAL = ("valuesFiles", "ignoreMissingValuesFiles", "verify")
+
+
 def desired_chart(obj: Obj, default_interval: str) -> Obj:
     """The HelmChart for spec.chart, labelled (and, in the same namespace, owned) by the release."""
     template = spec_of(obj).get("chart") or {}
@@ -74,6 +78,8 @@ def desired_chart(obj: Obj, default_interval: str) -> Obj:
         spec["valuesFiles"] = list(tspec["valuesFiles"])
     if tspec.get("ignoreMissingValuesFiles"):
         spec["ignoreMissingValuesFiles"] = True
+    if isinstance(tspec.get("verify"), dict):
+        spec["verify"] = dict(tspec["verify"])
     meta: dict[str, Any] = {"name": name, "namespace": namespace, "labels": labels}
     if tmeta.get("annotations"):
         meta["annotations"] = dict(tmeta["annotations"])
@@ -99,7 +105,7 @@ def _differs(current: Obj, desired: Obj) -> bool:
     for key, value in desired["spec"].items():
         if cur_spec.get(key) != value:
             return True
-    for key in ("valuesFiles", "ignoreMissingValuesFiles"):
+    for key in _OPTIONAL:
         if key in cur_spec and key not in desired["spec"]:
             return True
     labels = (current.get("metadata") or {}).get("labels") or {}
@@ -121,14 +127,12 @@ async def ensure_chart(client: ResourceClient, cache: Informer, obj: Obj) -> Obj
             current = await client.get(HELM_CHARTS, name, namespace)
     if not _differs(current, desired):
         return current
-    patch: dict[str, Any] = {
-        "metadata": {"labels": desired["metadata"]["labels"]},
-        "spec": {
-            **desired["spec"],
-            "valuesFiles": desired["spec"].get("valuesFiles"),
-            "ignoreMissingValuesFiles": desired["spec"].get("ignoreMissingValuesFiles"),
-        },
-    }
+    spec = {**{key: None for key in _OPTIONAL}, **desired["spec"]}
+    current_verify = (current.get("spec") or {}).get("verify")
+    if spec["verify"] is not None and isinstance(current_verify, dict):
+        # A merge patch keeps keys it does not name: name the ones the release dropped.
+        spec["verify"] = {**{key: None for key in current_verify}, **spec["verify"]}
+    patch: dict[str, Any] = {"metadata": {"labels": desired["metadata"]["labels"]}, "spec": spec}
     return await client.patch(HELM_CHARTS, name, patch, namespace)
 
 

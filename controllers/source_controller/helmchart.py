@@ -18,11 +18,12 @@ from typing import Any
 import aiohttp
 import yaml
 
-from eddy_api.common import Reason
+from eddy_api.common import SOURCE_VERIFIED, Reason
 from eddy_artifacts.digest import bytes_digest, parse_revision
 from eddy_artifacts.errors import ArtifactError
 from eddy_artifacts.extract import extract_archive
-from eddy_runtime import Controller, Manager, Obj, Step, Watch, ref_key, tracing
+from eddy_oci.client import OCIError
+from eddy_runtime import Controller, Manager, Obj, Step, Watch, conditions, ref_key, tracing
 from eddy_runtime.predicates import artifact_changed
 
 from .failures import SourceError, fetch_failed, invalid_spec, storage_failed
@@ -46,6 +47,7 @@ from .helm.package import (
 )
 from .kinds import BUCKETS, GIT_REPOSITORIES, HELM_CHARTS, HELM_REPOSITORIES
 from .reconcile import SourceAttempt, SourceReconciler, duration_of
+from .signatures import refuse_unsupported, verify_cosign
 from .storage import Storage
 
 SOURCE_INDEX = "source"
@@ -72,11 +74,6 @@ class HelmChartAttempt(SourceAttempt):
 
     async def reconcile_source(self) -> None:
         """The source object, which must exist and (except OCI, which has none) have an artifact."""
-        if self.spec.get("verify") is not None:
-            raise invalid_spec(
-                "spec.verify: not supported by eddy yet; chart signatures are not verified, "
-                "remove the field to use the chart unverified"
-            )
         ref = self.spec.get("sourceRef") or {}
         kind, name = str(ref.get("kind", "")), str(ref.get("name", ""))
         resource = _SOURCES.get(kind)
@@ -89,12 +86,28 @@ class HelmChartAttempt(SourceAttempt):
                                f"{kind} '{self.namespace}/{name}' does not exist")  # fmt: skip
         self.source = found
         oci = kind == "HelmRepository" and (found.get("spec") or {}).get("type") == "oci"
+        self._check_verify(oci)
         artifact = (found.get("status") or {}).get("artifact")
         if not oci and (not artifact or not self.storage.exists(artifact)):
             raise fetch_failed(
                 SOURCE_UNAVAILABLE,
                 f"{kind} '{self.namespace}/{name}' has no artifact yet; see its status",
             )
+
+    def _check_verify(self, oci: bool) -> None:
+        """spec.verify needs signatures eddy can check: cosign, with keys, in a registry."""
+        verify = self.spec.get("verify")
+        if verify is None:
+            conditions.delete(self.status, SOURCE_VERIFIED)
+            return
+        if not oci:
+            raise invalid_spec(
+                f"spec.verify: chart '{self.chart}' comes from a HelmRepository that is not of "
+                "type oci, whose charts carry no signature eddy can verify; remove spec.verify "
+                "or pull the chart from an OCI HelmRepository",
+                Reason.VERIFICATION_ERROR,
+            )
+        refuse_unsupported(verify)
 
     async def reconcile_artifact(self) -> None:
         if self.source.get("kind") in ("GitRepository", "Bucket"):
@@ -183,17 +196,38 @@ class HelmChartAttempt(SourceAttempt):
                 else:
                     tags = await registry.tags(repository, self.chart)
                     version = select_version(tags, wanted, self.chart)
+                manifest: dict[str, Any] | None = None
+                if self.spec.get("verify") is not None:
+                    # At every pass, as Flux does: a tag can be moved to other content.
+                    manifest, digest = await registry.manifest(
+                        repository, tag_for(version), self.chart
+                    )
+                    await self._verify(registry, repository, digest, version)
                 if self._up_to_date(version):
                     self.message = f"pulled '{self.chart}' chart with version '{version}'"
                     return
                 ref = location.reference(self.chart, tag_for(version))
-                manifest = await registry.manifest(repository, tag_for(version), self.chart)
+                if manifest is None:
+                    manifest, _ = await registry.manifest(repository, tag_for(version), self.chart)
                 layer = chart_layer(manifest, ref)
                 data = await registry.blob(repository, str(layer.get("digest", "")),
                                            MAX_CHART_SIZE, f"chart layer of {ref}")  # fmt: skip
         except (aiohttp.ClientError, TimeoutError, ssl.SSLError) as err:
             raise connection_error(err, location, Reason.CHART_PULL_FAILED) from err
         await self._store_pulled(data, version)
+
+    async def _verify(
+        self, registry: RegistryClient, repository: str, digest: str, version: str
+    ) -> None:
+        """The cosign signature of the chart version's manifest, checked with the trusted keys."""
+        ref = registry.location.reference(self.chart, tag_for(version))
+        try:
+            await verify_cosign(self, registry.oci, repository, digest,
+                                f"verified signature of version {version}")  # fmt: skip
+        except OCIError as err:
+            raise fetch_failed(
+                Reason.CHART_PULL_FAILED, f"reading the signatures of {ref}: {err.message}"
+            ) from err
 
     async def _store_pulled(self, data: bytes, version: str) -> None:
         """Store a downloaded chart archive, repackaged when valuesFiles are merged in."""

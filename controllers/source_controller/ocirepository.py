@@ -34,6 +34,7 @@ from .failures import SourceError, fetch_failed, invalid_spec
 from .kinds import OCI_REPOSITORIES, SERVICE_ACCOUNTS
 from .reconcile import SourceAttempt, SourceReconciler, duration_of
 from .secrets import read_proxy, read_secret
+from .signatures import refuse_unsupported, verify_cosign
 from .storage import Storage
 from .tls import tls_context
 
@@ -114,21 +115,7 @@ class OCIRepositoryAttempt(SourceAttempt):
                 f"spec.provider '{provider}' is not supported by eddy; use 'generic' with "
                 "spec.secretRef or spec.serviceAccountName"
             )
-        verify = self.spec.get("verify")
-        if verify is None:
-            return
-        if verify.get("provider", "cosign") != "cosign":
-            raise invalid_spec(
-                f"spec.verify.provider '{verify.get('provider')}' is not supported by eddy; "
-                "sign with cosign and set spec.verify.provider: cosign",
-                Reason.VERIFICATION_ERROR,
-            )
-        if not (verify.get("secretRef") or {}).get("name"):
-            raise invalid_spec(
-                "keyless cosign verification is not supported by eddy; put the cosign public "
-                "keys in a Secret and set spec.verify.secretRef",
-                Reason.VERIFICATION_ERROR,
-            )
+        refuse_unsupported(self.spec.get("verify"))
 
     async def _credentials(self, host: str) -> str | None:
         """Basic credentials for `host`: spec.secretRef, else the ServiceAccount's pull secrets."""
@@ -252,32 +239,8 @@ class OCIRepositoryAttempt(SourceAttempt):
         )
         if same:
             return
-        # Imported here: cryptography and its OpenSSL add ~9 MiB to every source-controller,
-        # and only a verified OCIRepository needs them.
-        from eddy_oci import cosign
-
-        secret = str(verify["secretRef"]["name"])
-        data = await read_secret(self.manager.client, self.namespace, secret)
-        try:
-            keys = cosign.load_public_keys(data)
-            await cosign.verify(client, repository, self.digest, keys)
-        except OCIError as err:
-            message = f"failed to verify the signature using provider 'cosign': {err.message}"
-            if isinstance(err, cosign.VerificationFailed) or err.status == 0:
-                conditions.set_condition(
-                    self.status,
-                    SOURCE_VERIFIED,
-                    conditions.FALSE,
-                    Reason.VERIFICATION_ERROR,
-                    message,
-                    self.generation,
-                )
-                # SourceVerified=False says it; no FetchFailed next to it.
-                raise SourceError(Reason.VERIFICATION_ERROR, message) from err
-            raise
-        conditions.set_condition(self.status, SOURCE_VERIFIED, conditions.TRUE, Reason.SUCCEEDED,
-                                 f"verified signature of revision {self.revision}",
-                                 self.generation)  # fmt: skip
+        await verify_cosign(self, client, repository, self.digest,
+                            f"verified signature of revision {self.revision}")  # fmt: skip
 
     def _up_to_date(self) -> bool:
         """Same digest, same content settings, artifact on disk: nothing to pull."""

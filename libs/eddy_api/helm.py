@@ -144,8 +144,8 @@ class HelmChartTemplateSpec:
         "Skip listed values files that do not exist instead of failing."
     )
     verify: HelmChartVerification | None = prop(
-        "Verify the chart's signature (OCI HelmRepository only). " + NOT_HONOURED,
-        honoured=False,
+        "Verify the chart's signature (OCI HelmRepository only); copied into the HelmChart, "
+        "which refuses in its status what eddy cannot verify (notation, keyless cosign)."
     )
 
 

@@ -389,10 +389,9 @@ class HelmChartSpec:
         "Namespaces allowed to refer to this chart. " + NOT_HONOURED, honoured=False
     )
     verify: OCIRepositoryVerification | None = prop(
-        "Verify the chart's signature (OCI HelmRepository only). "
-        + NOT_HONOURED
-        + " A HelmChart that sets it is refused (Ready=False, Stalled, naming the field).",
-        honoured=False,
+        "Verify the chart's signature before it is stored (OCI HelmRepository only). eddy "
+        "verifies cosign signatures with the public keys in secretRef; keyless and notation "
+        "verification, and verify with a HelmRepository not of type oci, are refused in status."
     )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from eddy_artifacts.archive import write_archive
@@ -102,3 +103,20 @@ async def sign(
     """Sign `repository@digest` with a cosign key pair, stored where cosign stores it."""
     async with registry_client(registry) as client:
         await cosign.push_signature(client, repository, digest, key)
+
+
+async def sign_tag(
+    registry: Registry, repository: str, tag: str, key: ec.EllipticCurvePrivateKey
+) -> str:
+    """Sign what `repository:tag` points at now (as `cosign sign` does); its digest."""
+    async with registry_client(registry) as client:
+        _, digest = await client.manifest(repository, tag)
+        await cosign.push_signature(client, repository, digest, key)
+        return digest
+
+
+def public_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    """The public half of a cosign key pair, as `cosign.pub` holds it."""
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )

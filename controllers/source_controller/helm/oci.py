@@ -225,7 +225,8 @@ class RegistryClient:
             path = _next_page(headers.get("Link", ""))
         return tags
 
-    async def manifest(self, repository: str, tag: str, chart: str) -> dict[str, Any]:
+    async def manifest(self, repository: str, tag: str, chart: str) -> tuple[dict[str, Any], str]:
+        """The manifest a tag points at, and its digest (what signatures sign)."""
         status, _, body = await self.get(
             f"/v2/{repository}/manifests/{tag}", accept=", ".join(MANIFEST_MEDIA_TYPES)
         )
@@ -245,7 +246,7 @@ class RegistryClient:
             ) from err
         if not isinstance(manifest, dict):
             raise fetch_failed(Reason.CHART_PULL_FAILED, f"the manifest of {ref} is malformed")
-        return manifest
+        return manifest, str(bytes_digest(body))
 
     async def blob(self, repository: str, digest: str, max_size: int, what: str) -> bytes:
         """The blob, refused unless its sha256 is the digest the manifest names."""

@@ -10,15 +10,17 @@ import secrets
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from eddy_runtime.manager import Manager
-from eddy_runtime.resources import Resource, ResourceClient
+from eddy_runtime.resources import SECRETS, Resource, ResourceClient
 from eddy_testenv.observe import condition
+from eddy_testenv.ociartifacts import public_pem, sign_tag
 from eddy_testenv.registry import Registry
 from eddy_testenv.waiting import eventually
-from helm_controller.objects import HELM_RELEASES, OCI_REPOSITORIES
+from helm_controller.objects import HELM_CHARTS, HELM_RELEASES, OCI_REPOSITORIES
 
-from .support import TEMPLATES, TIMEOUT, HelmCLI, release, wait_condition
+from .support import HELM_REPOSITORIES, TEMPLATES, TIMEOUT, HelmCLI, release, wait_condition
 
 pytestmark = pytest.mark.integration
 
@@ -124,3 +126,50 @@ async def test_chart_ref_to_an_external_artifact_from_a_generator(
     assert obj["status"]["lastAttemptedRevisionDigest"].startswith("sha256:")
     [found] = await helm_cli.releases(namespace)
     assert (found["chart"], found["status"]) == ("app-2.0.0", "deployed")
+
+
+async def test_chart_verify_reaches_the_helm_chart_and_a_signed_chart_installs(
+    helm_controller: Manager,
+    kube: ResourceClient,
+    namespace: str,
+    oci_registry_anonymous: Registry,
+    helm_cli: HelmCLI,
+) -> None:
+    registry = oci_registry_anonymous
+    path = f"charts/{namespace[:30]}-{secrets.token_hex(3)}"
+    registry.publish("app", "1.0.0", repository=path, templates=TEMPLATES,
+                     values={"greeting": "signed"})  # fmt: skip
+    key = ec.generate_private_key(ec.SECP256R1())
+    await sign_tag(registry, f"{path}/app", "1.0.0", key)
+    await kube.create(SECRETS, {
+        "metadata": {"name": "cosign-keys"},
+        "stringData": {"cosign.pub": public_pem(key).decode()},
+    }, namespace)  # fmt: skip
+    await kube.create(HELM_REPOSITORIES, {
+        "apiVersion": HELM_REPOSITORIES.api_version, "kind": HELM_REPOSITORIES.kind,
+        "metadata": {"name": "charts"},
+        "spec": {"url": registry.url(path), "type": "oci", "insecure": True, "interval": "1h"},
+    }, namespace)  # fmt: skip
+    verify = {"provider": "cosign", "secretRef": {"name": "cosign-keys"}}
+    obj = release("app", namespace)
+    obj["spec"]["chart"]["spec"]["verify"] = verify
+    await kube.create(HELM_RELEASES, obj, namespace)
+
+    await wait_condition(kube, namespace, "app", "Ready", "True", "InstallSucceeded")
+    chart = await kube.get(HELM_CHARTS, f"{namespace}-app", namespace)
+    assert chart["spec"]["verify"] == verify
+    verified = condition(chart, "SourceVerified")
+    assert verified["status"] == "True" and verified["message"] == (
+        "verified signature of version 1.0.0"
+    )
+    assert [r["name"] for r in await helm_cli.releases(namespace)] == ["app"]
+
+    # Dropping verify from the release drops it from its HelmChart.
+    patch = {"spec": {"chart": {"spec": {"verify": None}}}}
+    await kube.patch(HELM_RELEASES, "app", patch, namespace)
+
+    async def unverified() -> dict[str, Any] | None:
+        current = await kube.get(HELM_CHARTS, f"{namespace}-app", namespace)
+        return None if "verify" in current["spec"] else current
+
+    await eventually(unverified, timeout=TIMEOUT)

@@ -175,7 +175,8 @@ async def test_repository_and_chart_failures(
         "tampered": ("tampered", {}, "ChartPullFailed", "has digest"),
         "nosource": ("absent", {}, "SourceUnavailable", "does not exist"),
         "verify": ("good", {"verify": {"provider": "cosign", "secretRef": {"name": "keys"}}},
-                   "InvalidConfiguration", "spec.verify: not supported"),
+                   "VerificationError", "spec.verify: chart 'demo' comes from a HelmRepository "
+                   "that is not of type oci"),
     }  # fmt: skip
     for name, (source, spec, _, _) in charts.items():
         body = helm_chart(name, namespace, "demo", "HelmRepository", source)

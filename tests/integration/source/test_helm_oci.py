@@ -12,10 +12,12 @@ import json
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from eddy_runtime.resources import SECRETS, ResourceClient
 from eddy_testenv.controlplane import free_port
 from eddy_testenv.observe import condition, events_for
+from eddy_testenv.ociartifacts import public_pem, sign_tag
 from eddy_testenv.registry import Registry
 from source_controller.kinds import HELM_CHARTS, HELM_REPOSITORIES
 
@@ -250,4 +252,78 @@ async def test_last_good_chart_stays_when_the_tag_goes(
     current = await eventually(failing)
     assert condition(current, "Ready")["reason"] == "InvalidChartReference"
     assert current["status"]["artifact"]["digest"] == artifact["digest"]  # type: ignore[index]
+    assert source_controller.storage.exists(artifact)
+
+
+async def test_cosign_signed_charts(
+    kube: ResourceClient,
+    namespace: str,
+    oci_registry_anonymous: Registry,
+    oci_repository: str,
+    source_controller: RunningController,
+) -> None:
+    registry = oci_registry_anonymous
+    trusted, other = (
+        ec.generate_private_key(ec.SECP256R1()),
+        ec.generate_private_key(ec.SECP256R1()),
+    )
+    archive = registry.publish("demo", "1.0.0", repository=oci_repository)
+    registry.publish("forged", "1.0.0", repository=oci_repository)
+    registry.publish("plain", "1.0.0", repository=oci_repository)
+    await sign_tag(registry, f"{oci_repository}/demo", "1.0.0", trusted)
+    await sign_tag(registry, f"{oci_repository}/forged", "1.0.0", other)
+    await create_secret(kube, namespace, "cosign-keys",
+                        {"key.pub": public_pem(trusted), "README": "not a key"})  # fmt: skip
+    await kube.create(HR, oci_repository_obj("open", namespace, registry.url(oci_repository),
+                                             insecure=True))  # fmt: skip
+    keys = {"provider": "cosign", "secretRef": {"name": "cosign-keys"}}
+    charts = {
+        "demo": ("demo", keys),
+        "forged": ("forged", keys),
+        "plain": ("plain", keys),
+        "notation": ("demo", {"provider": "notation", "secretRef": {"name": "cosign-keys"}}),
+        "keyless": ("demo", {"provider": "cosign"}),
+    }
+    for name, (chart, verify) in charts.items():
+        await kube.create(HC, helm_chart(name, namespace, chart, "HelmRepository", "open",
+                                         verify=verify))  # fmt: skip
+
+    obj = await until_ready(kube, HC, namespace, "demo")
+    verified = condition(obj, "SourceVerified")
+    assert verified["status"] == "True" and verified["reason"] == "Succeeded"
+    assert verified["message"] == "verified signature of version 1.0.0"
+    artifact = obj["status"]["artifact"]
+    assert source_controller.storage.absolute(artifact["path"]).read_bytes() == (
+        archive.read_bytes()
+    )
+
+    for name, words in (("forged", "none of the 1 signatures"),
+                        ("plain", "no cosign signature found")):  # fmt: skip
+        obj = await failed(kube, HC, namespace, name)
+        assert "artifact" not in obj["status"], name
+        for kind in ("Ready", "SourceVerified"):
+            cond = condition(obj, kind)
+            assert cond["status"] == "False" and cond["reason"] == "VerificationError", name
+            assert cond["message"].startswith("failed to verify the signature using provider "
+                                              "'cosign': "), cond  # fmt: skip
+            assert words in cond["message"] and f"/{name}@sha256:" in cond["message"], cond
+        assert "VerificationError" in await warning_reasons(kube, namespace, name)
+    for name, words in (("notation", "spec.verify.provider 'notation' is not supported"),
+                        ("keyless", "spec.verify.secretRef")):  # fmt: skip
+        obj = await failed(kube, HC, namespace, name)
+        assert condition(obj, "Stalled")["status"] == "True", name
+        assert words in condition(obj, "Ready")["message"], condition(obj, "Ready")
+
+    # A newer version that nobody signed is refused; the verified chart stays served.
+    registry.publish("demo", "1.1.0", repository=oci_repository)
+    await request_reconcile(kube, HC, namespace, "demo")
+
+    async def refused() -> dict[str, Any] | None:
+        current = await kube.get(HC, "demo", namespace)
+        return current if condition(current, "SourceVerified").get("status") == "False" else None
+
+    obj = await eventually(refused)
+    assert condition(obj, "Ready")["status"] == "False"
+    assert "/demo@sha256:" in condition(obj, "Ready")["message"]
+    assert obj["status"]["artifact"] == artifact
     assert source_controller.storage.exists(artifact)

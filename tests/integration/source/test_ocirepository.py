@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from eddy_runtime.resources import SECRETS, Resource, ResourceClient
@@ -24,6 +23,7 @@ from eddy_testenv.controlplane import free_port
 from eddy_testenv.httpproxy import HTTPProxy
 from eddy_testenv.observe import condition, events_for
 from eddy_testenv.ociartifacts import (
+    public_pem,
     push_files,
     push_layer,
     push_manifest,
@@ -71,12 +71,6 @@ async def docker_secret(
         "type": "kubernetes.io/dockerconfigjson",
         "data": {".dockerconfigjson": base64.b64encode(json.dumps(config).encode()).decode()},
     }, namespace)  # fmt: skip
-
-
-def public_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
 
 
 async def test_flux_artifact_by_tag_with_basic_auth(

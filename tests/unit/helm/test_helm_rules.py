@@ -82,6 +82,10 @@ def test_release_and_chart_names() -> None:
     assert chart["metadata"]["labels"] == {
         "helm.toolkit.fluxcd.io/name": "podinfo", "helm.toolkit.fluxcd.io/namespace": "apps"
     }  # fmt: skip
+    assert "verify" not in chart["spec"]
+    verify = {"provider": "cosign", "secretRef": {"name": "cosign-keys"}}
+    obj = hr(chart={"spec": {"chart": "podinfo", "sourceRef": ref, "verify": verify}})
+    assert desired_chart(obj, "5m")["spec"]["verify"] == verify
 
 
 def test_helm_flags_follow_the_spec() -> None:
