@@ -50,6 +50,20 @@ def finalize(obj: Obj, status: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def as_seen(updated: Obj, seen: Obj) -> Obj:
+    """The server's answer to a status patch, with the generation and annotations of
+    `seen` (what the pass works from), so a later patch of the same pass still stamps
+    the generation it observed, not one that arrived while it ran."""
+    meta = dict(updated.get("metadata") or {})
+    before = seen.get("metadata") or {}
+    for key in ("generation", "annotations"):
+        if key in before:
+            meta[key] = before[key]
+        else:
+            meta.pop(key, None)
+    return {**updated, "metadata": meta}
+
+
 class StatusPatcher:
     """Patch `status` of objects of one client; retries conflicts against a fresh read."""
 
@@ -63,17 +77,21 @@ class StatusPatcher:
     async def patch(self, resource: Resource, obj: Obj, status: dict[str, Any]) -> Obj:
         """Make the object's status equal `status` (plus generation/request bookkeeping).
 
-        Returns the object as the server now has it (or `obj` when nothing changed).
+        Returns the object as the server now has it (or `obj` when nothing changed),
+        with the generation and annotations of `obj` (see `as_seen`).
         The patch carries the resourceVersion it was computed against: on a conflict
         the object is read again and the difference recomputed from that.
         """
+        # The status describes the spec (generation) and the request this pass started
+        # from: a spec changed meanwhile, seen on a re-read or in a previous patch's
+        # answer, must not be claimed as observed.
         current = obj
         meta = obj["metadata"]
+        desired = finalize(obj, status)
         for attempt in range(self.attempts):
-            desired = finalize(current, status)
             diff = merge_patch(current.get("status") or {}, desired)
             if diff is None:
-                return current
+                return as_seen(current, obj)
             body = {
                 "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
                 "status": diff,
@@ -83,7 +101,7 @@ class StatusPatcher:
                     resource, meta["name"], body, meta.get("namespace")
                 )
                 self.patches += 1
-                return updated
+                return as_seen(updated, obj)
             except ApiError as err:
                 if not err.conflict or attempt == self.attempts - 1:
                     raise
@@ -92,6 +110,6 @@ class StatusPatcher:
                 await asyncio.sleep(self.pause * (attempt + 1))
                 fresh = await self.client.get_or_none(resource, meta["name"], meta.get("namespace"))
                 if fresh is None:
-                    return current
+                    return as_seen(current, obj)
                 current = fresh
-        return current
+        return as_seen(current, obj)
