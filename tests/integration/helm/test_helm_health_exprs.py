@@ -117,6 +117,15 @@ async def test_release_is_ready_only_once_its_widget_is_current(
     obj = await wait_condition(kube, namespace, "app", "Ready", "True", "InstallSucceeded")
     assert [h["status"] for h in await helm_cli.history("app", namespace)] == ["deployed"]
 
+    # The Widget breaks; the next upgrade waits for it too, and fails naming it.
+    await set_phase(kube, group, "app", namespace, "Broken")
+    await kube.patch(HELM_RELEASES, "app", {"spec": {"values": {"greeting": "ho"}}}, namespace)
+    obj = await wait_condition(kube, namespace, "app", "Ready", "False", "UpgradeFailed")
+    message = condition(obj, "Ready")["message"]
+    assert f"Widget/{namespace}/app-one status: 'Failed'" in message, message
+    history = await helm_cli.history("app", namespace)
+    assert [(h["revision"], h["status"]) for h in history] == [(1, "deployed"), (2, "failed")]
+
 
 async def test_a_failed_widget_fails_the_install_naming_it(
     helm_controller: Manager, kube: ResourceClient, namespace: str, helm_repo: HelmRepo,
