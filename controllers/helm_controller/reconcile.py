@@ -65,7 +65,7 @@ from .objects import (
     typed,
 )
 from .release import RELEASED, TEST_SUCCESS, Releaser
-from .storage import move_records
+from .storage import adopt_records, move_records
 from .target import Target, Targets
 
 log = logging.getLogger("eddy.helm")
@@ -227,7 +227,7 @@ class HelmReleaseAttempt(Attempt):
         self.typed = typed(self.obj)
         self.name = self.typed.release_name()
         self.namespace = self.typed.release_namespace()
-        self.storage = self.typed.storage_namespace()
+        self.storage = self.storage_namespace()
 
     @property
     def revision(self) -> str:
@@ -404,8 +404,15 @@ class HelmReleaseAttempt(Attempt):
         """Fields set here that eddy accepts for Flux's sake but does not act on yet."""
         return refused_fields(self.spec)
 
+    def storage_namespace(self) -> str:
+        """Where the records go: the spec's rule, but beside the objects when it is left
+        to the default and only the helm command (which keeps them there) is at hand."""
+        if self.helm.server is None and not self.spec.get("storageNamespace"):
+            return self.namespace
+        return self.typed.storage_namespace()
+
     async def connect(self) -> Result | None:
-        self.storage = self.typed.storage_namespace()
+        self.storage = self.storage_namespace()
         if self.storage != self.namespace and self.helm.server is None:
             raise StepError(
                 f"spec.storageNamespace '{self.storage}' differs from the release namespace "
@@ -421,11 +428,16 @@ class HelmReleaseAttempt(Attempt):
             retry_in = self.interval() if err.refused else None
             raise StepError(str(err), stalled=err.refused, retry_in=retry_in) from err
         before = self.status.get("storageNamespace")
+        moved = 0
         if before and before != self.storage:
             moved = await move_records(self.target.client, self.name, before, self.storage)
-            if moved:
-                log.info("moved %d record(s) of release %s from %s to %s",
-                         moved, self.name, before, self.storage)  # fmt: skip
+        elif not (before or self.spec.get("storageNamespace")) and self.storage != self.namespace:
+            # First pass: a release an earlier eddy kept beside its objects.
+            before = self.namespace
+            moved = await adopt_records(self.target.client, self.name, before, self.storage)
+        if moved:
+            log.info("moved %d record(s) of release %s from %s to %s",
+                     moved, self.name, before, self.storage)  # fmt: skip
         self.status["storageNamespace"] = self.storage
         return None
 

@@ -3,7 +3,9 @@
 The records (Secrets `sh.helm.release.v1.<name>.v<version>`) are the release for
 `helm list` and `helm history`; the objects they describe stay where they are. Flux
 uninstalls and installs again when the storage namespace changes; eddy moves the
-records instead, so nothing running is deleted and the history is kept.
+records instead, so nothing running is deleted and the history is kept. Records an
+earlier eddy kept beside the objects (its default before it took Flux's, the
+HelmRelease's namespace) are moved to the default the same way, once.
 """
 
 from __future__ import annotations
@@ -67,3 +69,19 @@ async def move_records(client: ResourceClient, name: str, source: str, dest: str
                 f"could not be deleted: {err}"
             ) from err
     return len(found)
+
+
+async def adopt_records(client: ResourceClient, name: str, source: str, dest: str) -> int:
+    """Move the records of release `name` that an earlier default left in `source` to
+    `dest`, unless `dest` holds the release already (as Flux leaves it); how many moved.
+    """
+    try:
+        if await _records(client, dest, name):
+            return 0
+        if not await _records(client, source, name):
+            return 0
+    except ApiError as err:
+        if err.status == 403:
+            return 0  # records this account cannot read, it did not write either
+        raise StepError(f"cannot read the records of Helm release '{name}': {err}") from err
+    return await move_records(client, name, source, dest)

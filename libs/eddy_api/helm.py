@@ -469,8 +469,7 @@ class HelmReleaseSpec:
     )
     storage_namespace: str | None = _namespace(
         "Namespace of Helm's release records (`helm list -n` shows the release there); the "
-        "release's namespace when empty, where Flux uses the HelmRelease's own. Changing it "
-        "moves the records."
+        "HelmRelease's own namespace when empty, as in Flux. Changing it moves the records."
     )
     depends_on: list[DependencyReference] | None = prop(
         "HelmReleases that must be Ready before this one is released."
@@ -660,8 +659,8 @@ class HelmRelease(Resource):
 
     def storage_namespace(self) -> str:
         """Where Helm's records of the release are: spec.storageNamespace, else the
-        release's namespace, as the helm command keeps them."""
-        return self.spec.storage_namespace or self.release_namespace()
+        HelmRelease's own namespace, as Flux keeps them."""
+        return self.spec.storage_namespace or self.namespace
 
     def helm_chart_name(self) -> str:
         """Name of the HelmChart created for spec.chart: `<namespace>-<name>`."""

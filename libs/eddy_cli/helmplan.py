@@ -280,7 +280,9 @@ async def plan_release(
             values_file = workdir / "values.json"
             values_file.touch(mode=0o600)
             values_file.write_text(json.dumps(values))
-            storage = typed.storage_namespace()
+            # Where the records are now (the controller moves them when the rule changes).
+            live_status = (live or {}).get("status") or {}
+            storage = str(live_status.get("storageNamespace") or "") or typed.storage_namespace()
             stored = await records.history(cluster.client, storage, release)
             previous = _previous(stored)
             # As the controller decides: upgrade a deployed release, else install (over

@@ -48,7 +48,7 @@ async def _helm_manifest_refs(client: ResourceClient, obj: Obj) -> list[dict[str
     # Where the helm-controller keeps the records: status says, else the spec's rule.
     namespace = str(
         status.get("storageNamespace") or spec.get("storageNamespace")
-        or latest.get("namespace") or obj["metadata"]["namespace"]
+        or obj["metadata"]["namespace"]
     )  # fmt: skip
     secret = await client.get_or_none(
         SECRETS, f"sh.helm.release.v1.{release}.v{version}", namespace
@@ -56,7 +56,8 @@ async def _helm_manifest_refs(client: ResourceClient, obj: Obj) -> list[dict[str
     if secret is None:
         return []
     encoded = str(_dict(secret.get("data")).get("release", ""))
-    return release_objects(encoded, str(latest.get("namespace") or namespace))
+    release_ns = latest.get("namespace") or spec.get("targetNamespace")
+    return release_objects(encoded, str(release_ns or obj["metadata"]["namespace"]))
 
 
 def release_objects(encoded: str, target_ns: str) -> list[dict[str, str]]:

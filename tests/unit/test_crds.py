@@ -370,7 +370,7 @@ def test_helm_release_helpers() -> None:
     )
     assert hr.release_name() == "prod-web"
     assert hr.release_namespace() == "prod"
-    assert hr.storage_namespace() == "prod"
+    assert hr.storage_namespace() == "apps"
     assert hr.helm_chart_name() == "apps-web"
     assert hr.spec.timeout_seconds() == 300.0
     assert hr.spec.effective_max_history() == 5

@@ -259,9 +259,9 @@ async def test_install_creates_the_target_namespace(
     name = release_name(made)
     try:
         obj = await wait_condition(kube, namespace, "app", "Ready", "True", "InstallSucceeded")
-        assert obj["status"]["storageNamespace"] == target
+        assert obj["status"]["storageNamespace"] == namespace
         assert await kube.get_or_none(NAMESPACES, target) is not None
-        assert await released(helm_cli, target) == [(name, "deployed")]
+        assert await released(helm_cli, namespace) == [(name, "deployed")]
         settings = await kube.get(CONFIG_MAPS, f"{name}-settings", target)
         assert settings["data"]["greeting"] == "hi"
     finally:

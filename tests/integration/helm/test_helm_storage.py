@@ -106,3 +106,63 @@ async def test_records_live_in_the_storage_namespace(
     assert await records(kube, target) == [] and await records(kube, namespace) == []
     assert await helm_cli.releases(target) == []
     await kube.delete(NAMESPACES, target)
+
+
+async def gone(kube: ResourceClient, namespace: str, name: str = "app") -> None:
+    async def probe() -> bool:
+        return await kube.get_or_none(HELM_RELEASES, name, namespace) is None
+
+    await eventually(probe, timeout=TIMEOUT)
+
+
+@pytest.mark.parametrize("left_in", ["nowhere", "target", "own"])
+async def test_records_default_to_the_helmrelease_namespace(
+    helm_controller: Manager, kube: ResourceClient, namespace: str, helm_repo: HelmRepo,
+    helm_cli: HelmCLI, left_in: str,
+) -> None:  # fmt: skip
+    """No storageNamespace: the records are kept in the HelmRelease's namespace, as Flux
+    keeps them. A release found there (what Flux leaves behind) is upgraded; one whose
+    records sit beside its objects (what an earlier eddy wrote) is moved there with its
+    history, not installed again."""
+    helm_repo.package("app", "1.0.0", templates=TEMPLATES, values={"greeting": "hi"})
+    await repository(kube, namespace, helm_repo)
+    target = f"{namespace}-objects"[:63]
+    spec: dict[str, Any] = {"targetNamespace": target, "install": {"createNamespace": True}}
+    name = release_name(release("app", namespace, **spec))
+    if left_in != "nowhere":
+        # The release as the other controller left it: installed, then its HelmRelease
+        # deleted while suspended, so the objects and the records stay.
+        earlier = {"storageNamespace": target if left_in == "target" else namespace}
+        await kube.create(HELM_RELEASES, release("app", namespace, **spec, **earlier), namespace)
+        await released(kube, namespace, 1)
+        await kube.patch(HELM_RELEASES, "app", {"spec": {"suspend": True}}, namespace)
+        await kube.delete(HELM_RELEASES, "app", namespace)
+        await gone(kube, namespace)
+        left = namespace if left_in == "own" else target
+        assert await records(kube, left) == [f"sh.helm.release.v1.{name}.v1"]
+    version = 1 if left_in == "nowhere" else 2
+    await kube.create(
+        HELM_RELEASES, release("app", namespace, **spec, values={"greeting": "hey"}), namespace
+    )
+    try:
+        obj = await released(kube, namespace, version)
+        assert obj["status"]["storageNamespace"] == namespace
+        assert await records(kube, target) == []
+        assert await records(kube, namespace) == [
+            f"sh.helm.release.v1.{name}.v{v}" for v in range(1, version + 1)
+        ]
+        listed = await helm_cli.releases(namespace)
+        assert [(r["name"], r["namespace"], r["status"]) for r in listed] == [
+            (name, target, "deployed")
+        ]
+        history = await helm_cli.history(name, namespace)
+        assert [h["status"] for h in history] == ["superseded"] * (version - 1) + ["deployed"]
+        settings = await kube.get(CONFIG_MAPS, f"{name}-settings", target)
+        assert settings["data"]["greeting"] == "hey"
+        assert await kube.get_or_none(CONFIG_MAPS, f"{name}-settings", namespace) is None
+    finally:
+        await kube.delete(HELM_RELEASES, "app", namespace)
+        await gone(kube, namespace)
+    assert await kube.get_or_none(CONFIG_MAPS, f"{name}-settings", target) is None
+    assert await records(kube, target) == [] and await records(kube, namespace) == []
+    await kube.delete(NAMESPACES, target)
