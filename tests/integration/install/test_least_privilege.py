@@ -313,6 +313,9 @@ def test_helm_release_with_only_their_rbac(
     kubectl(admin, "delete", "helmreleases,helmrepositories", "--all", f"--namespace={app}",
             "--timeout=30s")  # fmt: skip
     assert not exists(admin, "configmap", "hello-hello", app)
+    # The HelmChart goes once the source-controller has let go of it (its finalizer).
+    kubectl(admin, "wait", "--for=delete", f"helmchart/{app}-hello", f"--namespace={app}",
+            "--timeout=30s")  # fmt: skip
     assert get(admin, "helmcharts", f"--namespace={app}")["items"] == []
     assert_nothing_refused(controllers)
 
