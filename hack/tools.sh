@@ -265,7 +265,7 @@ build_one() {
 
 # On a cold cache most of a build is waiting for module downloads: fetch the
 # modules of every wrapper that has something to build, all at once, in the
-# background, while the builds (one at a time, CPU-bound) go on. Each build's
+# background, while the builds (two lanes, CPU-bound) go on. Each build's
 # own download then finds them there or waits on Go's module cache lock.
 prefetch() {
   local n name dir pkg module dirs=" "
@@ -283,6 +283,34 @@ prefetch() {
   done
 }
 
+# A single Go build keeps two cores only half busy (a cold build of every tool
+# measured 2,950 CPU seconds in 3,280 s of wall time): package graphs narrow and
+# links run on one core. The builds therefore run in two lanes side by side, of
+# about equal cold cost: etcd and Kubernetes' binaries (which share one module
+# and so one build cache) in one, everything else in the other.
+lane_of() {
+  local name dir pkg module
+  IFS='|' read -r name dir pkg module <<<"$(row "$1")"
+  case $dir in
+    kube|etcd) printf '1\n' ;;
+    *) printf '2\n' ;;
+  esac
+}
+
+build_lanes() {
+  local n lane1=() lane2=() pid1 pid2 failed=0
+  for n in "$@"; do
+    if [[ $(lane_of "$n") == 1 ]]; then lane1+=("$n"); else lane2+=("$n"); fi
+  done
+  ( for n in "${lane1[@]}"; do build_one "$n"; done ) &
+  pid1=$!
+  ( for n in "${lane2[@]}"; do build_one "$n"; done ) &
+  pid2=$!
+  wait "$pid1" || failed=1
+  wait "$pid2" || failed=1
+  return "$failed"
+}
+
 cmd=${1:-build}
 shift || true
 case $cmd in
@@ -291,7 +319,7 @@ case $cmd in
     [[ $# -gt 0 ]] || set -- $(names)
     echo "eddy tools (cache: $cache)"
     prefetch "$@"
-    for n in "$@"; do build_one "$n"; done
+    build_lanes "$@" || die "some tools did not build (see above)"
     wait ;;
   path)
     [[ $# -eq 1 ]] || die "usage: hack/tools.sh path NAME"
