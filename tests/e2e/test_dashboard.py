@@ -320,30 +320,23 @@ def test_drift_after_kubectl_scale(scene: Scene, page: Browser) -> None:
     page.wait("the page says there is no drift", lambda: "No drift" in page.text("#tab"))
     scene.kubectl("scale", "-n", scene.namespace, "deployment/web", "--replicas=5")
     # Live, from the watch on the tree's objects: well before the page's slow re-read.
-    table = page.wait(
+    # The page re-renders live: a row is read whole inside the wait, never kept.
+    text = page.wait(
         "the drift table names spec.replicas without a reload",
-        lambda: (t := page.css("#drift")) and "spec.replicas" in t[0].text and t[0],
+        lambda: row_text(page, "#drift", "spec.replicas"),
         timeout=10,
     )
-    line = next(
-        r for r in table.find_elements(By.CSS_SELECTOR, "tbody tr") if "spec.replicas" in r.text
-    )
-    assert "5" in line.text
-    assert "kubectl" in line.text
+    assert "5" in text
+    assert "kubectl" in text
 
     # A reconcile sets it back; the controller's report (status.drift) says what it
     # found, Git's value it restored, and who had changed it.
     page.click('button[data-action="reconcile"]')
-    report = page.wait(
+    cells = page.wait(
         "the drift eddy corrected is reported with Git's value",
-        lambda: (t := page.css("#drift-report")) and "spec.replicas" in t[0].text and t[0],
+        lambda: row_cells(page, "#drift-report", "spec.replicas"),
         timeout=TIMEOUT,
     )
-    line = next(
-        r for r in report.find_elements(By.CSS_SELECTOR, "tbody tr")
-        if "spec.replicas" in r.text
-    )  # fmt: skip
-    cells = [c.text for c in line.find_elements(By.CSS_SELECTOR, "td")]
     assert cells[2:4] == ["5", "2"], cells
     assert "kubectl" in cells[4] and cells[5] == "Corrected"
     assert scene.get("deployment", "web")["spec"]["replicas"] == 2
@@ -470,6 +463,20 @@ subjects:
 """
 
 
+def row_cells(page: Browser, table: str, containing: str) -> list[str] | None:
+    """The cells of the first row of `table` that contains `containing`, read at once."""
+    for found in page.css(table):
+        for row in found.find_elements(By.CSS_SELECTOR, "tbody tr"):
+            if containing in row.text:
+                return [c.text for c in row.find_elements(By.CSS_SELECTOR, "td")]
+    return None
+
+
+def row_text(page: Browser, table: str, containing: str) -> str | None:
+    cells = row_cells(page, table, containing)
+    return " ".join(cells) if cells else None
+
+
 def test_read_only_user_cannot_suspend(scene: Scene, browser: Browser, tmp_path: Path) -> None:
     user = f"viewer-{secrets.token_hex(3)}"
     scene.kubectl("apply", "-f", "-", stdin=VIEWER_ROLE.format(name=user, user=user))
@@ -486,7 +493,11 @@ def test_read_only_user_cannot_suspend(scene: Scene, browser: Browser, tmp_path:
         button = browser.one('button[data-action="suspend"]')
         assert button.get_attribute("aria-disabled") == "true"
         assert f"Signed in as {user}" in browser.text("#user")
-        button.click()
+        # Found again at the click: the page may have re-rendered since.
+        browser.wait(
+            "the suspend button takes the click",
+            lambda: browser.one('button[data-action="suspend"]').click() or True,
+        )
         toast = browser.wait(
             "a message says why",
             lambda: (t := browser.css("#toast")) and t[0].is_displayed() and t[0],

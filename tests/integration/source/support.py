@@ -73,9 +73,23 @@ async def ready(
 async def failed(
     kube: ResourceClient, resource: Resource, namespace: str, name: str, timeout: float = 30.0
 ) -> Obj:
-    obj = await settled(kube, resource, namespace, name, timeout)
-    assert condition(obj, "Ready")["status"] == "False", obj.get("status")
-    return obj
+    """The object once its status answers its current generation with Ready False.
+
+    Waited for, not read once: after a reconcile request the last pass's Ready=True
+    still stands until the requested pass has run.
+    """
+
+    async def probe() -> Obj | None:
+        obj = await kube.get(resource, name, namespace)
+        status = obj.get("status") or {}
+        current = status.get("observedGeneration") == obj["metadata"]["generation"]
+        return obj if current and condition(obj, "Ready").get("status") == "False" else None
+
+    try:
+        return await eventually(probe, timeout)
+    except AssertionError:
+        current = await kube.get(resource, name, namespace)
+        raise AssertionError(f"{name} did not fail: {current.get('status')}") from None
 
 
 async def request_reconcile(
