@@ -7,11 +7,11 @@ so the API server answers 503 for that group's discovery.
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from eddy_runtime.conditions import now_rfc3339
 from eddy_runtime.resources import Resource, ResourceClient
 from eddy_testenv.observe import condition, events_for
 
@@ -56,9 +56,10 @@ async def broken_api(kube: ResourceClient, namespace: str) -> str:
 
 
 async def request_reconcile(kube: ResourceClient, namespace: str, name: str) -> None:
+    stamp = datetime.now(UTC).isoformat()
     await kube.patch(
         KUSTOMIZATIONS, name,
-        {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": now_rfc3339()}}},
+        {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": stamp}}},
         namespace,
     )  # fmt: skip
 

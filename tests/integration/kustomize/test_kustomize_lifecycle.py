@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from eddy_runtime.conditions import now_rfc3339
 from eddy_runtime.resources import ResourceClient
 from eddy_testenv.managers import settled
 from eddy_testenv.observe import condition, events_for
@@ -49,7 +49,7 @@ async def test_kubectl_wait_and_requested_reconcile(
 
     # A manual edit waits for the interval, unless a reconcile is requested.
     await kube.patch(CONFIG_MAPS, "settings", {"data": {"mode": "by-hand"}}, namespace)
-    stamp = now_rfc3339()
+    stamp = datetime.now(UTC).isoformat()
     await kube.patch(
         KUSTOMIZATIONS, "app",
         {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": stamp}}}, namespace,

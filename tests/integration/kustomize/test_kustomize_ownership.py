@@ -8,12 +8,12 @@ The edits are made with the real kubectl binary, so the managers are kubectl's o
 from __future__ import annotations
 
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from eddy_runtime.conditions import now_rfc3339
 from eddy_runtime.resources import ResourceClient
 from eddy_testenv.observe import events_for
 
@@ -59,7 +59,7 @@ async def edit_by_hand(control_plane: Any, namespace: str) -> None:
 
 
 async def reconcile_now(kube: ResourceClient, namespace: str, name: str) -> None:
-    stamp = now_rfc3339()
+    stamp = datetime.now(UTC).isoformat()
     await kube.patch(
         KUSTOMIZATIONS, name,
         {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": stamp}}}, namespace,
