@@ -27,7 +27,6 @@ from eddy_runtime import Attempt, Manager, Result, Step, StepError, conditions, 
 from eddy_runtime.consumers import ConsumerSettings
 from eddy_runtime.dependencies import (
     DependencyNotReady,
-    InvalidReadyExpr,
     cached_lookup,
     check_dependencies,
 )
@@ -256,10 +255,6 @@ class HelmReleaseAttempt(Attempt):
                 self.obj, self.reconciler.lookup_release, self.settings.no_cross_namespace_refs,
                 additive=self.settings.additive_cel_dependency_check,
             )  # fmt: skip
-        except InvalidReadyExpr as err:
-            raise StepError(
-                str(err), reason=conditions.INVALID_CEL_EXPRESSION, stalled=True
-            ) from err
         except DependencyNotReady as err:
             return self._wait_for(
                 Reason.DEPENDENCY_NOT_READY, f"dependencies do not meet ready condition ({err})"

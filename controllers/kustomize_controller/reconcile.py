@@ -35,7 +35,6 @@ from eddy_runtime import Attempt, Manager, Result, Step, StepError, conditions, 
 from eddy_runtime.consumers import ConsumerSettings
 from eddy_runtime.dependencies import (
     DependencyNotReady,
-    InvalidReadyExpr,
     cached_lookup,
     check_dependencies,
 )
@@ -273,10 +272,6 @@ class KustomizationAttempt(Attempt):
                 self.settings.no_cross_namespace_refs, revision_pending(self.obj, self.revision),
                 additive=self.settings.additive_cel_dependency_check,
             )  # fmt: skip
-        except InvalidReadyExpr as err:
-            raise StepError(
-                str(err), reason=conditions.INVALID_CEL_EXPRESSION, stalled=True
-            ) from err
         except DependencyNotReady as err:
             return self._wait_for(Reason.DEPENDENCY_NOT_READY, f"Dependencies do not meet ready "
                                   f"condition ({err})")  # fmt: skip

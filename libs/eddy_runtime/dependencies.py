@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from .conditions import is_ready
+from .conditions import INVALID_CEL_EXPRESSION, is_ready
 from .manager import Manager, ref_key
+from .reconciler import StepError
 from .resources import Obj, Resource
 
 if TYPE_CHECKING:
@@ -33,8 +34,14 @@ class DependencyNotReady(Exception):
     """A dependency is missing or not Ready; the message names it."""
 
 
-class InvalidReadyExpr(Exception):
-    """A dependsOn[].readyExpr that cannot work until the spec is edited; names it."""
+class InvalidReadyExpr(StepError):
+    """A dependsOn[].readyExpr that cannot work until the spec is edited; names it.
+
+    A step error of its own: Stalled with InvalidCELExpression in every controller.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason=INVALID_CEL_EXPRESSION, stalled=True)
 
 
 def dependency_refs(obj: Obj) -> list[tuple[str, str]]:
