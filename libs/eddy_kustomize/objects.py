@@ -10,6 +10,7 @@ from typing import Any
 
 from eddy_api.kustomize import NAME_LABEL, NAMESPACE_LABEL, inventory_id
 from eddy_runtime.resources import Resource
+from eddy_runtime.resources import describe as describe  # the runtime's, for every reader
 
 Obj = dict[str, Any]
 
@@ -40,14 +41,6 @@ def meta(obj: Obj) -> dict[str, Any]:
 
 def annotation(obj: Obj, key: str) -> str:
     return str((meta(obj).get("annotations") or {}).get(key, ""))
-
-
-def describe(obj: Obj) -> str:
-    """`Kind/namespace/name`, or `Kind/name` for cluster-scoped objects."""
-    m = meta(obj)
-    namespace = m.get("namespace")
-    name = m.get("name", "")
-    return f"{obj.get('kind')}/{namespace}/{name}" if namespace else f"{obj.get('kind')}/{name}"
 
 
 def object_id(obj: Obj) -> str:

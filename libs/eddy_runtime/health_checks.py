@@ -12,11 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from eddy_kustomize.objects import Obj, describe
 from eddy_runtime.discovery import Discovery
 from eddy_runtime.kstatus import CURRENT, FAILED, IN_PROGRESS, Health, assess
 from eddy_runtime.reconciler import StepError
-from eddy_runtime.resources import ResourceClient
+from eddy_runtime.resources import Obj, ResourceClient, describe
 
 if TYPE_CHECKING:
     from eddy_runtime.cel import Expression

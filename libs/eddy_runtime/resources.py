@@ -20,6 +20,16 @@ from .ratelimit import TokenBucket
 
 Obj = dict[str, Any]
 
+
+def describe(obj: Obj) -> str:
+    """`Kind/namespace/name`, or `Kind/name` for cluster-scoped objects."""
+    found = obj.get("metadata")
+    m = found if isinstance(found, dict) else {}
+    namespace = m.get("namespace")
+    name = m.get("name", "")
+    return f"{obj.get('kind')}/{namespace}/{name}" if namespace else f"{obj.get('kind')}/{name}"
+
+
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
