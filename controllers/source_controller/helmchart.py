@@ -142,7 +142,8 @@ class HelmChartAttempt(SourceAttempt):
             if found is not None:
                 return found
         index_path = self.storage.absolute(path)
-        index = parse_index(await asyncio.to_thread(index_path.read_bytes))
+        # Megabytes of YAML: read and parsed in a thread, as the HelmRepository parses it.
+        index = await asyncio.to_thread(lambda: parse_index(index_path.read_bytes()))
         if cache is not None and not cache.put(path, index):
             log.info("the Helm index cache is full (--helm-cache-max-size); index not cached")
         return index
