@@ -130,9 +130,7 @@ class Releaser:
             return
         try:
             rules = drift.ignore_rules(self.spec)
-            objects = await manifest.placed(
-                manifest.release_objects(current.manifest), self.namespace, self.discovery
-            )
+            objects = await manifest.objects_of(current.manifest, self.namespace, self.discovery)
             for i, rule in enumerate(rules):
                 if rule.target and not any(rule.selects(o) for o in objects):
                     raise drift.DriftError(
@@ -188,9 +186,7 @@ class Releaser:
         if latest is None:
             return
         try:
-            objects = await manifest.placed(
-                manifest.release_objects(latest.manifest), self.namespace, self.discovery
-            )
+            objects = await manifest.objects_of(latest.manifest, self.namespace, self.discovery)
         except (DiscoveryError, manifest.ManifestError) as err:
             log.warning("inventory of release %s not taken: %s", self.where(latest), err)
             return

@@ -33,8 +33,7 @@ from eddy_helm.manifest import (
     ManifestError,
     compare,
     kept,
-    placed,
-    release_objects,
+    objects_of,
     with_helm_metadata,
 )
 from eddy_helm.render import render
@@ -301,8 +300,8 @@ async def plan_release(
                     typed_spec(proposed), postrender.origin_labels(meta["name"], meta["namespace"])
                 ),
             )  # fmt: skip
-        after = await placed(release_objects(rendered), target, kinds)
-        before = await placed(release_objects(previous.manifest), target, kinds) if previous else []
+        after = await objects_of(rendered, target, kinds)
+        before = await objects_of(previous.manifest, target, kinds) if previous else []
         earlier = {object_id(o): o for o in before}
         plan.changes, plan.unchanged = await _compare(
             cluster, kinds, after, earlier, release, target, masked

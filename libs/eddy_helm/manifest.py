@@ -9,6 +9,7 @@ defaults and other managers' fields are the server's, not guesses).
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,6 +52,12 @@ async def placed(objects: list[Obj], namespace: str, discovery: Discovery) -> li
             meta["namespace"] = namespace
         out.append(copied)
     return out
+
+
+async def objects_of(manifest: str, namespace: str, discovery: Discovery) -> list[Obj]:
+    """The objects of a release manifest, placed; the YAML (megabytes for some charts) is
+    parsed in a thread, as the release records are decoded."""
+    return await placed(await asyncio.to_thread(release_objects, manifest), namespace, discovery)
 
 
 def inventory(objects: list[Obj]) -> dict[str, Any]:
