@@ -17,6 +17,7 @@ import aiohttp
 import yaml
 
 from eddy_runtime.cel import CelError, Expression, compile_expression
+from eddy_runtime.conditions import INVALID_CEL_EXPRESSION
 from eddy_runtime.durations import seconds_or
 from eddy_runtime.reconciler import StepError
 from eddy_runtime.resources import ResourceClient
@@ -26,7 +27,6 @@ from .objects import Obj, name_of, spec_of
 from .providers import DEFAULT_ADDRESS, Delivery, DeliveryError, Request
 
 VALIDATION_FAILED = "ValidationFailed"
-INVALID_CEL = "InvalidCELExpression"
 # Provider types that set commit statuses, whose id spec.commitStatusExpr may compute.
 COMMIT_STATUS_TYPES = ("github", "gitlab", "gitea", "bitbucket")
 
@@ -39,7 +39,9 @@ def commit_status_expression(provider: Obj) -> Expression | None:
     try:
         return compile_expression(str(source), ("event", "provider", "alert"))
     except CelError as err:
-        raise StepError(f"spec.commitStatusExpr: {err}", reason=INVALID_CEL, stalled=True) from err
+        raise StepError(
+            f"spec.commitStatusExpr: {err}", reason=INVALID_CEL_EXPRESSION, stalled=True
+        ) from err
 
 
 DEFAULT_TIMEOUT = 15.0

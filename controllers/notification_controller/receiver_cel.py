@@ -17,7 +17,6 @@ from eddy_runtime.cel import CelError, Expression, compile_expression
 from .objects import Obj, spec_of
 
 GENERIC_OIDC = "generic-oidc"
-INVALID_CEL = "InvalidCELExpression"
 
 
 @dataclass

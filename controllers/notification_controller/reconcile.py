@@ -24,7 +24,7 @@ from eddy_runtime.secrets import read_secret
 from . import alerts
 from .delivery import VALIDATION_FAILED, resolve
 from .objects import ALERTS, PROVIDERS, RECEIVERS, Obj, name_of, spec_of
-from .receiver_cel import GENERIC_OIDC, INVALID_CEL, compile_receiver
+from .receiver_cel import GENERIC_OIDC, compile_receiver
 from .receiver_server import webhook_path
 
 log = logging.getLogger("eddy.notification")
@@ -142,7 +142,7 @@ class ReceiverAttempt(NotificationAttempt):
 
     def steps(self) -> Sequence[Step]:
         return [
-            Step("check expressions", self.check_expressions, INVALID_CEL),
+            Step("check expressions", self.check_expressions, conditions.INVALID_CEL_EXPRESSION),
             Step("read token", self.read_token, TOKEN_NOT_FOUND),
         ]
 
@@ -152,7 +152,9 @@ class ReceiverAttempt(NotificationAttempt):
         try:
             compile_receiver(self.obj)
         except CelError as err:
-            raise StepError(str(err), reason=INVALID_CEL, stalled=True) from err
+            raise StepError(
+                str(err), reason=conditions.INVALID_CEL_EXPRESSION, stalled=True
+            ) from err
         return None
 
     async def read_token(self) -> Result | None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from eddy_runtime.conditions import INVALID_CEL_EXPRESSION
 from eddy_runtime.discovery import Discovery
 from eddy_runtime.kstatus import CURRENT, FAILED, IN_PROGRESS, Health, assess
 from eddy_runtime.reconciler import StepError
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 
 # What a health expression reads: the object's own top-level fields, as in Flux.
 CEL_VARIABLES = ("apiVersion", "kind", "metadata", "spec", "status")
-INVALID_CEL = "InvalidCELExpression"
 
 
 class HealthCheckError(StepError):
@@ -79,7 +79,7 @@ def compile_rules(entries: list[dict[str, Any]] | None) -> list[HealthRule]:
             except CelError as err:
                 raise StepError(
                     f"spec.healthCheckExprs[{index}].{field}: {err}; fix the expression",
-                    reason=INVALID_CEL,
+                    reason=INVALID_CEL_EXPRESSION,
                     stalled=True,
                 ) from err
         group = _group(str(entry.get("apiVersion") or ""))
