@@ -6,13 +6,10 @@ Both the tree and the health of an application start from this list of
 
 from __future__ import annotations
 
-import base64
-import gzip
-import json
+import asyncio
 from typing import Any
 
-import yaml
-
+from eddy_helm import manifest, records
 from eddy_runtime.resources import SECRETS, Obj, ResourceClient
 
 __all__ = ["inventory_refs", "release_objects"]
@@ -57,34 +54,34 @@ async def _helm_manifest_refs(client: ResourceClient, obj: Obj) -> list[dict[str
         return []
     encoded = str(_dict(secret.get("data")).get("release", ""))
     release_ns = latest.get("namespace") or spec.get("targetNamespace")
-    return release_objects(encoded, str(release_ns or obj["metadata"]["namespace"]))
+    # Megabytes of JSON and YAML for some charts: decoded in a thread.
+    return await asyncio.to_thread(
+        release_objects, encoded, str(release_ns or obj["metadata"]["namespace"])
+    )
 
 
 def release_objects(encoded: str, target_ns: str) -> list[dict[str, str]]:
     """The objects in a Helm release record as Helm stores it in a Secret's `release` key.
 
-    The Secret's data is base64 (the API's) of base64 (Helm's) of gzipped JSON,
-    whose `manifest` is the rendered YAML; objects without a namespace are in the
-    release's.
+    The record is read as the helm-controller reads it (eddy_helm.records: bounded,
+    base64 of base64 of gzipped JSON) and its manifest parsed as drift detection
+    parses it; objects without a namespace are in the release's. ValueError says
+    what is wrong with the record.
     """
-    raw = base64.b64decode(base64.b64decode(encoded))
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    manifest = str(json.loads(raw).get("manifest", ""))
-    refs = []
-    for doc in yaml.safe_load_all(manifest):
-        if not isinstance(doc, dict) or not doc.get("kind"):
-            continue
-        meta = _dict(doc.get("metadata"))
-        refs.append(
-            {
-                "apiVersion": str(doc.get("apiVersion", "")),
-                "kind": str(doc["kind"]),
-                "name": str(meta.get("name", "")),
-                "namespace": str(meta.get("namespace") or target_ns),
-            }
-        )
-    return refs
+    try:
+        release = records.decode({"data": {"release": encoded}})
+        objects = manifest.release_objects(release.manifest)
+    except (records.RecordError, manifest.ManifestError) as err:
+        raise ValueError(str(err)) from err
+    return [
+        {
+            "apiVersion": str(doc["apiVersion"]),
+            "kind": str(doc["kind"]),
+            "name": str(_dict(doc.get("metadata")).get("name", "")),
+            "namespace": str(_dict(doc.get("metadata")).get("namespace") or target_ns),
+        }
+        for doc in objects
+    ]
 
 
 async def inventory_refs(client: ResourceClient, obj: Obj) -> list[dict[str, str]]:
