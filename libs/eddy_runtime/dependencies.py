@@ -11,7 +11,7 @@ way that may matter.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .conditions import INVALID_CEL_EXPRESSION, is_ready
 from .manager import Manager, ref_key
@@ -44,14 +44,22 @@ class InvalidReadyExpr(StepError):
         super().__init__(message, reason=INVALID_CEL_EXPRESSION, stalled=True)
 
 
-def dependency_refs(obj: Obj) -> list[tuple[str, str]]:
-    """(namespace, name) of each dependency; the namespace defaults to the object's."""
-    own = obj["metadata"]["namespace"]
+def _entries(obj: Obj) -> list[dict[str, Any]]:
+    """The spec.dependsOn entries that name a dependency, in order."""
     return [
-        (str(dep.get("namespace") or own), str(dep["name"]))
+        dep
         for dep in (obj.get("spec") or {}).get("dependsOn") or []
         if isinstance(dep, dict) and dep.get("name")
     ]
+
+
+def _ref(obj: Obj, dep: dict[str, Any]) -> tuple[str, str]:
+    return str(dep.get("namespace") or obj["metadata"]["namespace"]), str(dep["name"])
+
+
+def dependency_refs(obj: Obj) -> list[tuple[str, str]]:
+    """(namespace, name) of each dependency; the namespace defaults to the object's."""
+    return [_ref(obj, dep) for dep in _entries(obj)]
 
 
 def dependency_keys(resource: Resource) -> Callable[[Obj], list[str]]:
@@ -67,11 +75,8 @@ def expr_dependency_keys(resource: Resource) -> Callable[[Obj], list[str]]:
     """Like dependency_keys, for only the dependencies judged by a readyExpr."""
 
     def keys(obj: Obj) -> list[str]:
-        own = obj["metadata"]["namespace"]
         return [
-            ref_key(resource.kind, str(dep.get("namespace") or own), str(dep["name"]))
-            for dep in (obj.get("spec") or {}).get("dependsOn") or []
-            if isinstance(dep, dict) and dep.get("name") and dep.get("readyExpr")
+            ref_key(resource.kind, *_ref(obj, dep)) for dep in _entries(obj) if dep.get("readyExpr")
         ]
 
     return keys
@@ -107,8 +112,7 @@ def ready_exprs(obj: Obj) -> list[Expression | None]:
 
     Raises InvalidReadyExpr for the first that does not compile, naming it.
     """
-    refs = [d for d in (obj.get("spec") or {}).get("dependsOn") or [] if isinstance(d, dict)]
-    refs = [d for d in refs if d.get("name")]
+    refs = _entries(obj)
     if not any(d.get("readyExpr") for d in refs):
         return [None] * len(refs)
     # The CEL engine is loaded only by a process that meets an expression.
