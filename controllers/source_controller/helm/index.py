@@ -29,7 +29,9 @@ class ChartVersion:
 def parse_index(data: bytes) -> dict[str, Any]:
     """The index as a dict; IndexationFailed when it is not a Helm repository index."""
     try:
-        loaded = yaml.safe_load(data)
+        # libyaml's parser: a big repository's index is megabytes, four times slower
+        # through the pure-Python one (same safe constructors, same values).
+        loaded = yaml.load(data, Loader=yaml.CSafeLoader)
     except yaml.YAMLError as err:
         raise fetch_failed(
             Reason.INDEXATION_FAILED, f"index.yaml is not valid YAML: {err}"
