@@ -131,9 +131,7 @@ class HelmReleaseReconciler:
     async def uninstall_on_delete(self, obj: Obj) -> None:
         spec = spec_of(obj)
         name, namespace = release_name(obj), release_namespace(obj)
-        # Where the records were last kept, else where the spec says they are.
-        storage = str((obj.get("status") or {}).get("storageNamespace") or "")
-        storage = storage or typed(obj).storage_namespace()
+        storage = typed(obj).records_namespace()
         try:
             target = await self.targets.for_release(obj, namespace)
         except TargetError as err:

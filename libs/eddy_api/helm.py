@@ -662,6 +662,12 @@ class HelmRelease(Resource):
         HelmRelease's own namespace, as Flux keeps them."""
         return self.spec.storage_namespace or self.namespace
 
+    def records_namespace(self) -> str:
+        """Where Helm's records of the release are now: where status says the
+        helm-controller last kept them (it moves them when the rule changes), else
+        where storage_namespace() puts them."""
+        return self.status.storage_namespace or self.storage_namespace()
+
     def helm_chart_name(self) -> str:
         """Name of the HelmChart created for spec.chart: `<namespace>-<name>`."""
         return f"{self.namespace}-{self.name}"

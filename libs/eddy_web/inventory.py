@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from eddy_api.helm import HelmRelease
 from eddy_helm import manifest, records
 from eddy_runtime.resources import SECRETS, Obj, ResourceClient
 
@@ -42,11 +43,7 @@ async def _helm_manifest_refs(client: ResourceClient, obj: Obj) -> list[dict[str
     latest = _dict(history[0])
     spec = _dict(obj.get("spec"))
     release, version = latest.get("name"), latest.get("version")
-    # Where the helm-controller keeps the records: status says, else the spec's rule.
-    namespace = str(
-        status.get("storageNamespace") or spec.get("storageNamespace")
-        or obj["metadata"]["namespace"]
-    )  # fmt: skip
+    namespace = HelmRelease.from_dict(obj).records_namespace()
     secret = await client.get_or_none(
         SECRETS, f"sh.helm.release.v1.{release}.v{version}", namespace
     )
