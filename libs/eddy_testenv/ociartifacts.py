@@ -115,6 +115,11 @@ async def sign_tag(
         return digest
 
 
+def cosign_key() -> ec.EllipticCurvePrivateKey:
+    """A fresh cosign key pair (ECDSA P-256, as `cosign generate-key-pair` makes)."""
+    return ec.generate_private_key(ec.SECP256R1())
+
+
 def public_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     """The public half of a cosign key pair, as `cosign.pub` holds it."""
     return key.public_key().public_bytes(

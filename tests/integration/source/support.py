@@ -165,3 +165,25 @@ def helm_chart(
         "spec": {"chart": chart, "interval": "1h",
                  "sourceRef": {"kind": kind, "name": source}, **spec},
     }  # fmt: skip
+
+
+async def verification_refused(
+    kube: ResourceClient, resource: Resource, namespace: str, name: str
+) -> Obj:
+    """The object once its SourceVerified condition is False (a new revision was refused)."""
+
+    async def probe() -> Obj | None:
+        current = await kube.get(resource, name, namespace)
+        return current if condition(current, "SourceVerified").get("status") == "False" else None
+
+    return await eventually(probe)
+
+
+def assert_verification_error(obj: Obj, name: str, words: str) -> None:
+    """Ready and SourceVerified both say the cosign check failed, in `words`."""
+    for kind in ("Ready", "SourceVerified"):
+        cond = condition(obj, kind)
+        assert cond["status"] == "False" and cond["reason"] == "VerificationError", name
+        assert cond["message"].startswith("failed to verify the signature using provider "
+                                          "'cosign': "), cond  # fmt: skip
+        assert words in cond["message"], cond

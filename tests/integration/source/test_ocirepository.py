@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from eddy_runtime.resources import SECRETS, Resource, ResourceClient
 from eddy_testenv.controlplane import free_port
 from eddy_testenv.httpproxy import HTTPProxy
 from eddy_testenv.observe import condition, events_for
 from eddy_testenv.ociartifacts import (
+    cosign_key,
     public_pem,
     push_files,
     push_layer,
@@ -36,6 +36,7 @@ from source_controller.kinds import OCI_REPOSITORIES
 
 from .conftest import RunningController
 from .support import (
+    assert_verification_error,
     create_secret,
     download,
     eventually,
@@ -43,6 +44,7 @@ from .support import (
     handled,
     request_reconcile,
     until_ready,
+    verification_refused,
 )
 
 pytestmark = pytest.mark.integration
@@ -235,16 +237,13 @@ async def test_cosign_signatures_with_public_keys(
     source_controller: RunningController,
 ) -> None:
     registry = oci_registry_anonymous
-    trusted, other = (
-        ec.generate_private_key(ec.SECP256R1()),
-        ec.generate_private_key(ec.SECP256R1()),
-    )
+    trusted, other = cosign_key(), cosign_key()
     signed = await push_files(registry, oci_repository, "signed", {"a.yaml": "a: 1\n"})
     await sign(registry, oci_repository, signed, trusted)
     forged = await push_files(registry, oci_repository, "forged", {"b.yaml": "b: 1\n"})
     await sign(registry, oci_repository, forged, other)
     await push_files(registry, oci_repository, "unsigned", {"c.yaml": "c: 1\n"})
-    retired = ec.generate_private_key(ec.SECP256R1())
+    retired = cosign_key()
     keys = {"old.pub": public_pem(retired), "key.pub": public_pem(trusted), "README": "not a key"}
     await create_secret(kube, namespace, "cosign-keys", keys)
     url = registry.url(oci_repository)
@@ -264,12 +263,7 @@ async def test_cosign_signatures_with_public_keys(
                         ("unsigned", "no cosign signature found")):  # fmt: skip
         obj = await failed(kube, OCI, namespace, name)
         assert "artifact" not in obj["status"], name
-        for kind in ("Ready", "SourceVerified"):
-            cond = condition(obj, kind)
-            assert cond["status"] == "False" and cond["reason"] == "VerificationError", name
-            assert cond["message"].startswith("failed to verify the signature using provider "
-                                              "'cosign': "), cond  # fmt: skip
-            assert words in cond["message"], cond
+        assert_verification_error(obj, name, words)
         assert not source_controller.storage.absolute(f"ocirepository/{namespace}/{name}").exists()
     obj = await failed(kube, OCI, namespace, "keyless")
     assert condition(obj, "Stalled")["status"] == "True"
@@ -280,12 +274,7 @@ async def test_cosign_signatures_with_public_keys(
     before = (await kube.get(OCI, "signed", namespace))["status"]["artifact"]
     await push_files(registry, oci_repository, "signed", {"evil.yaml": "x: 1\n"})
     await request_reconcile(kube, OCI, namespace, "signed")
-
-    async def refused() -> dict[str, Any] | None:
-        current = await kube.get(OCI, "signed", namespace)
-        return current if condition(current, "SourceVerified").get("status") == "False" else None
-
-    obj = await eventually(refused)
+    obj = await verification_refused(kube, OCI, namespace, "signed")
     assert obj["status"]["artifact"] == before
     assert condition(obj, "Ready")["status"] == "False"
 
