@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import subprocess
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ from eddy_runtime.resources import Resource, ResourceClient
 from eddy_testenv import find_binary
 from eddy_testenv.helmrepo import HelmRepo
 from eddy_testenv.observe import condition
+from eddy_testenv.registry import Registry
 from eddy_testenv.waiting import eventually
 from helm_controller.objects import HELM_RELEASES
 
@@ -49,6 +51,14 @@ data:
   password: {{ .Values.password | default "" | quote }}
 """
 TEMPLATES = {"configmap.yaml": CONFIG}
+
+
+def publish_app_chart(registry: Registry, namespace: str, version: str, greeting: str) -> str:
+    """Push chart `app` at `version` under a registry path of its own; that path."""
+    path = f"charts/{namespace[:30]}-{secrets.token_hex(3)}"
+    registry.publish("app", version, repository=path, templates=TEMPLATES,
+                     values={"greeting": greeting})  # fmt: skip
+    return path
 
 
 async def repository(kube: ResourceClient, namespace: str, repo: HelmRepo) -> None:
@@ -96,6 +106,22 @@ async def wait_condition(
         return obj if not reason or cond.get("reason") == reason else None
 
     return await eventually(probe, timeout=TIMEOUT, interval=0.2)
+
+
+async def wait_revision(kube: ResourceClient, namespace: str, version: int) -> dict[str, Any]:
+    """Wait until the current spec of release `app` is Ready as Helm revision `version`."""
+
+    async def probe() -> dict[str, Any] | None:
+        obj = await kube.get(HELM_RELEASES, "app", namespace)
+        status = obj.get("status") or {}
+        done = (
+            condition(obj, "Ready").get("status") == "True"
+            and status.get("observedGeneration") == obj["metadata"]["generation"]
+            and (status.get("history") or [{}])[0].get("version") == version
+        )
+        return obj if done else None
+
+    return await eventually(probe, timeout=TIMEOUT)
 
 
 async def reconcile_now(kube: ResourceClient, namespace: str, name: str = "app") -> dict[str, Any]:

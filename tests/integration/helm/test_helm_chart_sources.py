@@ -6,21 +6,27 @@ release follows the chart's own version and keeps the artifact digest, as Flux d
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from eddy_runtime.manager import Manager
 from eddy_runtime.resources import SECRETS, Resource, ResourceClient
 from eddy_testenv.observe import condition
-from eddy_testenv.ociartifacts import public_pem, sign_tag
+from eddy_testenv.ociartifacts import cosign_key, public_pem, sign_tag
 from eddy_testenv.registry import Registry
 from eddy_testenv.waiting import eventually
 from helm_controller.objects import HELM_CHARTS, HELM_RELEASES, OCI_REPOSITORIES
 
-from .support import HELM_REPOSITORIES, TEMPLATES, TIMEOUT, HelmCLI, release, wait_condition
+from .support import (
+    HELM_REPOSITORIES,
+    TEMPLATES,
+    TIMEOUT,
+    HelmCLI,
+    publish_app_chart,
+    release,
+    wait_condition,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -53,9 +59,7 @@ async def test_chart_ref_to_an_oci_repository_installs_and_upgrades(
     helm_cli: HelmCLI,
 ) -> None:
     registry = oci_registry_anonymous
-    path = f"charts/{namespace[:30]}-{secrets.token_hex(3)}"
-    registry.publish("app", "1.0.0", repository=path, templates=TEMPLATES,
-                     values={"greeting": "from-oci"})  # fmt: skip
+    path = publish_app_chart(registry, namespace, "1.0.0", "from-oci")
     await kube.create(OCI_REPOSITORIES, oci_chart("app-chart", namespace,
                                                   registry.url(f"{path}/app")))  # fmt: skip
     await kube.create(HELM_RELEASES, chart_ref_release("app", namespace, "app-chart"))
@@ -104,9 +108,7 @@ async def test_chart_ref_to_an_external_artifact_from_a_generator(
     helm_cli: HelmCLI,
 ) -> None:
     registry = oci_registry_anonymous
-    path = f"charts/{namespace[:30]}-{secrets.token_hex(3)}"
-    registry.publish("app", "2.0.0", repository=path, templates=TEMPLATES,
-                     values={"greeting": "generated"})  # fmt: skip
+    path = publish_app_chart(registry, namespace, "2.0.0", "generated")
     await kube.create(OCI_REPOSITORIES, oci_chart("app-chart", namespace,
                                                   registry.url(f"{path}/app"),
                                                   ref={"tag": "2.0.0"}))  # fmt: skip
@@ -136,10 +138,8 @@ async def test_chart_verify_reaches_the_helm_chart_and_a_signed_chart_installs(
     helm_cli: HelmCLI,
 ) -> None:
     registry = oci_registry_anonymous
-    path = f"charts/{namespace[:30]}-{secrets.token_hex(3)}"
-    registry.publish("app", "1.0.0", repository=path, templates=TEMPLATES,
-                     values={"greeting": "signed"})  # fmt: skip
-    key = ec.generate_private_key(ec.SECP256R1())
+    path = publish_app_chart(registry, namespace, "1.0.0", "signed")
+    key = cosign_key()
     await sign_tag(registry, f"{path}/app", "1.0.0", key)
     await kube.create(SECRETS, {
         "metadata": {"name": "cosign-keys"},

@@ -14,17 +14,16 @@ from eddy_runtime.manager import Manager
 from eddy_runtime.resources import CRDS, Resource, ResourceClient
 from eddy_testenv.helmrepo import HelmRepo
 from eddy_testenv.observe import condition
-from eddy_testenv.waiting import eventually
 from helm_controller.objects import HELM_RELEASES
 
 from .support import (
     CONFIG,
     HELM_REPOSITORIES,
-    TIMEOUT,
     HelmCLI,
     release,
     repository,
     wait_condition,
+    wait_revision,
 )
 
 pytestmark = pytest.mark.integration
@@ -78,28 +77,12 @@ async def properties(kube: ResourceClient, name: str) -> set[str]:
     return set(schema["properties"]["spec"]["properties"])
 
 
-async def revision(kube: ResourceClient, namespace: str, version: int) -> dict[str, Any]:
-    """Wait until the current spec is released as Helm revision `version`."""
-
-    async def probe() -> dict[str, Any] | None:
-        obj = await kube.get(HELM_RELEASES, "app", namespace)
-        status = obj.get("status") or {}
-        done = (
-            condition(obj, "Ready").get("status") == "True"
-            and status.get("observedGeneration") == obj["metadata"]["generation"]
-            and (status.get("history") or [{}])[0].get("version") == version
-        )
-        return obj if done else None
-
-    return await eventually(probe, timeout=TIMEOUT)
-
-
 async def upgraded(
     kube: ResourceClient, namespace: str, patch: dict[str, Any], version: int
 ) -> None:
     """Change the spec (and values, so Helm upgrades) and wait for that revision."""
     await kube.patch(HELM_RELEASES, "app", {"spec": patch}, namespace)
-    obj = await revision(kube, namespace, version)
+    obj = await wait_revision(kube, namespace, version)
     assert condition(obj, "Ready")["reason"] == "UpgradeSucceeded"
 
 
@@ -137,7 +120,7 @@ async def test_crds_follow_the_install_and_upgrade_policies(
         {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": str(time.time())}}},
         namespace,
     )  # fmt: skip
-    obj = await revision(kube, namespace, 2)
+    obj = await wait_revision(kube, namespace, 2)
     assert obj["status"]["history"][0]["chartVersion"] == "1.1.0"
     # Skip: the changed CRD is left as it was, the new one is not made.
     assert await properties(kube, gadgets) == {"size"}

@@ -91,6 +91,17 @@ async def waiting_on(kube: ResourceClient, group: str, name: str, namespace: str
     await eventually(probe, timeout=TIMEOUT)
 
 
+async def install_waiting_on_widget(
+    kube: ResourceClient, namespace: str, helm_repo: HelmRepo, group: str
+) -> None:
+    """Install release `app` judged by `exprs`, and wait until Helm waits on its Widget."""
+    package(helm_repo, group)
+    await repository(kube, namespace, helm_repo)
+    spec: dict[str, Any] = {"healthCheckExprs": exprs(group), "timeout": "2m"}
+    await kube.create(HELM_RELEASES, release("app", namespace, **spec), namespace)
+    await waiting_on(kube, group, "app", namespace)
+
+
 async def set_phase(
     kube: ResourceClient, group: str, name: str, namespace: str, phase: str
 ) -> None:
@@ -101,12 +112,7 @@ async def test_release_is_ready_only_once_its_widget_is_current(
     helm_controller: Manager, kube: ResourceClient, namespace: str, helm_repo: HelmRepo,
     helm_cli: HelmCLI, group: str,
 ) -> None:  # fmt: skip
-    package(helm_repo, group)
-    await repository(kube, namespace, helm_repo)
-    spec: dict[str, Any] = {"healthCheckExprs": exprs(group), "timeout": "2m"}
-    await kube.create(HELM_RELEASES, release("app", namespace, **spec), namespace)
-
-    await waiting_on(kube, group, "app", namespace)
+    await install_waiting_on_widget(kube, namespace, helm_repo, group)
     await set_phase(kube, group, "app", namespace, "Pending")
     # Helm is still waiting: the first expression says the Widget is in progress.
     assert [h["status"] for h in await helm_cli.history("app", namespace)] == ["pending-install"]
@@ -131,12 +137,7 @@ async def test_a_failed_widget_fails_the_install_naming_it(
     helm_controller: Manager, kube: ResourceClient, namespace: str, helm_repo: HelmRepo,
     helm_cli: HelmCLI, group: str,
 ) -> None:  # fmt: skip
-    package(helm_repo, group)
-    await repository(kube, namespace, helm_repo)
-    spec: dict[str, Any] = {"healthCheckExprs": exprs(group), "timeout": "2m"}
-    await kube.create(HELM_RELEASES, release("app", namespace, **spec), namespace)
-
-    await waiting_on(kube, group, "app", namespace)
+    await install_waiting_on_widget(kube, namespace, helm_repo, group)
     await set_phase(kube, group, "app", namespace, "Broken")
     obj = await wait_condition(kube, namespace, "app", "Ready", "False", "InstallFailed")
     message = condition(obj, "Ready")["message"]

@@ -11,11 +11,10 @@ import pytest
 from eddy_runtime.manager import Manager
 from eddy_runtime.resources import CONFIG_MAPS, NAMESPACES, SECRETS, ResourceClient
 from eddy_testenv.helmrepo import HelmRepo
-from eddy_testenv.observe import condition
 from eddy_testenv.waiting import eventually
 from helm_controller.objects import HELM_RELEASES, release_name
 
-from .support import TEMPLATES, TIMEOUT, HelmCLI, release, repository
+from .support import TEMPLATES, TIMEOUT, HelmCLI, release, repository, wait_revision
 
 pytestmark = pytest.mark.integration
 
@@ -24,20 +23,6 @@ async def records(kube: ResourceClient, namespace: str) -> list[str]:
     """The names of the Helm release records in a namespace."""
     found = await kube.list(SECRETS, namespace, label_selector="owner=helm")
     return sorted(s["metadata"]["name"] for s in found.get("items") or [])
-
-
-async def released(kube: ResourceClient, namespace: str, version: int) -> dict[str, Any]:
-    async def probe() -> dict[str, Any] | None:
-        obj = await kube.get(HELM_RELEASES, "app", namespace)
-        status = obj.get("status") or {}
-        done = (
-            condition(obj, "Ready").get("status") == "True"
-            and status.get("observedGeneration") == obj["metadata"]["generation"]
-            and (status.get("history") or [{}])[0].get("version") == version
-        )
-        return obj if done else None
-
-    return await eventually(probe, timeout=TIMEOUT)
 
 
 async def test_records_live_in_the_storage_namespace(
@@ -56,7 +41,7 @@ async def test_records_live_in_the_storage_namespace(
     name = release_name(made)
     await kube.create(HELM_RELEASES, made, namespace)
     try:
-        obj = await released(kube, namespace, 1)
+        obj = await wait_revision(kube, namespace, 1)
         assert obj["status"]["storageNamespace"] == namespace
         assert await records(kube, namespace) == [f"sh.helm.release.v1.{name}.v1"]
         assert await records(kube, target) == []
@@ -74,7 +59,7 @@ async def test_records_live_in_the_storage_namespace(
 
         # An upgrade finds the release where its records are.
         await kube.patch(HELM_RELEASES, "app", {"spec": {"values": {"greeting": "hey"}}}, namespace)
-        await released(kube, namespace, 2)
+        await wait_revision(kube, namespace, 2)
         history = await helm_cli.history(name, namespace)
         assert [(h["revision"], h["status"]) for h in history] == [
             (1, "superseded"), (2, "deployed")
@@ -84,7 +69,7 @@ async def test_records_live_in_the_storage_namespace(
 
         # A new storage namespace: the records move, nothing is installed again.
         await kube.patch(HELM_RELEASES, "app", {"spec": {"storageNamespace": target}}, namespace)
-        obj = await released(kube, namespace, 2)
+        obj = await wait_revision(kube, namespace, 2)
         assert obj["status"]["storageNamespace"] == target
         assert await records(kube, namespace) == []
         assert await records(kube, target) == [
@@ -134,7 +119,7 @@ async def test_records_default_to_the_helmrelease_namespace(
         # deleted while suspended, so the objects and the records stay.
         earlier = {"storageNamespace": target if left_in == "target" else namespace}
         await kube.create(HELM_RELEASES, release("app", namespace, **spec, **earlier), namespace)
-        await released(kube, namespace, 1)
+        await wait_revision(kube, namespace, 1)
         await kube.patch(HELM_RELEASES, "app", {"spec": {"suspend": True}}, namespace)
         await kube.delete(HELM_RELEASES, "app", namespace)
         await gone(kube, namespace)
@@ -145,7 +130,7 @@ async def test_records_default_to_the_helmrelease_namespace(
         HELM_RELEASES, release("app", namespace, **spec, values={"greeting": "hey"}), namespace
     )
     try:
-        obj = await released(kube, namespace, version)
+        obj = await wait_revision(kube, namespace, version)
         assert obj["status"]["storageNamespace"] == namespace
         assert await records(kube, target) == []
         assert await records(kube, namespace) == [
