@@ -20,8 +20,9 @@ from eddy_testenv.controllers import ControllerProcess
 from eddy_testenv.controlplane import free_port
 from eddy_testenv.observe import condition
 from eddy_testenv.process import find_binary
+from eddy_testenv.registry import Registry
 
-from ..install.support import get
+from ..install.support import get, kubectl
 
 TIMEOUT = 60.0
 
@@ -119,3 +120,10 @@ def wait_ready(kubeconfig: Path, resource: str, name: str, namespace: str) -> di
             return obj
         time.sleep(0.3)
     raise AssertionError(f"{resource} {name} not Ready within {TIMEOUT:.0f}s: {obj.get('status')}")
+
+
+def registry_secret(kubeconfig: Path, namespace: str, registry: Registry) -> None:
+    """Secret `registry` with the registry's login, made as a user makes it with kubectl."""
+    kubectl(kubeconfig, "create", "secret", "docker-registry", "registry", "-n", namespace,
+            f"--docker-server={registry.host}", f"--docker-username={registry.username}",
+            f"--docker-password={registry.password}")  # fmt: skip

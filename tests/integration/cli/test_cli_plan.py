@@ -6,6 +6,7 @@ import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ from eddy_testenv.process import find_binary
 from eddy_testenv.registry import Registry
 
 from ..install.support import dump, kubectl
-from .support import eddy, one_error_line, run_controllers, wait_ready
+from .support import eddy, one_error_line, registry_secret, run_controllers, wait_ready
 
 pytestmark = pytest.mark.integration
 
@@ -201,18 +202,14 @@ def test_bad_input(control_plane: ControlPlane, namespace: str, tmp_path: Path) 
     assert f"GitRepository {namespace}/flux-system not found" in line
 
 
-def test_an_oci_repository_source(
-    controllers: None, control_plane: ControlPlane, namespace: str, tmp_path: Path
-) -> None:
-    """What pushing a directory as the OCIRepository's next artifact would apply."""
-    admin = control_plane.kubeconfig
+def apply_oci_app(admin: Path, namespace: str, source_spec: dict[str, Any]) -> None:
+    """OCIRepository `app` (`source_spec`, every 10m) and Kustomization `oci-app` of it."""
     source = {
         "apiVersion": "source.toolkit.fluxcd.io/v1",
         "kind": "OCIRepository",
         "metadata": {"name": "app"},
-        "spec": {"interval": "10m", "url": "oci://127.0.0.1:9/manifests/app",
-                 "ref": {"tag": "latest"}},
-    }  # fmt: skip
+        "spec": {"interval": "10m", **source_spec},
+    }
     kustomization = {
         "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
         "kind": "Kustomization",
@@ -223,6 +220,15 @@ def test_an_oci_repository_source(
     }  # fmt: skip
     kubectl(admin, "apply", f"--namespace={namespace}", "-f", "-",
             stdin=dump([source, kustomization]))  # fmt: skip
+
+
+def test_an_oci_repository_source(
+    controllers: None, control_plane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    """What pushing a directory as the OCIRepository's next artifact would apply."""
+    admin = control_plane.kubeconfig
+    apply_oci_app(admin, namespace, {"url": "oci://127.0.0.1:9/manifests/app",
+                                     "ref": {"tag": "latest"}})  # fmt: skip
     (tmp_path / "settings.yaml").write_text(config_map("settings", "hello"))
     code, out, err = plan(
         admin, namespace, "--source-kind", "OCIRepository", "--source", "app",
@@ -263,26 +269,10 @@ def test_a_tag_or_digest_of_an_oci_repository(
         (tmp_path / tag / "settings.yaml").write_text(config_map("settings", greeting))
     first = push(oci_registry, oci_registry.url(f"{oci_repository}:v1"), tmp_path / "v1")
     push(oci_registry, oci_registry.url(f"{oci_repository}:v2"), tmp_path / "v2")
-    kubectl(admin, "create", "secret", "docker-registry", "registry", "-n", namespace,
-            f"--docker-server={oci_registry.host}", f"--docker-username={oci_registry.username}",
-            f"--docker-password={oci_registry.password}")  # fmt: skip
-    source = {
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": "app"},
-        "spec": {"interval": "10m", "url": oci_registry.url(oci_repository), "insecure": True,
-                 "secretRef": {"name": "registry"}, "ref": {"tag": "v1"}},
-    }  # fmt: skip
-    kustomization = {
-        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-        "kind": "Kustomization",
-        "metadata": {"name": "oci-app"},
-        "spec": {"interval": "10m", "path": "./", "prune": True, "targetNamespace": namespace,
-                 "sourceRef": {"kind": "OCIRepository", "name": "app"},
-                 "postBuild": {"substitute": {"color": "green"}}},
-    }  # fmt: skip
-    kubectl(admin, "apply", f"--namespace={namespace}", "-f", "-",
-            stdin=dump([source, kustomization]))  # fmt: skip
+    registry_secret(admin, namespace, oci_registry)
+    apply_oci_app(admin, namespace, {"url": oci_registry.url(oci_repository), "insecure": True,
+                                     "secretRef": {"name": "registry"},
+                                     "ref": {"tag": "v1"}})  # fmt: skip
     wait_ready(admin, "kustomization", "oci-app", namespace)
     oci = ("--source-kind", "OCIRepository", "--source", "app")
     kustomize = f"--kustomize-path={find_binary('kustomize')}"

@@ -20,7 +20,7 @@ from eddy_testenv.process import find_binary
 from eddy_testenv.registry import Registry
 
 from ..install.support import dump, kubectl
-from .support import eddy, run_controllers, wait_ready
+from .support import eddy, registry_secret, run_controllers, wait_ready
 
 pytestmark = pytest.mark.integration
 
@@ -400,9 +400,7 @@ def test_helm_release_chart_ref_to_another_tag_of_an_oci_repository(
     extra = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-extra\n"
     templates = {"configmap.yaml": DEFAULT_TEMPLATE, "extra.yaml": extra}
     oci_registry.publish("shop", "2.0.0", repository=oci_repository, templates=templates)
-    kubectl(admin, "create", "secret", "docker-registry", "registry", "-n", namespace,
-            f"--docker-server={oci_registry.host}", f"--docker-username={oci_registry.username}",
-            f"--docker-password={oci_registry.password}")  # fmt: skip
+    registry_secret(admin, namespace, oci_registry)
     objects = [
         {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
          "metadata": {"name": "shop-chart"},
