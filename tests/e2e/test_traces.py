@@ -60,6 +60,20 @@ def dangling(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [s for s in spans if s["parent"] is not None and s["parent"] not in ids]
 
 
+async def whole_trace(
+    jaeger: Jaeger, trace_id: str, wanted: set[tuple[str, str]], what: str
+) -> list[dict[str, Any]]:
+    """The trace's spans once Jaeger has every `wanted` operation and every span's parent."""
+
+    async def complete() -> list[dict[str, Any]] | None:
+        found = await asyncio.to_thread(jaeger.trace, trace_id)
+        spans = spans_of(found) if found else []
+        return spans if wanted <= operations(spans) and not dangling(spans) else None
+
+    spans: list[dict[str, Any]] = await wait_for(f"trace {trace_id} holds {what}", complete, 60)
+    return spans
+
+
 def chart(version: str) -> dict[str, str]:
     return {
         "chart/Chart.yaml": f"apiVersion: v2\nname: greeter\nversion: {version}\n",
@@ -144,15 +158,7 @@ async def test_one_commit_is_one_trace_from_fetch_to_apply_and_release(
         ("kustomize-controller", "step check health"),
         ("helm-controller", "step release"),
     }
-
-    async def complete() -> list[dict[str, Any]] | None:
-        found = await asyncio.to_thread(jaeger.trace, trace_id)
-        spans = spans_of(found) if found else []
-        return spans if wanted <= operations(spans) and not dangling(spans) else None
-
-    spans: list[dict[str, Any]] = await wait_for(
-        f"trace {trace_id} holds every controller's spans", complete, 60
-    )
+    spans = await whole_trace(jaeger, trace_id, wanted, "every controller's spans")
     assert {s["traceID"] for s in spans} == {trace_id}
     by_id: dict[str, dict[str, Any]] = {s["spanID"]: s for s in spans}
 
@@ -304,15 +310,7 @@ async def test_a_new_image_tag_is_one_trace_from_scan_to_apply(
 
     wanted = {("image-automation-controller", "step list tags"),
               ("kustomize-controller", "step check health")}  # fmt: skip
-
-    async def complete() -> list[dict[str, Any]] | None:
-        found = await asyncio.to_thread(jaeger.trace, trace_id)
-        spans = spans_of(found) if found else []
-        return spans if wanted <= operations(spans) and not dangling(spans) else None
-
-    spans: list[dict[str, Any]] = await wait_for(
-        f"trace {trace_id} holds the image and source controllers' spans", complete, 60
-    )
+    spans = await whole_trace(jaeger, trace_id, wanted, "the image and source controllers' spans")
     assert {s["traceID"] for s in spans} == {trace_id}
     by_id = {s["spanID"]: s for s in spans}
 
