@@ -97,7 +97,6 @@ def trace_parent_from(caches: Mapping[str, Informer]) -> Callable[[Obj], str | N
 
 def controllers(manager: Manager, settings: Settings) -> list[Controller]:
     caches = {kind: manager.informer(resource) for kind, resource in CHART_SOURCES.items()}
-    selector = manager.options.watch_configs_label_selector
     reconciler = HelmReleaseReconciler(manager, caches, settings)
     return [
         source_consumer(
@@ -107,7 +106,7 @@ def controllers(manager: Manager, settings: Settings) -> list[Controller]:
             CHART_SOURCES.values(),
             chart_keys,
             config_refs,
-            configs_label_selector=None if settings.disable_config_watchers else selector,
+            configs_label_selector=settings.configs_label_selector(manager.options),
             trace_parent=trace_parent_from(caches),
         )
     ]

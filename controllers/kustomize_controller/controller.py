@@ -112,7 +112,6 @@ def trace_parent_from(caches: Mapping[str, Informer]) -> Callable[[Obj], str | N
 
 def controllers(manager: Manager, settings: Settings) -> list[Controller]:
     caches = {kind: manager.informer(resource) for kind, resource in SOURCES.items()}
-    selector = manager.options.watch_configs_label_selector
     reconciler = KustomizationReconciler(manager, caches, settings)
     return [
         source_consumer(
@@ -122,7 +121,7 @@ def controllers(manager: Manager, settings: Settings) -> list[Controller]:
             SOURCES.values(),
             source_keys,
             config_refs,
-            configs_label_selector=None if settings.disable_config_watchers else selector,
+            configs_label_selector=settings.configs_label_selector(manager.options),
             dependency_ready=became_ready,
             trace_parent=trace_parent_from(caches),
         )

@@ -18,6 +18,7 @@ from .dependencies import became_ready, changed, dependency_keys, expr_dependenc
 from .flags import (
     ADDITIVE_CEL_DEPENDENCY_CHECK,
     DISABLE_CONFIG_WATCHERS,
+    Options,
     feature_gates_from,
     kubeconfig_policy_from,
     options_from,
@@ -63,6 +64,11 @@ class ConsumerSettings:
             additive_cel_dependency_check=gates[ADDITIVE_CEL_DEPENDENCY_CHECK],
             disable_config_watchers=gates[DISABLE_CONFIG_WATCHERS],
         )
+
+    def configs_label_selector(self, options: Options) -> str | None:
+        """The ConfigMaps and Secrets to watch (--watch-configs-label-selector), or None
+        to watch none (--feature-gates=DisableConfigWatchers=true)."""
+        return None if self.disable_config_watchers else options.watch_configs_label_selector
 
 
 def source_consumer(
