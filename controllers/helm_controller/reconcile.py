@@ -405,7 +405,6 @@ class HelmReleaseAttempt(Attempt):
         return self.typed.storage_namespace()
 
     async def connect(self) -> Result | None:
-        self.storage = self.storage_namespace()
         if self.storage != self.namespace and self.helm.server is None:
             raise StepError(
                 f"spec.storageNamespace '{self.storage}' differs from the release namespace "

@@ -278,7 +278,7 @@ async def plan_release(
             values, masked = await compose(cluster.client, meta["namespace"], typed_spec(proposed))
             values_file = workdir / "values.json"
             values_file.touch(mode=0o600)
-            values_file.write_text(json.dumps(values))
+            await asyncio.to_thread(values_file.write_text, json.dumps(values))
             # Where the records are now (the controller moves them when the rule changes).
             live_status = (live or {}).get("status") or {}
             storage = str(live_status.get("storageNamespace") or "") or typed.storage_namespace()
